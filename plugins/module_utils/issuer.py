@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Pure helpers for OIDC issuer URLs, account IDs and provider ARNs.
+
+No boto3 here: these functions are shared by every module and unit-tested on their own.
+
+IAM and STS use the issuer in two spellings:
+- the URL EKS reports and IAM stores, ``https://oidc.eks.<region>.amazonaws.com/id/<ID>``;
+- the *host path* (no scheme, no trailing slash) used in provider ARNs and in the trust
+  policy condition keys ``<host path>:sub`` and ``<host path>:aud``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+# Partitions in which IAM OIDC providers exist.
+PARTITION_RE = re.compile(r"^aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?$")
+_PROVIDER_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):oidc-provider/(?P<host_path>.+)$")
+
+Issuer = namedtuple("Issuer", ["url", "host_path", "issuer_id"])
+
+
+class IssuerError(ValueError):
+    """An issuer, provider ARN or account ID that cannot be used; the message says why and how to fix it."""
+
+
+def normalize_issuer(value, field="issuer"):
+    """Return the :class:`Issuer` for an issuer given with or without ``https://`` and trailing slash.
+
+    The host is lower-cased (DNS names are case-insensitive, and IAM stores them so); the path is
+    kept exactly, because the EKS issuer ID in it is case-sensitive.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise IssuerError(f"{field} is empty: give the cluster's OIDC issuer URL, for example "
+                          "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE")
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        rest = text
+    elif scheme.lower() != "https":
+        raise IssuerError(f"{field} {value!r} uses the scheme {scheme!r}: IAM only trusts https issuers; "
+                          "use the https:// URL that EKS reports as cluster.identity.oidc.issuer")
+    rest = rest.rstrip("/")
+    host, slash, path = rest.partition("/")
+    if not host or any(c in host for c in " ?#@") or any(c in path for c in " ?#"):
+        raise IssuerError(f"{field} {value!r} is not an issuer URL: expected https://<host>[/<path>] with no "
+                          "query, fragment, user or spaces")
+    host_path = host.lower() + slash + path
+    issuer_id = path.rsplit("/", 1)[-1] if path else ""
+    return Issuer(url="https://" + host_path, host_path=host_path, issuer_id=issuer_id)
+
+
+def validate_account_id(value, field="account_id"):
+    """Return the account ID as a 12-digit string, or raise :class:`IssuerError` naming ``field``."""
+    text = str(value).strip() if value is not None else ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML reads 012345678901 as a number and loses the leading zero; pad it back.
+        text = f"{value:012d}"
+    if not ACCOUNT_ID_RE.match(text):
+        raise IssuerError(f"{field} {value!r} is not an AWS account ID: it must be exactly 12 digits "
+                          "(quote it in YAML so leading zeros are kept)")
+    return text
+
+
+def provider_arn(partition, account_id, issuer):
+    """ARN of the IAM OIDC provider for ``issuer`` (URL or host path) in ``account_id``."""
+    if not PARTITION_RE.match(partition or ""):
+        raise IssuerError(f"partition {partition!r} is not an AWS partition (aws, aws-cn, aws-us-gov, ...)")
+    host_path = normalize_issuer(issuer).host_path
+    return f"arn:{partition}:iam::{validate_account_id(account_id)}:oidc-provider/{host_path}"
+
+
+def parse_provider_arn(arn, field="provider_arn"):
+    """Split an OIDC provider ARN into ``(partition, account_id, Issuer)``."""
+    match = _PROVIDER_ARN_RE.match(arn or "")
+    if not match or not PARTITION_RE.match(match.group("partition")):
+        raise IssuerError(f"{field} {arn!r} is not an IAM OIDC provider ARN: expected "
+                          "arn:<partition>:iam::<12-digit account>:oidc-provider/<issuer host and path>")
+    return match.group("partition"), match.group("account_id"), normalize_issuer(match.group("host_path"), field)
+
+
+def cluster_issuer_facts(cluster, account_id=None):
+    """What IRSA needs to know about a cluster, from an ``eks:DescribeCluster`` ``cluster`` structure.
+
+    ``account_id`` selects the account for ``provider_arn``; by default the cluster's own account.
+    Raises :class:`IssuerError` when the cluster has no OIDC issuer yet.
+    """
+    arn_parts = cluster["arn"].split(":")
+    partition, cluster_account = arn_parts[1], arn_parts[4]
+    raw = ((cluster.get("identity") or {}).get("oidc") or {}).get("issuer")
+    if not raw:
+        raise IssuerError(f"EKS cluster {cluster['name']!r} has no OIDC issuer yet (status {cluster.get('status', 'unknown')}): "
+                          "wait until the cluster is ACTIVE, then run again")
+    issuer = normalize_issuer(raw, field="cluster.identity.oidc.issuer")
+    account_id = account_id or cluster_account
+    return dict(
+        issuer=raw,
+        issuer_url=issuer.url,
+        issuer_host_path=issuer.host_path,
+        issuer_id=issuer.issuer_id,
+        cluster_arn=cluster["arn"],
+        partition=partition,
+        account_id=account_id,
+        provider_arn=provider_arn(partition, account_id, issuer.host_path),
+    )

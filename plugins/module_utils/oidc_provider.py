@@ -1,0 +1,377 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The IAM OIDC identity provider for one issuer: what the user wants, and the thin boto3 layer that gets there.
+
+Two halves:
+
+- validation (pure, no AWS): :func:`wanted_provider` turns module options into a :class:`WantedProvider`
+  or raises :class:`~.issuer.IssuerError` (or its :class:`ProviderOptionError`) naming the option and the fix;
+- convergence: :func:`ensure_present` / :func:`ensure_absent`. The provider is read once, directly by
+  its ARN (derivable from account and issuer, so no provider listing). Every step compares before it
+  calls AWS, so check mode predicts exactly and sends no mutating call; each returns whether it changed
+  something and moves the predicted view along, which becomes the diff's ``after``.
+
+Provider views are plain dicts (``arn``, ``url``, ``client_ids``, ``thumbprints``, ``tags``,
+``create_date``) with client IDs and thumbprints sorted: IAM treats both as sets, and sorted lists
+make a check-mode prediction equal the real run's result.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import namedtuple
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
+from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
+from ansible_collections.amazon.aws.plugins.module_utils.iam import list_iam_roles
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import federated_principals
+
+# IAM quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+MAX_CLIENT_IDS = 100
+MAX_CLIENT_ID_LENGTH = 255
+MAX_THUMBPRINTS = 5
+_THUMBPRINT_RE = re.compile(r"^[0-9a-fA-F]{40}$")
+
+# A provider IAM has just created (by us or by a concurrent run) may not be readable yet. Wait seconds for
+# it, not the default backoff's minutes: one that never shows up means a wrong ARN, not a slow IAM.
+_NEW_PROVIDER_RETRY = AWSRetry.jittered_backoff(retries=5, delay=1, max_delay=8, catch_extra_error_codes=["NoSuchEntity"])
+
+WantedProvider = namedtuple("WantedProvider", ["issuer", "client_ids", "thumbprints", "tags", "purge_tags"])
+WantedProvider.__doc__ = """The provider the user asked for; ``None`` in a field means "don't manage it"."""
+
+Outcome = namedtuple("Outcome", ["changed", "before", "after"])
+Outcome.__doc__ = """Result of an ensure step: provider views before and after (``None`` when there is none)."""
+
+
+class ProviderOptionError(IssuerError):
+    """A client_ids or thumbprints value IAM would refuse; the message names the option and the fix."""
+
+
+class ProviderError(Exception):
+    """The provider cannot be brought to the wanted state; ``str()`` is the message, ``details`` extra result keys."""
+
+    def __init__(self, message, **details):
+        super().__init__(message)
+        self.details = details
+
+
+class ProviderInUseError(ProviderError):
+    """Deleting the provider would break the roles that still trust it."""
+
+    def __init__(self, arn, role_names):
+        names = ", ".join(role_names)
+        super().__init__(
+            f"not deleting OIDC provider {arn}: {len(role_names)} role(s) in this account still trust it ({names}); "
+            "their web-identity logins would fail. Delete those roles or remove the provider from their trust "
+            "policies first, or set force=true to delete it anyway",
+            trusted_by=list(role_names))
+
+
+# -- validation (pure) ---------------------------------------------------------------------------
+
+
+def validate_client_ids(client_ids):
+    """Return ``client_ids`` sorted and without duplicates, or ``None`` when not managed."""
+    if client_ids is None:
+        return None
+    for client_id in client_ids:
+        if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID_LENGTH:
+            raise ProviderOptionError(f"client_ids: {client_id!r} is not a client ID: each must be a string of 1 to "
+                                      f"{MAX_CLIENT_ID_LENGTH} characters (for IRSA, {DEFAULT_AUDIENCE})")
+    unique = sorted(set(client_ids))
+    if len(unique) > MAX_CLIENT_IDS:
+        raise ProviderOptionError(f"client_ids: {len(unique)} client IDs given, IAM allows at most {MAX_CLIENT_IDS} per provider")
+    return unique
+
+
+def validate_thumbprints(thumbprints):
+    """Return ``thumbprints`` lower-cased, sorted and without duplicates, or ``None`` when not managed."""
+    if thumbprints is None:
+        return None
+    for thumbprint in thumbprints:
+        if not isinstance(thumbprint, str) or not _THUMBPRINT_RE.match(thumbprint):
+            raise ProviderOptionError(f"thumbprints: {thumbprint!r} is not a certificate thumbprint: each must be the SHA-1 "
+                                      "fingerprint as exactly 40 hex digits (drop the colons openssl prints), or leave "
+                                      "thumbprints out, since IAM no longer needs them for EKS issuers")
+    # Hex digits are case-insensitive; one case keeps the comparison with IAM's list exact.
+    unique = sorted({thumbprint.lower() for thumbprint in thumbprints})
+    if len(unique) > MAX_THUMBPRINTS:
+        raise ProviderOptionError(f"thumbprints: {len(unique)} thumbprints given, IAM allows at most {MAX_THUMBPRINTS} per provider")
+    return unique
+
+
+def wanted_provider(url, client_ids=None, thumbprints=None, tags=None, purge_tags=True):
+    """Validate module options into a :class:`WantedProvider`; raises :class:`IssuerError`."""
+    return WantedProvider(
+        issuer=normalize_issuer(url, field="url"),
+        client_ids=validate_client_ids(client_ids),
+        thumbprints=validate_thumbprints(thumbprints),
+        tags=None if tags is None else {key: to_text(value) for key, value in tags.items()},
+        purge_tags=purge_tags,
+    )
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+
+def provider_view(arn, response):
+    """The module's view of a ``GetOpenIDConnectProvider`` response."""
+    create_date = response.get("CreateDate")
+    return dict(
+        arn=arn,
+        # IAM answers without the scheme; return the URL form create takes and EKS reports.
+        url=normalize_issuer(response["Url"]).url,
+        client_ids=sorted(response.get("ClientIDList") or []),
+        thumbprints=sorted(thumbprint.lower() for thumbprint in response.get("ThumbprintList") or []),
+        tags=boto3_tag_list_to_ansible_dict(response.get("Tags") or []),
+        create_date=create_date.isoformat() if create_date else None,
+    )
+
+
+def predicted_new_view(arn, wanted):
+    """The view a provider created from ``wanted`` will have (``create_date`` is only known afterwards)."""
+    return dict(
+        arn=arn,
+        url=wanted.issuer.url,
+        client_ids=creation_client_ids(wanted),
+        thumbprints=wanted.thumbprints or [],
+        tags=dict(wanted.tags or {}),
+        create_date=None,
+    )
+
+
+def creation_client_ids(wanted):
+    """Client IDs a new provider starts with: the given ones, else the STS audience IRSA uses."""
+    return list(wanted.client_ids) if wanted.client_ids is not None else [DEFAULT_AUDIENCE]
+
+
+def diff_view(view):
+    """A view as the diff shows it: what the module manages, without the creation date."""
+    if view is None:
+        return {}
+    return {key: value for key, value in view.items() if key != "create_date"}
+
+
+# -- AWS reads ------------------------------------------------------------------------------------
+
+
+def target_account(module, client, account_id=None):
+    """``(account_id, partition)`` to derive the provider ARN for.
+
+    With ``account_id`` given no AWS call is made: the partition is the one of ``client``'s IAM endpoint.
+    Otherwise one ``sts:GetCallerIdentity`` answers both.
+    """
+    if account_id:
+        return account_id, client.meta.partition
+    return get_aws_account_info(module)
+
+
+def caller_account_guard(module, account_id):
+    """A check, for :func:`ensure_present` to run before it creates, that ``account_id`` is the caller's account.
+
+    A given account_id spares the ``sts:GetCallerIdentity`` call on every run that finds the provider;
+    only a create, which IAM would put in the credentials' account whatever the ARN says, spends it.
+    """
+    def confirm():
+        caller_account = get_aws_account_info(module)[0]
+        if caller_account != account_id:
+            raise ProviderError(f"account_id {account_id} is not the account the credentials act in ({caller_account}): "
+                                "leave account_id out, or use credentials for that account (for example from "
+                                "amazon.aws.sts_assume_role)")
+    return confirm
+
+
+@IAMErrorHandler.list_error_handler("get the OIDC provider (iam:GetOpenIDConnectProvider)")
+def _get_provider(client, arn):
+    return client.get_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
+
+
+@IAMErrorHandler.list_error_handler("get the new OIDC provider (iam:GetOpenIDConnectProvider)")
+@_NEW_PROVIDER_RETRY
+def _get_new_provider(client, arn):
+    return client.get_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
+
+
+def get_provider(client, arn):
+    """The provider's view, or ``None`` when IAM has no provider with this ARN."""
+    response = _get_provider(client, arn)
+    return None if response is None else provider_view(arn, response)
+
+
+def get_new_provider(client, arn):
+    """Like :func:`get_provider`, for a provider just created: waits briefly until IAM can read it."""
+    response = _get_new_provider(client, arn)
+    if response is None:
+        raise ProviderError(
+            f"IAM reported OIDC provider {arn} as created but cannot read it: if account_id is set, check that "
+            "it is the account the credentials act in (or leave it out to use the caller's account)")
+    return provider_view(arn, response)
+
+
+def roles_trusting(client, arn):
+    """Sorted names of the roles in the account whose trust policy has ``arn`` as a Federated principal."""
+    # A provider is only trusted by roles of its own account, so the account's roles are the whole story.
+    return sorted(role["RoleName"] for role in list_iam_roles(client)
+                  if arn in federated_principals(role.get("AssumeRolePolicyDocument") or {}))
+
+
+# -- AWS writes: each decides first, so check mode is exact ----------------------------------------
+
+
+@IAMErrorHandler.common_error_handler("create the OIDC provider (iam:CreateOpenIDConnectProvider)")
+def _create_provider(client, params):
+    try:
+        return client.create_open_id_connect_provider(aws_retry=True, **params)["OpenIDConnectProviderArn"]
+    except is_boto3_error_code("EntityAlreadyExists"):
+        return None
+
+
+def create_provider(client, check_mode, arn, wanted):
+    """Create the provider; returns False when a concurrent run created it first (nothing to do then)."""
+    if check_mode:
+        return True
+    params = dict(Url=wanted.issuer.url, ClientIDList=creation_client_ids(wanted))
+    # IAM now checks the issuer's certificate against its own trusted CAs, so thumbprints are optional:
+    # send them only when the user manages them (neither botocore's model nor moto requires the parameter).
+    if wanted.thumbprints:
+        params["ThumbprintList"] = wanted.thumbprints
+    if wanted.tags:
+        params["Tags"] = ansible_dict_to_boto3_tag_list(wanted.tags)
+    created_arn = _create_provider(client, params)
+    if created_arn is not None and created_arn != arn:
+        raise ProviderError(
+            f"IAM created the OIDC provider as {created_arn}, not {arn}: the credentials act in another account or "
+            "partition than the ARN was derived for; fix account_id, region or credentials, and delete the stray "
+            "provider if unwanted")
+    return created_arn is not None
+
+
+@IAMErrorHandler.common_error_handler("remove a client ID (iam:RemoveClientIDFromOpenIDConnectProvider)")
+def _remove_client_id(client, arn, client_id):
+    client.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=client_id, aws_retry=True)
+
+
+@IAMErrorHandler.common_error_handler("add a client ID (iam:AddClientIDToOpenIDConnectProvider)")
+def _add_client_id(client, arn, client_id):
+    client.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=client_id, aws_retry=True)
+
+
+def update_client_ids(client, check_mode, view, client_ids):
+    """Make the provider's client IDs exactly ``client_ids`` (``None``: leave them alone)."""
+    if client_ids is None:
+        return False
+    current = set(view["client_ids"])
+    to_remove, to_add = sorted(current - set(client_ids)), sorted(set(client_ids) - current)
+    if not to_remove and not to_add:
+        return False
+    view["client_ids"] = sorted(client_ids)
+    if check_mode:
+        return True
+    # Removing first never drops a wanted audience, and keeps a full provider under the 100-ID quota.
+    for client_id in to_remove:
+        _remove_client_id(client, view["arn"], client_id)
+    for client_id in to_add:
+        _add_client_id(client, view["arn"], client_id)
+    return True
+
+
+@IAMErrorHandler.common_error_handler("update thumbprints (iam:UpdateOpenIDConnectProviderThumbprint)")
+def _set_thumbprints(client, arn, thumbprints):
+    client.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=thumbprints, aws_retry=True)
+
+
+def update_thumbprints(client, check_mode, view, thumbprints):
+    """Replace the provider's thumbprint list with ``thumbprints`` (``None``: leave it alone)."""
+    if thumbprints is None or thumbprints == view["thumbprints"]:
+        return False
+    view["thumbprints"] = list(thumbprints)
+    if not check_mode:
+        _set_thumbprints(client, view["arn"], thumbprints)
+    return True
+
+
+@IAMErrorHandler.common_error_handler("untag the OIDC provider (iam:UntagOpenIDConnectProvider)")
+def _untag_provider(client, arn, keys):
+    client.untag_open_id_connect_provider(OpenIDConnectProviderArn=arn, TagKeys=keys, aws_retry=True)
+
+
+@IAMErrorHandler.common_error_handler("tag the OIDC provider (iam:TagOpenIDConnectProvider)")
+def _tag_provider(client, arn, tags):
+    client.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=ansible_dict_to_boto3_tag_list(tags), aws_retry=True)
+
+
+def update_tags(client, check_mode, view, tags, purge_tags):
+    """Set ``tags`` on the provider and, with ``purge_tags``, drop the others (``tags=None``: leave them alone)."""
+    if tags is None:
+        return False
+    to_set, to_unset = compare_aws_tags(view["tags"], tags, purge_tags)
+    if not to_set and not to_unset:
+        return False
+    kept = {key: value for key, value in view["tags"].items() if key not in to_unset}
+    view["tags"] = dict(kept, **to_set)
+    if check_mode:
+        return True
+    if to_unset:
+        _untag_provider(client, view["arn"], sorted(to_unset))
+    if to_set:
+        _tag_provider(client, view["arn"], to_set)
+    return True
+
+
+@IAMErrorHandler.deletion_error_handler("delete the OIDC provider (iam:DeleteOpenIDConnectProvider)")
+def _delete_provider(client, arn):
+    client.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
+    return True
+
+
+# -- the two states ------------------------------------------------------------------------------
+
+
+def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
+    """Create the provider or bring the existing one to ``wanted``; returns an :class:`Outcome`.
+
+    ``confirm_account`` (see :func:`caller_account_guard`) runs before a create, in check mode too.
+    """
+    before = get_provider(client, arn)
+    if before is None:
+        if confirm_account is not None:
+            confirm_account()
+        if create_provider(client, check_mode, arn, wanted):
+            after = predicted_new_view(arn, wanted) if check_mode else get_new_provider(client, arn)
+            return Outcome(True, None, after)
+        # A concurrent run won the race: converge on what it created, like on any existing provider.
+        before = get_new_provider(client, arn)
+
+    after = copy.deepcopy(before)
+    changed = False
+    changed |= update_client_ids(client, check_mode, after, wanted.client_ids)
+    changed |= update_thumbprints(client, check_mode, after, wanted.thumbprints)
+    changed |= update_tags(client, check_mode, after, wanted.tags, wanted.purge_tags)
+    # ``after`` is what IAM holds once the calls above succeeded; re-reading could only show a stale copy.
+    return Outcome(changed, before, after)
+
+
+def ensure_absent(client, check_mode, arn, force=False):
+    """Delete the provider if it exists, unless roles still trust it and ``force`` is off."""
+    before = get_provider(client, arn)
+    if before is None:
+        return Outcome(False, None, None)
+    if not force:
+        trusting = roles_trusting(client, arn)
+        if trusting:
+            raise ProviderInUseError(arn, trusting)
+    if not check_mode and not _delete_provider(client, arn):
+        return Outcome(False, None, None)  # deleted by someone else meanwhile
+    return Outcome(True, before, None)

@@ -1,0 +1,375 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The thin boto3 layer for ``iam_web_identity_role``: read, converge and delete one IAM role.
+
+Every step compares what the role holds with what was asked *before* it calls AWS, records the
+difference for ``--diff`` and only then makes the mutating call, which check mode skips. So check
+mode reports exactly what a real run would change, and a converged role gets no mutating call.
+
+Facets the caller leaves as ``None`` in :class:`RoleSpec` are not managed: they are neither read
+for comparison nor changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+
+try:
+    import botocore.exceptions
+    import botocore.session
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing dependency
+
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
+from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
+from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
+from ansible_collections.amazon.aws.plugins.module_utils.iam import list_iam_instance_profiles
+from ansible_collections.amazon.aws.plugins.module_utils.iam import remove_role_from_iam_instance_profile
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import policies_differ
+
+DEFAULT_MAX_SESSION_DURATION = 3600  # what IAM gives a role created without MaxSessionDuration
+
+STANDARD_RETRY = AWSRetry.jittered_backoff()
+# IAM is eventually consistent: for a while after CreateRole, calls on the new role may still
+# answer NoSuchEntity. Those are retried, but only for a role this run has just created.
+AFTER_CREATE_RETRY = AWSRetry.jittered_backoff(retries=8, delay=2, max_delay=20, catch_extra_error_codes=["NoSuchEntity"])
+
+RoleSpec = namedtuple("RoleSpec", [
+    "name",
+    "path",
+    "account_id",
+    "partition",
+    "trust",  # a trust_policy.DesiredTrust: builds the document from the role's current one
+    "description",
+    "max_session_duration",
+    "permissions_boundary",  # "" removes the boundary
+    "managed_policies",
+    "purge_managed_policies",
+    "inline_policies",  # name -> policy document (dict)
+    "purge_inline_policies",
+    "tags",
+    "purge_tags",
+])
+
+
+def role_spec(options, account_id, partition):
+    """The :class:`RoleSpec` for the module's checked options (``trust_policy.check_role_options``) and the role's account."""
+    same_names = {field: options[field] for field in RoleSpec._fields if field in options}
+    return RoleSpec(**dict(same_names, account_id=account_id, partition=partition, trust=desired_trust(options, partition, account_id)))
+
+
+def role_account(module, account_id=None):
+    """``(account_id, partition)`` the role lives in: the caller's (one sts:GetCallerIdentity) unless given."""
+    if account_id is None:
+        return get_aws_account_info(module)
+    try:
+        partition = botocore.session.get_session().get_partition_for_region(module.region or "us-east-1")
+    except botocore.exceptions.UnknownRegionError:
+        partition = "aws"
+    return account_id, partition
+
+
+def compact_json(document):
+    return json.dumps(document, separators=(",", ":"))
+
+
+class RoleCalls:
+    """The IAM calls on one role, with the retry policy its age calls for and errors named after the role.
+
+    amazon.aws's ``get_iam_role`` and ``list_iam_role_*`` helpers turn NoSuchEntity into None or [],
+    which right after CreateRole would hide IAM's lag as an empty role; these calls retry it instead.
+    """
+
+    def __init__(self, client, name):
+        self.client = client
+        self.name = name
+        self.retry = STANDARD_RETRY
+
+    def role_created(self):
+        self.retry = AFTER_CREATE_RETRY
+
+    def call(self, description, operation, **params):
+        run = IAMErrorHandler.common_error_handler(f"{description} (role {self.name})")(self.retry(getattr(self.client, operation)))
+        return run(RoleName=self.name, **params)
+
+    def paginate(self, description, operation, result_key):
+        def fetch():
+            return self.client.get_paginator(operation).paginate(RoleName=self.name).build_full_result()[result_key]
+
+        return IAMErrorHandler.common_error_handler(f"{description} (role {self.name})")(self.retry(fetch))()
+
+    def get_role(self):
+        """The GetRole ``Role`` structure, or None when the role does not exist."""
+        try:
+            return self.call("get role", "get_role")["Role"]
+        except is_ansible_aws_error_code("NoSuchEntity"):
+            if self.retry is AFTER_CREATE_RETRY:
+                raise  # still invisible after every retry: report it rather than pretend there is no role
+            return None
+
+
+def read_role(calls, with_inline_documents=False):
+    """A snapshot of the role (plain values, policies decoded), or None when it does not exist.
+
+    Inline policy documents cost one call each, so they are fetched only when they are compared.
+    """
+    role = calls.get_role()
+    if role is None:
+        return None
+    inline_names = sorted(calls.paginate("list inline policies", "list_role_policies", "PolicyNames"))
+    attached = calls.paginate("list attached policies", "list_attached_role_policies", "AttachedPolicies")
+    inline = {name: None for name in inline_names}
+    if with_inline_documents:
+        inline = {name: decode_policy(calls.call("get inline policy", "get_role_policy", PolicyName=name)["PolicyDocument"])
+                  for name in inline_names}
+    return dict(
+        name=role["RoleName"],
+        arn=role["Arn"],
+        role_id=role["RoleId"],
+        path=role["Path"],
+        create_date=_iso_date(role.get("CreateDate")),
+        description=role.get("Description", ""),
+        trust_policy=decode_policy(role.get("AssumeRolePolicyDocument")),
+        max_session_duration=role.get("MaxSessionDuration", DEFAULT_MAX_SESSION_DURATION),
+        permissions_boundary=(role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn", ""),
+        managed_policies=sorted(policy["PolicyArn"] for policy in attached),
+        inline_policies=inline,
+        tags=boto3_tag_list_to_ansible_dict(role.get("Tags") or []),
+    )
+
+
+def _iso_date(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+class RoleConverger:
+    """Brings one role to a :class:`RoleSpec`, deciding each change before making it."""
+
+    def __init__(self, client, spec, check_mode):
+        self.spec = spec
+        self.calls = RoleCalls(client, spec.name)
+        self.check_mode = check_mode
+        self.changed = False
+        self.created = False
+        self.diff = {"before": {}, "after": {}}
+
+    def _change(self, facet, before, after):
+        """Record a change; True when it must be made (not in check mode)."""
+        self.changed = True
+        if not self.created:  # a new role's diff is {} -> everything
+            self.diff["before"][facet] = before
+        self.diff["after"][facet] = after
+        return not self.check_mode
+
+    # -- the whole role -------------------------------------------------------------------
+
+    def ensure_present(self):
+        """Create or update the role; return its snapshot (the predicted one in check mode)."""
+        with_inline_documents = self.spec.inline_policies is not None
+        role = read_role(self.calls, with_inline_documents) or self._create()
+        if role is None:
+            # A concurrent run created the role first: converge what it made, which IAM may not show yet.
+            self.calls.role_created()
+            role = read_role(self.calls, with_inline_documents)
+        self._check_identity(role)
+        self._converge(role)
+        if self.check_mode or not self.changed:
+            return role
+        return read_role(self.calls)
+
+    def _check_identity(self, role):
+        """Refuse what IAM cannot do in place, before any change."""
+        arn_account = role["arn"].split(":")[4]
+        if arn_account != self.spec.account_id:
+            raise AnsibleIAMError(
+                message=f"role {self.spec.name} is in account {arn_account}, but account_id is {self.spec.account_id}: the "
+                        "trust policy must name the OIDC provider of the role's own account; fix account_id or the credentials")
+        if role["path"] != self.spec.path:
+            raise AnsibleIAMError(
+                message=f"role {self.spec.name} has path {role['path']!r}, not {self.spec.path!r}: IAM cannot move a role to "
+                        "another path. Set path to the current one, or delete the role (state=absent) and run again to "
+                        "recreate it with the new path")
+
+    def _converge(self, role):
+        """Apply every managed facet; ``role`` is updated in place to the state each step leaves."""
+        spec = self.spec
+        self._set_trust_policy(role, spec.trust.document(role["trust_policy"]))
+        self._set_settings(role, spec.description, spec.max_session_duration)
+        self._set_permissions_boundary(role, spec.permissions_boundary)
+        self._set_managed_policies(role, spec.managed_policies, spec.purge_managed_policies)
+        self._set_inline_policies(role, spec.inline_policies, spec.purge_inline_policies)
+        self._set_tags(role, spec.tags, spec.purge_tags)
+
+    def _create(self):
+        """CreateRole with everything it accepts; the rest converges afterwards. None when the role appeared meanwhile."""
+        role = self._new_role()
+        self.changed = self.created = True
+        self.diff["after"].update({facet: role[facet] for facet in ("path", "description", "trust_policy", "max_session_duration",
+                                                                    "permissions_boundary", "tags")})
+        if self.check_mode:
+            return role
+        try:
+            created = self.calls.call("create role", "create_role", **self._create_params(role))["Role"]
+        except is_ansible_aws_error_code("EntityAlreadyExists"):
+            self.changed = self.created = False
+            self.diff = {"before": {}, "after": {}}
+            return None
+        self.calls.role_created()
+        role.update(arn=created["Arn"], role_id=created["RoleId"], create_date=_iso_date(created.get("CreateDate")))
+        return role
+
+    def _new_role(self):
+        """The snapshot a role created from the spec will have; its ARN is derived, its ID and date unknown yet."""
+        spec = self.spec
+        return dict(
+            name=spec.name,
+            arn=f"arn:{spec.partition}:iam::{spec.account_id}:role{spec.path}{spec.name}",
+            role_id=None,
+            path=spec.path,
+            create_date=None,
+            description=spec.description or "",
+            trust_policy=spec.trust.document(),
+            max_session_duration=spec.max_session_duration or DEFAULT_MAX_SESSION_DURATION,
+            permissions_boundary=spec.permissions_boundary or "",
+            managed_policies=[],
+            inline_policies={},
+            tags=dict(spec.tags or {}),
+        )
+
+    def _create_params(self, role):
+        params = dict(Path=role["path"], AssumeRolePolicyDocument=compact_json(role["trust_policy"]))
+        if role["description"]:
+            params["Description"] = role["description"]
+        if self.spec.max_session_duration:
+            params["MaxSessionDuration"] = role["max_session_duration"]
+        if role["permissions_boundary"]:
+            params["PermissionsBoundary"] = role["permissions_boundary"]
+        if role["tags"]:
+            params["Tags"] = ansible_dict_to_boto3_tag_list(role["tags"])
+        return params
+
+    # -- one facet each -------------------------------------------------------------------
+
+    def _set_trust_policy(self, role, desired):
+        if not policies_differ(role["trust_policy"], desired):
+            return
+        if self._change("trust_policy", role["trust_policy"], desired):
+            self.calls.call("update trust policy", "update_assume_role_policy", PolicyDocument=compact_json(desired))
+        role["trust_policy"] = desired
+
+    def _set_settings(self, role, description, max_session_duration):
+        """Description and maximum session duration share one UpdateRole call."""
+        updates = {}
+        if description is not None and description != role["description"]:
+            if self._change("description", role["description"], description):
+                updates["Description"] = description
+            role["description"] = description
+        if max_session_duration is not None and max_session_duration != role["max_session_duration"]:
+            if self._change("max_session_duration", role["max_session_duration"], max_session_duration):
+                updates["MaxSessionDuration"] = max_session_duration
+            role["max_session_duration"] = max_session_duration
+        if updates:
+            self.calls.call("update description and maximum session duration", "update_role", **updates)
+
+    def _set_permissions_boundary(self, role, desired):
+        if desired is None or desired == role["permissions_boundary"]:
+            return
+        if self._change("permissions_boundary", role["permissions_boundary"], desired):
+            if desired:
+                self.calls.call("set permissions boundary", "put_role_permissions_boundary", PermissionsBoundary=desired)
+            else:
+                self.calls.call("remove permissions boundary", "delete_role_permissions_boundary")
+        role["permissions_boundary"] = desired
+
+    def _set_managed_policies(self, role, desired, purge):
+        if desired is None:
+            return
+        current = set(role["managed_policies"])
+        to_attach = sorted(set(desired) - current)
+        to_detach = sorted(current - set(desired)) if purge else []
+        if not (to_attach or to_detach):
+            return
+        after = sorted((current | set(to_attach)) - set(to_detach))
+        if self._change("managed_policies", role["managed_policies"], after):
+            # Detach first: a role holds a limited number of managed policies (10 by default).
+            for arn in to_detach:
+                self.calls.call(f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
+            for arn in to_attach:
+                self.calls.call(f"attach managed policy {arn}", "attach_role_policy", PolicyArn=arn)
+        role["managed_policies"] = after
+
+    def _set_inline_policies(self, role, desired, purge):
+        if desired is None:
+            return
+        current = role["inline_policies"]
+        to_put = {name: document for name, document in sorted(desired.items()) if policies_differ(current.get(name), document)}
+        to_delete = sorted(set(current) - set(desired)) if purge else []
+        if not (to_put or to_delete):
+            return
+        after = {name: document for name, document in current.items() if name not in to_delete}
+        after.update(to_put)
+        after = dict(sorted(after.items()))
+        if self._change("inline_policies", current, after):
+            for name in to_delete:
+                self.calls.call(f"delete inline policy {name}", "delete_role_policy", PolicyName=name)
+            for name, document in to_put.items():
+                self.calls.call(f"put inline policy {name}", "put_role_policy", PolicyName=name, PolicyDocument=compact_json(document))
+        role["inline_policies"] = after
+
+    def _set_tags(self, role, desired, purge):
+        if desired is None:
+            return
+        to_set, to_unset = compare_aws_tags(role["tags"], desired, purge)
+        if not (to_set or to_unset):
+            return
+        after = {key: value for key, value in role["tags"].items() if key not in to_unset}
+        after.update(to_set)
+        if self._change("tags", role["tags"], after):
+            if to_unset:
+                self.calls.call("remove tags", "untag_role", TagKeys=sorted(to_unset))
+            if to_set:
+                self.calls.call("set tags", "tag_role", Tags=ansible_dict_to_boto3_tag_list(to_set))
+        role["tags"] = after
+
+
+def ensure_absent(client, name, check_mode):
+    """Delete the role and what blocks deletion; return ``(changed, diff)``. A missing role is no change."""
+    calls = RoleCalls(client, name)
+    role = read_role(calls)
+    if role is None:
+        return False, {"before": {}, "after": {}}
+    diff = {"before": role_result(role), "after": {}}
+    if check_mode:
+        return True, diff
+    # IAM refuses to delete a role that still has policies or instance profiles.
+    for arn in role["managed_policies"]:
+        _ignore_missing(calls, f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
+    for policy_name in role["inline_policies"]:
+        _ignore_missing(calls, f"delete inline policy {policy_name}", "delete_role_policy", PolicyName=policy_name)
+    for profile in list_iam_instance_profiles(client, role=name):
+        remove_role_from_iam_instance_profile(client, profile["InstanceProfileName"], name)
+    _ignore_missing(calls, "delete role", "delete_role")
+    return True, diff
+
+
+def _ignore_missing(calls, description, operation, **params):
+    """Deletion steps: something already gone (a concurrent run) is what we wanted."""
+    try:
+        calls.call(description, operation, **params)
+    except is_ansible_aws_error_code("NoSuchEntity"):
+        pass
+
+
+def role_result(role):
+    """The module's return values from a snapshot: AWS's documents verbatim, inline policies by name."""
+    return dict(role, inline_policies=sorted(role["inline_policies"]))

@@ -1,0 +1,431 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Pure trust-policy logic for IRSA roles: no boto3 here.
+
+A web identity role trusts ``system:serviceaccount:<namespace>:<name>`` subjects of one or more
+cluster OIDC issuers. This module turns the user's (issuer, service accounts) pairs into the trust
+policy IAM stores, in one deterministic form so that a re-run compares equal:
+
+- one statement per issuer, with a ``Sid`` derived from the issuer alone (``IrsaOidc`` + a short
+  hash of its host path), so the same issuer always lands in the same statement;
+- subjects sorted and de-duplicated; ``aud`` always under ``StringEquals``; ``sub`` under
+  ``StringEquals``, or under ``StringLike`` when (and only when) a permitted wildcard is used;
+- the ``Federated`` principal is the provider ARN in the role's own account, because IAM only
+  honours an OIDC provider that lives in the same account as the role.
+
+It also merges those statements into a shared role's existing policy (by ``Sid``), measures the
+policy as IAM does, validates inline permission policies, and lists the providers a trust policy
+references (:func:`federated_principals`, used by ``iam_oidc_provider``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import urllib.parse
+from collections import namedtuple
+
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+from ansible_collections.amazon.aws.plugins.module_utils.iam import validate_iam_identifiers
+from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn as build_provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+
+POLICY_VERSION = "2012-10-17"
+WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
+SID_PREFIX = "IrsaOidc"
+SUBJECT_PREFIX = "system:serviceaccount:"
+DEFAULT_SIZE_LIMIT = 2048
+MAX_SIZE_LIMIT = 4096
+
+# Kubernetes object names: a namespace is a DNS-1123 label, a service account a DNS-1123 subdomain.
+_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAMESPACE_RE = re.compile(rf"^{_DNS1123_LABEL}$")
+_SERVICE_ACCOUNT_RE = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
+NAMESPACE_MAX_LENGTH = 63
+SERVICE_ACCOUNT_MAX_LENGTH = 253
+WILDCARDS = frozenset("*?")
+
+ServiceAccount = namedtuple("ServiceAccount", ["namespace", "name"])
+# One issuer and the service accounts of that issuer the role trusts.
+TrustedIssuer = namedtuple("TrustedIssuer", ["host_path", "provider_arn", "service_accounts"])
+
+
+class TrustPolicyError(ValueError):
+    """Input or a policy that cannot be used; the message names the option and says how to fix it."""
+
+
+# -- service accounts ---------------------------------------------------------------------------
+
+
+def subject(service_account):
+    """The ``sub`` claim EKS puts in a service account's token."""
+    return f"{SUBJECT_PREFIX}{service_account.namespace}:{service_account.name}"
+
+
+def has_wildcard(service_account):
+    return any(c in WILDCARDS for c in service_account.namespace + service_account.name)
+
+
+def _check_k8s_name(value, kind, pattern, max_length, allow_wildcard, field):
+    if not value:
+        raise TrustPolicyError(f"{field}: the {kind} is empty")
+    if len(value) > max_length:
+        raise TrustPolicyError(f"{field}: the {kind} {value!r} is {len(value)} characters; Kubernetes allows at most {max_length}")
+    wildcards = WILDCARDS.intersection(value)
+    if wildcards and not allow_wildcard:
+        raise TrustPolicyError(
+            f"{field}: the {kind} {value!r} contains the wildcard {''.join(sorted(wildcards))!r}; a wildcard lets every matching "
+            "service account assume the role, so it needs allow_wildcard_subjects=true (or list the service accounts one by one)")
+    # A wildcard stands for name characters: check the rest of the pattern with a placeholder in its place.
+    if not pattern.match(re.sub(r"[*?]", "x", value)):
+        rule = "a DNS-1123 label" if pattern is _NAMESPACE_RE else "a DNS-1123 subdomain"
+        raise TrustPolicyError(
+            f"{field}: the {kind} {value!r} is not a valid Kubernetes name: it must be {rule} (lower-case letters, digits and '-'"
+            f"{'' if pattern is _NAMESPACE_RE else ' or dot-separated such parts'}, starting and ending with a letter or digit)")
+
+
+def parse_service_account(value, field="service_accounts", allow_wildcard=False):
+    """Return the :class:`ServiceAccount` for ``"namespace:name"`` or ``{namespace: ..., name: ...}``."""
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 2:
+            raise TrustPolicyError(f"{field}: {value!r} is not a service account: write it as 'namespace:name' "
+                                   "(for example 'torque-agents:runner') or as {namespace: ..., name: ...}")
+        namespace, name = (part.strip() for part in parts)
+    elif isinstance(value, dict):
+        unknown = sorted(set(value) - {"namespace", "name"})
+        if unknown:
+            raise TrustPolicyError(f"{field}: unknown key(s) {', '.join(unknown)}; a service account has only 'namespace' and 'name'")
+        namespace, name = (str(value.get(key) or "").strip() for key in ("namespace", "name"))
+    else:
+        raise TrustPolicyError(f"{field}: expected 'namespace:name' or {{namespace: ..., name: ...}}, got {type(value).__name__}")
+    _check_k8s_name(namespace, "namespace", _NAMESPACE_RE, NAMESPACE_MAX_LENGTH, allow_wildcard, field)
+    _check_k8s_name(name, "service account name", _SERVICE_ACCOUNT_RE, SERVICE_ACCOUNT_MAX_LENGTH, allow_wildcard, field)
+    return ServiceAccount(namespace, name)
+
+
+# -- trust entries ------------------------------------------------------------------------------
+
+
+def _federated_arn(entry, partition, account_id, field):
+    """``(issuer host path, provider ARN)`` for one trust entry; the ARN is always in the role's own account.
+
+    While the role's ``account_id`` or ``partition`` is not known yet (None), the entry is checked
+    as far as possible and the ARN is None.
+    """
+    try:
+        if entry.get("provider_arn"):
+            arn_partition, arn_account, issuer = parse_provider_arn(entry["provider_arn"], f"{field}.provider_arn")
+            if (account_id or arn_account) != arn_account or (partition or arn_partition) != arn_partition:
+                raise TrustPolicyError(
+                    f"{field}.provider_arn {entry['provider_arn']!r} is in account {arn_account} ({arn_partition}), but the role is "
+                    f"in account {account_id} ({partition or 'same partition'}): IAM only honours an OIDC provider in the same "
+                    "account as the role that trusts it. Create the provider in the role's account "
+                    "(torque.eks_irsa.iam_oidc_provider) and give the issuer URL here instead")
+        elif entry.get("issuer"):
+            issuer = normalize_issuer(entry["issuer"], f"{field}.issuer")
+        else:
+            raise TrustPolicyError(f"{field}: give the cluster's issuer URL as 'issuer' (or its provider ARN as 'provider_arn')")
+        if account_id is None or partition is None:
+            return issuer.host_path, None
+        return issuer.host_path, build_provider_arn(partition, account_id, issuer.host_path)
+    except IssuerError as e:
+        raise TrustPolicyError(str(e)) from e
+
+
+def parse_trust(entries, partition, account_id, allow_wildcard=False, field="trust"):
+    """Resolve the ``trust`` option into :class:`TrustedIssuer` tuples, one per issuer, sorted by issuer.
+
+    ``partition`` and ``account_id`` are the role's; None checks the input without deriving provider ARNs.
+
+    Entries naming the same issuer (as URL or provider ARN) are merged; service accounts are
+    de-duplicated and sorted, so the result does not depend on how the user ordered them.
+    """
+    if not entries:
+        raise TrustPolicyError(f"{field} is empty: give at least one {{issuer, service_accounts}} pair the role should trust")
+    by_issuer = {}
+    for index, entry in enumerate(entries):
+        where = f"{field}[{index}]"
+        host_path, principal = _federated_arn(entry, partition, account_id, where)
+        accounts = entry.get("service_accounts") or []
+        if not accounts:
+            raise TrustPolicyError(f"{where}.service_accounts is empty: list the 'namespace:name' service accounts to trust")
+        parsed = {parse_service_account(sa, f"{where}.service_accounts[{i}]", allow_wildcard) for i, sa in enumerate(accounts)}
+        by_issuer.setdefault(host_path, (principal, set()))[1].update(parsed)
+    return [TrustedIssuer(host_path, principal, tuple(sorted(accounts))) for host_path, (principal, accounts) in sorted(by_issuer.items())]
+
+
+# -- statements ---------------------------------------------------------------------------------
+
+
+def statement_sid(host_path):
+    """Stable Sid for an issuer's statement: IAM Sids are alphanumeric only, so the host path is hashed."""
+    return SID_PREFIX + hashlib.sha256(host_path.encode("utf-8")).hexdigest()[:16]
+
+
+def _one_or_many(values):
+    return values[0] if len(values) == 1 else list(values)
+
+
+def build_statement(trusted, audience=DEFAULT_AUDIENCE):
+    """The statement letting ``trusted.service_accounts`` of one issuer assume the role."""
+    subjects = sorted({subject(sa) for sa in trusted.service_accounts})
+    # Conditions in a statement are ANDed, so all subjects of an issuer share one operator:
+    # StringLike when any of them is a pattern (exact names match themselves), else StringEquals.
+    sub_operator = "StringLike" if any(has_wildcard(sa) for sa in trusted.service_accounts) else "StringEquals"
+    conditions = {"StringEquals": {f"{trusted.host_path}:aud": audience}}
+    conditions.setdefault(sub_operator, {})[f"{trusted.host_path}:sub"] = _one_or_many(subjects)
+    return {
+        "Sid": statement_sid(trusted.host_path),
+        "Effect": "Allow",
+        "Principal": {"Federated": trusted.provider_arn},
+        "Action": WEB_IDENTITY_ACTION,
+        "Condition": conditions,
+    }
+
+
+def build_statements(trusted_issuers, audience=DEFAULT_AUDIENCE):
+    return [build_statement(trusted, audience) for trusted in trusted_issuers]
+
+
+def policy_document(statements):
+    return {"Version": POLICY_VERSION, "Statement": list(statements)}
+
+
+def decode_policy(document, field="policy"):
+    """A policy as a dict, from a dict, a JSON string, or the URL-encoded JSON the IAM API returns."""
+    if document is None or isinstance(document, dict):
+        return document
+    if not isinstance(document, str):
+        raise TrustPolicyError(f"{field}: expected a policy document (mapping or JSON text), got {type(document).__name__}")
+    text = document.strip()
+    if text.startswith("%7B") or text.startswith("%7b"):
+        text = urllib.parse.unquote(text)
+    try:
+        decoded = json.loads(text)
+    except ValueError as e:
+        raise TrustPolicyError(f"{field}: not valid JSON ({e})") from e
+    if not isinstance(decoded, dict):
+        raise TrustPolicyError(f"{field}: a policy document must be a JSON object, got {type(decoded).__name__}")
+    return decoded
+
+
+def _statements_of(document):
+    statements = (document or {}).get("Statement") or []
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def merge_statements(current, ours, exclusive=True):
+    """The trust policy to store: only ``ours`` (exclusive), or ``current`` with ``ours`` replacing same-Sid statements.
+
+    In shared mode foreign statements keep their place; statements of ours that are new go last.
+    A statement of ours for an issuer no longer listed stays too: it may belong to another task
+    sharing the role, and only exclusive mode may remove it.
+    """
+    if exclusive:
+        return policy_document(ours)
+    current = decode_policy(current, "current trust policy") or {}
+    replacements = {statement["Sid"]: statement for statement in ours}
+    merged = [replacements.pop(statement.get("Sid"), statement) if isinstance(statement, dict) else statement
+              for statement in _statements_of(current)]
+    merged.extend(statement for statement in ours if statement["Sid"] in replacements)
+    return {"Version": current.get("Version", POLICY_VERSION), "Statement": merged}
+
+
+def policies_differ(current, desired):
+    """True when two policy documents differ in meaning (order of statements and values does not count)."""
+    if current is None or desired is None:
+        return current is not desired
+    return compare_policies(decode_policy(current), decode_policy(desired))
+
+
+# -- size ---------------------------------------------------------------------------------------
+
+
+def policy_size(document):
+    """Characters IAM counts against the trust policy quota: the JSON without whitespace."""
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def check_size(document, limit=DEFAULT_SIZE_LIMIT, trusted_issuers=(), field="trust_policy_size_limit"):
+    """Raise :class:`TrustPolicyError` when ``document`` is over ``limit``, saying what made it grow."""
+    size = policy_size(document)
+    if size <= limit:
+        return size
+    ours = {statement_sid(trusted.host_path): trusted for trusted in trusted_issuers}
+    largest_first = sorted(_statements_of(document), key=policy_size, reverse=True)
+    advice = "trust fewer service accounts per role, or use one wildcard subject (allow_wildcard_subjects)"
+    if limit < MAX_SIZE_LIMIT:
+        advice += f", or raise {field} up to {MAX_SIZE_LIMIT} once the IAM quota 'Role trust policy length' of the account has been raised"
+    raise TrustPolicyError(
+        f"the trust policy would be {size} characters (without whitespace, as IAM counts them), over the limit of {limit} "
+        f"({field}). Characters per statement: {'; '.join(_statement_share(s, ours) for s in largest_first)}. To fix: {advice}")
+
+
+def _statement_share(statement, ours):
+    """How one statement adds to the policy size, naming the issuer and its longest subjects when it is ours."""
+    sid = statement.get("Sid") if isinstance(statement, dict) else None
+    trusted = ours.get(sid)
+    if trusted is None:
+        return f"a statement not managed here (Sid {sid!r}): {policy_size(statement)}"
+    longest = sorted(trusted.service_accounts, key=lambda sa: (-len(subject(sa)), sa))[:3]
+    return (f"issuer {trusted.host_path} with {len(trusted.service_accounts)} service account(s): {policy_size(statement)} "
+            f"(longest: {', '.join(f'{sa.namespace}:{sa.name}' for sa in longest)})")
+
+
+class DesiredTrust(namedtuple("DesiredTrust", ["trusted_issuers", "audience", "exclusive", "size_limit"])):
+    """What the user asked the trust policy to hold; :meth:`document` applies it to the role's current policy."""
+
+    __slots__ = ()
+
+    def statements(self):
+        return build_statements(self.trusted_issuers, self.audience)
+
+    def document(self, current=None):
+        """The trust policy to store given the ``current`` one (``None`` for a new role), checked for size."""
+        document = merge_statements(current, self.statements(), self.exclusive)
+        check_size(document, self.size_limit, self.trusted_issuers)
+        return document
+
+
+# -- reading trust policies ---------------------------------------------------------------------
+
+
+def federated_principals(document):
+    """The ``Federated`` principal ARNs a trust policy references (``Allow`` and ``Deny`` alike).
+
+    ``document`` is a dict, JSON text, or URL-encoded JSON as the IAM API returns it; ``None``
+    gives an empty set.
+    """
+    found = set()
+    for statement in _statements_of(decode_policy(document, "trust policy")):
+        principal = statement.get("Principal") if isinstance(statement, dict) else None
+        federated = principal.get("Federated") if isinstance(principal, dict) else None
+        if isinstance(federated, str):
+            found.add(federated)
+        elif isinstance(federated, list):
+            found.update(value for value in federated if isinstance(value, str))
+    return found
+
+
+# -- permission policies ------------------------------------------------------------------------
+
+
+def parse_permission_policy(document, field):
+    """An inline permission policy as a dict (from a mapping or JSON text), checked for shape."""
+    if isinstance(document, str) and not document.strip():
+        raise TrustPolicyError(f"{field}: the policy document is empty; give a JSON object with a 'Statement'")
+    policy = decode_policy(document, field)
+    if policy is None:
+        raise TrustPolicyError(f"{field}: the policy document is missing; give a JSON object with a 'Statement'")
+    statements = policy.get("Statement")
+    if not statements or not isinstance(statements, (list, dict)):
+        raise TrustPolicyError(f"{field}: a policy document needs a 'Statement' (a statement object or a list of them)")
+    return policy
+
+
+# -- role options -------------------------------------------------------------------------------
+
+_ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+MIN_SESSION_DURATION = 3600
+MAX_SESSION_DURATION = 43200
+
+
+def validate_role_name(name, field="name"):
+    if not isinstance(name, str) or not _ROLE_NAME_RE.match(name):
+        length = len(name) if isinstance(name, str) else 0
+        raise TrustPolicyError(f"{field} {name!r} is not a valid IAM role name: use 1 to 64 characters (this one has {length}) "
+                               "of letters, digits and + = , . @ _ -")
+
+
+def validate_role_path(path, field="path"):
+    problem = validate_iam_identifiers("role", path=path)
+    if problem:
+        raise TrustPolicyError(f"{field} {path!r}: {problem}, for example /irsa/ or /")
+
+
+def validate_policy_arn(arn, field):
+    """An IAM managed policy ARN (customer or AWS managed), else :class:`TrustPolicyError` naming ``field``."""
+    parts = parse_aws_arn(arn or "") if isinstance(arn, str) else None
+    if not parts or not arn.startswith("arn:") or parts["service"] != "iam" or parts["resource_type"] != "policy" \
+            or not re.match(r"^(\d{12}|aws)$", parts["account_id"]):
+        raise TrustPolicyError(f"{field} {arn!r} is not an IAM policy ARN: expected arn:<partition>:iam::<account or aws>:policy/<path><name>, "
+                               "for example arn:aws:iam::aws:policy/ReadOnlyAccess")
+    return arn
+
+
+def validate_max_session_duration(seconds, field="max_session_duration"):
+    if seconds is not None and not MIN_SESSION_DURATION <= seconds <= MAX_SESSION_DURATION:
+        raise TrustPolicyError(f"{field} {seconds} is out of range: IAM accepts {MIN_SESSION_DURATION} to {MAX_SESSION_DURATION} seconds (1 to 12 hours)")
+
+
+def validate_size_limit(limit, field="trust_policy_size_limit"):
+    if not 1 <= limit <= MAX_SIZE_LIMIT:
+        raise TrustPolicyError(f"{field} {limit} is out of range: IAM allows a trust policy of at most {MAX_SIZE_LIMIT} characters "
+                               f"(default quota {DEFAULT_SIZE_LIMIT}); give a number up to {MAX_SIZE_LIMIT}")
+
+
+_POLICY_NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}$")
+_PLACEHOLDER_ACCOUNT = "000000000000"
+
+
+def parse_inline_policies(policies, field="inline_policies"):
+    """``{name: document}`` with every document decoded and checked; errors name the policy."""
+    parsed = {}
+    for name, document in (policies or {}).items():
+        if not _POLICY_NAME_RE.match(str(name)):
+            raise TrustPolicyError(f"{field}: the policy name {name!r} is not valid: use 1 to 128 letters, digits and + = , . @ _ -")
+        parsed[str(name)] = parse_permission_policy(document, f"{field}[{name!r}]")
+    return parsed
+
+
+def check_role_options(params):
+    """Check the module's options before any AWS call; return them normalised.
+
+    Raises :class:`TrustPolicyError` naming the option. The returned dict has ``inline_policies``
+    decoded, ``tags`` values as strings and ``account_id`` as 12 digits (or None).
+    """
+    validate_role_name(params["name"])
+    checked = dict(params)
+    if params["state"] == "absent":
+        return checked
+    validate_role_path(params["path"])
+    validate_max_session_duration(params["max_session_duration"])
+    validate_size_limit(params["trust_policy_size_limit"])
+    if not (params["audience"] or "").strip():
+        raise TrustPolicyError("audience is empty: give the aud claim of the service account tokens, sts.amazonaws.com for EKS")
+    if params["account_id"] is not None:
+        try:
+            checked["account_id"] = validate_account_id(params["account_id"])
+        except IssuerError as e:
+            raise TrustPolicyError(str(e)) from e
+    for index, arn in enumerate(params["managed_policies"] or []):
+        validate_policy_arn(arn, f"managed_policies[{index}]")
+    if params["permissions_boundary"]:
+        validate_policy_arn(params["permissions_boundary"], "permissions_boundary")
+    checked["inline_policies"] = parse_inline_policies(params["inline_policies"]) if params["inline_policies"] is not None else None
+    if params["tags"] is not None:
+        checked["tags"] = {str(key): str(value) for key, value in params["tags"].items()}
+    trusted = parse_trust(checked["trust"], None, checked["account_id"], checked["allow_wildcard_subjects"])
+    # Measure now, so an oversized policy fails before any call; the role's partition and account
+    # are not known yet, but any 12-digit account gives ARNs of the same length.
+    measurable = [t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path)) for t in trusted]
+    _desired_trust(measurable, checked).document()
+    return checked
+
+
+def desired_trust(options, partition, account_id):
+    """The :class:`DesiredTrust` for checked module options and the role's partition and account."""
+    return _desired_trust(parse_trust(options["trust"], partition, account_id, options["allow_wildcard_subjects"]), options)
+
+
+def _desired_trust(trusted, options):
+    return DesiredTrust(trusted, options["audience"], options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])

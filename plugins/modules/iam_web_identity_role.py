@@ -1,0 +1,359 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: iam_web_identity_role
+short_description: Manage an IAM role that Kubernetes service accounts assume through IRSA
+version_added: 1.0.0
+description:
+  - Creates, updates or deletes an IAM role whose trust policy lets chosen Kubernetes service accounts of one or
+    more EKS clusters assume it with C(sts:AssumeRoleWithWebIdentity) (IAM Roles for Service Accounts, IRSA).
+  - The trust policy is built for you, in one deterministic form so that a re-run compares equal. Each issuer
+    gets one statement whose C(Sid) is C(IrsaOidc) plus a hash of the issuer; its C(Federated) principal is the
+    OIDC provider of the role's own account; C(aud) is matched with C(StringEquals) and the subjects
+    C(system:serviceaccount:<namespace>:<name>) with C(StringEquals), or with C(StringLike) only when a permitted
+    wildcard is used.
+  - Also manages the role's managed and inline permission policies, permissions boundary, maximum session
+    duration, description and tags. An option left out is not managed, and what the role has there is kept.
+  - Every option is checked before any AWS call. Check mode is exact and makes no mutating call; a second run
+    with the same options makes no mutating call either.
+options:
+  name:
+    description:
+      - Name of the role, 1 to 64 letters, digits and C(+=,.@_-).
+    type: str
+    required: true
+    aliases: [role_name]
+  state:
+    description:
+      - V(present) creates or updates the role.
+      - V(absent) detaches its managed policies, deletes its inline policies, removes it from instance profiles and
+        deletes it. A role that does not exist is not an error.
+    type: str
+    choices: [present, absent]
+    default: present
+  path:
+    description:
+      - Path of the role, starting and ending with C(/).
+      - IAM cannot change the path of an existing role; the module fails rather than recreate it.
+    type: str
+    default: /
+  description:
+    description:
+      - Description of the role. V("") clears it.
+    type: str
+  trust:
+    description:
+      - The (issuer, service accounts) pairs the role trusts. Required when O(state=present).
+      - Entries for the same issuer are merged into one statement.
+      - The module owns the whole trust policy unless O(trust_policy_mode=shared).
+    type: list
+    elements: dict
+    suboptions:
+      issuer:
+        description:
+          - OIDC issuer URL of the cluster, with or without C(https://) and trailing slash, as
+            M(torque.eks_irsa.eks_oidc_issuer) returns it.
+          - The principal is the provider for that issuer in the role's account, which must exist for
+            C(sts:AssumeRoleWithWebIdentity) to succeed (see M(torque.eks_irsa.iam_oidc_provider)).
+          - Exactly one of O(trust[].issuer) and O(trust[].provider_arn) is required.
+        type: str
+      provider_arn:
+        description:
+          - ARN of the IAM OIDC provider, instead of O(trust[].issuer).
+          - It must be in the role's account; IAM ignores a provider in another account, so the module refuses it.
+        type: str
+      service_accounts:
+        description:
+          - Service accounts to trust, each as a C(namespace:name) string or a dict with C(namespace) and C(name).
+          - The namespace must be a DNS-1123 label, the name a DNS-1123 subdomain (Kubernetes naming rules).
+          - C(*) and C(?) are accepted only with O(allow_wildcard_subjects=true).
+        type: list
+        elements: raw
+        required: true
+  audience:
+    description:
+      - The audience (C(aud) claim) of the service account tokens, matched with C(StringEquals).
+      - EKS pod identity webhook tokens use C(sts.amazonaws.com).
+    type: str
+    default: sts.amazonaws.com
+  allow_wildcard_subjects:
+    description:
+      - Allow C(*) and C(?) in service account namespaces and names, for example V(agents:*).
+      - A wildcard lets every matching service account assume the role; the subjects of that issuer are then
+        matched with C(StringLike).
+    type: bool
+    default: false
+  trust_policy_mode:
+    description:
+      - V(exclusive) makes the trust policy exactly the statements built from O(trust).
+      - V(shared) replaces only the statements this module builds (by C(Sid)) and keeps every other statement,
+        for a role whose trust policy other tools also edit. In this mode a statement for an issuer no longer
+        listed is kept as well; use V(exclusive) to remove it.
+    type: str
+    choices: [exclusive, shared]
+    default: exclusive
+  trust_policy_size_limit:
+    description:
+      - Largest trust policy, in characters without whitespace as IAM counts them, that the module will write.
+        It fails before any change when the policy would be larger, saying which issuers and service accounts
+        made it grow.
+      - IAM's default quota is 2048; raise this up to 4096 only after the account's quota has been raised.
+    type: int
+    default: 2048
+  managed_policies:
+    description:
+      - ARNs of the managed policies to attach, for example V(arn:aws:iam::aws:policy/ReadOnlyAccess).
+      - When not given, attached policies are not managed.
+    type: list
+    elements: str
+  purge_managed_policies:
+    description:
+      - Detach managed policies that are not in O(managed_policies). Ignored when O(managed_policies) is not given.
+    type: bool
+    default: true
+  inline_policies:
+    description:
+      - Inline policies, as a dict of policy name to policy document (a dict, or JSON text).
+      - Documents are compared by meaning, so reordering statements or values is not a change.
+      - When not given, inline policies are not managed.
+    type: dict
+  purge_inline_policies:
+    description:
+      - Delete inline policies that are not in O(inline_policies). Ignored when O(inline_policies) is not given.
+    type: bool
+    default: true
+  permissions_boundary:
+    description:
+      - ARN of the managed policy to use as the role's permissions boundary. V("") removes the boundary.
+    type: str
+  max_session_duration:
+    description:
+      - Maximum session duration in seconds, from 3600 to 43200. IAM uses 3600 for a new role when not given.
+    type: int
+  account_id:
+    description:
+      - The 12-digit account the role is in, used to derive the provider ARNs of the trust policy.
+      - Defaults to the account of the credentials, found with one C(sts:GetCallerIdentity) call; give it to
+        skip that call. The module fails if the role turns out to be in another account.
+    type: str
+author:
+  - Torque platform team (@torque)
+notes:
+  - A new role may take 10 to 30 seconds before C(sts:AssumeRoleWithWebIdentity) accepts it (IAM eventual consistency).
+  - Pods read the role from the C(eks.amazonaws.com/role-arn) annotation of their service account when they start.
+  - "Required IAM permissions: C(iam:GetRole), C(iam:ListRolePolicies), C(iam:GetRolePolicy), C(iam:ListAttachedRolePolicies)
+    and, to change the role, C(iam:CreateRole), C(iam:UpdateRole), C(iam:UpdateAssumeRolePolicy), C(iam:Attach/DetachRolePolicy),
+    C(iam:Put/DeleteRolePolicy), C(iam:Put/DeleteRolePermissionsBoundary), C(iam:TagRole), C(iam:UntagRole),
+    C(iam:ListInstanceProfilesForRole), C(iam:RemoveRoleFromInstanceProfile), C(iam:DeleteRole)."
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.tags
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Role for the Torque agent's runner pods of one cluster
+  torque.eks_irsa.iam_web_identity_role:
+    name: torque-runner
+    trust:
+      - issuer: "{{ cluster.issuer }}"
+        service_accounts:
+          - torque-agents:runner
+    managed_policies:
+      - arn:aws:iam::aws:policy/ReadOnlyAccess
+    inline_policies:
+      state-bucket:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: ["s3:GetObject", "s3:PutObject"]
+            Resource: arn:aws:s3:::tf-state/*
+    tags:
+      owner: platform
+  register: runner_role
+
+- name: One role trusted by two clusters and several service accounts, in a known account
+  torque.eks_irsa.iam_web_identity_role:
+    name: deployer
+    path: /irsa/
+    account_id: "222222222222"
+    max_session_duration: 7200
+    permissions_boundary: arn:aws:iam::222222222222:policy/irsa-boundary
+    trust:
+      - issuer: https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE
+        service_accounts:
+          - torque-agents:runner
+          - namespace: torque-agents
+            name: runner-dry-run
+      - provider_arn: arn:aws:iam::222222222222:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/EXAMPLE0123456789
+        service_accounts: ["torque-agents:runner"]
+
+- name: Add our statement to a role whose trust policy other tools manage too
+  torque.eks_irsa.iam_web_identity_role:
+    name: shared-deployer
+    trust_policy_mode: shared
+    allow_wildcard_subjects: true
+    trust:
+      - issuer: "{{ cluster.issuer }}"
+        service_accounts: ["torque-env-*:runner"]
+
+- name: Delete the role
+  torque.eks_irsa.iam_web_identity_role:
+    name: torque-runner
+    state: absent
+"""
+
+RETURN = r"""
+arn:
+  description: ARN of the role (predicted in check mode when the role does not exist yet).
+  returned: when O(state=present)
+  type: str
+  sample: arn:aws:iam::222222222222:role/torque-runner
+name:
+  description: Name of the role.
+  returned: when O(state=present)
+  type: str
+  sample: torque-runner
+role_id:
+  description: The stable unique ID of the role; null in check mode before the role exists.
+  returned: when O(state=present)
+  type: str
+  sample: AROADBQP57FF2AEXAMPLE
+path:
+  description: Path of the role.
+  returned: when O(state=present)
+  type: str
+  sample: /
+description:
+  description: Description of the role, empty when it has none.
+  returned: when O(state=present)
+  type: str
+  sample: Torque runner pods
+trust_policy:
+  description: The trust policy document as AWS returns it, decoded, keys not converted.
+  returned: when O(state=present)
+  type: dict
+  sample:
+    Version: "2012-10-17"
+    Statement:
+      - Sid: IrsaOidc1f3c0a9b5e7d2c46
+        Effect: Allow
+        Principal:
+          Federated: arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE
+        Action: sts:AssumeRoleWithWebIdentity
+        Condition:
+          StringEquals:
+            oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:aud: sts.amazonaws.com
+            oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub: system:serviceaccount:torque-agents:runner
+managed_policies:
+  description: ARNs of the managed policies attached to the role, sorted.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [arn:aws:iam::aws:policy/ReadOnlyAccess]
+inline_policies:
+  description: Names of the role's inline policies, sorted.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [state-bucket]
+permissions_boundary:
+  description: ARN of the permissions boundary, empty when the role has none.
+  returned: when O(state=present)
+  type: str
+  sample: arn:aws:iam::222222222222:policy/irsa-boundary
+max_session_duration:
+  description: Maximum session duration in seconds.
+  returned: when O(state=present)
+  type: int
+  sample: 3600
+tags:
+  description: Tags of the role.
+  returned: when O(state=present)
+  type: dict
+  sample: {owner: platform}
+create_date:
+  description: When the role was created (ISO 8601); null in check mode before the role exists.
+  returned: when O(state=present)
+  type: str
+  sample: "2025-01-31T09:30:00+00:00"
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import ensure_absent
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_account
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_result
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_spec
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True, aliases=["role_name"]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    path=dict(type="str", default="/"),
+    description=dict(type="str"),
+    trust=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            issuer=dict(type="str"),
+            provider_arn=dict(type="str"),
+            service_accounts=dict(type="list", elements="raw", required=True),
+        ),
+        mutually_exclusive=[("issuer", "provider_arn")],
+        required_one_of=[("issuer", "provider_arn")],
+    ),
+    audience=dict(type="str", default=DEFAULT_AUDIENCE),
+    allow_wildcard_subjects=dict(type="bool", default=False),
+    trust_policy_mode=dict(type="str", choices=["exclusive", "shared"], default="exclusive"),
+    trust_policy_size_limit=dict(type="int", default=DEFAULT_SIZE_LIMIT),
+    managed_policies=dict(type="list", elements="str"),
+    purge_managed_policies=dict(type="bool", default=True),
+    inline_policies=dict(type="dict"),
+    purge_inline_policies=dict(type="bool", default=True),
+    permissions_boundary=dict(type="str"),
+    max_session_duration=dict(type="int"),
+    account_id=dict(type="str"),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    purge_tags=dict(type="bool", default=True),
+)
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["trust"])], supports_check_mode=True)
+    try:
+        options = check_role_options(module.params)
+    except TrustPolicyError as e:
+        module.fail_json(msg=str(e))
+
+    client = module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        if options["state"] == "absent":
+            changed, diff = ensure_absent(client, options["name"], module.check_mode)
+            module.exit_json(changed=changed, **({"diff": diff} if module._diff else {}))
+        account_id, partition = role_account(module, options["account_id"])
+        converger = RoleConverger(client, role_spec(options, account_id, partition), module.check_mode)
+        role = converger.ensure_present()
+    except TrustPolicyError as e:
+        module.fail_json(msg=str(e))
+    except AnsibleIAMError as e:
+        module.fail_json_aws_error(e)
+
+    result = dict(changed=converger.changed, **role_result(role))
+    if module._diff:
+        result["diff"] = converger.diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+import pytest
+
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import cluster_issuer_facts
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+
+HOST_PATH = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+@pytest.mark.parametrize("given", [
+    "https://" + HOST_PATH,
+    "https://" + HOST_PATH + "/",
+    "https://" + HOST_PATH + "///",
+    HOST_PATH,
+    HOST_PATH + "/",
+    "  https://" + HOST_PATH + "  ",
+    "HTTPS://" + HOST_PATH,
+    "https://OIDC.EKS.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+])
+def test_every_spelling_normalises_to_the_form_iam_uses(given):
+    issuer = normalize_issuer(given)
+    assert issuer.host_path == HOST_PATH
+    assert issuer.url == "https://" + HOST_PATH
+    assert issuer.issuer_id == "EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+def test_path_case_is_kept_because_the_issuer_id_is_case_sensitive():
+    assert normalize_issuer("https://Example.COM/Id/AbC").host_path == "example.com/Id/AbC"
+
+
+def test_issuer_without_path_has_empty_id():
+    issuer = normalize_issuer("https://token.actions.example.com/")
+    assert issuer == ("https://token.actions.example.com", "token.actions.example.com", "")
+
+
+@pytest.mark.parametrize("given, fragment", [
+    ("http://" + HOST_PATH, "scheme 'http'"),
+    ("ftp://" + HOST_PATH, "scheme 'ftp'"),
+    ("", "is empty"),
+    (None, "is empty"),
+    ("https://", "not an issuer URL"),
+    ("https://host/path?x=1", "not an issuer URL"),
+    ("https://user@host/path", "not an issuer URL"),
+])
+def test_unusable_issuers_are_refused_with_the_reason(given, fragment):
+    with pytest.raises(IssuerError, match="issuer") as error:
+        normalize_issuer(given)
+    assert fragment in str(error.value)
+
+
+def test_error_names_the_field():
+    with pytest.raises(IssuerError, match=r"^url 'http://x' uses the scheme"):
+        normalize_issuer("http://x", field="url")
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("222222222222", "222222222222"),
+    (" 222222222222 ", "222222222222"),
+    (222222222222, "222222222222"),
+    (12345678901, "012345678901"),  # YAML ate the leading zero
+])
+def test_account_ids(given, expected):
+    assert validate_account_id(given) == expected
+
+
+@pytest.mark.parametrize("given", ["", None, "12345", "1234567890123", "12345678901a", True, "arn:aws:iam::1"])
+def test_bad_account_ids_are_refused(given):
+    with pytest.raises(IssuerError, match="exactly 12 digits"):
+        validate_account_id(given, field="account_id")
+
+
+def test_provider_arn_from_any_spelling():
+    assert provider_arn("aws", "222222222222", "https://" + HOST_PATH + "/") == \
+        "arn:aws:iam::222222222222:oidc-provider/" + HOST_PATH
+    assert provider_arn("aws-cn", "222222222222", HOST_PATH).startswith("arn:aws-cn:iam::")
+
+
+def test_provider_arn_refuses_unknown_partition():
+    with pytest.raises(IssuerError, match="partition"):
+        provider_arn("amazon", "222222222222", HOST_PATH)
+
+
+def test_parse_provider_arn_round_trip():
+    partition, account, issuer = parse_provider_arn("arn:aws-us-gov:iam::333333333333:oidc-provider/" + HOST_PATH)
+    assert (partition, account, issuer.host_path) == ("aws-us-gov", "333333333333", HOST_PATH)
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:iam::333333333333:role/x",
+    "arn:aws:iam::3333:oidc-provider/" + HOST_PATH,
+    "arn:aws:iam::333333333333:oidc-provider/",
+    "oidc-provider/" + HOST_PATH,
+])
+def test_parse_provider_arn_refuses_other_arns(arn):
+    with pytest.raises(IssuerError, match="not an IAM OIDC provider ARN"):
+        parse_provider_arn(arn)
+
+
+CLUSTER = {
+    "name": "agents",
+    "arn": "arn:aws:eks:eu-west-1:111111111111:cluster/agents",
+    "status": "ACTIVE",
+    "identity": {"oidc": {"issuer": "https://" + HOST_PATH}},
+}
+
+
+def test_cluster_facts_default_to_the_cluster_account():
+    facts = cluster_issuer_facts(CLUSTER)
+    assert facts == {
+        "issuer": "https://" + HOST_PATH,
+        "issuer_url": "https://" + HOST_PATH,
+        "issuer_host_path": HOST_PATH,
+        "issuer_id": "EXAMPLED539D4633E53DE1B71EXAMPLE",
+        "cluster_arn": CLUSTER["arn"],
+        "partition": "aws",
+        "account_id": "111111111111",
+        "provider_arn": "arn:aws:iam::111111111111:oidc-provider/" + HOST_PATH,
+    }
+
+
+def test_cluster_facts_for_a_target_account():
+    facts = cluster_issuer_facts(CLUSTER, "222222222222")
+    assert facts["provider_arn"] == "arn:aws:iam::222222222222:oidc-provider/" + HOST_PATH
+    assert facts["account_id"] == "222222222222"
+
+
+def test_cluster_without_issuer_says_to_wait():
+    creating = dict(CLUSTER, status="CREATING", identity={})
+    with pytest.raises(IssuerError, match=r"'agents' has no OIDC issuer yet \(status CREATING\).*ACTIVE"):
+        cluster_issuer_facts(creating)

@@ -1,0 +1,394 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The OIDC provider layer against botocore's Stubber: the exact IAM calls, and none in check mode.
+
+Stubber fails on any call that was not queued, so "no mutating call" is proven by queueing only reads.
+moto does not implement the client-ID calls at all; these tests are where they are covered.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import urllib.parse
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.torque.eks_irsa.plugins.module_utils import oidc_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderInUseError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import diff_view
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_absent
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_present
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import wanted_provider
+
+HOST_PATH = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+URL = "https://" + HOST_PATH
+ARN = "arn:aws:iam::222222222222:oidc-provider/" + HOST_PATH
+OTHER_ARN = "arn:aws:iam::222222222222:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/OTHER"
+CREATED = datetime.datetime(2025, 1, 31, 10, 15, tzinfo=datetime.timezone.utc)
+THUMB_A = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
+THUMB_B = "a" * 40
+ARN_PARAM = {"OpenIDConnectProviderArn": ARN}
+
+
+@pytest.fixture
+def iam():
+    """A Stubber-backed IAM client wrapped like ``module.client(..., retry_decorator=...)`` wraps it."""
+    client = boto3.client("iam", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(client) as stubber:
+        yield RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff(retries=0)), stubber
+        stubber.assert_no_pending_responses()
+
+
+def provider_response(client_ids=("sts.amazonaws.com",), thumbprints=(), tags=None):
+    return {
+        "Url": HOST_PATH,  # IAM answers without the scheme
+        "ClientIDList": list(client_ids),
+        "ThumbprintList": list(thumbprints),
+        "CreateDate": CREATED,
+        "Tags": [{"Key": key, "Value": value} for key, value in (tags or {}).items()],
+    }
+
+
+def expect_get(stubber, response=None):
+    if response is None:
+        stubber.add_client_error("get_open_id_connect_provider", "NoSuchEntity", http_status_code=404, expected_params=ARN_PARAM)
+    else:
+        stubber.add_response("get_open_id_connect_provider", response, ARN_PARAM)
+
+
+def expect_mutation(stubber, operation, **params):
+    stubber.add_response(operation, {}, dict(ARN_PARAM, **params))
+
+
+def role(name, federated=None):
+    """A ListRoles entry; the trust policy URL-encoded, as the IAM API sends it."""
+    principal = {"Federated": federated} if federated else {"Service": "ec2.amazonaws.com"}
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}
+    return {"Path": "/", "RoleName": name, "RoleId": "AROA" + name.upper().ljust(17, "X"), "CreateDate": CREATED,
+            "Arn": f"arn:aws:iam::222222222222:role/{name}", "AssumeRolePolicyDocument": urllib.parse.quote(json.dumps(document))}
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+
+def test_wanted_provider_normalises_url_client_ids_thumbprints_and_tags():
+    wanted = wanted_provider("OIDC.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE/",
+                             client_ids=["b", "a", "b"], thumbprints=[THUMB_B.upper(), THUMB_A], tags={"n": 1})
+    assert wanted.issuer.url == URL
+    assert wanted.client_ids == ["a", "b"]
+    assert wanted.thumbprints == [THUMB_A, THUMB_B]
+    assert wanted.tags == {"n": "1"}
+
+
+def test_wanted_provider_leaves_unset_options_unmanaged():
+    wanted = wanted_provider(URL)
+    assert (wanted.client_ids, wanted.thumbprints, wanted.tags) == (None, None, None)
+
+
+@pytest.mark.parametrize("kwargs, option, hint", [
+    (dict(url="http://" + HOST_PATH), "url", "https"),
+    (dict(url=URL, thumbprints=["9e:99:a4"]), "thumbprints", "40 hex digits"),
+    (dict(url=URL, thumbprints=["g" * 40]), "thumbprints", "40 hex digits"),
+    (dict(url=URL, thumbprints=[f"{n:040x}" for n in range(6)]), "thumbprints", "at most 5"),
+    (dict(url=URL, client_ids=[""]), "client_ids", "1 to 255"),
+    (dict(url=URL, client_ids=["x" * 256]), "client_ids", "1 to 255"),
+    (dict(url=URL, client_ids=[f"id-{n}" for n in range(101)]), "client_ids", "at most 100"),
+])
+def test_bad_options_are_refused_naming_the_option(kwargs, option, hint):
+    with pytest.raises(IssuerError) as error:
+        wanted_provider(**kwargs)
+    assert str(error.value).startswith(option) and hint in str(error.value)
+
+
+# -- create ---------------------------------------------------------------------------------------
+
+
+def test_create_sends_the_default_audience_and_no_thumbprints(iam):
+    client, stubber = iam
+    expect_get(stubber)
+    stubber.add_response("create_open_id_connect_provider", {"OpenIDConnectProviderArn": ARN},
+                         {"Url": URL, "ClientIDList": ["sts.amazonaws.com"]})
+    expect_get(stubber, provider_response())
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(HOST_PATH + "/"))
+
+    assert outcome.changed and outcome.before is None
+    assert outcome.after == dict(arn=ARN, url=URL, client_ids=["sts.amazonaws.com"], thumbprints=[], tags={},
+                                 create_date=CREATED.isoformat())
+
+
+def test_create_with_client_ids_thumbprints_and_tags(iam):
+    client, stubber = iam
+    expect_get(stubber)
+    stubber.add_response("create_open_id_connect_provider", {"OpenIDConnectProviderArn": ARN}, {
+        "Url": URL, "ClientIDList": ["a", "sts.amazonaws.com"], "ThumbprintList": [THUMB_A],
+        "Tags": [{"Key": "owner", "Value": "platform"}]})
+    expect_get(stubber, provider_response(["sts.amazonaws.com", "a"], [THUMB_A], {"owner": "platform"}))
+
+    wanted = wanted_provider(URL, client_ids=["sts.amazonaws.com", "a"], thumbprints=[THUMB_A.upper()], tags={"owner": "platform"})
+    outcome = ensure_present(client, False, ARN, wanted)
+
+    assert outcome.changed
+    assert outcome.after["client_ids"] == ["a", "sts.amazonaws.com"] and outcome.after["thumbprints"] == [THUMB_A]
+
+
+def test_create_in_check_mode_only_reads_and_predicts_the_real_result(iam):
+    client, stubber = iam
+    wanted = wanted_provider(URL, thumbprints=[THUMB_A], tags={"owner": "platform"})
+    expect_get(stubber)
+
+    predicted = ensure_present(client, True, ARN, wanted)
+
+    assert predicted.changed and predicted.before is None
+    assert predicted.after == dict(arn=ARN, url=URL, client_ids=["sts.amazonaws.com"], thumbprints=[THUMB_A],
+                                   tags={"owner": "platform"}, create_date=None)
+
+
+def test_entity_already_exists_on_create_converges_on_the_concurrent_provider(iam):
+    client, stubber = iam
+    expect_get(stubber)
+    stubber.add_client_error("create_open_id_connect_provider", "EntityAlreadyExists", http_status_code=409)
+    expect_get(stubber, provider_response(["sts.amazonaws.com", "other"]))
+    expect_mutation(stubber, "remove_client_id_from_open_id_connect_provider", ClientID="other")
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, client_ids=["sts.amazonaws.com"]))
+
+    assert outcome.changed
+    assert outcome.before["client_ids"] == ["other", "sts.amazonaws.com"]
+    assert outcome.after["client_ids"] == ["sts.amazonaws.com"]
+
+
+def test_entity_already_exists_and_nothing_to_change_is_no_change(iam):
+    client, stubber = iam
+    expect_get(stubber)
+    stubber.add_client_error("create_open_id_connect_provider", "EntityAlreadyExists", http_status_code=409)
+    expect_get(stubber, provider_response())
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL))
+
+    assert not outcome.changed
+
+
+def test_create_answering_another_arn_reports_the_account_mismatch(iam):
+    client, stubber = iam
+    expect_get(stubber)
+    stubber.add_response("create_open_id_connect_provider",
+                         {"OpenIDConnectProviderArn": ARN.replace("222222222222", "333333333333")})
+
+    with pytest.raises(ProviderError, match="credentials act in another account or partition"):
+        ensure_present(client, False, ARN, wanted_provider(URL))
+
+
+def test_account_confirmation_runs_before_a_create_and_stops_it(iam):
+    client, stubber = iam
+    expect_get(stubber)
+
+    def wrong_account():
+        raise ProviderError("account_id 222222222222 is not the account the credentials act in (333333333333)")
+
+    with pytest.raises(ProviderError, match="not the account the credentials act in"):
+        ensure_present(client, True, ARN, wanted_provider(URL), confirm_account=wrong_account)
+
+
+def test_account_confirmation_is_skipped_when_the_provider_exists(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+
+    def must_not_run():
+        raise AssertionError("the account needs no confirmation when nothing is created")
+
+    assert not ensure_present(client, False, ARN, wanted_provider(URL), confirm_account=must_not_run).changed
+
+
+# -- update ---------------------------------------------------------------------------------------
+
+
+def test_matching_provider_is_left_alone_with_a_single_read(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(["sts.amazonaws.com"], [THUMB_A.upper()], {"owner": "platform"}))
+
+    wanted = wanted_provider(URL, client_ids=["sts.amazonaws.com"], thumbprints=[THUMB_A], tags={"owner": "platform"})
+    outcome = ensure_present(client, False, ARN, wanted)
+
+    assert not outcome.changed and outcome.before == outcome.after
+
+
+def test_unmanaged_options_are_not_touched(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(["a", "b"], [THUMB_A], {"owner": "someone-else"}))
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL))
+
+    assert not outcome.changed
+
+
+def test_client_ids_become_exactly_the_given_set(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(["sts.amazonaws.com", "old-b", "old-a"]))
+    # Removals first, then additions, each a real per-ID call.
+    expect_mutation(stubber, "remove_client_id_from_open_id_connect_provider", ClientID="old-a")
+    expect_mutation(stubber, "remove_client_id_from_open_id_connect_provider", ClientID="old-b")
+    expect_mutation(stubber, "add_client_id_to_open_id_connect_provider", ClientID="new")
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, client_ids=["new", "sts.amazonaws.com"]))
+
+    assert outcome.changed
+    assert diff_view(outcome.before)["client_ids"] == ["old-a", "old-b", "sts.amazonaws.com"]
+    assert diff_view(outcome.after)["client_ids"] == ["new", "sts.amazonaws.com"]
+
+
+def test_thumbprints_are_replaced_in_lower_case(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(thumbprints=[THUMB_A]))
+    expect_mutation(stubber, "update_open_id_connect_provider_thumbprint", ThumbprintList=[THUMB_B])
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, thumbprints=[THUMB_B.upper()]))
+
+    assert outcome.changed and outcome.after["thumbprints"] == [THUMB_B]
+
+
+def test_empty_thumbprint_list_clears_them(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(thumbprints=[THUMB_A]))
+    expect_mutation(stubber, "update_open_id_connect_provider_thumbprint", ThumbprintList=[])
+
+    assert ensure_present(client, False, ARN, wanted_provider(URL, thumbprints=[])).changed
+
+
+def test_tags_are_set_and_purged(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags={"keep": "1", "change": "old", "drop": "x", "aws:reserved": "r"}))
+    expect_mutation(stubber, "untag_open_id_connect_provider", TagKeys=["drop"])
+    expect_mutation(stubber, "tag_open_id_connect_provider", Tags=[{"Key": "change", "Value": "new"}])
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={"keep": "1", "change": "new"}))
+
+    # Reserved aws: tags are never purged.
+    assert outcome.after["tags"] == {"keep": "1", "change": "new", "aws:reserved": "r"}
+
+
+def test_tags_without_purge_only_add(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags={"other": "x"}))
+    expect_mutation(stubber, "tag_open_id_connect_provider", Tags=[{"Key": "owner", "Value": "platform"}])
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={"owner": "platform"}, purge_tags=False))
+
+    assert outcome.after["tags"] == {"other": "x", "owner": "platform"}
+
+
+def test_update_in_check_mode_only_reads_and_predicts_the_real_result(iam):
+    client, stubber = iam
+    current = provider_response(["sts.amazonaws.com", "old"], [THUMB_A], {"drop": "x"})
+    wanted = wanted_provider(URL, client_ids=["sts.amazonaws.com", "new"], thumbprints=[THUMB_B], tags={"owner": "platform"})
+    expect_get(stubber, current)
+    predicted = ensure_present(client, True, ARN, wanted)
+    stubber.assert_no_pending_responses()
+
+    expect_get(stubber, current)
+    expect_mutation(stubber, "remove_client_id_from_open_id_connect_provider", ClientID="old")
+    expect_mutation(stubber, "add_client_id_to_open_id_connect_provider", ClientID="new")
+    expect_mutation(stubber, "update_open_id_connect_provider_thumbprint", ThumbprintList=[THUMB_B])
+    expect_mutation(stubber, "untag_open_id_connect_provider", TagKeys=["drop"])
+    expect_mutation(stubber, "tag_open_id_connect_provider", Tags=[{"Key": "owner", "Value": "platform"}])
+    real = ensure_present(client, False, ARN, wanted)
+
+    assert predicted == real and predicted.changed
+
+
+def test_aws_errors_name_the_action(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_client_error("add_client_id_to_open_id_connect_provider", "AccessDenied", http_status_code=403)
+
+    with pytest.raises(AnsibleIAMError) as error:
+        ensure_present(client, False, ARN, wanted_provider(URL, client_ids=["sts.amazonaws.com", "new"]))
+    assert "iam:AddClientIDToOpenIDConnectProvider" in error.value.message
+
+
+# -- absent ---------------------------------------------------------------------------------------
+
+
+def test_absent_on_a_missing_provider_is_no_change(iam):
+    client, stubber = iam
+    expect_get(stubber)
+
+    assert ensure_absent(client, False, ARN) == (False, None, None)
+
+
+def test_absent_refuses_while_roles_trust_the_provider_listing_them(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    # Two pages, so the whole account is searched; only roles federating this provider count.
+    stubber.add_response("list_roles", {"Roles": [role("web-b", ARN), role("ec2-role")], "IsTruncated": True, "Marker": "m1"}, {})
+    stubber.add_response("list_roles", {"Roles": [role("web-a", ARN), role("other-cluster", OTHER_ARN)], "IsTruncated": False},
+                         {"Marker": "m1"})
+
+    with pytest.raises(ProviderInUseError) as error:
+        ensure_absent(client, False, ARN)
+
+    assert error.value.details == {"trusted_by": ["web-a", "web-b"]}
+    assert "web-a, web-b" in str(error.value) and "force=true" in str(error.value)
+
+
+def test_absent_deletes_when_no_role_trusts_the_provider(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [role("other-cluster", OTHER_ARN)], "IsTruncated": False}, {})
+    expect_mutation(stubber, "delete_open_id_connect_provider")
+
+    outcome = ensure_absent(client, False, ARN)
+
+    assert outcome.changed and outcome.before["arn"] == ARN and outcome.after is None
+
+
+def test_absent_when_deleted_concurrently_is_no_change(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_client_error("delete_open_id_connect_provider", "NoSuchEntity", http_status_code=404, expected_params=ARN_PARAM)
+
+    assert not ensure_absent(client, False, ARN, force=True).changed
+
+
+def test_absent_with_force_deletes_without_looking_at_roles(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    expect_mutation(stubber, "delete_open_id_connect_provider")
+
+    assert ensure_absent(client, False, ARN, force=True).changed
+
+
+def test_absent_in_check_mode_only_reads(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [], "IsTruncated": False}, {})
+
+    assert ensure_absent(client, True, ARN).changed
+
+
+def test_absent_in_check_mode_still_refuses_while_trusted(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [role("web", ARN)], "IsTruncated": False}, {})
+
+    with pytest.raises(ProviderInUseError):
+        ensure_absent(client, True, ARN)
+
+
+# -- account --------------------------------------------------------------------------------------
+
+
+def test_given_account_id_needs_no_aws_call_and_takes_the_endpoint_partition():
+    client = boto3.client("iam", region_name="cn-north-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(client):  # any call would fail: none is queued
+        assert oidc_provider.target_account(None, client, "222222222222") == ("222222222222", "aws-cn")
