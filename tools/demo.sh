@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# `make demo`: start the local stack, run the demo playbook against it, and always stop the stack.
+# `make demo`: the whole job on the local stack, as a new user would run it, then the checks a person
+# would make by hand. The stack is always stopped at the end.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 env_file=.build/demo/stack.env
+inventory=examples/inventory.yml
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
-step "starting the local stack (moto for AWS, the Kubernetes emulator)"
+step "Starting the local stack: moto (AWS, accounts 123456789012, 222222222222, 333333333333) and the Kubernetes emulator"
 .venv/bin/python -m tests.stack up --env-file "$env_file"
 trap '.venv/bin/python -m tests.stack down --env-file "$env_file"' EXIT
 # shellcheck source=/dev/null
 source "$env_file"
-export PATH=$root/.venv/bin:$PATH ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+export PATH=$root/.venv/bin:$PATH ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-1}
 
-step "looking up the cluster's OIDC issuer and the provider ARN in each target account"
-ansible-playbook tools/demo/issuer.yml -e "cluster_name=$EKS_IRSA_CLUSTER_NAME"
+step "Rollout, first run: providers, roles and ServiceAccounts are created"
+show ansible-playbook torque.eks_irsa.rollout -i "$inventory"
+
+step "Rollout, second run: nothing to change (changed=0 on every host)"
+show ansible-playbook torque.eks_irsa.rollout -i "$inventory" | sed -n '/PLAY RECAP/,$p'
+
+step "Checking by hand, as a person would"
+show aws eks describe-cluster --name "$EKS_IRSA_CLUSTER_NAME" --query cluster.identity.oidc.issuer --output text
+for account in 222222222222 333333333333; do
+    echo "# OIDC providers and IRSA roles in account $account (through sts:AssumeRole)"
+    read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN < <(aws sts assume-role \
+        --role-arn "arn:aws:iam::$account:role/irsa-deployer" --role-session-name demo \
+        --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text)
+    AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN=$AWS_SESSION_TOKEN \
+        show aws iam list-open-id-connect-providers --query 'OpenIDConnectProviderList[].Arn' --output text
+    AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN=$AWS_SESSION_TOKEN \
+        show aws iam list-roles --query "Roles[?starts_with(RoleName, 'torque-')].Arn" --output text
+done
+show kubectl get serviceaccounts -n torque-envs -l app.kubernetes.io/managed-by=torque.eks_irsa \
+    -o custom-columns='NAME:.metadata.name,ROLE ARN:.metadata.annotations.eks\.amazonaws\.com/role-arn'
+show kubectl get serviceaccount torque-runner-dev -n torque-envs -o yaml
+
+step "Done: put the service account name shown for each account in the Torque blueprint. Stopping the stack."

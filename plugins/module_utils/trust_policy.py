@@ -387,6 +387,41 @@ def parse_inline_policies(policies, field="inline_policies"):
     return parsed
 
 
+# The options of iam_web_identity_role. They live here, beside check_role_options, so that the rollout's
+# preflight (plugins/filter/web_identity_roles.py) validates inventory input exactly as the module will.
+ROLE_ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True, aliases=["role_name"]),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    path=dict(type="str", default="/"),
+    description=dict(type="str"),
+    trust=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            issuer=dict(type="str"),
+            provider_arn=dict(type="str"),
+            service_accounts=dict(type="list", elements="raw", required=True),
+        ),
+        mutually_exclusive=[("issuer", "provider_arn")],
+        required_one_of=[("issuer", "provider_arn")],
+    ),
+    audience=dict(type="str", default=DEFAULT_AUDIENCE),
+    allow_wildcard_subjects=dict(type="bool", default=False),
+    trust_policy_mode=dict(type="str", choices=["exclusive", "shared"], default="exclusive"),
+    trust_policy_size_limit=dict(type="int", default=DEFAULT_SIZE_LIMIT),
+    managed_policies=dict(type="list", elements="str"),
+    purge_managed_policies=dict(type="bool", default=True),
+    inline_policies=dict(type="dict"),
+    purge_inline_policies=dict(type="bool", default=True),
+    permissions_boundary=dict(type="str"),
+    max_session_duration=dict(type="int"),
+    account_id=dict(type="str"),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    purge_tags=dict(type="bool", default=True),
+)
+ROLE_REQUIRED_IF = [("state", "present", ["trust"])]
+
+
 def check_role_options(params):
     """Check the module's options before any AWS call; return them normalised.
 

@@ -110,6 +110,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+status:
+  description:
+    - What the run did to the provider (or would do, in check mode) in one word, for summaries.
+    - V(created), V(updated), V(deleted), or V(ok) when nothing changed.
+  returned: always
+  type: str
+  sample: created
 arn:
   description: ARN of the provider (derived, so also returned when it does not exist).
   returned: always
@@ -178,6 +185,14 @@ def validated_params(module):
     return wanted, account_id
 
 
+def outcome_status(outcome):
+    if not outcome.changed:
+        return "ok"
+    if outcome.before is None:
+        return "created"
+    return "deleted" if outcome.after is None else "updated"
+
+
 def main():
     argument_spec = dict(
         url=dict(type="str", required=True),
@@ -206,7 +221,7 @@ def main():
     except AnsibleIAMError as e:
         module.fail_json_aws(e.exception, msg=f"{e.message} for {arn}", arn=arn)
 
-    result = dict(changed=outcome.changed, arn=arn)
+    result = dict(changed=outcome.changed, arn=arn, status=outcome_status(outcome))
     result.update(outcome.after or {})
     if module._diff:
         result["diff"] = dict(before=diff_view(outcome.before), after=diff_view(outcome.after))

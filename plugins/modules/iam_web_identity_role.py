@@ -209,6 +209,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+status:
+  description:
+    - What the run did to the role (or would do, in check mode) in one word, for summaries.
+    - V(created), V(updated), V(deleted), or V(ok) when nothing changed.
+  returned: always
+  type: str
+  sample: created
 arn:
   description: ARN of the role (predicted in check mode when the role does not exist yet).
   returned: when O(state=present)
@@ -287,50 +294,20 @@ create_date:
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import ensure_absent
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_result
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_spec
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
 
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True, aliases=["role_name"]),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    path=dict(type="str", default="/"),
-    description=dict(type="str"),
-    trust=dict(
-        type="list",
-        elements="dict",
-        options=dict(
-            issuer=dict(type="str"),
-            provider_arn=dict(type="str"),
-            service_accounts=dict(type="list", elements="raw", required=True),
-        ),
-        mutually_exclusive=[("issuer", "provider_arn")],
-        required_one_of=[("issuer", "provider_arn")],
-    ),
-    audience=dict(type="str", default=DEFAULT_AUDIENCE),
-    allow_wildcard_subjects=dict(type="bool", default=False),
-    trust_policy_mode=dict(type="str", choices=["exclusive", "shared"], default="exclusive"),
-    trust_policy_size_limit=dict(type="int", default=DEFAULT_SIZE_LIMIT),
-    managed_policies=dict(type="list", elements="str"),
-    purge_managed_policies=dict(type="bool", default=True),
-    inline_policies=dict(type="dict"),
-    purge_inline_policies=dict(type="bool", default=True),
-    permissions_boundary=dict(type="str"),
-    max_session_duration=dict(type="int"),
-    account_id=dict(type="str"),
-    tags=dict(type="dict", aliases=["resource_tags"]),
-    purge_tags=dict(type="bool", default=True),
-)
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["trust"])], supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF, supports_check_mode=True)
     try:
         options = check_role_options(module.params)
     except TrustPolicyError as e:
@@ -340,7 +317,7 @@ def main():
     try:
         if options["state"] == "absent":
             changed, diff = ensure_absent(client, options["name"], module.check_mode)
-            module.exit_json(changed=changed, **({"diff": diff} if module._diff else {}))
+            module.exit_json(changed=changed, status="deleted" if changed else "ok", **({"diff": diff} if module._diff else {}))
         account_id, partition = role_account(module, options["account_id"])
         converger = RoleConverger(client, role_spec(options, account_id, partition), module.check_mode)
         role = converger.ensure_present()
@@ -349,7 +326,8 @@ def main():
     except AnsibleIAMError as e:
         module.fail_json_aws_error(e)
 
-    result = dict(changed=converger.changed, **role_result(role))
+    status = "created" if converger.created else "updated" if converger.changed else "ok"
+    result = dict(changed=converger.changed, status=status, **role_result(role))
     if module._diff:
         result["diff"] = converger.diff
     module.exit_json(**result)

@@ -1,0 +1,49 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Input checks for the roles' preflights, on the controller, with the modules' own validation code.
+
+Each filter returns the value in normal form or fails with a message naming the inventory host and
+the variable, before anything is written anywhere.
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+
+
+def _checked(check, host):
+    try:
+        return check()
+    except IssuerError as e:
+        raise AnsibleFilterError(f"{host}: {e}" if host else str(e)) from e
+
+
+def checked_account_id(value, field="account_id", host=""):
+    """The 12-digit account ID, as a string."""
+    return _checked(lambda: validate_account_id(value, field), host)
+
+
+def checked_role_arn(arn, account_id, field="assume_role_arn", host=""):
+    """An IAM role ARN in ``account_id``."""
+    return _checked(lambda: validate_role_arn(arn, account_id, field), host)
+
+
+def checked_issuer(value, field="issuer", host=""):
+    """The issuer URL in IAM's normal form (https, no trailing slash)."""
+    return _checked(lambda: normalize_issuer(value, field).url, host)
+
+
+class FilterModule:
+    """Preflight checks."""
+
+    def filters(self):
+        return {
+            "checked_account_id": checked_account_id,
+            "checked_role_arn": checked_role_arn,
+            "checked_issuer": checked_issuer,
+        }

@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Filters for the rollout playbook: collect each account's outcome, the ServiceAccounts, the summary."""
+
+
+def rollout_service_accounts(outcomes):
+    """The ServiceAccounts to apply: one per role of every account that succeeded, with that role's ARN."""
+    items = []
+    for outcome in outcomes:
+        if outcome.get("error"):
+            continue
+        for role in outcome.get("roles", []):
+            if role.get("arn") and role.get("status") != "deleted":
+                items.append({"name": role["service_account"], "role_arn": role["arn"]})
+    return items
+
+
+def planned_service_accounts(plans):
+    """``[{"name": ...}]``: every ServiceAccount the accounts' role plans (web_identity_role_plan) name."""
+    return [{"name": role["service_account"]} for plan in plans for role in plan or []]
+
+
+def rollout_error(failed_result, failed_task=None):
+    """One line saying why a task failed; for a loop, the message of its first failed item."""
+    failed_result = failed_result or {}
+    for item in failed_result.get("results") or []:
+        if item.get("failed") and item.get("msg"):
+            return f"{item.get('ansible_loop_var') and item.get('_ansible_item_label') or ''} {item['msg']}".strip()
+    if failed_result.get("msg"):
+        return failed_result["msg"]
+    return f"task {failed_task.get('name') if isinstance(failed_task, dict) else failed_task} failed"
+
+
+def _rows(outcomes, service_account_status, service_account_error):
+    for outcome in outcomes:
+        if outcome.get("error"):
+            yield [outcome["account_id"], outcome["host"], "FAILED", "-", "-", "-", "-"]
+            continue
+        for role in outcome.get("roles", []):
+            sa_state = "FAILED" if service_account_error else service_account_status.get(role["service_account"], "-")
+            yield [outcome["account_id"], outcome["host"], outcome.get("provider") or "-", role["arn"] or role["name"],
+                   role["status"], role["service_account"], sa_state]
+
+
+def _table(rows):
+    header = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "SERVICE ACCOUNT", "SA STATUS"]
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header] + rows]
+
+
+def rollout_summary(outcomes, namespace, service_account_status=None, service_account_error=None):
+    """The summary of a rollout: ``{"lines": [...], "accounts": {...}, "failed": [...]}``.
+
+    ``lines`` is the table and the blueprint hint for people; ``accounts`` and ``failed`` are the same
+    data for machines (the playbook publishes them with set_stats for AWX workflows).
+    """
+    service_account_status = service_account_status or {}
+    outcomes = sorted(outcomes, key=lambda o: (o["account_id"], o["host"]))
+    lines = _table(list(_rows(outcomes, service_account_status, service_account_error)))
+    failed = [o for o in outcomes if o.get("error")]
+    for outcome in failed:
+        lines.append(f"FAILED {outcome['host']} ({outcome['account_id']}): {outcome['error']}")
+    if service_account_error:
+        lines.append(f"FAILED ServiceAccounts in namespace {namespace}: {service_account_error}")
+    hints = [(o, role) for o in outcomes if not o.get("error") for role in o.get("roles", []) if role["status"] != "deleted"]
+    if hints and not service_account_error:
+        lines.append(f"Blueprint: in namespace {namespace}, use the service account that deploys into each account:")
+        lines.extend(f"  account {o['account_id']} ({o['host']}): {role['service_account']}  (role {role['name']})" for o, role in hints)
+    accounts = {
+        o["host"]: {
+            "account_id": o["account_id"],
+            "provider": o.get("provider"),
+            "error": o.get("error"),
+            "roles": [dict(role, service_account_status=service_account_status.get(role["service_account"]))
+                      for role in o.get("roles", [])],
+        }
+        for o in outcomes
+    }
+    return {"lines": lines, "accounts": accounts, "failed": [o["host"] for o in failed],
+            "namespace": namespace, "service_account_error": service_account_error}
+
+
+class FilterModule:
+    """Rollout filters."""
+
+    def filters(self):
+        return {
+            "planned_service_accounts": planned_service_accounts,
+            "rollout_error": rollout_error,
+            "rollout_service_accounts": rollout_service_accounts,
+            "rollout_summary": rollout_summary,
+        }

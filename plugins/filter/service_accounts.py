@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Filters that build the IRSA ServiceAccount manifests and compare them with the cluster.
+
+They run in the controller (no module process per call), which keeps the service_account role to
+one read and at most one write however many accounts a rollout covers.
+"""
+
+from ansible.errors import AnsibleFilterError
+
+ROLE_ARN = "eks.amazonaws.com/role-arn"
+STS_REGIONAL_ENDPOINTS = "eks.amazonaws.com/sts-regional-endpoints"
+TOKEN_EXPIRATION = "eks.amazonaws.com/token-expiration"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "torque.eks_irsa"
+
+
+def _as_text_map(value, where):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AnsibleFilterError(f"{where} must be a mapping of strings, got {type(value).__name__}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def service_account_manifests(items, namespace, labels=None, sts_regional_endpoints=None, token_expiration=None):
+    """One ServiceAccount manifest per item of ``items`` (``{name, role_arn, labels?, annotations?}``).
+
+    ``labels`` go on every ServiceAccount, with the ownership label ``app.kubernetes.io/managed-by``;
+    ``sts_regional_endpoints`` (bool) and ``token_expiration`` (seconds) add the optional EKS annotations
+    when not None.
+    """
+    common_labels = dict(_as_text_map(labels, "labels"), **{MANAGED_BY_LABEL: MANAGED_BY})
+    common_annotations = {}
+    if sts_regional_endpoints is not None:
+        common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if sts_regional_endpoints else "false"
+    if token_expiration is not None:
+        common_annotations[TOKEN_EXPIRATION] = str(int(token_expiration))
+    manifests = []
+    for index, item in enumerate(items or []):
+        where = f"service account #{index + 1} ({item.get('name', '?')})"
+        annotations = dict(common_annotations, **_as_text_map(item.get("annotations"), where + " annotations"))
+        annotations[ROLE_ARN] = item["role_arn"]
+        manifests.append({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": item["name"],
+                "namespace": namespace,
+                "labels": dict(common_labels, **_as_text_map(item.get("labels"), where + " labels")),
+                "annotations": annotations,
+            },
+        })
+    return manifests
+
+
+def _is_subset(wanted, actual):
+    return all(actual.get(key) == value for key, value in wanted.items())
+
+
+def service_account_status(manifests, existing):
+    """``{name: "created" | "updated" | "ok"}``: what applying ``manifests`` does to ``existing`` objects.
+
+    A ServiceAccount is ``ok`` when it already carries every wanted label and annotation; anything
+    else on it (labels or annotations other tools set) is left alone, as ``kubectl apply`` would.
+    """
+    current = {obj["metadata"]["name"]: obj["metadata"] for obj in existing or []}
+    status = {}
+    for manifest in manifests:
+        metadata = manifest["metadata"]
+        found = current.get(metadata["name"])
+        if found is None:
+            status[metadata["name"]] = "created"
+        elif _is_subset(metadata.get("labels", {}), found.get("labels") or {}) and \
+                _is_subset(metadata.get("annotations", {}), found.get("annotations") or {}):
+            status[metadata["name"]] = "ok"
+        else:
+            status[metadata["name"]] = "updated"
+    return status
+
+
+def service_account_deletions(items, managed, namespace):
+    """What teardown deletes: ``{"refs": [...], "status": {name: "deleted" | "absent"}}``.
+
+    Only ServiceAccounts in ``managed`` (those labelled as made by this collection) are deleted.
+    """
+    managed_names = {obj["metadata"]["name"] for obj in managed or []}
+    names = [item["name"] for item in items or []]
+    doomed = [name for name in names if name in managed_names]
+    return {
+        "refs": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}} for name in doomed],
+        "status": {name: "deleted" if name in managed_names else "absent" for name in names},
+    }
+
+
+class FilterModule:
+    """IRSA ServiceAccount filters."""
+
+    def filters(self):
+        return {
+            "service_account_manifests": service_account_manifests,
+            "service_account_status": service_account_status,
+            "service_account_deletions": service_account_deletions,
+        }

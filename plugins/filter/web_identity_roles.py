@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Turn a target account's role list into iam_web_identity_role options, validated as the module does.
+
+The web_identity_role role runs this in its preflight, on the controller: every role of every account is
+checked with the module's own argument spec and checks before the rollout writes anything anywhere.
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
+
+# Role settings passed through to the module unchanged.
+PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration")
+
+
+def default_service_account(role_name, suffix):
+    """``<role name>-<suffix>``, lower-cased: one ServiceAccount per role and account in a shared namespace."""
+    return f"{role_name}-{suffix}".lower() if suffix else str(role_name).lower()
+
+
+def _module_params(role, issuer, namespace, service_account, account_id, tags, state, trust_policy_mode):
+    params = {key: role[key] for key in PASSED_THROUGH if role.get(key) is not None}
+    params.update(
+        name=role.get("name"),
+        state=state,
+        account_id=account_id,
+        trust_policy_mode=trust_policy_mode,
+        tags=dict(tags or {}, **(role.get("tags") or {})),
+    )
+    if state == "present":
+        params["trust"] = [{"issuer": issuer, "service_accounts": [f"{namespace}:{service_account}"]}]
+    return params
+
+
+def web_identity_role_params(roles, issuer, namespace, account_id, host="", service_account_suffix="", tags=None, state="present",
+                             trust_policy_mode="exclusive"):
+    """``[{"service_account": name, "params": module options}]`` for each role, or an error naming host and field."""
+    prefix = f"{host}: " if host else ""
+    planned, seen = [], {}
+    for index, role in enumerate(roles or []):
+        where = f"{prefix}web_identity_role_roles[{index}]"
+        if not isinstance(role, dict) or not role.get("name"):
+            raise AnsibleFilterError(f"{where}: each role needs at least a 'name' (the IAM role name)")
+        service_account = role.get("service_account") or default_service_account(role["name"], service_account_suffix)
+        if service_account in seen:
+            raise AnsibleFilterError(
+                f"{where} ({role['name']}): service account {service_account!r} is already used by role {seen[service_account]!r}; "
+                "one ServiceAccount carries one role ARN, so give each role its own service_account")
+        seen[service_account] = role["name"]
+        params = _module_params(role, issuer, namespace, service_account, account_id, tags, state, trust_policy_mode)
+        result = ArgumentSpecValidator(ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF).validate(params)
+        if result.error_messages:
+            raise AnsibleFilterError(f"{where} ({role['name']}): {'; '.join(result.error_messages)}")
+        try:
+            check_role_options(result.validated_parameters)
+        except TrustPolicyError as e:
+            raise AnsibleFilterError(f"{where} ({role['name']}): {e}") from e
+        # The module gets the options as given (it fills its own defaults), now known to be valid.
+        planned.append({"service_account": service_account, "params": params})
+    return planned
+
+
+def web_identity_role_outcome(result):
+    """``{name, arn, status, service_account}`` from one looped iam_web_identity_role result."""
+    item = result["item"]
+    return {
+        "name": item["params"]["name"],
+        "arn": result.get("arn"),
+        "status": result.get("status", "ok"),
+        "service_account": item["service_account"],
+    }
+
+
+class FilterModule:
+    """Web identity role filters."""
+
+    def filters(self):
+        return {
+            "web_identity_role_params": web_identity_role_params,
+            "web_identity_role_outcome": web_identity_role_outcome,
+        }
