@@ -305,7 +305,6 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
 
 
-
 def main():
     module = AnsibleAWSModule(argument_spec=ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF, supports_check_mode=True)
     try:

