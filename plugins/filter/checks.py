@@ -20,7 +20,7 @@ def _checked(check, host):
     try:
         return check()
     except IssuerError as e:
-        raise AnsibleFilterError(f"{host}: {e}" if host else str(e)) from e
+        raise AnsibleFilterError(f"{host}: {e}" if host else str(e)) from None  # the message already says why; Ansible would append the cause again
 
 
 def checked_account_id(value, field="account_id", host=""):

@@ -4,6 +4,8 @@
 
 """Filters for the rollout playbook: collect each account's outcome, the ServiceAccounts, the summary."""
 
+from ansible.errors import AnsibleFilterError
+
 
 def rollout_service_accounts(outcomes):
     """The ServiceAccounts to apply: one per role of every account that succeeded, with that role's ARN."""
@@ -22,12 +24,35 @@ def planned_service_accounts(plans):
     return [{"name": role["service_account"]} for plan in plans for role in plan or []]
 
 
+def checked_unique_service_accounts(plans_by_host):
+    """``{service account: host}`` for every role plan (web_identity_role_plan) of every host, in order.
+
+    Fails, naming both hosts and roles, when two roles of different accounts would share one ServiceAccount
+    (the web_identity_role preflight already refuses that within one account): a ServiceAccount carries one
+    role ARN, so the second apply would silently take the first account's role away.
+    """
+    owners = {}
+    for host, plan in (plans_by_host or {}).items():
+        for index, role in enumerate(plan or []):
+            name = role["service_account"]
+            role_name = role["params"]["name"]
+            if name in owners and owners[name][0] != host:
+                other_host, other_role = owners[name]
+                raise AnsibleFilterError(
+                    f"{host}: web_identity_role_roles[{index}] ({role_name}): service account {name!r} is already used by role "
+                    f"{other_role!r} of {other_host}; one ServiceAccount carries one role ARN, so give each role its own "
+                    "service_account")
+            owners.setdefault(name, (host, role_name))
+    return {name: host for name, (host, _role) in owners.items()}
+
+
 def rollout_error(failed_result, failed_task=None):
-    """One line saying why a task failed; for a loop, the message of its first failed item."""
+    """One line saying why a task failed; for a loop, the message of its first failed item, after the item's label."""
     failed_result = failed_result or {}
     for item in failed_result.get("results") or []:
         if item.get("failed") and item.get("msg"):
-            return f"{item.get('ansible_loop_var') and item.get('_ansible_item_label') or ''} {item['msg']}".strip()
+            label = item.get("ansible_loop_var") and item.get("_ansible_item_label")
+            return f"{label}: {item['msg']}" if label else item["msg"]
     if failed_result.get("msg"):
         return failed_result["msg"]
     return f"task {failed_task.get('name') if isinstance(failed_task, dict) else failed_task} failed"
@@ -38,6 +63,8 @@ def _rows(outcomes, service_account_status, service_account_error):
         if outcome.get("error"):
             yield [outcome["account_id"], outcome["host"], "FAILED", "-", "-", "-", "-"]
             continue
+        if not outcome.get("roles"):  # an account with no roles still shows its provider
+            yield [outcome["account_id"], outcome["host"], outcome.get("provider") or "-", "-", "-", "-", "-"]
         for role in outcome.get("roles", []):
             sa_state = "FAILED" if service_account_error else service_account_status.get(role["service_account"], "-")
             yield [outcome["account_id"], outcome["host"], outcome.get("provider") or "-", role["arn"] or role["name"],
@@ -87,6 +114,7 @@ class FilterModule:
 
     def filters(self):
         return {
+            "checked_unique_service_accounts": checked_unique_service_accounts,
             "planned_service_accounts": planned_service_accounts,
             "rollout_error": rollout_error,
             "rollout_service_accounts": rollout_service_accounts,

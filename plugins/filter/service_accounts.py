@@ -10,11 +10,18 @@ one read and at most one write however many accounts a rollout covers.
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
+
 ROLE_ARN = "eks.amazonaws.com/role-arn"
 STS_REGIONAL_ENDPOINTS = "eks.amazonaws.com/sts-regional-endpoints"
 TOKEN_EXPIRATION = "eks.amazonaws.com/token-expiration"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "torque.eks_irsa"
+# What the EKS pod identity webhook accepts for the projected token's lifetime, in seconds.
+TOKEN_EXPIRATION_RANGE = (3600, 86400)
 
 
 def _as_text_map(value, where):
@@ -25,24 +32,66 @@ def _as_text_map(value, where):
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _checked_names(namespace, name, field):
+    """The namespace and ServiceAccount name checked as the role module checks them (DNS-1123, no wildcard)."""
+    try:
+        parse_service_account({"namespace": namespace or "", "name": name or ""}, field=field)
+    except TrustPolicyError as e:
+        raise AnsibleFilterError(str(e)) from None  # the message already says why; Ansible would append the cause again
+
+
+def _checked_item(item, index, namespace):
+    """``(name, role_arn)`` of one item, or an error naming the item and the field."""
+    if not isinstance(item, dict):
+        raise AnsibleFilterError(f"service_account_items[{index}] must be a mapping with 'name' and 'role_arn', got {type(item).__name__}")
+    where = f"service_account_items[{index}] ({item.get('name') or '?'})"
+    _checked_names(namespace, item.get("name"), where)
+    role_arn = item.get("role_arn")
+    parts = role_arn.split(":") if isinstance(role_arn, str) else []
+    try:
+        validate_role_arn(role_arn, parts[4] if len(parts) > 5 else "<account>", f"{where} role_arn")
+    except IssuerError as e:
+        raise AnsibleFilterError(str(e)) from None
+    return item["name"], role_arn
+
+
+def _checked_token_expiration(value):
+    low, high = TOKEN_EXPIRATION_RANGE
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or isinstance(value, bool) or not low <= seconds <= high:
+        raise AnsibleFilterError(f"service_account_token_expiration {value!r} is not a token lifetime EKS accepts: "
+                                 f"give seconds from {low} to {high}")
+    return str(seconds)
+
+
 def service_account_manifests(items, namespace, labels=None, sts_regional_endpoints=None, token_expiration=None):
     """One ServiceAccount manifest per item of ``items`` (``{name, role_arn, labels?, annotations?}``).
 
     ``labels`` go on every ServiceAccount, with the ownership label ``app.kubernetes.io/managed-by``;
-    ``sts_regional_endpoints`` (bool) and ``token_expiration`` (seconds) add the optional EKS annotations
-    when not None.
+    ``sts_regional_endpoints`` (bool) and ``token_expiration`` (seconds, 3600 to 86400) add the optional EKS
+    annotations when not None. The namespace, every name and role ARN, and the token lifetime are checked
+    first, and an error names the item and the field, so bad input never reaches the cluster (or a file).
     """
     common_labels = dict(_as_text_map(labels, "labels"), **{MANAGED_BY_LABEL: MANAGED_BY})
     common_annotations = {}
     if sts_regional_endpoints is not None:
         common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if sts_regional_endpoints else "false"
     if token_expiration is not None:
-        common_annotations[TOKEN_EXPIRATION] = str(int(token_expiration))
-    manifests = []
+        common_annotations[TOKEN_EXPIRATION] = _checked_token_expiration(token_expiration)
+    _checked_names(namespace, "placeholder", "service_account_namespace")
+    manifests, seen = [], set()
     for index, item in enumerate(items or []):
-        where = f"service account #{index + 1} ({item.get('name', '?')})"
+        name, role_arn = _checked_item(item, index, namespace)
+        if name in seen:
+            raise AnsibleFilterError(f"service_account_items[{index}] ({name}): the name is listed twice; "
+                                     "one ServiceAccount carries one role ARN")
+        seen.add(name)
+        where = f"service_account_items[{index}] ({name})"
         annotations = dict(common_annotations, **_as_text_map(item.get("annotations"), where + " annotations"))
-        annotations[ROLE_ARN] = item["role_arn"]
+        annotations[ROLE_ARN] = role_arn
         manifests.append({
             "apiVersion": "v1",
             "kind": "ServiceAccount",

@@ -8,6 +8,8 @@ The web_identity_role role runs this in its preflight, on the controller: every 
 checked with the module's own argument spec and checks before the rollout writes anything anywhere.
 """
 
+import re
+
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -21,8 +23,14 @@ PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", 
 
 
 def default_service_account(role_name, suffix):
-    """``<role name>-<suffix>``, lower-cased: one ServiceAccount per role and account in a shared namespace."""
-    return f"{role_name}-{suffix}".lower() if suffix else str(role_name).lower()
+    """``<role name>-<suffix>`` as a Kubernetes name: one ServiceAccount per role and account in a shared namespace.
+
+    Lower-cased, and each run of characters a ServiceAccount name cannot hold (IAM role names allow
+    ``_+=,@``, inventory host names ``_``) becomes one ``-``, so that an inventory host such as
+    ``prod_eu`` gets a valid default instead of a preflight error about a name the user never wrote.
+    """
+    name = f"{role_name}-{suffix}" if suffix else str(role_name)
+    return re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
 
 
 def _module_params(role, issuer, namespace, service_account, account_id, tags, state, trust_policy_mode):
@@ -61,7 +69,7 @@ def web_identity_role_params(roles, issuer, namespace, account_id, host="", serv
         try:
             check_role_options(result.validated_parameters)
         except TrustPolicyError as e:
-            raise AnsibleFilterError(f"{where} ({role['name']}): {e}") from e
+            raise AnsibleFilterError(f"{where} ({role['name']}): {e}") from None  # the message already says why; Ansible would append the cause again
         # The module gets the options as given (it fills its own defaults), now known to be valid.
         planned.append({"service_account": service_account, "params": params})
     return planned

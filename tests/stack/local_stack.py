@@ -174,6 +174,27 @@ class LocalStack:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
+    def set_faults(self, rules, seed=0):
+        """Make the AWS proxy fault requests from now on (rules as in :mod:`tests.stack.aws_proxy`).
+
+        ``rules`` is one rule or a list of them, for example ``{"mode": "throttle", "rate": 0.2}``.
+        Returns the plan the proxy now holds; raises ValueError with the proxy's reason when it refuses it.
+        """
+        plan = {"seed": seed, "rules": [rules] if isinstance(rules, dict) else list(rules)}
+        request = urllib.request.Request(self.aws_url + "/_proxy/faults", data=json.dumps(plan).encode(), method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.load(response)
+        except urllib.request.HTTPError as e:  # the proxy refused the plan: say why
+            raise ValueError(json.load(e).get("error", str(e))) from e
+
+    def clear_faults(self):
+        """Stop injecting faults: the proxy forwards everything again."""
+        request = urllib.request.Request(self.aws_url + "/_proxy/faults", method="DELETE")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
     # -- Kubernetes ------------------------------------------------------------------------
 
     def kube_requests(self):

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Evaluate a role trust policy the way IAM does for ``AssumeRoleWithWebIdentity``.
+
+moto stores trust policies but never checks them, so nothing on the local stack proves that a role
+lets in exactly the intended service account. This evaluator does, for the tests. It is written from
+IAM's documented policy semantics (the IAM User Guide: policy evaluation logic, the Condition element,
+condition operators, conditions with multiple keys or values, single- vs multivalued context keys), not
+from this collection's code, so that it can catch that code's mistakes:
+
+- the decision: any matching ``Deny`` statement gives ``"Deny"`` (an explicit deny always wins); else any
+  matching ``Allow`` gives ``"Allow"``; else ``"NotApplicable"`` (IAM's implicit deny);
+- a statement matches when its principal, its action and all of its conditions match;
+- ``Principal``: ``"*"`` or ``{"AWS": "*"}`` is everyone; ``{"Federated": ...}`` (a string or a list)
+  matches the request's identity provider ARN exactly, or ``"*"``; ``NotPrincipal`` inverts that;
+- ``Action`` / ``NotAction``: case-insensitive, ``*`` and ``?`` wildcards (``sts:AssumeRole*``);
+- ``Condition``: operators are ANDed, the keys under one operator are ANDed, the values of one key are
+  ORed, and NORed for the negated operators (``StringNotEquals``: the request value equals none of them);
+  condition key names are case-insensitive, values are not (except ``...IgnoreCase``);
+- a key missing from the request makes a condition false, except for the negated operators (true),
+  ``...IfExists`` (true) and ``Null`` (which tests exactly that); ``ForAllValues:`` on a missing or empty
+  key is true (vacuously: IAM's documented trap), ``ForAnyValue:`` on one is false;
+- a multivalued request key (a list) must be tested with ``ForAllValues:``/``ForAnyValue:``, as IAM requires.
+
+Operators: StringEquals, StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike,
+StringNotLike (each with an optional ``ForAnyValue:``/``ForAllValues:`` prefix and ``IfExists`` suffix) and
+Null. Anything else in a policy (another operator, a policy variable, a ``Resource`` element that a trust
+policy cannot have) raises :class:`PolicyEvaluationError`: a test must never pass because the evaluator
+skipped what it did not understand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+ALLOW = "Allow"
+DENY = "Deny"
+NOT_APPLICABLE = "NotApplicable"
+WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+
+# operator -> (value test, negated); a negated operator's values are NORed and it holds on a missing key.
+_STRING_OPERATORS = {
+    "StringEquals": (lambda actual, expected: actual == expected, False),
+    "StringNotEquals": (lambda actual, expected: actual == expected, True),
+    "StringEqualsIgnoreCase": (lambda actual, expected: actual.casefold() == expected.casefold(), False),
+    "StringNotEqualsIgnoreCase": (lambda actual, expected: actual.casefold() == expected.casefold(), True),
+    "StringLike": (lambda actual, expected: _like(expected).fullmatch(actual) is not None, False),
+    "StringNotLike": (lambda actual, expected: _like(expected).fullmatch(actual) is not None, True),
+}
+_SET_QUALIFIERS = ("ForAnyValue", "ForAllValues")
+_STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}
+
+
+class PolicyEvaluationError(ValueError):
+    """The policy or the request uses something this evaluator does not implement, or is malformed."""
+
+
+def _like(pattern):
+    """IAM's ``StringLike`` pattern as a regex: ``*`` any run of characters (``:`` and ``/`` too), ``?`` one."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _as_policy_string(value, where):
+    """A policy value as the string IAM compares (JSON true/false and numbers are written as text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if not isinstance(value, str):
+        raise PolicyEvaluationError(f"{where}: condition values are strings, got {type(value).__name__}")
+    if "${" in value:
+        raise PolicyEvaluationError(f"{where}: policy variables such as {value!r} are not implemented here")
+    return value
+
+
+# -- the request context -------------------------------------------------------------------------
+
+
+def normalise_context(context):
+    """``{lower-case key: value or [values]}``, without the keys that are absent (None, or an empty list).
+
+    A string value is a single-valued key; a list is a multivalued key (kept as a list, so that the
+    operators can insist on a set qualifier). Keys differing only in case are refused: IAM would see one key.
+    Normalising twice gives the same result.
+    """
+    normalised = {}
+    for key, value in (context or {}).items():
+        folded = key.lower()
+        if folded in normalised:
+            raise PolicyEvaluationError(f"context: {key!r} is given twice in different case; IAM treats condition keys case-insensitively")
+        if value is None or value == []:
+            continue
+        if isinstance(value, (list, tuple)):
+            normalised[folded] = [str(item) for item in value]
+        else:
+            normalised[folded] = str(value)
+    return normalised
+
+
+def web_identity_context(issuer, sub, aud=DEFAULT_AUDIENCE, **claims):
+    """The condition keys IAM puts in an ``AssumeRoleWithWebIdentity`` request from an OIDC provider.
+
+    ``issuer`` is the issuer URL or its host path; keys are ``<host path>:sub``, ``<host path>:aud`` and
+    one ``<host path>:<claim>`` per extra keyword (``None`` leaves a claim out).
+    """
+    host_path = issuer_host_path(issuer)
+    claims = dict(claims, sub=sub, aud=aud)
+    return {f"{host_path}:{claim}": value for claim, value in claims.items() if value is not None}
+
+
+def issuer_host_path(issuer):
+    """``oidc.eks.<region>.amazonaws.com/id/<ID>``: the issuer as IAM writes it in keys and ARNs."""
+    return re.sub(r"^https://", "", issuer).rstrip("/")
+
+
+def provider_arn(account_id, issuer, partition="aws"):
+    return f"arn:{partition}:iam::{account_id}:oidc-provider/{issuer_host_path(issuer)}"
+
+
+# -- conditions ----------------------------------------------------------------------------------
+
+
+def _split_operator(operator):
+    """``(set qualifier or None, base operator, if_exists)`` for an operator such as ``ForAnyValue:StringLikeIfExists``."""
+    qualifier = None
+    if ":" in operator:
+        qualifier, operator = operator.split(":", 1)
+        if qualifier not in _SET_QUALIFIERS:
+            raise PolicyEvaluationError(f"condition operator {qualifier}:{operator}: the set qualifier must be ForAnyValue or ForAllValues")
+    if_exists = operator.endswith("IfExists") and operator != "IfExists"
+    base = operator[:-len("IfExists")] if if_exists else operator
+    if base != "Null" and base not in _STRING_OPERATORS:
+        raise PolicyEvaluationError(f"condition operator {operator!r} is not implemented (only the String operators and Null are)")
+    if base == "Null" and (qualifier or if_exists):
+        raise PolicyEvaluationError(f"condition operator {operator!r}: Null takes no set qualifier and no IfExists")
+    return qualifier, base, if_exists
+
+
+def _value_matches(test, negated, actual, expected):
+    """One request value against the policy values: OR of matches, or for a negated operator NOR."""
+    hit = any(test(actual, value) for value in expected)
+    return not hit if negated else hit
+
+
+def evaluate_condition(operator, key, policy_values, context):
+    """True when one ``operator: {key: policy_values}`` entry holds for ``context`` (already normalised)."""
+    qualifier, base, if_exists = _split_operator(operator)
+    where = f"Condition.{operator}.{key}"
+    present = key.lower() in context
+    actual = context.get(key.lower())
+    if base == "Null":
+        wanted = {_as_policy_string(value, where).lower() for value in _as_list(policy_values)}
+        if not wanted <= {"true", "false"}:
+            raise PolicyEvaluationError(f"{where}: Null takes true or false, got {sorted(wanted)}")
+        return ("true" if not present else "false") in wanted
+    test, negated = _STRING_OPERATORS[base]
+    expected = [_as_policy_string(value, where) for value in _as_list(policy_values)]
+    if not present:
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        if qualifier == "ForAnyValue":
+            return False
+        return negated
+    if qualifier is None:
+        if isinstance(actual, list):
+            raise PolicyEvaluationError(f"{where}: the request key is multivalued ({actual}); IAM needs ForAnyValue: or ForAllValues: for it")
+        return _value_matches(test, negated, actual, expected)
+    # A set qualifier on a single-valued key treats it as a set of one, as IAM does (which the IAM docs warn
+    # can make a policy more permissive than meant).
+    values = actual if isinstance(actual, list) else [actual]
+    results = [_value_matches(test, negated, value, expected) for value in values]
+    return all(results) if qualifier == "ForAllValues" else any(results)
+
+
+def evaluate_condition_block(condition, context):
+    """True when every operator, and every key under it, of a ``Condition`` element holds (a missing block holds)."""
+    if condition is None:
+        return True
+    if not isinstance(condition, dict):
+        raise PolicyEvaluationError(f"Condition must be an object of operators, got {type(condition).__name__}")
+    normalised = normalise_context(context)
+    for operator, entries in condition.items():
+        if not isinstance(entries, dict) or not entries:
+            raise PolicyEvaluationError(f"Condition.{operator} must map condition keys to values")
+        for key, values in entries.items():
+            if not evaluate_condition(operator, key, values, normalised):
+                return False
+    return True
+
+
+# -- statements ----------------------------------------------------------------------------------
+
+
+def _principal_matches(principal, federated_arn, where):
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        raise PolicyEvaluationError(f"{where}: expected \"*\" or an object such as {{\"Federated\": ...}}, got {principal!r}")
+    if "*" in _as_list(principal.get("AWS", [])):
+        return True  # {"AWS": "*"} is everyone, like "*"
+    return any(value in ("*", federated_arn) for value in _as_list(principal.get("Federated", [])))
+
+
+def _action_matches(patterns, action, where):
+    patterns = _as_list(patterns)
+    if not all(isinstance(pattern, str) for pattern in patterns):
+        raise PolicyEvaluationError(f"{where}: actions are strings such as \"sts:AssumeRoleWithWebIdentity\", got {patterns!r}")
+    return any(_like(pattern.lower()).fullmatch(action.lower()) for pattern in patterns)
+
+
+def statement_applies(statement, principal_arn_federated, action, context, where="Statement"):
+    """True when a statement's principal, action and conditions all match the request."""
+    if not isinstance(statement, dict):
+        raise PolicyEvaluationError(f"{where}: a statement is an object, got {type(statement).__name__}")
+    unknown = sorted(set(statement) - _STATEMENT_KEYS)
+    if unknown:
+        raise PolicyEvaluationError(f"{where}: {', '.join(unknown)} not implemented for trust policies (a trust policy has no Resource)")
+    if statement.get("Effect") not in (ALLOW, DENY):
+        raise PolicyEvaluationError(f"{where}.Effect must be Allow or Deny, got {statement.get('Effect')!r}")
+    if ("Principal" in statement) == ("NotPrincipal" in statement):
+        raise PolicyEvaluationError(f"{where}: a trust policy statement needs exactly one of Principal and NotPrincipal")
+    if ("Action" in statement) == ("NotAction" in statement):
+        raise PolicyEvaluationError(f"{where}: a statement needs exactly one of Action and NotAction")
+    if "Principal" in statement:
+        principal_ok = _principal_matches(statement["Principal"], principal_arn_federated, f"{where}.Principal")
+    else:
+        principal_ok = not _principal_matches(statement["NotPrincipal"], principal_arn_federated, f"{where}.NotPrincipal")
+    if "Action" in statement:
+        action_ok = _action_matches(statement["Action"], action, f"{where}.Action")
+    else:
+        action_ok = not _action_matches(statement["NotAction"], action, f"{where}.NotAction")
+    return principal_ok and action_ok and evaluate_condition_block(statement.get("Condition"), context)
+
+
+def decode_policy(policy_document):
+    """A policy as a dict, from a dict, JSON text, or the URL-encoded JSON the IAM API returns."""
+    if isinstance(policy_document, dict):
+        return policy_document
+    if not isinstance(policy_document, str):
+        raise PolicyEvaluationError(f"a policy is a mapping or JSON text, got {type(policy_document).__name__}")
+    text = policy_document.strip()
+    if text[:3].upper() == "%7B":
+        text = urllib.parse.unquote(text)
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise PolicyEvaluationError(f"the policy is not JSON: {e}") from e
+
+
+def matching_statements(policy_document, principal_arn_federated, action, context):
+    """``[(index, Sid, Effect)]`` of the statements that apply to the request: what explains a decision."""
+    policy = decode_policy(policy_document)
+    statements = policy.get("Statement")
+    if statements is None:
+        raise PolicyEvaluationError("the policy has no Statement")
+    normalised = normalise_context(context)
+    return [(index, statement.get("Sid"), statement["Effect"]) for index, statement in enumerate(_as_list(statements))
+            if statement_applies(statement, principal_arn_federated, action, normalised, f"Statement[{index}]")]
+
+
+def evaluate_trust(policy_document, principal_arn_federated, action, context):
+    """IAM's decision on one request against a trust policy: ``"Allow"``, ``"Deny"`` or ``"NotApplicable"``.
+
+    ``principal_arn_federated`` is the ARN of the identity provider that issued the token,
+    ``action`` the STS action (``sts:AssumeRoleWithWebIdentity``), ``context`` the request's
+    condition keys (see :func:`web_identity_context`); only "Allow" lets the caller in.
+    """
+    effects = {effect for _index, _sid, effect in matching_statements(policy_document, principal_arn_federated, action, context)}
+    if DENY in effects:
+        return DENY
+    return ALLOW if ALLOW in effects else NOT_APPLICABLE
+
+
+def evaluate_web_identity(policy_document, account_id, issuer, sub, aud=DEFAULT_AUDIENCE, **claims):
+    """:func:`evaluate_trust` for a token from ``issuer`` presented to a role in ``account_id``.
+
+    IAM resolves the token's issuer to the OIDC provider of that issuer in the role's account, so the
+    principal is that provider's ARN and the condition keys are prefixed with the issuer's host path.
+    """
+    context = web_identity_context(issuer, sub, aud, **claims)
+    return evaluate_trust(policy_document, provider_arn(account_id, issuer), WEB_IDENTITY_ACTION, context)

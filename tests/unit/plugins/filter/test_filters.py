@@ -1,0 +1,451 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The roles' and playbooks' filters (plugins/filter/*.py), called as Jinja calls them, without a playbook run."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.torque.eks_irsa.plugins.filter import checks
+from ansible_collections.torque.eks_irsa.plugins.filter import rollout
+from ansible_collections.torque.eks_irsa.plugins.filter import service_accounts
+from ansible_collections.torque.eks_irsa.plugins.filter import web_identity_roles
+from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_account_id
+from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_issuer
+from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_role_arn
+from ansible_collections.torque.eks_irsa.plugins.filter.rollout import checked_unique_service_accounts
+from ansible_collections.torque.eks_irsa.plugins.filter.rollout import planned_service_accounts
+from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_error
+from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_service_accounts
+from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_summary
+from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_deletions
+from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_manifests
+from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_status
+from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import default_service_account
+from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_outcome
+from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_params
+
+ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+HOST_PATH = ISSUER.removeprefix("https://")
+ACCOUNT = "222222222222"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/torque-runner"
+PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
+
+
+@pytest.mark.parametrize("module, names", [
+    (checks, {"checked_account_id", "checked_role_arn", "checked_issuer"}),
+    (rollout, {"checked_unique_service_accounts", "planned_service_accounts", "rollout_error", "rollout_service_accounts",
+               "rollout_summary"}),
+    (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions"}),
+    (web_identity_roles, {"web_identity_role_params", "web_identity_role_outcome"}),
+])
+def test_every_filter_is_registered_under_its_function_name(module, names):
+    filters = module.FilterModule().filters()
+    assert set(filters) == names
+    assert all(function.__name__ == name for name, function in filters.items())
+
+
+# -- checks.py ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, expected", [
+    ("222222222222", "222222222222"),
+    (" 222222222222 ", "222222222222"),
+    (22222222222, "022222222222"),  # YAML read an unquoted ID with a leading zero as a number
+])
+def test_checked_account_id_gives_twelve_digits(given, expected):
+    assert checked_account_id(given) == expected
+
+
+@pytest.mark.parametrize("given", ["2222", "22222222222a", "", None, "2222222222222"])
+def test_checked_account_id_names_the_host_and_the_field(given):
+    with pytest.raises(AnsibleFilterError) as error:
+        checked_account_id(given, "target_account_id", "prod")
+    assert str(error.value).startswith(f"prod: target_account_id {given!r} is not an AWS account ID")
+    assert "quote it in YAML" in str(error.value)
+
+
+def test_checked_account_id_without_a_host_gives_the_bare_message():
+    with pytest.raises(AnsibleFilterError, match=r"^account_id '1' is not an AWS account ID"):
+        checked_account_id("1")
+
+
+def test_checked_role_arn_accepts_a_role_in_the_account():
+    arn = f"arn:aws:iam::{ACCOUNT}:role/deploy/irsa-deployer"
+    assert checked_role_arn(arn, ACCOUNT) == arn
+    assert checked_role_arn(f"arn:aws-cn:iam::{ACCOUNT}:role/x", ACCOUNT) == f"arn:aws-cn:iam::{ACCOUNT}:role/x"
+
+
+@pytest.mark.parametrize("arn, message", [
+    ("arn:aws:iam::333333333333:role/irsa-deployer",
+     "dev: target_account_assume_role_arn arn:aws:iam::333333333333:role/irsa-deployer is a role in account 333333333333, "
+     "not in account 222222222222"),
+    ("irsa-deployer", "dev: target_account_assume_role_arn 'irsa-deployer' is not an IAM role ARN: write arn:aws:iam::222222222222:role/"),
+    (f"arn:aws:iam::{ACCOUNT}:user/ci", "is not an IAM role ARN"),
+    (f"arn:nope:iam::{ACCOUNT}:role/x", "is not an IAM role ARN"),
+    (None, "dev: target_account_assume_role_arn None is not an IAM role ARN"),
+])
+def test_checked_role_arn_names_the_host_and_the_field(arn, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        checked_role_arn(arn, ACCOUNT, "target_account_assume_role_arn", "dev")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("given", [ISSUER, ISSUER + "/", HOST_PATH, "HTTPS://OIDC.EKS.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"])
+def test_checked_issuer_gives_the_form_iam_uses(given):
+    assert checked_issuer(given) == ISSUER
+
+
+@pytest.mark.parametrize("given, message", [
+    ("http://" + HOST_PATH, "tools: oidc_provider_issuer 'http://" + HOST_PATH + "' uses the scheme 'http'"),
+    ("", "tools: oidc_provider_issuer is empty"),
+    ("https://oidc.example.com/id/x?y=1", "tools: oidc_provider_issuer 'https://oidc.example.com/id/x?y=1' is not an issuer URL"),
+])
+def test_checked_issuer_names_the_host_and_the_field(given, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        checked_issuer(given, "oidc_provider_issuer", "tools")
+    assert str(error.value).startswith(message)
+
+
+def test_filter_errors_do_not_repeat_their_cause():
+    """Ansible appends an exception's cause to its message; the filters' messages already carry it."""
+    with pytest.raises(AnsibleFilterError) as error:
+        checked_account_id("x", "target_account_id", "prod")
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+# -- service_accounts.py ------------------------------------------------------------------------------------------
+
+def test_service_account_manifests_builds_one_annotated_service_account_per_item():
+    manifests = service_account_manifests(
+        [{"name": "torque-runner-dev", "role_arn": ROLE_ARN},
+         {"name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader",
+          "labels": {"tier": "read"}, "annotations": {"note": 1}}],
+        "torque-envs", labels={"team": "platform"})
+    assert manifests == [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+            "name": "torque-runner-dev", "namespace": "torque-envs",
+            "labels": {"team": "platform", "app.kubernetes.io/managed-by": "torque.eks_irsa"},
+            "annotations": {"eks.amazonaws.com/role-arn": ROLE_ARN}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+            "name": "torque-reader-prod", "namespace": "torque-envs",
+            "labels": {"team": "platform", "app.kubernetes.io/managed-by": "torque.eks_irsa", "tier": "read"},
+            "annotations": {"note": "1", "eks.amazonaws.com/role-arn": "arn:aws:iam::333333333333:role/torque-reader"}}},
+    ]
+
+
+def test_service_account_manifests_keeps_the_ownership_label_and_the_role_arn_whatever_the_extras_say():
+    (manifest,) = service_account_manifests(
+        [{"name": "sa", "role_arn": ROLE_ARN, "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/other"}}],
+        "ns", labels={"app.kubernetes.io/managed-by": "helm"})
+    assert manifest["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "torque.eks_irsa"}
+    assert manifest["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE_ARN}
+
+
+@pytest.mark.parametrize("sts_regional_endpoints, token_expiration, expected", [
+    (None, None, {}),
+    (True, None, {"eks.amazonaws.com/sts-regional-endpoints": "true"}),
+    (False, "3600", {"eks.amazonaws.com/sts-regional-endpoints": "false", "eks.amazonaws.com/token-expiration": "3600"}),
+    (None, 86400, {"eks.amazonaws.com/token-expiration": "86400"}),
+])
+def test_service_account_manifests_adds_the_optional_eks_annotations(sts_regional_endpoints, token_expiration, expected):
+    (manifest,) = service_account_manifests([{"name": "sa", "role_arn": ROLE_ARN}], "ns",
+                                            sts_regional_endpoints=sts_regional_endpoints, token_expiration=token_expiration)
+    assert manifest["metadata"]["annotations"] == dict(expected, **{"eks.amazonaws.com/role-arn": ROLE_ARN})
+
+
+def test_service_account_manifests_of_nothing_is_nothing():
+    assert service_account_manifests(None, "ns") == []
+    assert service_account_manifests([], "ns") == []
+
+
+@pytest.mark.parametrize("items, namespace, options, message", [
+    ([{"name": "Runner_Dev", "role_arn": ROLE_ARN}], "ns", {},
+     "service_account_items[0] (Runner_Dev): the service account name 'Runner_Dev' is not a valid Kubernetes name"),
+    ([{"name": "ok", "role_arn": ROLE_ARN}, {"role_arn": ROLE_ARN}], "ns", {},
+     "service_account_items[1] (?): the service account name is empty"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "Torque_Envs", {},
+     "service_account_namespace: the namespace 'Torque_Envs' is not a valid Kubernetes name"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "", {}, "service_account_namespace: the namespace is empty"),
+    ([{"name": "sa"}], "ns", {}, "service_account_items[0] (sa) role_arn None is not an IAM role ARN"),
+    ([{"name": "sa", "role_arn": "torque-runner"}], "ns", {}, "service_account_items[0] (sa) role_arn 'torque-runner' is not an IAM role ARN"),
+    ([{"name": "sa", "role_arn": f"arn:aws:iam::{ACCOUNT}:policy/x"}], "ns", {}, "is not an IAM role ARN"),
+    (["sa"], "ns", {}, "service_account_items[0] must be a mapping with 'name' and 'role_arn', got str"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}, {"name": "sa", "role_arn": ROLE_ARN}], "ns", {},
+     "service_account_items[1] (sa): the name is listed twice; one ServiceAccount carries one role ARN"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": 600},
+     "service_account_token_expiration 600 is not a token lifetime EKS accepts: give seconds from 3600 to 86400"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": "1h"}, "service_account_token_expiration '1h'"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": True}, "service_account_token_expiration True"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"labels": ["a"]}, "labels must be a mapping of strings, got list"),
+    ([{"name": "sa", "role_arn": ROLE_ARN, "annotations": "a=b"}], "ns", {},
+     "service_account_items[0] (sa) annotations must be a mapping of strings, got str"),
+])
+def test_service_account_manifests_refuses_bad_input_naming_the_item_and_field(items, namespace, options, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        service_account_manifests(items, namespace, **options)
+    assert message in str(error.value)
+
+
+def existing(name, labels=None, annotations=None):
+    return {"metadata": {"name": name, "namespace": "ns", "labels": labels, "annotations": annotations}}
+
+
+def test_service_account_status_says_created_updated_or_ok():
+    manifests = service_account_manifests(
+        [{"name": "new", "role_arn": ROLE_ARN}, {"name": "same", "role_arn": ROLE_ARN},
+         {"name": "other-role", "role_arn": ROLE_ARN}, {"name": "unlabelled", "role_arn": ROLE_ARN}], "ns")
+    managed = {"app.kubernetes.io/managed-by": "torque.eks_irsa"}
+    cluster = [
+        # what other tools add (kubectl's last-applied annotation, more labels) does not count as a difference
+        existing("same", dict(managed, team="x"), {"eks.amazonaws.com/role-arn": ROLE_ARN, "kubectl.kubernetes.io/last-applied-configuration": "{}"}),
+        existing("other-role", managed, {"eks.amazonaws.com/role-arn": "arn:aws:iam::333333333333:role/torque-runner"}),
+        existing("unlabelled", None, {"eks.amazonaws.com/role-arn": ROLE_ARN}),
+        existing("default"),
+    ]
+    assert service_account_status(manifests, cluster) == {"new": "created", "same": "ok", "other-role": "updated", "unlabelled": "updated"}
+    assert service_account_status(manifests, None) == dict.fromkeys(["new", "same", "other-role", "unlabelled"], "created")
+    assert service_account_status([], cluster) == {}
+
+
+def test_service_account_deletions_only_deletes_what_carries_the_ownership_label():
+    managed = [existing("torque-runner-dev", {"app.kubernetes.io/managed-by": "torque.eks_irsa"})]
+    deletions = service_account_deletions([{"name": "torque-runner-dev"}, {"name": "never-made"}], managed, "ns")
+    assert deletions == {
+        "refs": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "torque-runner-dev", "namespace": "ns"}}],
+        "status": {"torque-runner-dev": "deleted", "never-made": "absent"},
+    }
+    assert service_account_deletions(None, managed, "ns") == {"refs": [], "status": {}}
+    assert service_account_deletions([{"name": "x"}], None, "ns") == {"refs": [], "status": {"x": "absent"}}
+
+
+# -- web_identity_roles.py ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role, suffix, expected", [
+    ("torque-runner", "dev", "torque-runner-dev"),
+    ("Torque-Runner", "Prod", "torque-runner-prod"),
+    ("torque-runner", "", "torque-runner"),
+    ("torque_runner", "prod_eu", "torque-runner-prod-eu"),  # inventory host names often hold '_'
+    ("deploy+ci@team", "dev", "deploy-ci-team-dev"),  # IAM allows + = , @ in role names
+    ("runner", "web.example.com", "runner-web.example.com"),
+    ("runner", "eu_", "runner-eu"),
+])
+def test_default_service_account_is_a_valid_kubernetes_name(role, suffix, expected):
+    assert default_service_account(role, suffix) == expected
+
+
+def test_web_identity_role_params_builds_the_module_options_of_each_role():
+    roles = [
+        {"name": "torque-runner", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
+         "inline_policies": {"pass": PASS_ROLE}, "max_session_duration": 7200,
+         "path": "/irsa/", "permissions_boundary": "", "tags": {"tier": "deploy", "owner": "role-wins"}},
+        {"name": "torque-reader", "service_account": "reader", "description": None},
+    ]
+    plan = web_identity_role_params(roles, ISSUER, "torque-envs", ACCOUNT, host="dev", service_account_suffix="dev",
+                                    tags={"owner": "platform"})
+    assert plan == [
+        {"service_account": "torque-runner-dev", "params": {
+            "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
+            "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "",
+            "max_session_duration": 7200, "name": "torque-runner", "state": "present", "account_id": ACCOUNT,
+            "trust_policy_mode": "exclusive", "tags": {"owner": "role-wins", "tier": "deploy"},
+            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
+        {"service_account": "reader", "params": {
+            "name": "torque-reader", "state": "present", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
+            "tags": {"owner": "platform"}, "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
+    ]
+
+
+def test_web_identity_role_params_for_deletion_carries_no_trust():
+    (role,) = web_identity_role_params([{"name": "torque-runner"}], ISSUER, "ns", ACCOUNT, host="dev", service_account_suffix="dev",
+                                       state="absent", trust_policy_mode="shared")
+    assert role == {"service_account": "torque-runner-dev", "params": {
+        "name": "torque-runner", "state": "absent", "account_id": ACCOUNT, "trust_policy_mode": "shared", "tags": {}}}
+
+
+def test_web_identity_role_params_of_no_roles_is_an_empty_plan():
+    assert web_identity_role_params([], ISSUER, "ns", ACCOUNT) == []
+    assert web_identity_role_params(None, ISSUER, "ns", ACCOUNT) == []
+
+
+@pytest.mark.parametrize("roles, message", [
+    ([{"description": "no name"}], "prod: web_identity_role_roles[0]: each role needs at least a 'name' (the IAM role name)"),
+    (["torque-runner"], "prod: web_identity_role_roles[0]: each role needs at least a 'name'"),
+    ([{"name": "a"}, {"name": "b", "service_account": "a-prod"}],
+     "prod: web_identity_role_roles[1] (b): service account 'a-prod' is already used by role 'a'; one ServiceAccount carries "
+     "one role ARN, so give each role its own service_account"),
+    ([{"name": "r", "max_session_duration": 100}],
+     "prod: web_identity_role_roles[0] (r): max_session_duration 100 is out of range: IAM accepts 3600 to 43200 seconds"),
+    ([{"name": "r", "managed_policies": ["ReadOnlyAccess"]}],
+     "prod: web_identity_role_roles[0] (r): managed_policies[0] 'ReadOnlyAccess' is not an IAM policy ARN"),
+    ([{"name": "r", "service_account": "Runner_Prod"}],
+     "prod: web_identity_role_roles[0] (r): trust[0].service_accounts[0]: the service account name 'Runner_Prod' is not a valid Kubernetes name"),
+    ([{"name": "r" * 65}], "prod: web_identity_role_roles[0] (" + "r" * 65 + "): name '" + "r" * 65 + "' is not a valid IAM role name"),
+    ([{"name": "r", "max_session_duration": "long"}], "prod: web_identity_role_roles[0] (r): "),
+])
+def test_web_identity_role_params_names_the_host_the_role_and_the_field(roles, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        web_identity_role_params(roles, ISSUER, "torque-envs", ACCOUNT, host="prod", service_account_suffix="prod")
+    assert message in str(error.value)
+
+
+def test_web_identity_role_params_refuses_a_namespace_kubernetes_would_refuse():
+    with pytest.raises(AnsibleFilterError, match=r"the namespace 'Torque_Envs' is not a valid Kubernetes name"):
+        web_identity_role_params([{"name": "r"}], ISSUER, "Torque_Envs", ACCOUNT, host="prod")
+
+
+def test_web_identity_role_params_error_for_bad_policy_json_says_it_once():
+    with pytest.raises(AnsibleFilterError) as error:
+        web_identity_role_params([{"name": "r", "inline_policies": {"x": "{bad json"}}], ISSUER, "ns", ACCOUNT, host="prod")
+    assert str(error.value).count("not valid JSON") == 1
+    assert error.value.__cause__ is None
+
+
+def test_web_identity_role_outcome_reads_one_looped_module_result():
+    item = {"service_account": "torque-runner-dev", "params": {"name": "torque-runner"}}
+    assert web_identity_role_outcome({"item": item, "arn": ROLE_ARN, "status": "created", "changed": True}) == {
+        "name": "torque-runner", "arn": ROLE_ARN, "status": "created", "service_account": "torque-runner-dev"}
+    assert web_identity_role_outcome({"item": item}) == {
+        "name": "torque-runner", "arn": None, "status": "ok", "service_account": "torque-runner-dev"}
+
+
+# -- rollout.py ---------------------------------------------------------------------------------------------------
+
+def role(name, service_account, status="created", account=ACCOUNT):
+    return {"name": name, "arn": f"arn:aws:iam::{account}:role/{name}", "status": status, "service_account": service_account}
+
+
+def outcome(host, account, roles=(), provider="created", error=None):
+    return {"host": host, "account_id": account, "provider": provider, "roles": list(roles), "error": error}
+
+
+OUTCOMES = [
+    outcome("prod", "333333333333", [role("torque-runner", "torque-runner-prod", "ok", "333333333333"),
+                                     role("torque-reader", "torque-reader-prod", "updated", "333333333333")], provider="ok"),
+    outcome("dev", "222222222222", error="dev: could not assume arn:aws:iam::222222222222:role/irsa-deployer: AccessDenied"),
+    outcome("tools", "123456789012", [role("torque-runner", "torque-runner-tools", account="123456789012")]),
+]
+
+
+def test_rollout_service_accounts_takes_every_role_of_the_accounts_that_succeeded():
+    gone = outcome("old", "444444444444", [dict(role("x", "x-old"), status="deleted")])
+    unknown = outcome("new", "555555555555", [dict(role("y", "y-new"), arn=None)])
+    assert rollout_service_accounts(OUTCOMES + [gone, unknown]) == [
+        {"name": "torque-runner-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-runner"},
+        {"name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader"},
+        {"name": "torque-runner-tools", "role_arn": "arn:aws:iam::123456789012:role/torque-runner"},
+    ]
+    assert rollout_service_accounts([]) == []
+
+
+def plan(*pairs):
+    return [{"service_account": service_account, "params": {"name": name}} for name, service_account in pairs]
+
+
+def test_planned_service_accounts_lists_every_planned_name():
+    plans = [plan(("torque-runner", "torque-runner-dev")), None, plan(("a", "a-prod"), ("b", "b-prod"))]
+    assert planned_service_accounts(plans) == [{"name": "torque-runner-dev"}, {"name": "a-prod"}, {"name": "b-prod"}]
+
+
+def test_checked_unique_service_accounts_maps_each_service_account_to_its_account():
+    plans = {"dev": plan(("torque-runner", "torque-runner-dev")), "prod": plan(("torque-runner", "torque-runner-prod"), ("r", "r")),
+             "empty": None}
+    assert checked_unique_service_accounts(plans) == {"torque-runner-dev": "dev", "torque-runner-prod": "prod", "r": "prod"}
+    assert checked_unique_service_accounts({}) == {}
+
+
+def test_checked_unique_service_accounts_refuses_one_service_account_for_two_accounts():
+    plans = {"dev": plan(("torque-reader", "reader")), "prod": plan(("torque-runner", "torque-runner-prod"), ("torque-reader", "reader"))}
+    with pytest.raises(AnsibleFilterError) as error:
+        checked_unique_service_accounts(plans)
+    assert str(error.value) == (
+        "prod: web_identity_role_roles[1] (torque-reader): service account 'reader' is already used by role 'torque-reader' of dev; "
+        "one ServiceAccount carries one role ARN, so give each role its own service_account")
+
+
+def test_rollout_error_of_a_loop_gives_the_first_failed_item_after_its_label():
+    failed = {"failed": True, "msg": "One or more items failed", "results": [
+        {"failed": False, "ansible_loop_var": "item", "_ansible_item_label": "torque-runner"},
+        {"failed": True, "msg": "Failed to attach managed policy", "ansible_loop_var": "item", "_ansible_item_label": "torque-reader"},
+        {"failed": True, "msg": "later failure", "ansible_loop_var": "item", "_ansible_item_label": "third"},
+    ]}
+    assert rollout_error(failed, "Ensure the web identity role") == "torque-reader: Failed to attach managed policy"
+
+
+def test_rollout_error_of_a_loop_item_without_a_label_is_its_message():
+    failed = {"msg": "One or more items failed", "results": [{"failed": True, "msg": "boom"}]}
+    assert rollout_error(failed) == "boom"
+
+
+def test_rollout_error_of_a_loop_without_item_messages_is_the_task_message():
+    failed = {"msg": "One or more items failed", "results": [{"failed": True}, {"skipped": True}]}
+    assert rollout_error(failed) == "One or more items failed"
+
+
+@pytest.mark.parametrize("failed_result, failed_task, expected", [
+    ({"failed": True, "msg": "dev: could not assume the role"}, "Stop when the role could not be assumed", "dev: could not assume the role"),
+    ({"failed": True}, "Ensure the OIDC provider", "task Ensure the OIDC provider failed"),
+    ({"failed": True}, {"name": "Ensure the roles"}, "task Ensure the roles failed"),
+    (None, None, "task None failed"),
+])
+def test_rollout_error_of_a_single_task(failed_result, failed_task, expected):
+    assert rollout_error(failed_result, failed_task) == expected
+
+
+def test_rollout_summary_table_failures_and_blueprint():
+    status = {"torque-runner-prod": "ok", "torque-reader-prod": "updated", "torque-runner-tools": "created"}
+    summary = rollout_summary(OUTCOMES, "torque-envs", status)
+    assert summary["lines"] == [
+        "ACCOUNT       HOST   PROVIDER  ROLE                                          ROLE STATUS  SERVICE ACCOUNT      SA STATUS",
+        "123456789012  tools  created   arn:aws:iam::123456789012:role/torque-runner  created      torque-runner-tools  created",
+        "222222222222  dev    FAILED    -                                             -            -                    -",
+        "333333333333  prod   ok        arn:aws:iam::333333333333:role/torque-runner  ok           torque-runner-prod   ok",
+        "333333333333  prod   ok        arn:aws:iam::333333333333:role/torque-reader  updated      torque-reader-prod   updated",
+        "FAILED dev (222222222222): dev: could not assume arn:aws:iam::222222222222:role/irsa-deployer: AccessDenied",
+        "Blueprint: in namespace torque-envs, use the service account that deploys into each account:",
+        "  account 123456789012 (tools): torque-runner-tools  (role torque-runner)",
+        "  account 333333333333 (prod): torque-runner-prod  (role torque-runner)",
+        "  account 333333333333 (prod): torque-reader-prod  (role torque-reader)",
+    ]
+    assert summary["failed"] == ["dev"]
+    assert summary["namespace"] == "torque-envs" and summary["service_account_error"] is None
+    assert summary["accounts"]["dev"] == {"account_id": "222222222222", "provider": "created", "roles": [],
+                                          "error": "dev: could not assume arn:aws:iam::222222222222:role/irsa-deployer: AccessDenied"}
+    assert summary["accounts"]["prod"]["roles"] == [
+        dict(role("torque-runner", "torque-runner-prod", "ok", "333333333333"), service_account_status="ok"),
+        dict(role("torque-reader", "torque-reader-prod", "updated", "333333333333"), service_account_status="updated"),
+    ]
+
+
+def test_rollout_summary_when_the_service_accounts_failed_gives_no_blueprint():
+    summary = rollout_summary([OUTCOMES[2]], "torque-envs", None, "namespace 'torque-envs' does not exist in the cluster")
+    assert summary["lines"] == [
+        "ACCOUNT       HOST   PROVIDER  ROLE                                          ROLE STATUS  SERVICE ACCOUNT      SA STATUS",
+        "123456789012  tools  created   arn:aws:iam::123456789012:role/torque-runner  created      torque-runner-tools  FAILED",
+        "FAILED ServiceAccounts in namespace torque-envs: namespace 'torque-envs' does not exist in the cluster",
+    ]
+    assert summary["failed"] == []
+    assert summary["service_account_error"] == "namespace 'torque-envs' does not exist in the cluster"
+    assert summary["accounts"]["tools"]["roles"][0]["service_account_status"] is None
+
+
+def test_rollout_summary_shows_an_account_without_roles_and_deleted_roles_get_no_hint():
+    outcomes = [outcome("bare", "444444444444", provider="ok"),
+                outcome("old", "555555555555", [dict(role("x", "x-old", account="555555555555"), status="deleted")])]
+    lines = rollout_summary(outcomes, "ns", {"x-old": "deleted"})["lines"]
+    assert lines == [
+        "ACCOUNT       HOST  PROVIDER  ROLE                              ROLE STATUS  SERVICE ACCOUNT  SA STATUS",
+        "444444444444  bare  ok        -                                 -            -                -",
+        "555555555555  old   created   arn:aws:iam::555555555555:role/x  deleted      x-old            deleted",
+    ]
+
+
+def test_rollout_summary_of_nothing_is_the_header_alone():
+    summary = rollout_summary([], "ns")
+    assert summary["lines"] == ["ACCOUNT  HOST  PROVIDER  ROLE  ROLE STATUS  SERVICE ACCOUNT  SA STATUS"]
+    assert summary["accounts"] == {} and summary["failed"] == []
+
+
+def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
+    outcomes = [outcome("dev", ACCOUNT, [dict(role("torque-runner", "torque-runner-dev"), arn=None)])]
+    assert rollout_summary(outcomes, "ns")["lines"][1].split()[3] == "torque-runner"
