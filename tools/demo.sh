@@ -4,14 +4,16 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-env_file=.build/demo/stack.env
+mkdir -p .build
+state=$(mktemp -d "$root/.build/demo-XXXXXX")  # one stack per demo run, so two runs cannot stop each other's
+env_file=$state/stack.env
 inventory=examples/inventory.yml
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 step "Starting the local stack: moto (AWS, accounts 123456789012, 222222222222, 333333333333) and the Kubernetes emulator"
 .venv/bin/python -m tests.stack up --env-file "$env_file"
-trap '.venv/bin/python -m tests.stack down --env-file "$env_file"' EXIT
+trap '.venv/bin/python -m tests.stack down --env-file "$env_file"; rm -rf "$state"' EXIT
 # shellcheck source=/dev/null
 source "$env_file"
 export PATH=$root/.venv/bin:$PATH ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-1}

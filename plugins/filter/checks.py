@@ -33,9 +33,21 @@ def checked_role_arn(arn, account_id, field="assume_role_arn", host=""):
     return _checked(lambda: validate_role_arn(arn, account_id, field), host)
 
 
+# IAM's limit on an OIDC provider URL (CreateOpenIDConnectProvider Url): a longer issuer cannot get a provider.
+ISSUER_URL_MAX_LENGTH = 255
+
+
+def _issuer_url(value, field):
+    url = normalize_issuer(value, field).url
+    if len(url) > ISSUER_URL_MAX_LENGTH:
+        raise IssuerError(f"{field} {value!r} is {len(url)} characters: IAM accepts an OIDC provider URL of at most "
+                          f"{ISSUER_URL_MAX_LENGTH}; use the issuer URL that EKS reports as cluster.identity.oidc.issuer")
+    return url
+
+
 def checked_issuer(value, field="issuer", host=""):
-    """The issuer URL in IAM's normal form (https, no trailing slash)."""
-    return _checked(lambda: normalize_issuer(value, field).url, host)
+    """The issuer URL in IAM's normal form (https, no trailing slash), at most 255 characters as IAM requires."""
+    return _checked(lambda: _issuer_url(value, field), host)
 
 
 class FilterModule:

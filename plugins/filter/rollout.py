@@ -6,6 +6,29 @@
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_outcome
+
+
+def rollout_outcomes(hosts, hostvars):
+    """Each account's outcome, from what its rollout tasks registered.
+
+    ``{host, account_id, provider, roles: [{name, arn, status, service_account}], error}``; ``error`` is
+    the message the account's rescue recorded (``eks_irsa_error``), or None.
+    """
+    outcomes = []
+    for host in hosts:
+        facts = hostvars[host]
+        error = facts.get("eks_irsa_error")
+        applied = (facts.get("web_identity_role_applied") or {}).get("results") or []
+        outcomes.append({
+            "host": host,
+            "account_id": facts.get("eks_irsa_account_id"),
+            "provider": None if error else (facts.get("oidc_provider_result") or {}).get("status"),
+            "roles": [] if error else [web_identity_role_outcome(result) for result in applied],
+            "error": error,
+        })
+    return outcomes
+
 
 def rollout_service_accounts(outcomes):
     """The ServiceAccounts to apply: one per role of every account that succeeded, with that role's ARN."""
@@ -29,9 +52,10 @@ def checked_unique_service_accounts(plans_by_host):
 
     Fails, naming both hosts and roles, when two roles of different accounts would share one ServiceAccount
     (the web_identity_role preflight already refuses that within one account): a ServiceAccount carries one
-    role ARN, so the second apply would silently take the first account's role away.
+    role ARN, so the second apply would silently take the first account's role away. Fails too when two hosts
+    list the same role of the same account: each run would rewrite the other's trust policy.
     """
-    owners = {}
+    owners, roles = {}, {}
     for host, plan in (plans_by_host or {}).items():
         for index, role in enumerate(plan or []):
             name = role["service_account"]
@@ -43,6 +67,15 @@ def checked_unique_service_accounts(plans_by_host):
                     f"{other_role!r} of {other_host}; one ServiceAccount carries one role ARN, so give each role its own "
                     "service_account")
             owners.setdefault(name, (host, role_name))
+            account = role["params"].get("account_id")
+            if account is None:
+                continue
+            other_host = roles.setdefault((account, role_name.lower()), host)  # IAM role names ignore case
+            if other_host != host:
+                raise AnsibleFilterError(
+                    f"{host}: web_identity_role_roles[{index}] ({role_name}): role {role_name!r} of account {account} is already "
+                    f"listed by {other_host}; two hosts of one account must not list the same role (each run would rewrite "
+                    "the other's trust policy): list it under one host only, or give it another name")
     return {name: host for name, (host, _role) in owners.items()}
 
 
@@ -117,6 +150,7 @@ class FilterModule:
             "checked_unique_service_accounts": checked_unique_service_accounts,
             "planned_service_accounts": planned_service_accounts,
             "rollout_error": rollout_error,
+            "rollout_outcomes": rollout_outcomes,
             "rollout_service_accounts": rollout_service_accounts,
             "rollout_summary": rollout_summary,
         }

@@ -8,6 +8,8 @@ They run in the controller (no module process per call), which keeps the service
 one read and at most one write however many accounts a rollout covers.
 """
 
+import re
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
@@ -30,6 +32,34 @@ def _as_text_map(value, where):
     if not isinstance(value, dict):
         raise AnsibleFilterError(f"{where} must be a mapping of strings, got {type(value).__name__}")
     return {str(k): str(v) for k, v in value.items()}
+
+
+_LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_NAME_MAX_LENGTH = 63
+LABEL_PREFIX_MAX_LENGTH = 253
+
+
+def _label_key_ok(key):
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= LABEL_PREFIX_MAX_LENGTH and _LABEL_PREFIX_RE.match(prefix)):
+        return False
+    return len(name) <= LABEL_NAME_MAX_LENGTH and bool(_LABEL_NAME_RE.match(name))
+
+
+def _checked_labels(value, where):
+    """Labels as text, each key and value checked as the API server checks them, so a bad one stops the preflight."""
+    labels = _as_text_map(value, where)
+    for key, text in labels.items():
+        if not _label_key_ok(key):
+            raise AnsibleFilterError(
+                f"{where}: {key!r} is not a valid Kubernetes label key: write [prefix/]name, the name up to 63 letters, digits, "
+                "'-', '_' or '.' starting and ending with a letter or digit, the optional prefix a DNS subdomain such as example.com")
+        if text and not (len(text) <= LABEL_NAME_MAX_LENGTH and _LABEL_NAME_RE.match(text)):
+            raise AnsibleFilterError(
+                f"{where}: the value {text!r} of label {key!r} is not a valid Kubernetes label value: use up to 63 letters, digits, "
+                "'-', '_' or '.', starting and ending with a letter or digit (or an empty value)")
+    return labels
 
 
 def _checked_names(namespace, name, field):
@@ -75,7 +105,7 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
     annotations when not None. The namespace, every name and role ARN, and the token lifetime are checked
     first, and an error names the item and the field, so bad input never reaches the cluster (or a file).
     """
-    common_labels = dict(_as_text_map(labels, "labels"), **{MANAGED_BY_LABEL: MANAGED_BY})
+    common_labels = dict(_checked_labels(labels, "service_account_labels"), **{MANAGED_BY_LABEL: MANAGED_BY})
     common_annotations = {}
     if sts_regional_endpoints is not None:
         common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if sts_regional_endpoints else "false"
@@ -98,7 +128,7 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
             "metadata": {
                 "name": item["name"],
                 "namespace": namespace,
-                "labels": dict(common_labels, **_as_text_map(item.get("labels"), where + " labels")),
+                "labels": dict(common_labels, **_checked_labels(item.get("labels"), where + " labels")),
                 "annotations": annotations,
             },
         })

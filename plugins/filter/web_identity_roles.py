@@ -13,6 +13,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
@@ -20,6 +21,12 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 # Role settings passed through to the module unchanged.
 PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration")
+# IAM's limits (CreateRole, TagRole): checked here so that the rollout stops before it writes, not halfway.
+DESCRIPTION_MAX_LENGTH = 1000
+MAX_TAGS = 50
+TAG_KEY_MAX_LENGTH = 128
+TAG_VALUE_MAX_LENGTH = 256
+_TAG_TEXT_RE = re.compile(r"^[\w\s.:/=+@-]*$")
 
 
 def default_service_account(role_name, suffix):
@@ -33,6 +40,9 @@ def default_service_account(role_name, suffix):
     return re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
 
 
+SERVICE_ACCOUNT_TAG_KEY = "eks-irsa:service-account"
+
+
 def _module_params(role, issuer, namespace, service_account, account_id, tags, state, trust_policy_mode):
     params = {key: role[key] for key in PASSED_THROUGH if role.get(key) is not None}
     params.update(
@@ -40,22 +50,55 @@ def _module_params(role, issuer, namespace, service_account, account_id, tags, s
         state=state,
         account_id=account_id,
         trust_policy_mode=trust_policy_mode,
-        tags=dict(tags or {}, **(role.get("tags") or {})),
+        # The ServiceAccount a role serves is recorded on it, so a person looking at IAM can tell.
+        tags=dict(tags or {}, **(role.get("tags") or {}), **{SERVICE_ACCOUNT_TAG_KEY: f"{namespace}/{service_account}"}),
     )
     if state == "present":
         params["trust"] = [{"issuer": issuer, "service_accounts": [f"{namespace}:{service_account}"]}]
     return params
 
 
+def _tags_problem(tags):
+    """Why IAM would refuse ``tags``, or None: at most 50, keys of 1 to 128 and values of up to 256 characters."""
+    if len(tags) > MAX_TAGS:
+        return (f"{len(tags)} tags with the collection's ownership tag, but IAM allows at most {MAX_TAGS} per role or "
+                "provider: drop some")
+    for key, value in tags.items():
+        key, value = str(key), "" if value is None else str(value)
+        if not 1 <= len(key) <= TAG_KEY_MAX_LENGTH or not _TAG_TEXT_RE.match(key) or key.lower().startswith("aws:"):
+            return (f"tag key {key!r} is not a valid IAM tag key: use 1 to {TAG_KEY_MAX_LENGTH} letters, digits, spaces and "
+                    "_ . : / = + - @, not starting with aws:")
+        if len(value) > TAG_VALUE_MAX_LENGTH or not _TAG_TEXT_RE.match(value):
+            return (f"the value of tag {key!r} is not a valid IAM tag value: use up to {TAG_VALUE_MAX_LENGTH} letters, digits, "
+                    "spaces and _ . : / = + - @")
+    return None
+
+
+def _role_problem(role, params):
+    """Why IAM would refuse a role the module's own checks let through (its description or tags), or None."""
+    description = role.get("description")
+    if description is not None and len(str(description)) > DESCRIPTION_MAX_LENGTH:
+        return f"description is {len(str(description))} characters; IAM accepts at most {DESCRIPTION_MAX_LENGTH}: shorten it"
+    problem = _tags_problem(with_owner_tag(params["tags"]))
+    return f"tags (with web_identity_role_tags): {problem}" if problem else None
+
+
 def web_identity_role_params(roles, issuer, namespace, account_id, host="", service_account_suffix="", tags=None, state="present",
                              trust_policy_mode="exclusive"):
     """``[{"service_account": name, "params": module options}]`` for each role, or an error naming host and field."""
     prefix = f"{host}: " if host else ""
-    planned, seen = [], {}
+    planned, seen, names = [], {}, {}
     for index, role in enumerate(roles or []):
         where = f"{prefix}web_identity_role_roles[{index}]"
         if not isinstance(role, dict) or not role.get("name"):
             raise AnsibleFilterError(f"{where}: each role needs at least a 'name' (the IAM role name)")
+        # IAM role names are unique without regard to case: a second entry would rewrite the first one's trust on every run.
+        folded = str(role["name"]).lower()
+        if folded in names:
+            raise AnsibleFilterError(
+                f"{where} ({role['name']}): the role is already listed as web_identity_role_roles[{names[folded]}]; IAM role names "
+                "are unique in an account (whatever the case), so list each role once, or give this one another name")
+        names[folded] = index
         service_account = role.get("service_account") or default_service_account(role["name"], service_account_suffix)
         if service_account in seen:
             raise AnsibleFilterError(
@@ -70,6 +113,9 @@ def web_identity_role_params(roles, issuer, namespace, account_id, host="", serv
             check_role_options(result.validated_parameters)
         except TrustPolicyError as e:
             raise AnsibleFilterError(f"{where} ({role['name']}): {e}") from None  # the message already says why; Ansible would append the cause again
+        problem = _role_problem(role, params) if state == "present" else None
+        if problem:
+            raise AnsibleFilterError(f"{where} ({role['name']}): {problem}")
         # The module gets the options as given (it fills its own defaults), now known to be valid.
         planned.append({"service_account": service_account, "params": params})
     return planned

@@ -13,6 +13,11 @@ Two halves:
   calls AWS, so check mode predicts exactly and sends no mutating call; each returns whether it changed
   something and moves the predicted view along, which becomes the diff's ``after``.
 
+Ownership (see :mod:`.ownership`): a provider this module creates carries the ownership tag, which later runs
+keep whatever ``tags``/``purge_tags`` say. A provider made by someone else (eksctl, Terraform, a person) is
+used as it is: the module applies only what the user explicitly asks for and never adds the ownership tag
+to it, and :func:`ensure_absent` refuses to delete it without ``force``.
+
 Provider views are plain dicts (``arn``, ``url``, ``client_ids``, ``thumbprints``, ``tags``,
 ``create_date``) with client IDs and thumbprints sorted: IAM treats both as sets, and sorted lists
 make a check-mode prediction equal the real run's result.
@@ -36,6 +41,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import federated_principals
 
 # IAM quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
@@ -77,6 +85,21 @@ class ProviderInUseError(ProviderError):
             "their web-identity logins would fail. Delete those roles or remove the provider from their trust "
             "policies first, or set force=true to delete it anyway",
             trusted_by=list(role_names))
+
+
+class ProviderNotOwnedError(ProviderError):
+    """Deleting a provider this collection did not create needs ``force``.
+
+    The roles that trust it are named in the message only: ``trusted_by`` is reserved for refusals that
+    only those roles cause, which callers may resolve by deleting the roles first.
+    """
+
+    def __init__(self, arn, role_names):
+        trusting = ""
+        if role_names:
+            trusting = f"; {len(role_names)} role(s) in this account also still trust it ({', '.join(role_names)})"
+        super().__init__(not_owned("OIDC provider", arn) + f", so the module does not delete it{trusting}. Set force=true "
+                         "to delete it anyway")
 
 
 # -- validation (pure) ---------------------------------------------------------------------------
@@ -147,7 +170,7 @@ def predicted_new_view(arn, wanted):
         url=wanted.issuer.url,
         client_ids=creation_client_ids(wanted),
         thumbprints=wanted.thumbprints or [],
-        tags=dict(wanted.tags or {}),
+        tags=creation_tags(wanted),
         create_date=None,
     )
 
@@ -155,6 +178,22 @@ def predicted_new_view(arn, wanted):
 def creation_client_ids(wanted):
     """Client IDs a new provider starts with: the given ones, else the STS audience IRSA uses."""
     return list(wanted.client_ids) if wanted.client_ids is not None else [DEFAULT_AUDIENCE]
+
+
+def creation_tags(wanted):
+    """Tags a new provider starts with: the given ones and the ownership tag."""
+    return with_owner_tag(wanted.tags)
+
+
+def wanted_tags(view, wanted):
+    """The tags to converge an existing provider to (``None``: leave them alone).
+
+    Ours keeps the ownership tag whatever ``tags`` and ``purge_tags`` say; anyone else's gets exactly the
+    tags the user asked for, so using a provider eksctl made never marks it as ours.
+    """
+    if wanted.tags is None or not is_owned(view["tags"]):
+        return wanted.tags
+    return with_owner_tag(wanted.tags)
 
 
 def diff_view(view):
@@ -247,8 +286,7 @@ def create_provider(client, check_mode, arn, wanted):
     # send them only when the user manages them (neither botocore's model nor moto requires the parameter).
     if wanted.thumbprints:
         params["ThumbprintList"] = wanted.thumbprints
-    if wanted.tags:
-        params["Tags"] = ansible_dict_to_boto3_tag_list(wanted.tags)
+    params["Tags"] = ansible_dict_to_boto3_tag_list(creation_tags(wanted))
     created_arn = _create_provider(client, params)
     if created_arn is not None and created_arn != arn:
         raise ProviderError(
@@ -358,18 +396,23 @@ def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
     changed = False
     changed |= update_client_ids(client, check_mode, after, wanted.client_ids)
     changed |= update_thumbprints(client, check_mode, after, wanted.thumbprints)
-    changed |= update_tags(client, check_mode, after, wanted.tags, wanted.purge_tags)
+    changed |= update_tags(client, check_mode, after, wanted_tags(before, wanted), wanted.purge_tags)
     # ``after`` is what IAM holds once the calls above succeeded; re-reading could only show a stale copy.
     return Outcome(changed, before, after)
 
 
 def ensure_absent(client, check_mode, arn, force=False):
-    """Delete the provider if it exists, unless roles still trust it and ``force`` is off."""
+    """Delete the provider if it exists; without ``force``, only ours and only when no role trusts it.
+
+    Both refusals are decided from reads alone, so check mode refuses exactly when a real run would.
+    """
     before = get_provider(client, arn)
     if before is None:
         return Outcome(False, None, None)
     if not force:
         trusting = roles_trusting(client, arn)
+        if not is_owned(before["tags"]):
+            raise ProviderNotOwnedError(arn, trusting)
         if trusting:
             raise ProviderInUseError(arn, trusting)
     if not check_mode and not _delete_provider(client, arn):

@@ -33,6 +33,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import policies_differ
@@ -59,12 +62,13 @@ RoleSpec = namedtuple("RoleSpec", [
     "purge_inline_policies",
     "tags",
     "purge_tags",
+    "adopt",  # take over an existing role without the ownership tag
 ])
 
 
 def role_spec(options, account_id, partition):
     """The :class:`RoleSpec` for the module's checked options (``trust_policy.check_role_options``) and the role's account."""
-    same_names = {field: options[field] for field in RoleSpec._fields if field in options}
+    same_names = {field: options.get(field) for field in RoleSpec._fields if field not in ("account_id", "partition", "trust")}
     return RoleSpec(**dict(same_names, account_id=account_id, partition=partition, trust=desired_trust(options, partition, account_id)))
 
 
@@ -181,6 +185,8 @@ class RoleConverger:
             # A concurrent run created the role first: converge what it made, which IAM may not show yet.
             self.calls.role_created()
             role = read_role(self.calls, with_inline_documents)
+        # Ownership first: the path refusal suggests deleting the role, which is no advice for someone else's role.
+        self._check_ownership(role)
         self._check_identity(role)
         self._converge(role)
         if self.check_mode or not self.changed:
@@ -200,6 +206,14 @@ class RoleConverger:
                         "another path. Set path to the current one, or delete the role (state=absent) and run again to "
                         "recreate it with the new path")
 
+    def _check_ownership(self, role):
+        """An existing role that is not ours is only changed when the user asked to adopt it."""
+        if self.created or is_owned(role["tags"]) or self.spec.adopt:
+            return
+        raise AnsibleIAMError(message=not_owned("role", self.spec.name) + (
+            ", so the module changes nothing on it. To manage it from now on (trust policy, policies, tags), set adopt=true; "
+            "or choose another role name"))
+
     def _converge(self, role):
         """Apply every managed facet; ``role`` is updated in place to the state each step leaves."""
         spec = self.spec
@@ -208,7 +222,11 @@ class RoleConverger:
         self._set_permissions_boundary(role, spec.permissions_boundary)
         self._set_managed_policies(role, spec.managed_policies, spec.purge_managed_policies)
         self._set_inline_policies(role, spec.inline_policies, spec.purge_inline_policies)
-        self._set_tags(role, spec.tags, spec.purge_tags)
+        # Our roles always keep the ownership tag, also when the user does not manage tags.
+        if spec.tags is None:
+            self._set_tags(role, with_owner_tag({}), purge=False)
+        else:
+            self._set_tags(role, with_owner_tag(spec.tags), spec.purge_tags)
 
     def _create(self):
         """CreateRole with everything it accepts; the rest converges afterwards. None when the role appeared meanwhile."""
@@ -243,7 +261,7 @@ class RoleConverger:
             permissions_boundary=spec.permissions_boundary or "",
             managed_policies=[],
             inline_policies={},
-            tags=dict(spec.tags or {}),
+            tags=with_owner_tag(spec.tags),
         )
 
     def _create_params(self, role):
@@ -342,12 +360,17 @@ class RoleConverger:
         role["tags"] = after
 
 
-def ensure_absent(client, name, check_mode):
-    """Delete the role and what blocks deletion; return ``(changed, diff)``. A missing role is no change."""
+def ensure_absent(client, name, check_mode, force=False):
+    """Delete the role and what blocks deletion; return ``(changed, diff)``. A missing role is no change.
+
+    A role without the ownership tag is only deleted with ``force``.
+    """
     calls = RoleCalls(client, name)
     role = read_role(calls)
     if role is None:
         return False, {"before": {}, "after": {}}
+    if not (force or is_owned(role["tags"])):
+        raise AnsibleIAMError(message=not_owned("role", name) + ", so the module does not delete it; set force=true to delete it anyway")
     diff = {"before": role_result(role), "after": {}}
     if check_mode:
         return True, diff

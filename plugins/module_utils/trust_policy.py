@@ -29,7 +29,6 @@ import urllib.parse
 from collections import namedtuple
 
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
-from ansible_collections.amazon.aws.plugins.module_utils.iam import validate_iam_identifiers
 from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
@@ -346,10 +345,15 @@ def validate_role_name(name, field="name"):
                                "of letters, digits and + = , . @ _ -")
 
 
+# IAM paths: "/" or "/segment/.../", at most 512 characters. (Checked here rather than with amazon.aws's
+# iam module_utils, which imports boto3: this module stays pure and cheap for the rollout's preflight filters.)
+_ROLE_PATH_RE = re.compile(r"^/([\w+=,.@-]+/)*$")
+
+
 def validate_role_path(path, field="path"):
-    problem = validate_iam_identifiers("role", path=path)
-    if problem:
-        raise TrustPolicyError(f"{field} {path!r}: {problem}, for example /irsa/ or /")
+    if not isinstance(path, str) or len(path) > 512 or not _ROLE_PATH_RE.match(path):
+        raise TrustPolicyError(f"{field} {path!r}: role path must begin and end with /, with only letters, digits and "
+                               "+ = , . @ _ - between slashes (at most 512 characters), for example /irsa/ or /")
 
 
 def validate_policy_arn(arn, field):
@@ -418,6 +422,8 @@ ROLE_ARGUMENT_SPEC = dict(
     account_id=dict(type="str"),
     tags=dict(type="dict", aliases=["resource_tags"]),
     purge_tags=dict(type="bool", default=True),
+    adopt=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
 )
 ROLE_REQUIRED_IF = [("state", "present", ["trust"])]
 

@@ -15,6 +15,10 @@ description:
   - The provider is looked up directly by its ARN, which is derived from the account and the issuer; the
     module never lists the providers of the account.
   - Options left out are not managed, so a provider shared with other tools keeps what this task does not set.
+  - A provider the module creates carries the ownership tag C(eks-irsa:managed-by=torque.eks_irsa), which later runs
+    keep whatever O(tags) and O(purge_tags) say. An existing provider without that tag (made by eksctl, Terraform or by
+    hand) is used as it is; the module only applies the O(client_ids), O(thumbprints) and O(tags) given, and never adds
+    the ownership tag to it, so it stays not ours and O(state=absent) keeps refusing to delete it without O(force=true).
   - Check mode is exact (it reports a change exactly when a real run would make one, and sends no
     mutating call); diff mode shows the provider before and after.
 options:
@@ -28,8 +32,9 @@ options:
   state:
     description:
       - V(present) creates the provider or brings it to the given options.
-      - V(absent) deletes the provider if it exists (a missing provider is not an error). It refuses, naming
-        the roles, while roles of the account still trust the provider, unless O(force=true).
+      - V(absent) deletes the provider if it exists (a missing provider is not an error). Unless O(force=true),
+        it refuses a provider without the ownership tag C(eks-irsa:managed-by=torque.eks_irsa) (one this
+        collection did not create), and it refuses, naming the roles, while roles of the account still trust the provider.
     type: str
     choices: [present, absent]
     default: present
@@ -52,9 +57,11 @@ options:
     elements: str
   force:
     description:
-      - With O(state=absent), delete the provider even while roles of the account still trust it.
-      - Those roles then cannot be assumed with web identity until a provider for the issuer exists again.
-      - With V(true) the roles are not looked up at all.
+      - With O(state=absent), delete the provider even if this collection did not create it (it lacks the
+        ownership tag C(eks-irsa:managed-by=torque.eks_irsa), for example a provider made by eksctl or by hand),
+        and even while roles of the account still trust it. V(true) overrides both refusals.
+      - Roles that trust the provider then cannot be assumed with web identity until a provider for the issuer exists again.
+      - With V(true) neither the ownership tag nor the roles are looked at.
     type: bool
     default: false
   account_id:
@@ -103,10 +110,16 @@ EXAMPLES = r"""
       - 9e99a48a9960b14926bb7f3b02e22da2b0ab7280
     account_id: "222222222222"
 
-- name: Delete the provider (refused while roles still trust it)
+- name: Delete the provider (refused while roles still trust it, or when this collection did not create it)
   torque.eks_irsa.iam_oidc_provider:
     url: "{{ cluster.issuer }}"
     state: absent
+
+- name: Delete a provider eksctl made, although roles may still trust it
+  torque.eks_irsa.iam_oidc_provider:
+    url: "{{ cluster.issuer }}"
+    state: absent
+    force: true
 """
 
 RETURN = r"""
@@ -142,17 +155,19 @@ thumbprints:
   elements: str
   sample: []
 tags:
-  description: The tags of the provider.
+  description: The tags of the provider, with the ownership tag C(eks-irsa:managed-by) when the module created it.
   returned: when O(state=present)
   type: dict
-  sample: {owner: platform}
+  sample: {owner: platform, "eks-irsa:managed-by": torque.eks_irsa}
 create_date:
   description: When the provider was created (ISO 8601); V(null) in check mode for a provider not yet created.
   returned: when O(state=present)
   type: str
   sample: "2025-01-31T10:15:00+00:00"
 trusted_by:
-  description: Names of the roles that still trust the provider, when O(state=absent) refused to delete it.
+  description:
+    - Names of the roles that still trust the provider, when O(state=absent) refused to delete it because of them.
+    - Not returned when the refusal is for a provider without the ownership tag (its message names the trusting roles).
   returned: failure, when roles still trust the provider
   type: list
   elements: str
@@ -162,6 +177,7 @@ trusted_by:
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
@@ -207,7 +223,7 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     wanted, given_account_id = validated_params(module)
 
-    client = module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
     account_id, partition = target_account(module, client, given_account_id)
     arn = provider_arn(partition, account_id, wanted.issuer.url)
     confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None

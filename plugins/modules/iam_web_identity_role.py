@@ -140,11 +140,25 @@ options:
       - Defaults to the account of the credentials, found with one C(sts:GetCallerIdentity) call; give it to
         skip that call. The module fails if the role turns out to be in another account.
     type: str
+  adopt:
+    description:
+      - Every role the module creates carries the ownership tag C(eks-irsa:managed-by=torque.eks_irsa).
+      - An existing role without that tag (made by eksctl, Terraform or by hand) is not changed unless O(adopt=true);
+        the module fails instead, saying so. With O(adopt=true) the role is converged like any other and gets the tag.
+    type: bool
+    default: false
+  force:
+    description:
+      - With O(state=absent), delete the role even though it lacks the ownership tag.
+    type: bool
+    default: false
 author:
   - Torque platform team (@torque)
 notes:
+  - The ownership tag C(eks-irsa:managed-by) is kept whatever O(tags) and O(purge_tags) say.
   - A new role may take 10 to 30 seconds before C(sts:AssumeRoleWithWebIdentity) accepts it (IAM eventual consistency).
   - Pods read the role from the C(eks.amazonaws.com/role-arn) annotation of their service account when they start.
+  - CreateRole carries the tags, so creating a role also needs C(iam:TagRole).
   - "Required IAM permissions: C(iam:GetRole), C(iam:ListRolePolicies), C(iam:GetRolePolicy), C(iam:ListAttachedRolePolicies)
     and, to change the role, C(iam:CreateRole), C(iam:UpdateRole), C(iam:UpdateAssumeRolePolicy), C(iam:Attach/DetachRolePolicy),
     C(iam:Put/DeleteRolePolicy), C(iam:Put/DeleteRolePermissionsBoundary), C(iam:TagRole), C(iam:UntagRole),
@@ -280,10 +294,10 @@ max_session_duration:
   type: int
   sample: 3600
 tags:
-  description: Tags of the role.
+  description: Tags of the role, the ownership tag C(eks-irsa:managed-by) included.
   returned: when O(state=present)
   type: dict
-  sample: {owner: platform}
+  sample: {owner: platform, "eks-irsa:managed-by": torque.eks_irsa}
 create_date:
   description: When the role was created (ISO 8601); null in check mode before the role exists.
   returned: when O(state=present)
@@ -294,6 +308,7 @@ create_date:
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import ensure_absent
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_account
@@ -312,10 +327,10 @@ def main():
     except TrustPolicyError as e:
         module.fail_json(msg=str(e))
 
-    client = module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
     try:
         if options["state"] == "absent":
-            changed, diff = ensure_absent(client, options["name"], module.check_mode)
+            changed, diff = ensure_absent(client, options["name"], module.check_mode, options["force"])
             module.exit_json(changed=changed, status="deleted" if changed else "ok", **({"diff": diff} if module._diff else {}))
         account_id, partition = role_account(module, options["account_id"])
         converger = RoleConverger(client, role_spec(options, account_id, partition), module.check_mode)

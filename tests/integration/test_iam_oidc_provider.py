@@ -9,6 +9,9 @@ Each inventory host is a target account (as in a rollout): the play assumes a ro
 group. Every test uses its own accounts, because the stack lives for the whole session.
 AWS calls are counted at the recording proxy, so "no change" is proven by what was sent, not by ``changed``.
 moto does not implement the client-ID calls; those are covered by the Stubber unit tests.
+
+Every provider the module creates carries the ownership tag; one made here with boto3 stands for a provider eksctl
+or a person made, which the module uses as it is and does not delete without ``force``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,15 @@ import botocore.exceptions
 import pytest
 import yaml
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
+
 pytestmark = pytest.mark.integration
 
 MODULE = "torque.eks_irsa.iam_oidc_provider"
+OWNER = {OWNER_TAG_KEY: OWNER_TAG_VALUE}
+EKSCTL_TAGS = {"alpha.eksctl.io/cluster-name": "agents", "alpha.eksctl.io/eksctl-version": "0.190.0"}
 ASSUME_ROLE = {
     "name": "assume a role in the target account",
     "amazon.aws.sts_assume_role": {"role_arn": "arn:aws:iam::{{ account_id }}:role/deployer", "role_session_name": "iam-oidc-provider-test"},
@@ -109,22 +118,24 @@ def test_created_in_two_accounts_then_a_rerun_sends_no_mutating_call(local_stack
     for account in accounts:
         result = run.result("provider", f"account-{account}")
         assert result["changed"] is True
+        assert result["status"] == "created"
         assert result["arn"] == provider_arn(account, local_stack.issuer)
         assert result["url"] == local_stack.issuer
         assert result["client_ids"] == ["sts.amazonaws.com"]
         assert result["thumbprints"] == []
-        assert result["tags"] == {"owner": "platform"}
+        assert result["tags"] == dict(OWNER, owner="platform")
         assert result["create_date"]
         held = read_provider(local_stack, account, local_stack.issuer)
         assert held["Url"] == host_path(local_stack.issuer)
         assert held["ClientIDList"] == ["sts.amazonaws.com"]
         assert held["ThumbprintList"] == []
-        assert tags_of(held) == {"owner": "platform"}
+        assert tags_of(held) == dict(OWNER, owner="platform")
 
     local_stack.reset_aws_requests()
     rerun = run_playbook(play, inventory=inventory(*accounts))
     succeeded(rerun)
     assert all(not rerun.result("provider", f"account-{account}")["changed"] for account in accounts)
+    assert all(rerun.result("provider", f"account-{account}")["status"] == "ok" for account in accounts)
     assert mutating_calls(local_stack) == []
     # One direct read per account; never a listing of the account's providers.
     assert sorted(iam_calls(local_stack)) == [(account, "GetOpenIDConnectProvider") for account in accounts]
@@ -175,8 +186,9 @@ def test_check_mode_on_a_fresh_account_writes_nothing_and_predicts_the_real_run(
     outcome = real.result("provider", host)
     assert outcome["changed"] is True
     assert outcome["diff"] == prediction["diff"]
-    for key in ("arn", "url", "client_ids", "thumbprints", "tags"):
+    for key in ("arn", "url", "client_ids", "thumbprints", "tags", "status"):
         assert outcome[key] == prediction[key], key
+    assert outcome["tags"] == dict(OWNER, owner="platform")
     assert read_provider(local_stack, account, local_stack.issuer)["ThumbprintList"] == ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]
 
     again = run_playbook(play, inventory=inventory(account), check=True)
@@ -219,13 +231,94 @@ def test_tags_are_changed_and_purged(local_stack, run_playbook):
 
     succeeded(run)
     changed = run.result("change without purge", host)
-    assert changed["changed"] is True and changed["tags"] == {"owner": "agents", "team": "a"}
-    assert changed["diff"]["before"]["tags"] == {"owner": "platform", "team": "a"}
+    assert changed["changed"] is True and changed["tags"] == dict(OWNER, owner="agents", team="a")
+    assert changed["status"] == "updated"
+    assert changed["diff"]["before"]["tags"] == dict(OWNER, owner="platform", team="a")
     assert run.result("same again", host)["changed"] is False
     purged = run.result("purge", host)
-    assert purged["changed"] is True and purged["tags"] == {"owner": "agents"}
+    # Purging removes the user's other tags, never the ownership tag of a provider the module created.
+    assert purged["changed"] is True and purged["tags"] == dict(OWNER, owner="agents")
     assert run.result("tags left alone", host)["changed"] is False
-    assert tags_of(read_provider(local_stack, account, url)) == {"owner": "agents"}
+    assert tags_of(read_provider(local_stack, account, url)) == dict(OWNER, owner="agents")
+
+
+def test_created_provider_carries_the_ownership_tag_whatever_the_tags_options(local_stack, run_playbook):
+    account = "310000000011"
+    host = f"account-{account}"
+    url = local_stack.issuer
+    run = run_playbook(provider_play(
+        ("create without tags", {"url": url}),
+        ("empty tags with purge", {"url": url, "tags": {}}),
+        ("tags with purge", {"url": url, "tags": {"team": "a"}}),
+    ), inventory=inventory(account))
+
+    succeeded(run)
+    assert run.result("create without tags", host)["tags"] == OWNER
+    assert run.result("empty tags with purge", host)["changed"] is False
+    assert run.result("tags with purge", host)["tags"] == dict(OWNER, team="a")
+    assert tags_of(read_provider(local_stack, account, url)) == dict(OWNER, team="a")
+
+
+def test_eksctl_provider_is_used_as_is_and_never_tagged_as_ours(local_stack, run_playbook):
+    account = "310000000012"
+    host = f"account-{account}"
+    url = local_stack.issuer
+    local_stack.account_client("iam", account).create_open_id_connect_provider(
+        Url=url, ClientIDList=["sts.amazonaws.com"], ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"],
+        Tags=[{"Key": key, "Value": value} for key, value in EKSCTL_TAGS.items()])
+
+    local_stack.reset_aws_requests()
+    run = run_playbook(provider_play(
+        ("use it", {"url": url}),
+        ("as the oidc_provider role sends it", {"url": url, "tags": {}, "purge_tags": False}),
+    ), inventory=inventory(account))
+    succeeded(run)
+    for task in ("use it", "as the oidc_provider role sends it"):
+        assert run.result(task, host)["changed"] is False, task
+        assert run.result(task, host)["status"] == "ok", task
+        assert run.result(task, host)["tags"] == EKSCTL_TAGS, task
+    assert mutating_calls(local_stack) == []
+
+    # What the user explicitly asks for is applied, and only that: no ownership tag comes with it.
+    run = run_playbook(provider_play(("add a tag", {"url": url, "tags": {"owner": "platform"}, "purge_tags": False})),
+                       inventory=inventory(account))
+    succeeded(run)
+    assert run.result("add a tag", host)["status"] == "updated"
+    assert run.result("add a tag", host)["tags"] == dict(EKSCTL_TAGS, owner="platform")
+    held = read_provider(local_stack, account, url)
+    assert tags_of(held) == dict(EKSCTL_TAGS, owner="platform")
+    assert held["ThumbprintList"] == ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]
+
+
+def test_provider_made_by_hand_is_not_deleted_without_force(local_stack, run_playbook):
+    account = "310000000013"
+    host = f"account-{account}"
+    url = local_stack.issuer
+    arn = provider_arn(account, url)
+    local_stack.account_client("iam", account).create_open_id_connect_provider(Url=url, ClientIDList=["sts.amazonaws.com"])
+    absent = {"url": url, "state": "absent"}
+
+    local_stack.reset_aws_requests()
+    for check in (True, False):
+        refused = run_playbook(provider_play(("delete", absent)), inventory=inventory(account), check=check)
+        assert refused.rc == 2, check
+        result = refused.result("delete", host)
+        assert result["msg"].startswith(not_owned("OIDC provider", arn)), result["msg"]
+        assert "does not delete it" in result["msg"] and "force=true" in result["msg"]
+        assert "trusted_by" not in result  # no role trusts it: the refusal is about ownership alone
+    assert mutating_calls(local_stack) == []
+    assert read_provider(local_stack, account, url) is not None
+
+    # Present does not make it ours either: absent still refuses afterwards.
+    succeeded(run_playbook(provider_play(("use it", {"url": url}), ("use it with tags", {"url": url, "tags": {"team": "a"}})),
+                           inventory=inventory(account)))
+    assert OWNER_TAG_KEY not in tags_of(read_provider(local_stack, account, url))
+    assert run_playbook(provider_play(("delete", absent)), inventory=inventory(account)).rc == 2
+
+    forced = run_playbook(provider_play(("delete", dict(absent, force=True))), inventory=inventory(account))
+    succeeded(forced)
+    assert forced.result("delete", host)["status"] == "deleted"
+    assert read_provider(local_stack, account, url) is None
 
 
 def test_deletion_is_refused_while_a_role_trusts_the_provider_then_forced(local_stack, run_playbook):
@@ -259,6 +352,7 @@ def test_deletion_is_refused_while_a_role_trusts_the_provider_then_forced(local_
     deleted = run_playbook(forced, inventory=inventory(account))
     succeeded(deleted)
     assert deleted.result("delete", host)["changed"] is True
+    assert deleted.result("delete", host)["status"] == "deleted"
     assert read_provider(local_stack, account, url) is None
 
     local_stack.reset_aws_requests()
@@ -296,5 +390,6 @@ def test_ansible_doc_renders_the_module():
     ansible_doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
     output = subprocess.run([ansible_doc, MODULE], capture_output=True, text=True, check=True,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1")).stdout
-    for expected in ("client_ids", "thumbprints", "purge_tags", "force", "account_id", "create_date", "trusted_by"):
+    for expected in ("client_ids", "thumbprints", "purge_tags", "force", "account_id", "create_date", "trusted_by",
+                     "eks-irsa:managed-by"):
         assert expected in output

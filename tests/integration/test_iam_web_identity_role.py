@@ -9,6 +9,9 @@ hands the credentials to the module through the collection's action group. Every
 because the stack lives for the whole session. What IAM holds is read back with boto3, and "no change" is proven
 by the calls the recording proxy saw, not by ``changed``. moto does not evaluate trust policies, so the
 policies' meaning is covered by the unit tests; here we check what gets stored.
+
+Every role the module creates carries the ownership tag; a role made here with boto3 is someone else's, and the
+module only manages it with ``adopt: true`` (the documented way to take a role over).
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ import botocore.exceptions
 import pytest
 import yaml
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
+
 pytestmark = pytest.mark.integration
 
 MODULE = "torque.eks_irsa.iam_web_identity_role"
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 SECURITY_AUDIT = "arn:aws:iam::aws:policy/SecurityAudit"
 VIEW_ONLY = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"
+OWNER = {OWNER_TAG_KEY: OWNER_TAG_VALUE}
 STATE_BUCKET = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::tf-state/*"}]}
 ASSUME_ROLE = {
@@ -133,10 +141,11 @@ def test_created_in_two_accounts_then_a_rerun_sends_no_mutating_call(local_stack
     for account in accounts:
         result = run.result("role", f"account-{account}")
         assert result["changed"] is True
+        assert result["status"] == "created"
         assert result["arn"] == f"arn:aws:iam::{account}:role/torque-runner"
         assert result["managed_policies"] == [READ_ONLY]
         assert result["inline_policies"] == ["state-bucket"]
-        assert result["tags"] == {"owner": "platform"}
+        assert result["tags"] == dict(OWNER, owner="platform")
         assert result["max_session_duration"] == 3600
         assert result["role_id"] and result["create_date"]
         held = read_role(local_stack, account, "torque-runner")
@@ -150,12 +159,13 @@ def test_created_in_two_accounts_then_a_rerun_sends_no_mutating_call(local_stack
                                                            f"{issuer}:sub": "system:serviceaccount:torque-agents:runner"}}
         assert held["managed"] == [READ_ONLY]
         assert held["inline"] == {"state-bucket": STATE_BUCKET}
-        assert held["tags"] == {"owner": "platform"}
+        assert held["tags"] == dict(OWNER, owner="platform")
 
     local_stack.reset_aws_requests()
     rerun = run_playbook(play, inventory=inventory(*accounts))
     succeeded(rerun)
     assert all(rerun.result("role", f"account-{account}")["changed"] is False for account in accounts)
+    assert all(rerun.result("role", f"account-{account}")["status"] == "ok" for account in accounts)
     assert mutating_calls(local_stack) == []
 
 
@@ -293,14 +303,17 @@ def test_settings_and_tags_change_only_when_asked(local_stack, run_playbook):
     succeeded(run)
     changed = run.result("change", host)
     assert changed["changed"] is True
-    assert changed["diff"]["before"] == {"description": "first", "max_session_duration": 3600, "tags": {"owner": "platform", "team": "a"}}
-    assert changed["diff"]["after"] == {"description": "second", "max_session_duration": 43200, "tags": {"owner": "agents", "team": "a"}}
+    assert changed["diff"]["before"] == {"description": "first", "max_session_duration": 3600,
+                                         "tags": dict(OWNER, owner="platform", team="a")}
+    assert changed["diff"]["after"] == {"description": "second", "max_session_duration": 43200, "tags": dict(OWNER, owner="agents", team="a")}
+    assert changed["status"] == "updated"
     assert run.result("left alone", host)["changed"] is False
-    assert run.result("purge tags", host)["tags"] == {"owner": "agents"}
+    # Purging removes the user's other tags, never the ownership tag.
+    assert run.result("purge tags", host)["tags"] == dict(OWNER, owner="agents")
     held = read_role(local_stack, account, "settings")
     assert held["role"]["Description"] == "second"
     assert held["role"]["MaxSessionDuration"] == 43200
-    assert held["tags"] == {"owner": "agents"}
+    assert held["tags"] == dict(OWNER, owner="agents")
 
 
 def test_shared_mode_keeps_a_foreign_statement(local_stack, run_playbook):
@@ -312,9 +325,11 @@ def test_shared_mode_keeps_a_foreign_statement(local_stack, run_playbook):
     shared = {"name": "shared", "trust_policy_mode": "shared",
               "trust": [{"issuer": local_stack.issuer, "service_accounts": ["torque-agents:runner"]}]}
 
-    run = run_playbook(role_play(("share", shared)), inventory=inventory(account))
+    # The role was made outside the collection: sharing it is an explicit adoption, once.
+    run = run_playbook(role_play(("share", dict(shared, adopt=True))), inventory=inventory(account))
     succeeded(run)
     assert run.result("share", host)["changed"] is True
+    assert run.result("share", host)["tags"] == OWNER
     statements = read_role(local_stack, account, "shared")["role"]["AssumeRolePolicyDocument"]["Statement"]
     assert statements[0] == foreign
     assert len(statements) == 2 and statements[1]["Sid"].startswith("IrsaOidc")
@@ -332,6 +347,51 @@ def test_shared_mode_keeps_a_foreign_statement(local_stack, run_playbook):
     succeeded(run)
     statements = read_role(local_stack, account, "shared")["role"]["AssumeRolePolicyDocument"]["Statement"]
     assert [statement["Sid"] for statement in statements] == [run.result("take over", host)["trust_policy"]["Statement"][0]["Sid"]]
+
+
+def test_role_made_by_hand_is_neither_changed_nor_deleted_until_adopted(local_stack, run_playbook):
+    account = "320000000012"
+    host = f"account-{account}"
+    iam = local_stack.account_client("iam", account)
+    ec2_trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="handmade", AssumeRolePolicyDocument=json.dumps(ec2_trust), Tags=[{"Key": "team", "Value": "data"}])
+    iam.attach_role_policy(RoleName="handmade", PolicyArn=SECURITY_AUDIT)
+    handmade = read_role(local_stack, account, "handmade")
+    present = {"name": "handmade", "trust": [{"issuer": local_stack.issuer, "service_accounts": ["torque-agents:runner"]}],
+               "managed_policies": [READ_ONLY]}
+    absent = {"name": "handmade", "state": "absent"}
+
+    # Neither present nor absent touches it, in check mode or for real: only reads are sent.
+    local_stack.reset_aws_requests()
+    for options, hint in ((present, "set adopt=true"), (absent, "set force=true")):
+        for check in (True, False):
+            run = run_playbook(role_play(("role", options)), inventory=inventory(account), check=check)
+            assert run.rc == 2, (options, check)
+            msg = run.result("role", host)["msg"]
+            assert msg.startswith(not_owned("role", "handmade")) and hint in msg, msg
+    assert mutating_calls(local_stack) == []
+    assert read_role(local_stack, account, "handmade") == handmade
+
+    # Adopting it is the explicit choice: then it converges like any other role and gets the ownership tag.
+    adopted = run_playbook(role_play(("adopt", dict(present, adopt=True))), inventory=inventory(account), diff=True)
+    succeeded(adopted)
+    result = adopted.result("adopt", host)
+    assert result["changed"] is True and result["status"] == "updated"
+    assert result["diff"]["before"]["tags"] == {"team": "data"}
+    assert result["tags"] == dict(OWNER, team="data")  # the user's tags are not managed here, so they stay
+    held = read_role(local_stack, account, "handmade")
+    assert held["tags"] == dict(OWNER, team="data")
+    assert held["managed"] == [READ_ONLY]
+    assert held["role"]["AssumeRolePolicyDocument"] == result["trust_policy"]
+
+    # From now on it is ours: no adopt needed, and absent deletes it without force.
+    local_stack.reset_aws_requests()
+    again = run_playbook(role_play(("role", present), ("delete", absent)), inventory=inventory(account))
+    succeeded(again)
+    assert again.result("role", host)["status"] == "ok"
+    assert again.result("delete", host)["status"] == "deleted"
+    assert read_role(local_stack, account, "handmade") is None
 
 
 def test_absent_deletes_the_role_and_a_missing_role_is_no_change(local_stack, run_playbook):
@@ -355,6 +415,7 @@ def test_absent_deletes_the_role_and_a_missing_role_is_no_change(local_stack, ru
     deleted = run_playbook(absent, inventory=inventory(account))
     succeeded(deleted)
     assert deleted.result("delete", host)["changed"] is True
+    assert deleted.result("delete", host)["status"] == "deleted"
     assert read_role(local_stack, account, "doomed") is None
     assert iam.get_instance_profile(InstanceProfileName="doomed-profile")["InstanceProfile"]["Roles"] == []
 
@@ -362,6 +423,7 @@ def test_absent_deletes_the_role_and_a_missing_role_is_no_change(local_stack, ru
     gone = run_playbook(absent, inventory=inventory(account))
     succeeded(gone)
     assert gone.result("delete", host)["changed"] is False
+    assert gone.result("delete", host)["status"] == "ok"
     assert mutating_calls(local_stack) == []
 
 
@@ -447,5 +509,6 @@ def test_ansible_doc_renders_the_module():
     output = subprocess.run([ansible_doc, MODULE], capture_output=True, text=True, check=True,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1")).stdout
     for expected in ("trust_policy_mode", "allow_wildcard_subjects", "service_accounts", "purge_inline_policies",
-                     "permissions_boundary", "trust_policy_size_limit", "create_date", "role_id"):
+                     "permissions_boundary", "trust_policy_size_limit", "create_date", "role_id", "adopt", "force",
+                     "eks-irsa:managed-by"):
         assert expected in output

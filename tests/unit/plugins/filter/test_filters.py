@@ -35,8 +35,8 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 @pytest.mark.parametrize("module, names", [
     (checks, {"checked_account_id", "checked_role_arn", "checked_issuer"}),
-    (rollout, {"checked_unique_service_accounts", "planned_service_accounts", "rollout_error", "rollout_service_accounts",
-               "rollout_summary"}),
+    (rollout, {"checked_unique_service_accounts", "planned_service_accounts", "rollout_error", "rollout_outcomes",
+               "rollout_service_accounts", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions"}),
     (web_identity_roles, {"web_identity_role_params", "web_identity_role_outcome"}),
 ])
@@ -248,11 +248,13 @@ def test_web_identity_role_params_builds_the_module_options_of_each_role():
             "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
             "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "",
             "max_session_duration": 7200, "name": "torque-runner", "state": "present", "account_id": ACCOUNT,
-            "trust_policy_mode": "exclusive", "tags": {"owner": "role-wins", "tier": "deploy"},
+            "trust_policy_mode": "exclusive",
+            "tags": {"owner": "role-wins", "tier": "deploy", "eks-irsa:service-account": "torque-envs/torque-runner-dev"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
         {"service_account": "reader", "params": {
             "name": "torque-reader", "state": "present", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
-            "tags": {"owner": "platform"}, "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
+            "tags": {"owner": "platform", "eks-irsa:service-account": "torque-envs/reader"},
+            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
     ]
 
 
@@ -260,7 +262,8 @@ def test_web_identity_role_params_for_deletion_carries_no_trust():
     (role,) = web_identity_role_params([{"name": "torque-runner"}], ISSUER, "ns", ACCOUNT, host="dev", service_account_suffix="dev",
                                        state="absent", trust_policy_mode="shared")
     assert role == {"service_account": "torque-runner-dev", "params": {
-        "name": "torque-runner", "state": "absent", "account_id": ACCOUNT, "trust_policy_mode": "shared", "tags": {}}}
+        "name": "torque-runner", "state": "absent", "account_id": ACCOUNT, "trust_policy_mode": "shared",
+        "tags": {"eks-irsa:service-account": "ns/torque-runner-dev"}}}
 
 
 def test_web_identity_role_params_of_no_roles_is_an_empty_plan():
@@ -449,3 +452,22 @@ def test_rollout_summary_of_nothing_is_the_header_alone():
 def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
     outcomes = [outcome("dev", ACCOUNT, [dict(role("torque-runner", "torque-runner-dev"), arn=None)])]
     assert rollout_summary(outcomes, "ns")["lines"][1].split()[3] == "torque-runner"
+
+
+def test_rollout_outcomes_come_from_what_each_account_registered():
+    hostvars = {
+        "dev": {
+            "eks_irsa_account_id": "222222222222",
+            "oidc_provider_result": {"status": "created"},
+            "web_identity_role_applied": {"results": [
+                {"item": {"params": {"name": "runner"}, "service_account": "runner-dev"},
+                 "arn": "arn:aws:iam::222222222222:role/runner", "status": "created"},
+            ]},
+        },
+        "prod": {"eks_irsa_account_id": "333333333333", "eks_irsa_error": "could not assume", "oidc_provider_result": {"status": "ok"}},
+    }
+    assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
+        {"host": "dev", "account_id": "222222222222", "provider": "created", "error": None,
+         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "service_account": "runner-dev"}]},
+        {"host": "prod", "account_id": "333333333333", "provider": None, "roles": [], "error": "could not assume"},
+    ]

@@ -21,7 +21,7 @@ class FakeModule:
         self.eks = boto3.client("eks", region_name=self.region, aws_access_key_id="a", aws_secret_access_key="b")
         self.stubber = Stubber(self.eks)
 
-    def client(self, service, retry_decorator=None):
+    def client(self, service, retry_decorator=None, config=None):  # config: plugins/module_utils/clients.py
         assert service == "eks"
         return RetryingBotoClientWrapper(self.eks, retry_decorator)
 

@@ -6,6 +6,7 @@
 
 Stubber fails on any call that was not queued, so "no mutating call" is proven by queueing only reads.
 moto does not implement the client-ID calls at all; these tests are where they are covered.
+Existing providers carry the collection's ownership tag unless a test is about one someone else made (eksctl).
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils import oidc_provid
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderInUseError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderNotOwnedError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import diff_view
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_absent
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_present
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import wanted_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 
 HOST_PATH = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 URL = "https://" + HOST_PATH
@@ -38,6 +43,9 @@ CREATED = datetime.datetime(2025, 1, 31, 10, 15, tzinfo=datetime.timezone.utc)
 THUMB_A = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
 THUMB_B = "a" * 40
 ARN_PARAM = {"OpenIDConnectProviderArn": ARN}
+OWNER = {OWNER_TAG_KEY: OWNER_TAG_VALUE}
+OWNER_TAG = {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE}
+EKSCTL_TAGS = {"alpha.eksctl.io/cluster-name": "agents", "alpha.eksctl.io/eksctl-version": "0.190.0"}
 
 
 @pytest.fixture
@@ -49,13 +57,15 @@ def iam():
         stubber.assert_no_pending_responses()
 
 
-def provider_response(client_ids=("sts.amazonaws.com",), thumbprints=(), tags=None):
+def provider_response(client_ids=("sts.amazonaws.com",), thumbprints=(), tags=None, owned=True):
+    """A GetOpenIDConnectProvider response; ``tags`` plus, when ``owned``, the ownership tag."""
+    tags = dict(tags or {}, **(OWNER if owned else {}))
     return {
         "Url": HOST_PATH,  # IAM answers without the scheme
         "ClientIDList": list(client_ids),
         "ThumbprintList": list(thumbprints),
         "CreateDate": CREATED,
-        "Tags": [{"Key": key, "Value": value} for key, value in (tags or {}).items()],
+        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
     }
 
 
@@ -117,13 +127,13 @@ def test_create_sends_the_default_audience_and_no_thumbprints(iam):
     client, stubber = iam
     expect_get(stubber)
     stubber.add_response("create_open_id_connect_provider", {"OpenIDConnectProviderArn": ARN},
-                         {"Url": URL, "ClientIDList": ["sts.amazonaws.com"]})
+                         {"Url": URL, "ClientIDList": ["sts.amazonaws.com"], "Tags": [OWNER_TAG]})
     expect_get(stubber, provider_response())
 
     outcome = ensure_present(client, False, ARN, wanted_provider(HOST_PATH + "/"))
 
     assert outcome.changed and outcome.before is None
-    assert outcome.after == dict(arn=ARN, url=URL, client_ids=["sts.amazonaws.com"], thumbprints=[], tags={},
+    assert outcome.after == dict(arn=ARN, url=URL, client_ids=["sts.amazonaws.com"], thumbprints=[], tags=OWNER,
                                  create_date=CREATED.isoformat())
 
 
@@ -132,7 +142,7 @@ def test_create_with_client_ids_thumbprints_and_tags(iam):
     expect_get(stubber)
     stubber.add_response("create_open_id_connect_provider", {"OpenIDConnectProviderArn": ARN}, {
         "Url": URL, "ClientIDList": ["a", "sts.amazonaws.com"], "ThumbprintList": [THUMB_A],
-        "Tags": [{"Key": "owner", "Value": "platform"}]})
+        "Tags": [{"Key": "owner", "Value": "platform"}, OWNER_TAG]})
     expect_get(stubber, provider_response(["sts.amazonaws.com", "a"], [THUMB_A], {"owner": "platform"}))
 
     wanted = wanted_provider(URL, client_ids=["sts.amazonaws.com", "a"], thumbprints=[THUMB_A.upper()], tags={"owner": "platform"})
@@ -140,6 +150,7 @@ def test_create_with_client_ids_thumbprints_and_tags(iam):
 
     assert outcome.changed
     assert outcome.after["client_ids"] == ["a", "sts.amazonaws.com"] and outcome.after["thumbprints"] == [THUMB_A]
+    assert outcome.after["tags"] == {"owner": "platform", OWNER_TAG_KEY: OWNER_TAG_VALUE}
 
 
 def test_create_in_check_mode_only_reads_and_predicts_the_real_result(iam):
@@ -151,7 +162,7 @@ def test_create_in_check_mode_only_reads_and_predicts_the_real_result(iam):
 
     assert predicted.changed and predicted.before is None
     assert predicted.after == dict(arn=ARN, url=URL, client_ids=["sts.amazonaws.com"], thumbprints=[THUMB_A],
-                                   tags={"owner": "platform"}, create_date=None)
+                                   tags={"owner": "platform", OWNER_TAG_KEY: OWNER_TAG_VALUE}, create_date=None)
 
 
 def test_entity_already_exists_on_create_converges_on_the_concurrent_provider(iam):
@@ -177,6 +188,20 @@ def test_entity_already_exists_and_nothing_to_change_is_no_change(iam):
     outcome = ensure_present(client, False, ARN, wanted_provider(URL))
 
     assert not outcome.changed
+
+
+def test_entity_already_exists_from_eksctl_is_used_as_is_and_not_tagged_as_ours(iam):
+    client, stubber = iam
+    expect_get(stubber)
+    stubber.add_client_error("create_open_id_connect_provider", "EntityAlreadyExists", http_status_code=409)
+    expect_get(stubber, provider_response(tags=EKSCTL_TAGS, owned=False))
+    # tags given, so they are applied; without purge nothing of eksctl's goes, and the ownership tag is not added.
+    expect_mutation(stubber, "tag_open_id_connect_provider", Tags=[{"Key": "owner", "Value": "platform"}])
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={"owner": "platform"}, purge_tags=False))
+
+    assert outcome.changed
+    assert outcome.after["tags"] == dict(EKSCTL_TAGS, owner="platform")
 
 
 def test_create_answering_another_arn_reports_the_account_mismatch(iam):
@@ -273,8 +298,65 @@ def test_tags_are_set_and_purged(iam):
 
     outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={"keep": "1", "change": "new"}))
 
-    # Reserved aws: tags are never purged.
-    assert outcome.after["tags"] == {"keep": "1", "change": "new", "aws:reserved": "r"}
+    # Reserved aws: tags are never purged, nor is the ownership tag of a provider the module created.
+    assert outcome.after["tags"] == {"keep": "1", "change": "new", "aws:reserved": "r", OWNER_TAG_KEY: OWNER_TAG_VALUE}
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_empty_tags_with_purge_keep_only_the_ownership_tag(iam, check_mode):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags={"team": "a"}))
+    if not check_mode:
+        expect_mutation(stubber, "untag_open_id_connect_provider", TagKeys=["team"])
+
+    outcome = ensure_present(client, check_mode, ARN, wanted_provider(URL, tags={}))
+
+    assert outcome.changed and outcome.after["tags"] == OWNER
+
+
+def test_ownership_tag_named_by_the_user_keeps_our_value(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags={"owner": "platform"}))
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={"owner": "platform", OWNER_TAG_KEY: "someone-else"}))
+
+    assert not outcome.changed
+
+
+def test_eksctl_provider_is_used_as_is_when_nothing_is_asked(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags=EKSCTL_TAGS, owned=False))
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL))
+
+    assert not outcome.changed and outcome.after["tags"] == EKSCTL_TAGS
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_eksctl_provider_gets_exactly_the_asked_tags_and_never_the_ownership_tag(iam, check_mode):
+    client, stubber = iam
+    expect_get(stubber, provider_response(["sts.amazonaws.com"], tags=EKSCTL_TAGS, owned=False))
+    if not check_mode:
+        expect_mutation(stubber, "add_client_id_to_open_id_connect_provider", ClientID="extra")
+        expect_mutation(stubber, "untag_open_id_connect_provider", TagKeys=sorted(EKSCTL_TAGS))
+        expect_mutation(stubber, "tag_open_id_connect_provider", Tags=[{"Key": "owner", "Value": "platform"}])
+
+    wanted = wanted_provider(URL, client_ids=["sts.amazonaws.com", "extra"], tags={"owner": "platform"}, purge_tags=True)
+    outcome = ensure_present(client, check_mode, ARN, wanted)
+
+    assert outcome.changed
+    assert outcome.after["client_ids"] == ["extra", "sts.amazonaws.com"]
+    assert outcome.after["tags"] == {"owner": "platform"}
+
+
+def test_eksctl_provider_with_empty_tags_and_no_purge_is_no_change(iam):
+    """What the oidc_provider role sends by default (tags {}, purge_tags false) leaves eksctl's provider untouched."""
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags=EKSCTL_TAGS, owned=False))
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={}, purge_tags=False))
+
+    assert not outcome.changed and outcome.after["tags"] == EKSCTL_TAGS
 
 
 def test_tags_without_purge_only_add(iam):
@@ -284,7 +366,7 @@ def test_tags_without_purge_only_add(iam):
 
     outcome = ensure_present(client, False, ARN, wanted_provider(URL, tags={"owner": "platform"}, purge_tags=False))
 
-    assert outcome.after["tags"] == {"other": "x", "owner": "platform"}
+    assert outcome.after["tags"] == {"other": "x", "owner": "platform", OWNER_TAG_KEY: OWNER_TAG_VALUE}
 
 
 def test_update_in_check_mode_only_reads_and_predicts_the_real_result(iam):
@@ -374,6 +456,44 @@ def test_absent_in_check_mode_only_reads(iam):
     stubber.add_response("list_roles", {"Roles": [], "IsTruncated": False}, {})
 
     assert ensure_absent(client, True, ARN).changed
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_absent_refuses_a_provider_made_by_someone_else(iam, check_mode):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags=EKSCTL_TAGS, owned=False))
+    stubber.add_response("list_roles", {"Roles": [], "IsTruncated": False}, {})
+
+    with pytest.raises(ProviderNotOwnedError) as error:  # no delete is queued
+        ensure_absent(client, check_mode, ARN)
+
+    assert str(error.value).startswith(not_owned("OIDC provider", ARN))
+    assert "does not delete it" in str(error.value) and "force=true" in str(error.value)
+    assert error.value.details == {}
+
+
+def test_absent_refusing_a_provider_made_by_someone_else_names_the_roles_that_trust_it(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(owned=False))
+    stubber.add_response("list_roles", {"Roles": [role("web", ARN), role("ec2-role")], "IsTruncated": False}, {})
+
+    with pytest.raises(ProviderNotOwnedError) as error:
+        ensure_absent(client, False, ARN)
+
+    assert str(error.value).startswith(not_owned("OIDC provider", ARN))
+    assert "1 role(s) in this account also still trust it (web)" in str(error.value)
+    # trusted_by is only for refusals that the trusting roles alone cause (the teardown relies on that).
+    assert "trusted_by" not in error.value.details
+
+
+def test_absent_with_force_deletes_a_provider_made_by_someone_else(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags=EKSCTL_TAGS, owned=False))
+    expect_mutation(stubber, "delete_open_id_connect_provider")
+
+    outcome = ensure_absent(client, False, ARN, force=True)
+
+    assert outcome.changed and outcome.before["tags"] == EKSCTL_TAGS and outcome.after is None
 
 
 def test_absent_in_check_mode_still_refuses_while_trusted(iam):

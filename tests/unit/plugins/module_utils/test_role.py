@@ -5,6 +5,7 @@
 """The role layer against botocore's Stubber: the exact IAM calls, in order, and none in check mode.
 
 Stubber fails on any call that was not queued, so "no mutating call" is proven by queueing only reads.
+Existing roles carry the collection's ownership tag unless a test is about a role someone else made.
 IAM's eventual consistency (NoSuchEntity right after CreateRole) and a concurrent creator
 (EntityAlreadyExists) cannot be produced with moto; they are covered here.
 """
@@ -23,6 +24,9 @@ from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleSpec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import compact_json
@@ -46,6 +50,8 @@ BOUNDARY = "arn:aws:iam::222222222222:policy/boundary"
 BUCKET = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"}]}
 LOGS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
 ROLE = {"RoleName": NAME}
+OWNER = {OWNER_TAG_KEY: OWNER_TAG_VALUE}
+OWNER_TAG = {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE}
 
 
 def desired_trust(service_accounts=("torque-agents:runner",), exclusive=True):
@@ -59,15 +65,17 @@ TRUST = desired_trust().document()
 def spec(**overrides):
     fields = dict(name=NAME, path="/", account_id=ACCOUNT, partition="aws", trust=desired_trust(), description=None,
                   max_session_duration=None, permissions_boundary=None, managed_policies=None, purge_managed_policies=True,
-                  inline_policies=None, purge_inline_policies=True, tags=None, purge_tags=True)
+                  inline_policies=None, purge_inline_policies=True, tags=None, purge_tags=True, adopt=False)
     fields.update(overrides)
     return RoleSpec(**fields)
 
 
-def aws_role(trust=None, **extra):
-    """A GetRole ``Role`` as IAM sends it: policy documents URL-encoded JSON."""
+def aws_role(trust=None, tags=None, owned=True, **extra):
+    """A GetRole ``Role`` as IAM sends it: policy documents URL-encoded JSON; ``tags`` plus, when ``owned``, the ownership tag."""
+    tags = dict(tags or {}, **(OWNER if owned else {}))
     role = dict(Path="/", RoleName=NAME, RoleId=ROLE_ID, Arn=ARN, CreateDate=CREATED, MaxSessionDuration=3600,
-                AssumeRolePolicyDocument=urllib.parse.quote(json.dumps(trust or TRUST)))
+                AssumeRolePolicyDocument=urllib.parse.quote(json.dumps(trust or TRUST)),
+                Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
     role.update(extra)
     return role
 
@@ -119,7 +127,7 @@ def test_create_retries_no_such_entity_right_after_create(iam):
     expect_missing(stubber)
     stubber.add_response("create_role", {"Role": aws_role(Description="runner pods", MaxSessionDuration=7200)}, dict(
         ROLE, Path="/", AssumeRolePolicyDocument=compact_json(TRUST), Description="runner pods", MaxSessionDuration=7200,
-        PermissionsBoundary=BOUNDARY, Tags=[{"Key": "owner", "Value": "platform"}]))
+        PermissionsBoundary=BOUNDARY, Tags=[{"Key": "owner", "Value": "platform"}, OWNER_TAG]))
     # The new role is not visible everywhere yet: retried, not failed.
     stubber.add_client_error("attach_role_policy", "NoSuchEntity", "cannot be found", 404, dict(ROLE, PolicyArn=READ_ONLY))
     stubber.add_response("attach_role_policy", {}, dict(ROLE, PolicyArn=READ_ONLY))
@@ -127,7 +135,7 @@ def test_create_retries_no_such_entity_right_after_create(iam):
                              dict(ROLE, PolicyName="bucket", PolicyDocument=compact_json(BUCKET)))
     stubber.add_response("put_role_policy", {}, dict(ROLE, PolicyName="bucket", PolicyDocument=compact_json(BUCKET)))
     stubber.add_client_error("get_role", "NoSuchEntity", "cannot be found", 404, ROLE)
-    expect_read(stubber, aws_role(Description="runner pods", MaxSessionDuration=7200, Tags=[{"Key": "owner", "Value": "platform"}],
+    expect_read(stubber, aws_role(Description="runner pods", MaxSessionDuration=7200, tags={"owner": "platform"},
                                   PermissionsBoundary={"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": BOUNDARY}),
                 inline={"bucket": BUCKET}, attached=[READ_ONLY])
 
@@ -137,10 +145,10 @@ def test_create_retries_no_such_entity_right_after_create(iam):
     assert role_result(role) == dict(
         name=NAME, arn=ARN, role_id=ROLE_ID, path="/", create_date=CREATED.isoformat(), description="runner pods",
         trust_policy=TRUST, max_session_duration=7200, permissions_boundary=BOUNDARY, managed_policies=[READ_ONLY],
-        inline_policies=["bucket"], tags={"owner": "platform"})
+        inline_policies=["bucket"], tags={"owner": "platform", OWNER_TAG_KEY: OWNER_TAG_VALUE})
     assert converger.diff["before"] == {}
     assert converger.diff["after"] == dict(path="/", description="runner pods", trust_policy=TRUST, max_session_duration=7200,
-                                           permissions_boundary=BOUNDARY, tags={"owner": "platform"},
+                                           permissions_boundary=BOUNDARY, tags={"owner": "platform", OWNER_TAG_KEY: OWNER_TAG_VALUE},
                                            managed_policies=[READ_ONLY], inline_policies={"bucket": BUCKET})
 
 
@@ -163,8 +171,23 @@ def test_check_mode_create_predicts_without_mutating(iam):
     assert role_result(role)["managed_policies"] == [READ_ONLY]
     assert role_result(role)["inline_policies"] == ["bucket"]
     assert role["max_session_duration"] == 3600
+    assert role["tags"] == OWNER
     assert converger.diff["before"] == {}
     assert converger.diff["after"]["trust_policy"] == TRUST
+    assert converger.diff["after"]["tags"] == OWNER
+
+
+def test_create_without_tags_still_sends_the_ownership_tag(iam):
+    _client, stubber = iam
+    expect_missing(stubber)
+    stubber.add_response("create_role", {"Role": aws_role()},
+                         dict(ROLE, Path="/", AssumeRolePolicyDocument=compact_json(TRUST), Tags=[OWNER_TAG]))
+    expect_read(stubber, aws_role())
+
+    converger, role = converge(iam, spec())
+
+    assert converger.created is True
+    assert role["tags"] == OWNER
 
 
 def test_entity_already_exists_converges_what_the_concurrent_creator_made(iam):
@@ -173,15 +196,26 @@ def test_entity_already_exists_converges_what_the_concurrent_creator_made(iam):
     expect_missing(stubber)
     stubber.add_client_error("create_role", "EntityAlreadyExists", "Role with name runner already exists.", 409)
     stubber.add_client_error("get_role", "NoSuchEntity", "cannot be found", 404, ROLE)  # not visible to this reader yet
-    expect_read(stubber, aws_role(other_trust))
+    expect_read(stubber, aws_role(other_trust))  # our concurrent twin made it: it carries the ownership tag
     stubber.add_response("update_assume_role_policy", {}, dict(ROLE, PolicyDocument=compact_json(TRUST)))
     expect_read(stubber, aws_role())
 
     converger, role = converge(iam, spec())
 
     assert converger.changed is True
+    assert converger.created is False
     assert converger.diff == {"before": {"trust_policy": other_trust}, "after": {"trust_policy": TRUST}}
     assert role["trust_policy"] == TRUST
+
+
+def test_entity_already_exists_from_someone_else_is_refused_without_a_write(iam):
+    _client, stubber = iam
+    expect_missing(stubber)
+    stubber.add_client_error("create_role", "EntityAlreadyExists", "Role with name runner already exists.", 409)
+    expect_read(stubber, aws_role(desired_trust(["torque-agents:other"]).document(), owned=False))
+
+    with pytest.raises(AnsibleIAMError, match="set adopt=true"):
+        converge(iam, spec())
 
 
 # -- update -------------------------------------------------------------------------------------
@@ -193,7 +227,7 @@ def test_converged_role_gets_reads_only(iam):
     reordered_trust = json.loads(json.dumps(TRUST))
     reordered_trust["Statement"][0]["Condition"] = dict(reversed(list(reordered_trust["Statement"][0]["Condition"]["StringEquals"].items())))
     reordered_trust["Statement"][0]["Condition"] = {"StringEquals": reordered_trust["Statement"][0]["Condition"]}
-    expect_read(stubber, aws_role(reordered_trust, Description="d", Tags=[{"Key": "owner", "Value": "platform"}],
+    expect_read(stubber, aws_role(reordered_trust, Description="d", tags={"owner": "platform"},
                                   PermissionsBoundary={"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": BOUNDARY}),
                 inline={"bucket": reordered_bucket}, attached=[AUDIT, READ_ONLY], with_documents=True)
 
@@ -207,7 +241,7 @@ def test_converged_role_gets_reads_only(iam):
 
 def test_options_left_out_are_neither_compared_nor_changed(iam):
     _client, stubber = iam
-    expect_read(stubber, aws_role(Description="kept", MaxSessionDuration=7200, Tags=[{"Key": "a", "Value": "b"}]),
+    expect_read(stubber, aws_role(Description="kept", MaxSessionDuration=7200, tags={"a": "b"}),
                 inline={"other": LOGS}, attached=[AUDIT])
     converger, role = converge(iam, spec())
     assert converger.changed is False
@@ -253,7 +287,7 @@ def test_check_mode_update_reads_only_and_predicts(iam):
     assert set(converger.diff["after"]) == {"trust_policy", "managed_policies", "inline_policies", "tags"}
     assert role_result(role)["managed_policies"] == [READ_ONLY]
     assert role_result(role)["inline_policies"] == []
-    assert role["tags"] == {"a": "b"}
+    assert role["tags"] == {"a": "b", OWNER_TAG_KEY: OWNER_TAG_VALUE}
 
 
 def test_empty_boundary_removes_it_and_is_then_no_change(iam):
@@ -289,12 +323,13 @@ def test_description_and_session_duration_share_one_update(iam):
 
 def test_tags_are_set_and_purged_but_aws_tags_are_kept(iam):
     _client, stubber = iam
-    expect_read(stubber, aws_role(Tags=[{"Key": "owner", "Value": "x"}, {"Key": "old", "Value": "1"}, {"Key": "aws:origin", "Value": "y"}]))
+    expect_read(stubber, aws_role(tags={"owner": "x", "old": "1", "aws:origin": "y"}))
     stubber.add_response("untag_role", {}, dict(ROLE, TagKeys=["old"]))
     stubber.add_response("tag_role", {}, dict(ROLE, Tags=[{"Key": "owner", "Value": "platform"}]))
-    expect_read(stubber, aws_role(Tags=[{"Key": "owner", "Value": "platform"}, {"Key": "aws:origin", "Value": "y"}]))
-    converger, _role = converge(iam, spec(tags={"owner": "platform"}))
-    assert converger.diff["after"] == {"tags": {"owner": "platform", "aws:origin": "y"}}
+    expect_read(stubber, aws_role(tags={"owner": "platform", "aws:origin": "y"}))
+    converger, role = converge(iam, spec(tags={"owner": "platform"}))
+    assert converger.diff["after"] == {"tags": {"owner": "platform", "aws:origin": "y", OWNER_TAG_KEY: OWNER_TAG_VALUE}}
+    assert role["tags"] == {"owner": "platform", "aws:origin": "y", OWNER_TAG_KEY: OWNER_TAG_VALUE}
 
 
 def test_shared_mode_keeps_the_foreign_statement(iam):
@@ -327,6 +362,92 @@ def test_other_errors_name_the_step_and_the_role(iam):
         converge(iam, spec())
 
 
+# -- ownership ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_role_made_by_someone_else_is_refused_before_any_write(iam, check_mode):
+    _client, stubber = iam
+    expect_read(stubber, aws_role(desired_trust(["kube-system:eksctl"]).document(), tags={"alpha.eksctl.io/cluster-name": "agents"},
+                                  owned=False), inline={"logs": LOGS}, with_documents=True)
+
+    with pytest.raises(AnsibleIAMError) as error:  # only reads are queued: any write would fail the Stubber
+        converge(iam, spec(managed_policies=[READ_ONLY], inline_policies={"bucket": BUCKET}, tags={"owner": "platform"}), check_mode)
+
+    assert error.value.message.startswith(not_owned("role", NAME))
+    assert "changes nothing" in error.value.message and "adopt=true" in error.value.message
+
+
+def test_ownership_is_checked_before_the_path(iam):
+    _client, stubber = iam
+    expect_read(stubber, aws_role(Path="/irsa/", Arn=f"arn:aws:iam::{ACCOUNT}:role/irsa/{NAME}", owned=False))
+    with pytest.raises(AnsibleIAMError, match="adopt=true"):
+        converge(iam, spec())
+
+
+def test_adopt_converges_the_role_and_tags_it(iam):
+    _client, stubber = iam
+    other_trust = desired_trust(["kube-system:eksctl"]).document()
+    expect_read(stubber, aws_role(other_trust, tags={"alpha.eksctl.io/cluster-name": "agents"}, owned=False))
+    stubber.add_response("update_assume_role_policy", {}, dict(ROLE, PolicyDocument=compact_json(TRUST)))
+    # tags=None: the user's tags are not managed, so nothing is purged; only the ownership tag is added.
+    stubber.add_response("tag_role", {}, dict(ROLE, Tags=[OWNER_TAG]))
+    expect_read(stubber, aws_role(tags={"alpha.eksctl.io/cluster-name": "agents"}))
+
+    converger, role = converge(iam, spec(adopt=True))
+
+    assert converger.changed is True and converger.created is False
+    assert converger.diff == {
+        "before": {"trust_policy": other_trust, "tags": {"alpha.eksctl.io/cluster-name": "agents"}},
+        "after": {"trust_policy": TRUST, "tags": {"alpha.eksctl.io/cluster-name": "agents", OWNER_TAG_KEY: OWNER_TAG_VALUE}},
+    }
+    assert role["tags"] == {"alpha.eksctl.io/cluster-name": "agents", OWNER_TAG_KEY: OWNER_TAG_VALUE}
+
+    # Adopted once, the role is ours: no adopt needed any more, and nothing to change.
+    expect_read(stubber, aws_role(tags={"alpha.eksctl.io/cluster-name": "agents"}))
+    assert converge(iam, spec())[0].changed is False
+
+
+def test_adopt_in_check_mode_predicts_the_tag_and_only_reads(iam):
+    _client, stubber = iam
+    expect_read(stubber, aws_role(owned=False))
+    converger, role = converge(iam, spec(adopt=True), check_mode=True)
+    assert converger.changed is True
+    assert converger.diff == {"before": {"tags": {}}, "after": {"tags": OWNER}}
+    assert role["tags"] == OWNER
+
+
+def test_adopt_on_an_owned_role_changes_nothing(iam):
+    _client, stubber = iam
+    expect_read(stubber, aws_role())
+    assert converge(iam, spec(adopt=True))[0].changed is False
+
+
+def test_unmanaged_tags_leave_every_tag_as_it_is(iam):
+    _client, stubber = iam
+    expect_read(stubber, aws_role(tags={"team": "a"}))
+    converger, role = converge(iam, spec(tags=None, purge_tags=True))
+    assert converger.changed is False
+    assert role["tags"] == {"team": "a", OWNER_TAG_KEY: OWNER_TAG_VALUE}
+
+
+@pytest.mark.parametrize("tags", [{}, {"owner": "platform"}, {OWNER_TAG_KEY: "someone-else"}])
+def test_purge_tags_never_removes_the_ownership_tag(iam, tags):
+    _client, stubber = iam
+    expect_read(stubber, aws_role(tags={"old": "1"}))
+    stubber.add_response("untag_role", {}, dict(ROLE, TagKeys=["old"]))
+    user_tags = {key: value for key, value in tags.items() if key != OWNER_TAG_KEY}
+    if user_tags:
+        stubber.add_response("tag_role", {}, dict(ROLE, Tags=[{"Key": key, "Value": value} for key, value in user_tags.items()]))
+    expect_read(stubber, aws_role(tags=user_tags))
+
+    converger, role = converge(iam, spec(tags=tags, purge_tags=True))
+
+    assert converger.diff["before"]["tags"] == {"old": "1", OWNER_TAG_KEY: OWNER_TAG_VALUE}
+    assert converger.diff["after"]["tags"] == dict(user_tags, **OWNER)
+    assert role["tags"] == dict(user_tags, **OWNER)
+
+
 # -- delete -------------------------------------------------------------------------------------
 
 
@@ -346,6 +467,35 @@ def test_absent_removes_what_blocks_deletion_then_the_role(iam):
     assert changed is True
     assert diff["after"] == {}
     assert diff["before"]["managed_policies"] == [READ_ONLY] and diff["before"]["inline_policies"] == ["bucket"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_absent_refuses_a_role_made_by_someone_else(iam, check_mode):
+    client, stubber = iam
+    expect_read(stubber, aws_role(owned=False), attached=[READ_ONLY])  # only reads are queued
+    with pytest.raises(AnsibleIAMError) as error:
+        ensure_absent(client, NAME, check_mode)
+    assert error.value.message.startswith(not_owned("role", NAME))
+    assert "does not delete it" in error.value.message and "force=true" in error.value.message
+
+
+def test_absent_with_force_deletes_a_role_made_by_someone_else(iam):
+    client, stubber = iam
+    expect_read(stubber, aws_role(tags={"alpha.eksctl.io/cluster-name": "agents"}, owned=False), attached=[READ_ONLY])
+    stubber.add_response("detach_role_policy", {}, dict(ROLE, PolicyArn=READ_ONLY))
+    stubber.add_response("list_instance_profiles_for_role", {"InstanceProfiles": []}, ROLE)
+    stubber.add_response("delete_role", {}, ROLE)
+
+    changed, diff = ensure_absent(client, NAME, check_mode=False, force=True)
+
+    assert changed is True
+    assert diff["before"]["tags"] == {"alpha.eksctl.io/cluster-name": "agents"} and diff["after"] == {}
+
+
+def test_absent_with_force_in_check_mode_only_reads(iam):
+    client, stubber = iam
+    expect_read(stubber, aws_role(owned=False))
+    assert ensure_absent(client, NAME, check_mode=True, force=True)[0] is True
 
 
 def test_absent_in_check_mode_and_on_a_missing_role(iam):
@@ -379,6 +529,7 @@ def test_role_spec_from_module_options():
         trust=[{"issuer": "https://" + HOST, "provider_arn": None, "service_accounts": ["torque-agents:runner"]}],
         trust_policy_mode="exclusive", trust_policy_size_limit=2048, managed_policies=[READ_ONLY], purge_managed_policies=False,
         inline_policies={"bucket": json.dumps(BUCKET)}, purge_inline_policies=True, permissions_boundary="", max_session_duration=None,
-        account_id=None, tags={"n": 1}, purge_tags=True))
+        account_id=None, tags={"n": 1}, purge_tags=True, adopt=True, force=False))
     assert role_spec(options, ACCOUNT, "aws") == spec(
-        managed_policies=[READ_ONLY], purge_managed_policies=False, inline_policies={"bucket": BUCKET}, permissions_boundary="", tags={"n": "1"})
+        managed_policies=[READ_ONLY], purge_managed_policies=False, inline_policies={"bucket": BUCKET}, permissions_boundary="", tags={"n": "1"},
+        adopt=True)

@@ -1,0 +1,263 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Bad input is refused before anything is written: one real ``ansible-playbook torque.eks_irsa.rollout`` per case.
+
+Each case breaks one thing in a two-account inventory (hosts ``bad-0`` / ``bad-1``, accounts 555555555510/11,
+reached by assume-role). The run must fail in the preflight play, with a message that names the field (and the
+inventory host when the value comes from a host), and says how to fix it; and nothing may be written: no mutating
+AWS request reaches the recording proxy, no write reaches the Kubernetes emulator (server-side dry runs aside),
+and the providers and roles of both accounts and every Kubernetes object are as before.
+
+What the rollout inventory cannot express is checked on the modules themselves (``test_module_refuses_...``):
+a trust policy over IAM's size limit (the rollout trusts one ServiceAccount per role, whose trust policy is at most
+about 1,300 characters with the longest names Kubernetes and IAM allow), malformed or too many thumbprints (the
+rollout does not manage thumbprints), and a few module-only options.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.reliability import PREFLIGHT_PLAY, ROLLOUT, Scenario, failures, kube_writes, mutating_aws_requests
+from tests.stack.local_stack import CLUSTER_ACCOUNT
+
+pytestmark = pytest.mark.integration
+
+ACCOUNTS = ("555555555510", "555555555511")
+BAD, OTHER = "bad-0", "bad-1"
+RUNNER = "rel-bad-runner"
+STATEMENT = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+
+
+def _group(**values):
+    return lambda group, hosts: group.update(values)
+
+
+def _drop_group(key):
+    return lambda group, hosts: group.pop(key)
+
+
+def _host(host=BAD, **values):
+    return lambda group, hosts: hosts[host].update(values)
+
+
+def _drop_host(key, host=BAD):
+    return lambda group, hosts: hosts[host].pop(key)
+
+
+def _role(host=BAD, **values):
+    """Give ``host`` (only) one role: the runner with ``values``."""
+    return _host(host, eks_irsa_roles=[dict({"name": RUNNER}, **values)])
+
+
+def _roles(*roles, host=BAD):
+    return _host(host, eks_irsa_roles=list(roles))
+
+
+def _both(*changes):
+    def change(group, hosts):
+        for one in changes:
+            one(group, hosts)
+    return change
+
+
+# (id, how to break the inventory, host named at the start of the message (None: not host-specific), fragments the
+# message must contain: the field, and the fix)
+CASES = [
+    # -- the account and how to reach it
+    ("account-id-not-12-digits", _host(eks_irsa_account_id="55555555551"), BAD,
+     ["target_account_id '55555555551' is not an AWS account ID", "exactly 12 digits", "quote it in YAML"]),
+    ("account-id-not-digits", _host(eks_irsa_account_id="55555555551O"), BAD,
+     ["target_account_id '55555555551O' is not an AWS account ID", "exactly 12 digits"]),
+    ("missing-account-id", _drop_host("eks_irsa_account_id"), BAD,
+     ["eks_irsa_account_id is not set", "12-digit ID of the account as a host variable"]),
+    ("assume-role-arn-malformed", _host(eks_irsa_assume_role_arn="irsa-deployer"), BAD,
+     ["target_account_assume_role_arn 'irsa-deployer' is not an IAM role ARN", "write arn:aws:iam::555555555510:role/<role name>"]),
+    ("assume-role-arn-not-a-role", _host(eks_irsa_assume_role_arn="arn:aws:iam::555555555510:user/irsa-deployer"), BAD,
+     ["target_account_assume_role_arn 'arn:aws:iam::555555555510:user/irsa-deployer' is not an IAM role ARN",
+      "write arn:aws:iam::555555555510:role/"]),
+    ("assume-role-arn-of-another-account", _host(eks_irsa_assume_role_arn="arn:aws:iam::555555555599:role/irsa-deployer"), BAD,
+     ["target_account_assume_role_arn arn:aws:iam::555555555599:role/irsa-deployer is a role in account 555555555599, "
+      "not in account 555555555510", "fix the account ID or the ARN"]),
+    ("external-id-too-short", _host(eks_irsa_external_id="x"), BAD,
+     ["target_account_external_id \"x\" is not an external ID STS accepts", "2 to 1224"]),
+    # -- the cluster and its issuer
+    ("missing-cluster-name", _both(_drop_group("eks_irsa_cluster_name"), _drop_group("eks_irsa_issuer")), BAD,
+     ["eks_irsa_cluster_name is not set", "or its issuer URL as eks_irsa_issuer"]),
+    ("unknown-cluster", _both(_group(eks_irsa_cluster_name="no-such-cluster"), _drop_group("eks_irsa_issuer")), None,
+     ["EKS cluster 'no-such-cluster' was not found in region 'eu-west-1'", "check cluster_name and region"]),
+    ("region-not-a-region", _group(eks_irsa_region="mars-1"), BAD,
+     ["eks_irsa_region \"mars-1\" is not an AWS region name", "write it like eu-west-1"]),
+    ("issuer-not-https", _group(eks_irsa_issuer="http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"), BAD,
+     ["oidc_provider_issuer 'http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE' uses the scheme 'http'",
+      "use the https:// URL that EKS reports"]),
+    ("issuer-too-long-for-iam", _group(eks_irsa_issuer="https://oidc.example.com/" + "x" * 240), BAD,
+     ["oidc_provider_issuer 'https://oidc.example.com/xxx", "is 265 characters", "at most 255"]),
+    # -- the namespace and the ServiceAccounts
+    ("missing-namespace", _drop_group("eks_irsa_namespace"), BAD,
+     ["eks_irsa_namespace is not set", "give the Kubernetes namespace"]),
+    ("namespace-kubernetes-rejects", _group(eks_irsa_namespace="Torque_Envs"), BAD,
+     ["the namespace 'Torque_Envs' is not a valid Kubernetes name", "DNS-1123 label (lower-case letters, digits and '-'"]),
+    ("service-account-kubernetes-rejects", _role(service_account="Runner_SA"), BAD,
+     [f"web_identity_role_roles[0] ({RUNNER})", "the service account name 'Runner_SA' is not a valid Kubernetes name",
+      "DNS-1123 subdomain"]),
+    ("wildcard-service-account-without-opt-in", _role(service_account="*"), BAD,
+     ["the service account name '*' contains the wildcard '*'", "needs allow_wildcard_subjects=true"]),
+    ("duplicate-service-account-in-one-account",
+     _roles({"name": RUNNER, "service_account": "shared-sa"}, {"name": "rel-bad-reader", "service_account": "shared-sa"}), BAD,
+     [f"web_identity_role_roles[1] (rel-bad-reader): service account 'shared-sa' is already used by role '{RUNNER}'",
+      "give each role its own service_account"]),
+    ("duplicate-service-account-across-accounts",
+     _both(_role(BAD, service_account="shared-sa"), _role(OTHER, service_account="shared-sa")), OTHER,
+     [f"web_identity_role_roles[0] ({RUNNER}): service account 'shared-sa' is already used by role '{RUNNER}' of {BAD}",
+      "give each role its own service_account"]),
+    ("token-expiration-out-of-range", _group(eks_irsa_token_expiration=600), None,
+     ["service_account_token_expiration 600 is not a token lifetime EKS accepts", "give seconds from 3600 to 86400"]),
+    ("label-value-kubernetes-rejects", _group(eks_irsa_service_account_labels={"team": "platform team"}), None,
+     ["service_account_labels: the value 'platform team' of label 'team' is not a valid Kubernetes label value",
+      "use up to 63 letters, digits"]),
+    ("sts-regional-endpoints-not-a-boolean", _group(eks_irsa_sts_regional_endpoints="maybe"), None,
+     ["service_account_sts_regional_endpoints", "Valid booleans include"]),
+    # -- the roles
+    ("missing-roles", _drop_group("eks_irsa_roles"), BAD,
+     ["eks_irsa_roles is not set", "for example [{name: torque-runner}]"]),
+    ("roles-not-a-list", _group(eks_irsa_roles="not a list"), BAD,
+     ["eks_irsa_roles \"not a list\" is not a list of roles", "write each role as a mapping"]),
+    ("roles-empty", _host(eks_irsa_roles=[]), BAD,
+     ["web_identity_role_roles is empty", "list at least one role for this account"]),
+    ("unknown-key-in-a-role (typo)", _role(managed_policy=["arn:aws:iam::aws:policy/ReadOnlyAccess"]), None,
+     ["web_identity_role_roles.managed_policy", "Supported parameters include:", "managed_policies"]),
+    ("duplicate-role-in-one-account",
+     _roles({"name": RUNNER, "service_account": "runner-a"}, {"name": RUNNER.upper(), "service_account": "runner-b"}), BAD,
+     [f"web_identity_role_roles[1] ({RUNNER.upper()}): the role is already listed as web_identity_role_roles[0]",
+      "list each role once"]),
+    ("same-role-from-two-hosts-of-one-account",
+     _host(OTHER, eks_irsa_account_id=ACCOUNTS[0], eks_irsa_assume_role_arn=f"arn:aws:iam::{ACCOUNTS[0]}:role/irsa-deployer"), OTHER,
+     [f"web_identity_role_roles[0] ({RUNNER}): role '{RUNNER}' of account {ACCOUNTS[0]} is already listed by {BAD}",
+      "list it under one host only"]),
+    ("role-name-too-long", _role(name="r" * 65), BAD,
+     [f"name '{'r' * 65}' is not a valid IAM role name", "use 1 to 64 characters (this one has 65)"]),
+    ("role-name-bad-characters", _role(name="rel bad/runner"), BAD,
+     ["name 'rel bad/runner' is not a valid IAM role name", "letters, digits and + = , . @ _ -"]),
+    ("role-path-malformed", _role(path="irsa"), BAD,
+     ["path 'irsa': role path must begin and end with /", "for example /irsa/ or /"]),
+    ("description-too-long", _role(description="d" * 1001), BAD,
+     ["description is 1001 characters", "IAM accepts at most 1000: shorten it"]),
+    ("inline-policy-not-json", _role(inline_policies={"deploy": "{\"Version\": \"2012-10-17\", Statement: []"}), BAD,
+     ["inline_policies['deploy']: not valid JSON"]),
+    ("inline-policy-not-a-policy", _role(inline_policies={"deploy": {"Version": "2012-10-17", "Action": "s3:*"}}), BAD,
+     ["inline_policies['deploy']: a policy document needs a 'Statement'"]),
+    ("inline-policy-name-bad", _role(inline_policies={"deploy all!": {"Version": "2012-10-17", "Statement": [STATEMENT]}}), BAD,
+     ["inline_policies: the policy name 'deploy all!' is not valid", "use 1 to 128 letters, digits"]),
+    ("managed-policy-arn-malformed", _role(managed_policies=["ReadOnlyAccess"]), BAD,
+     ["managed_policies[0] 'ReadOnlyAccess' is not an IAM policy ARN", "for example arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+    ("permissions-boundary-malformed", _role(permissions_boundary="arn:aws:iam::555555555510:role/boundary"), BAD,
+     ["permissions_boundary 'arn:aws:iam::555555555510:role/boundary' is not an IAM policy ARN",
+      "expected arn:<partition>:iam::<account or aws>:policy/"]),
+    ("max-session-out-of-range", _role(max_session_duration=43201), BAD,
+     ["max_session_duration 43201 is out of range", "IAM accepts 3600 to 43200 seconds"]),
+    ("tag-key-too-long", _group(eks_irsa_tags={"k" * 129: "v"}), BAD,
+     ["tags (with web_identity_role_tags): tag key 'kkk", "is not a valid IAM tag key", "use 1 to 128"]),
+]
+
+
+@pytest.fixture
+def bad_inventory(local_stack, tmp_path):
+    """The two-account scenario the cases break; whatever a case wrongly made is removed afterwards.
+
+    The issuer is given (``eks_irsa_issuer``, as for a cluster one cannot describe) so that each case spends no
+    module run on the lookup; the cases about the cluster take it out again.
+    """
+    scenario = Scenario(local_stack, tmp_path, "bad", ACCOUNTS, eks_irsa_issuer=local_stack.issuer)
+    yield scenario
+    if mutating_aws_requests(local_stack):  # the log was cleared when the case started
+        scenario.purge()
+    scenario.purge_namespace()
+
+
+@pytest.mark.parametrize("case, breaks, host, fragments", CASES, ids=[case[0] for case in CASES])
+def test_bad_input_is_refused_before_anything_is_written(local_stack, run_playbook, bad_inventory, case, breaks, host, fragments):
+    document = bad_inventory.document()
+    group = document["all"]["children"]["eks_irsa_accounts"]
+    breaks(group["vars"], group["hosts"])
+    inventory = bad_inventory.write(document)
+    aws_before, kube_before = bad_inventory.aws_state(), local_stack.kube_objects()
+    local_stack.reset_aws_requests()
+    kube_mark = len(local_stack.kube_requests())
+
+    run = run_playbook(ROLLOUT, inventory=inventory)
+
+    failed = failures(run)
+    assert run.rc != 0 and failed, f"{case}: the rollout accepted the bad input (rc={run.rc}):\n{run.stdout[-3000:]}"
+    # Refused in the preflight play, before the play that writes started.
+    assert {play for play, _task, _host, _msg in failed} == {PREFLIGHT_PLAY}, failed
+    # The message names the field (and the host the value came from) and says how to fix it.
+    messages = [msg for _play, _task, _host, msg in failed]
+    matching = [msg for msg in messages if all(fragment in msg for fragment in fragments)]
+    assert matching, f"{case}: no message contains {fragments}:\n" + "\n".join(messages)
+    if host is not None:
+        assert any(f"{host}: " in msg for msg in matching), f"{case}: the message does not name host {host}:\n{matching}"
+    else:  # a group-wide value, or Ansible's argument-spec check: the failed result is the host's
+        assert {failed_host for _play, _task, failed_host, _msg in failed} <= set(bad_inventory.hosts)
+    # Nothing written: no mutating request was sent anywhere, and AWS and Kubernetes hold what they held.
+    assert mutating_aws_requests(local_stack) == []
+    assert kube_writes(local_stack, kube_mark) == []
+    assert bad_inventory.aws_state() == aws_before
+    assert local_stack.kube_objects() == kube_before
+
+
+# -- what the rollout inventory cannot reach: the modules themselves ------------------------------------------
+
+def _long_service_accounts(count):
+    return [f"rel-bad-{'n' * 50}:runner-{index:02d}-{'s' * 60}" for index in range(count)]
+
+
+# (task name, module, options, fragments of the message)
+MODULE_CASES = [
+    ("trust policy over the size limit", "torque.eks_irsa.iam_web_identity_role",
+     {"name": "rel-bad-too-big", "trust": [{"issuer": "{{ issuer }}", "service_accounts": _long_service_accounts(16)}]},
+     ["the trust policy would be", "over the limit of 2048 (trust_policy_size_limit)", "trust fewer service accounts per role",
+      "raise trust_policy_size_limit up to 4096"]),
+    ("trust policy size limit over IAM's maximum", "torque.eks_irsa.iam_web_identity_role",
+     {"name": "rel-bad-limit", "trust_policy_size_limit": 5000,
+      "trust": [{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:runner"]}]},
+     ["trust_policy_size_limit 5000 is out of range", "give a number up to 4096"]),
+    ("wildcard subject without opt-in", "torque.eks_irsa.iam_web_identity_role",
+     {"name": "rel-bad-wildcard", "trust": [{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:runner-*"]}]},
+     ["trust[0].service_accounts[0]: the service account name 'runner-*' contains the wildcard '*'", "allow_wildcard_subjects=true"]),
+    ("provider of another account", "torque.eks_irsa.iam_web_identity_role",
+     {"name": "rel-bad-foreign", "account_id": CLUSTER_ACCOUNT,
+      "trust": [{"provider_arn": "arn:aws:iam::555555555599:oidc-provider/{{ issuer | regex_replace('^https://', '') }}",
+                 "service_accounts": ["rel-bad:runner"]}]},
+     ["trust[0].provider_arn", "is in account 555555555599", "IAM only honours an OIDC provider in the same account"]),
+    ("audience empty", "torque.eks_irsa.iam_web_identity_role",
+     {"name": "rel-bad-audience", "audience": " ", "trust": [{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:runner"]}]},
+     ["audience is empty", "sts.amazonaws.com for EKS"]),
+    ("thumbprint malformed", "torque.eks_irsa.iam_oidc_provider",
+     {"url": "{{ issuer }}", "thumbprints": ["9e99a48a9960b14926bb7f3b02e22da2b0ab72"]},
+     ["thumbprints: '9e99a48a9960b14926bb7f3b02e22da2b0ab72' is not a certificate thumbprint"]),
+    ("too many thumbprints", "torque.eks_irsa.iam_oidc_provider",
+     {"url": "{{ issuer }}", "thumbprints": [f"{index:040x}" for index in range(6)]},
+     ["thumbprints: 6 thumbprints given, IAM allows at most 5 per provider"]),
+]
+
+
+def test_module_refuses_what_the_rollout_inventory_cannot_express(local_stack, run_playbook):
+    """One playbook, one task per bad input, each run for real against the cluster account; none may write."""
+    tasks = [{"name": name, module: options, "ignore_errors": True} for name, module, options, _fragments in MODULE_CASES]
+    playbook = [{"hosts": "localhost", "gather_facts": False, "vars": {"issuer": local_stack.issuer}, "tasks": tasks}]
+    iam = local_stack.client("iam")
+    before = (iam.list_roles()["Roles"], iam.list_open_id_connect_providers()["OpenIDConnectProviderList"])
+    local_stack.reset_aws_requests()
+
+    run = run_playbook(playbook)
+
+    assert run.rc == 0, run  # every failure was expected (ignore_errors); the play itself ran to the end
+    for name, _module, _options, fragments in MODULE_CASES:
+        result = run.result(name)
+        assert result.get("failed"), f"{name}: the module accepted it: {result}"
+        assert all(fragment in result["msg"] for fragment in fragments), f"{name}: {result['msg']}"
+    assert mutating_aws_requests(local_stack) == []
+    assert (iam.list_roles()["Roles"], iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]) == before
