@@ -20,7 +20,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
 
 # Role settings passed through to the module unchanged.
-PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration")
+PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt")
 # IAM's limits (CreateRole, TagRole): checked here so that the rollout stops before it writes, not halfway.
 DESCRIPTION_MAX_LENGTH = 1000
 MAX_TAGS = 50

@@ -471,3 +471,10 @@ def test_rollout_outcomes_come_from_what_each_account_registered():
          "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "service_account": "runner-dev"}]},
         {"host": "prod", "account_id": "333333333333", "provider": None, "roles": [], "error": "could not assume"},
     ]
+
+
+def test_adopt_is_passed_to_the_module_only_when_given():
+    adopted, plain = web_identity_role_params([{"name": "eksctl-made", "adopt": True}, {"name": "ours"}], ISSUER, "ns", ACCOUNT,
+                                              host="dev", service_account_suffix="dev")
+    assert adopted["params"]["adopt"] is True
+    assert "adopt" not in plain["params"]
