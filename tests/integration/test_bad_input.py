@@ -63,8 +63,9 @@ def _both(*changes):
     return change
 
 
-# (id, how to break the inventory, host named at the start of the message (None: not host-specific), fragments the
-# message must contain: the field, and the fix)
+# (id, how to break the inventory, the host named (``"<host>: "`` in the message; ``"result:<host>"``: Ansible's own
+# argument-spec check, whose message cannot name it, fails that host's result, shown as ``fatal: [<host>]``; None: a
+# value of the whole group), fragments the message must contain: the field, and the fix)
 CASES = [
     # -- the account and how to reach it
     ("account-id-not-12-digits", _host(eks_irsa_account_id="55555555551"), BAD,
@@ -127,7 +128,7 @@ CASES = [
      ["eks_irsa_roles \"not a list\" is not a list of roles", "write each role as a mapping"]),
     ("roles-empty", _host(eks_irsa_roles=[]), BAD,
      ["web_identity_role_roles is empty", "list at least one role for this account"]),
-    ("unknown-key-in-a-role (typo)", _role(managed_policy=["arn:aws:iam::aws:policy/ReadOnlyAccess"]), None,
+    ("unknown-key-in-a-role (typo)", _role(managed_policy=["arn:aws:iam::aws:policy/ReadOnlyAccess"]), f"result:{BAD}",
      ["web_identity_role_roles.managed_policy", "Supported parameters include:", "managed_policies"]),
     ("duplicate-role-in-one-account",
      _roles({"name": RUNNER, "service_account": "runner-a"}, {"name": RUNNER.upper(), "service_account": "runner-b"}), BAD,
@@ -197,7 +198,9 @@ def test_bad_input_is_refused_before_anything_is_written(local_stack, run_playbo
     messages = [msg for _play, _task, _host, msg in failed]
     matching = [msg for msg in messages if all(fragment in msg for fragment in fragments)]
     assert matching, f"{case}: no message contains {fragments}:\n" + "\n".join(messages)
-    if host is not None:
+    if host is not None and host.startswith("result:"):
+        assert {failed_host for _play, _task, failed_host, _msg in failed} == {host.split(":", 1)[1]}, failed
+    elif host is not None:
         assert any(f"{host}: " in msg for msg in matching), f"{case}: the message does not name host {host}:\n{matching}"
     else:  # a group-wide value, or Ansible's argument-spec check: the failed result is the host's
         assert {failed_host for _play, _task, failed_host, _msg in failed} <= set(bad_inventory.hosts)
