@@ -23,8 +23,8 @@ test: setup  ## every test: unit, sanity, lint, integration
 	@$(MAKE) --no-print-directory unit sanity lint integration
 	@echo "all tests passed"
 
-unit: setup  ## unit tests: module_utils, modules, filters, and the test tooling itself (stack, IAM evaluator)
-	$(BIN)/pytest tests/unit tests/stack tests/support -q $(PYTEST_ARGS)
+unit: setup  ## unit tests: module_utils, modules, filters, action plugins, and the local stack itself
+	$(BIN)/pytest tests/unit tests/stack -q $(PYTEST_ARGS)
 
 integration: setup  ## real ansible-playbook runs against the local stack
 	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)

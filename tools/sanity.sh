@@ -14,8 +14,8 @@ rm -rf "$copy"
 mkdir -p "$copy" "$tree/amazon" "$tree/kubernetes"
 ln -sfn "$site/ansible_collections/amazon/aws" "$tree/amazon/aws"
 ln -sfn "$site/ansible_collections/kubernetes/core" "$tree/kubernetes/core"
-# Tracked files plus new ones not yet committed, never ignored artefacts.
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"') |
+# Tracked files plus new ones not yet committed (less those deleted but not yet committed), never ignored artefacts.
+(cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}" || true') |
     (cd "$root" && xargs -0 cp --parents -t "$copy")
 
 cd "$copy"

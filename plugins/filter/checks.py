@@ -8,6 +8,9 @@ Each filter returns the value in normal form or fails with a message naming the 
 the variable, before anything is written anywhere.
 """
 
+import json
+import re
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
@@ -31,6 +34,22 @@ def checked_account_id(value, field="account_id", host=""):
 def checked_role_arn(arn, account_id, field="assume_role_arn", host=""):
     """An IAM role ARN in ``account_id``."""
     return _checked(lambda: validate_role_arn(arn, account_id, field), host)
+
+
+# sts:AssumeRole's ExternalId: 2 to 1224 characters of this set.
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")
+
+
+def _external_id(value, field):
+    if value and not EXTERNAL_ID.match(str(value)):
+        raise IssuerError(f"{field} {json.dumps(value)} is not an external ID STS accepts: use 2 to 1224 letters, digits "
+                          "and + = , . @ : / _ - (the value the role's trust policy requires)")
+    return value or None
+
+
+def checked_external_id(value, field="external_id", host=""):
+    """The external ID for sts:AssumeRole, or None when not given."""
+    return _checked(lambda: _external_id(value, field), host)
 
 
 # IAM's limit on an OIDC provider URL (CreateOpenIDConnectProvider Url): a longer issuer cannot get a provider.
@@ -57,5 +76,6 @@ class FilterModule:
         return {
             "checked_account_id": checked_account_id,
             "checked_role_arn": checked_role_arn,
+            "checked_external_id": checked_external_id,
             "checked_issuer": checked_issuer,
         }

@@ -21,6 +21,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 # Role settings passed through to the module unchanged.
 PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt")
+# The keys of one role entry (roles/web_identity_role/meta/argument_specs.yml, web_identity_role_roles.options): a key
+# outside them is a typo that would otherwise be ignored silently.
+ROLE_ENTRY_KEYS = frozenset(PASSED_THROUGH + ("name", "service_account", "tags"))
 # IAM's limits (CreateRole, TagRole): checked here so that the rollout stops before it writes, not halfway.
 DESCRIPTION_MAX_LENGTH = 1000
 MAX_TAGS = 50
@@ -87,11 +90,20 @@ def web_identity_role_params(roles, issuer, namespace, account_id, host="", serv
                              trust_policy_mode="exclusive"):
     """``[{"service_account": name, "params": module options}]`` for each role, or an error naming host and field."""
     prefix = f"{host}: " if host else ""
+    if not roles and state == "present":
+        raise AnsibleFilterError(
+            f"{prefix}web_identity_role_roles is empty: list at least one role for this account, for example "
+            "[{name: torque-runner}] (eks_irsa_roles in the rollout inventory), or leave the host out of the inventory")
     planned, seen, names = [], {}, {}
     for index, role in enumerate(roles or []):
         where = f"{prefix}web_identity_role_roles[{index}]"
         if not isinstance(role, dict) or not role.get("name"):
             raise AnsibleFilterError(f"{where}: each role needs at least a 'name' (the IAM role name)")
+        unknown = sorted(set(role) - ROLE_ENTRY_KEYS)
+        if unknown:
+            raise AnsibleFilterError(
+                f"{where} ({role['name']}): unsupported parameters {', '.join(f'web_identity_role_roles.{key}' for key in unknown)} "
+                f"(a typo?). Supported parameters include: {', '.join(sorted(ROLE_ENTRY_KEYS))}")
         # IAM role names are unique without regard to case: a second entry would rewrite the first one's trust on every run.
         folded = str(role["name"]).lower()
         if folded in names:

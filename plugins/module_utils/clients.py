@@ -19,9 +19,32 @@ throttling, plus the time the attempts themselves take; a dropped connection or 
 the maxima on average, and a request that succeeds stops the retries.
 
 The module option ``aws_config`` (from amazon.aws) still overrides any of these settings.
+
+Cross-account: :class:`AWSModule` is ``AnsibleAWSModule`` with the options ``assume_role_arn``,
+``assume_role_external_id`` and ``assume_role_session_name`` (doc fragment ``torque.eks_irsa.assume_role``). With an ARN
+given, the module calls ``sts:AssumeRole`` with its own credentials (the ones the amazon.aws options or the environment
+give it) before its first client, and every client it makes, including those amazon.aws helpers make through
+``module.client()``, acts with the temporary credentials. So the rollout needs no separate assume-role task, and the
+temporary credentials never leave the process that uses them: they are in no task result, variable or argument.
+They are kept in the process (keyed by role, external ID, session name and the credentials used to assume it) while
+they have more than :data:`REUSE_MARGIN` left, so the loop items of one task run in the same process assume the role once.
 """
 
 from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+try:
+    import botocore.exceptions
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 CLIENT_CONFIG = {
     "retries": {"mode": "standard", "total_max_attempts": 10},
@@ -33,3 +56,71 @@ CLIENT_CONFIG = {
 def aws_client(module, service, retry_decorator=None):
     """``module.client(service, retry_decorator)`` with :data:`CLIENT_CONFIG` as the botocore configuration."""
     return module.client(service, retry_decorator=retry_decorator, config=CLIENT_CONFIG)
+
+
+ASSUME_ROLE_ARGUMENT_SPEC = dict(
+    assume_role_arn=dict(type="str"),
+    assume_role_external_id=dict(type="str"),
+    assume_role_session_name=dict(type="str", default="torque-eks-irsa"),
+)
+ASSUME_ROLE_DURATION = 3600  # seconds: AWS's default, which every role allows
+REUSE_MARGIN = datetime.timedelta(minutes=10)
+_assumed = {}  # cache key -> {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+
+
+def _cache_key(module):
+    """What the temporary credentials depend on; the base credentials only as a digest."""
+    params = module.params
+    region, endpoint_url, connect = get_aws_connection_info(module)
+    base = {k: v for k, v in connect.items() if k not in ("aws_config", "config")}
+    identity = json.dumps([region, endpoint_url, sorted((k, str(v)) for k, v in base.items())])
+    return (params["assume_role_arn"], params["assume_role_external_id"], params["assume_role_session_name"],
+            hashlib.sha256(identity.encode()).hexdigest())
+
+
+def assume_role(module, base_client):
+    """The temporary credentials of ``module``'s O(assume_role_arn), from the cache or one ``sts:AssumeRole`` call.
+
+    ``base_client(service, **kwargs)`` makes a client with the module's own credentials. Fails the module with a
+    message naming the role and the fix when STS refuses.
+    """
+    key = _cache_key(module)
+    cached = _assumed.get(key)
+    if cached and cached["Expiration"] - datetime.datetime.now(datetime.timezone.utc) > REUSE_MARGIN:
+        return cached
+    arn, external_id, session_name = key[:3]
+    request = dict(RoleArn=arn, RoleSessionName=session_name, DurationSeconds=ASSUME_ROLE_DURATION)
+    if external_id:
+        request["ExternalId"] = external_id
+    sts = base_client("sts", retry_decorator=AWSRetry.jittered_backoff(), config=CLIENT_CONFIG)
+    try:
+        credentials = sts.assume_role(aws_retry=True, **request)["Credentials"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        account = arn.split(":")[4] if arn.count(":") >= 5 else "the role's account"
+        error = getattr(e, "response", {}).get("Error")
+        module.fail_json(
+            msg=f"could not assume {arn}: {to_native(e)}. Check that the role exists in account {account} and trusts the "
+                f"credentials running this playbook{' with this external ID' if external_id else ''}.",
+            **({"error": {"code": error.get("Code"), "message": error.get("Message")}} if error else {}))
+    _assumed[key] = credentials
+    return credentials
+
+
+class AWSModule(AnsibleAWSModule):
+    """``AnsibleAWSModule`` whose clients act in O(assume_role_arn) when it is given (see the module docstring)."""
+
+    def __init__(self, argument_spec, **kwargs):
+        super().__init__(argument_spec=dict(argument_spec, **ASSUME_ROLE_ARGUMENT_SPEC), **kwargs)
+
+    def _assumed_credentials(self):
+        if not self.params.get("assume_role_arn"):
+            return {}
+        credentials = assume_role(self, super().client)
+        return dict(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"])
+
+    def client(self, service, retry_decorator=None, **extra_params):
+        return super().client(service, retry_decorator, **dict(self._assumed_credentials(), **extra_params))
+
+    def resource(self, service, **extra_params):
+        return super().resource(service, **dict(self._assumed_credentials(), **extra_params))

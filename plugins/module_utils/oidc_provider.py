@@ -227,7 +227,7 @@ def caller_account_guard(module, account_id):
         caller_account = get_aws_account_info(module)[0]
         if caller_account != account_id:
             raise ProviderError(f"account_id {account_id} is not the account the credentials act in ({caller_account}): "
-                                "leave account_id out, or use credentials for that account (for example from "
+                                "leave account_id out, or use credentials for that account (for example with assume_role_arn, or from "
                                 "amazon.aws.sts_assume_role)")
     return confirm
 

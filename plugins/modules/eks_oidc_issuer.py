@@ -32,6 +32,7 @@ author:
 notes:
   - Required IAM permission is C(eks:DescribeCluster) on the cluster.
 extends_documentation_fragment:
+  - torque.eks_irsa.assume_role
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -95,7 +96,7 @@ provider_arn:
   sample: arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.eks import ClusterLookupError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.eks import describe_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
@@ -107,7 +108,7 @@ def main():
         cluster_name=dict(type="str", required=True, aliases=["name"]),
         account_id=dict(type="str"),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
 
     account_id = module.params["account_id"]
     if account_id is not None:

@@ -83,6 +83,7 @@ notes:
     C(sts:GetCallerIdentity) unless O(account_id) is given and the provider exists.
   - A provider created concurrently by another run (C(EntityAlreadyExists)) is taken as existing and converged.
 extends_documentation_fragment:
+  - torque.eks_irsa.assume_role
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.tags
@@ -175,8 +176,8 @@ trusted_by:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
@@ -220,7 +221,7 @@ def main():
         force=dict(type="bool", default=False),
         account_id=dict(type="str"),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
     wanted, given_account_id = validated_params(module)
 
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())

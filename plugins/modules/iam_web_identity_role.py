@@ -164,6 +164,7 @@ notes:
     C(iam:Put/DeleteRolePolicy), C(iam:Put/DeleteRolePermissionsBoundary), C(iam:TagRole), C(iam:UntagRole),
     C(iam:ListInstanceProfilesForRole), C(iam:RemoveRoleFromInstanceProfile), C(iam:DeleteRole)."
 extends_documentation_fragment:
+  - torque.eks_irsa.assume_role
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.tags
@@ -306,8 +307,8 @@ create_date:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import ensure_absent
@@ -321,7 +322,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF, supports_check_mode=True)
+    module = AWSModule(argument_spec=ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF, supports_check_mode=True)
     try:
         options = check_role_options(module.params)
     except TrustPolicyError as e:

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from tests.integration.reliability import ROLE_ARN_ANNOTATION, ROLLOUT, Scenario, failures, mutating_aws_requests
-from tests.support.iam_eval import ALLOW, evaluate_web_identity
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW, evaluate_web_identity
 
 pytestmark = pytest.mark.integration
 

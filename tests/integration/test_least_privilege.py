@@ -5,7 +5,7 @@
 """Least privilege, proven: every trust policy the rollout stores lets in exactly its one ServiceAccount.
 
 moto stores trust policies without ever checking them, so the proof is an evaluation of the policies IAM holds
-(read back with boto3) by ``tests/support/iam_eval.py``, an evaluator of IAM's condition semantics written from
+(read back with boto3) by ``plugins/module_utils/trust_evaluation.py``, an evaluator of IAM's condition semantics written from
 the IAM documentation, not from this collection's code. For every role the rollout made, in the cluster's own
 account and in two assumed accounts:
 
@@ -24,8 +24,9 @@ import pytest
 
 from tests.integration.reliability import ROLE_ARN_ANNOTATION, ROLLOUT, Scenario, delete_role
 from tests.stack.local_stack import CLUSTER_ACCOUNT
-from tests.support.iam_eval import ALLOW, WEB_IDENTITY_ACTION, evaluate_trust, evaluate_web_identity, provider_arn
-from tests.support.iam_eval import web_identity_context
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW, WEB_IDENTITY_ACTION, evaluate_trust
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_web_identity, provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import web_identity_context
 
 pytestmark = pytest.mark.integration
 

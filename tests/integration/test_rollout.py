@@ -256,10 +256,13 @@ def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(
         assert f"  account {account} ({host}): {service_account}  (role {role_name})" in summary["lines"]
     assert any(line.startswith(f"Blueprint: in namespace {rollout.namespace}") for line in summary["lines"])
     assert all(first.changed()[host] > 0 for host in rollout.hosts), first.changed()
-    # The secret parts of the credentials obtained by assume-role never reach the output (the access key ID,
-    # which AWS does not treat as a secret, shows in module_args as amazon.aws logs it).
+    # The secret parts of the credentials never reach the output: the base credentials (from the environment) show
+    # masked in module_args, as amazon.aws logs them; the AWS tasks of the assumed accounts were handed the role ARN
+    # and assumed it themselves, so the temporary credentials are in no task's arguments or result at all.
     shown = set(re.findall(r'"(?:secret_key|session_token)": "([^"]*)"', first.run.stdout))
     assert shown == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}, shown
+    assumed = set(re.findall(r'"assume_role_arn": "([^"]*)"', first.run.stdout))
+    assert assumed == {f"arn:aws:iam::{account}:role/irsa-deployer" for account in (rollout.dev_account, rollout.prod_account)}, assumed
 
     # The same data is published for AWX workflows.
     published = first.published()
@@ -485,7 +488,7 @@ def test_account_with_refused_credentials_fails_alone_and_a_rerun_converges(loca
     assert failed.published()["failed"] == [rollout.dev]
     # The refusal failed (and was rescued) on the refused account only; then the last task failed the run.
     assert [(task, host) for task, host, _msg in failed.failures()] == [
-        ("torque.eks_irsa.target_account : Stop when the role could not be assumed", rollout.dev),
+        ("torque.eks_irsa.oidc_provider : Ensure the IAM OIDC provider for the cluster's issuer", rollout.dev),
         ("Fail the run when an account or the ServiceAccounts failed", rollout.tools)]
     # Nothing was written in the refused account; the other two converged, ServiceAccounts included.
     assert not [r for r in mutating_aws_calls(local_stack) if r["account"] == rollout.dev_account]

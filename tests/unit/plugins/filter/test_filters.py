@@ -12,6 +12,7 @@ from ansible_collections.torque.eks_irsa.plugins.filter import rollout
 from ansible_collections.torque.eks_irsa.plugins.filter import service_accounts
 from ansible_collections.torque.eks_irsa.plugins.filter import web_identity_roles
 from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_account_id
+from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_external_id
 from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_issuer
 from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_role_arn
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import checked_unique_service_accounts
@@ -34,7 +35,7 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 
 @pytest.mark.parametrize("module, names", [
-    (checks, {"checked_account_id", "checked_role_arn", "checked_issuer"}),
+    (checks, {"checked_account_id", "checked_role_arn", "checked_external_id", "checked_issuer"}),
     (rollout, {"checked_unique_service_accounts", "planned_service_accounts", "rollout_error", "rollout_outcomes",
                "rollout_service_accounts", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions"}),
@@ -266,9 +267,35 @@ def test_web_identity_role_params_for_deletion_carries_no_trust():
         "tags": {"eks-irsa:service-account": "ns/torque-runner-dev"}}}
 
 
-def test_web_identity_role_params_of_no_roles_is_an_empty_plan():
-    assert web_identity_role_params([], ISSUER, "ns", ACCOUNT) == []
-    assert web_identity_role_params(None, ISSUER, "ns", ACCOUNT) == []
+def test_web_identity_role_params_of_no_roles_is_an_empty_plan_only_for_deletion():
+    assert web_identity_role_params([], ISSUER, "ns", ACCOUNT, state="absent") == []
+    assert web_identity_role_params(None, ISSUER, "ns", ACCOUNT, state="absent") == []
+    for roles in ([], None):
+        with pytest.raises(AnsibleFilterError) as error:
+            web_identity_role_params(roles, ISSUER, "ns", ACCOUNT, host="prod")
+        assert str(error.value).startswith("prod: web_identity_role_roles is empty: list at least one role for this account")
+
+
+def test_web_identity_role_params_refuses_a_key_a_role_entry_does_not_have():
+    with pytest.raises(AnsibleFilterError) as error:
+        web_identity_role_params([{"name": "runner", "managed_policy": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}],
+                                 ISSUER, "ns", ACCOUNT, host="prod")
+    message = str(error.value)
+    assert message.startswith("prod: web_identity_role_roles[0] (runner): unsupported parameters web_identity_role_roles.managed_policy")
+    assert "managed_policies" in message
+
+
+@pytest.mark.parametrize("given", [None, "", "tenant-42", "a" * 1224, "x+=,.@:/_-y"])
+def test_checked_external_id_accepts_what_sts_accepts(given):
+    assert checked_external_id(given, "target_account_external_id", "prod") == (given or None)
+
+
+@pytest.mark.parametrize("given", ["x", "a" * 1225, "with space", "semi;colon"])
+def test_checked_external_id_names_the_host_the_field_and_the_rule(given):
+    with pytest.raises(AnsibleFilterError) as error:
+        checked_external_id(given, "target_account_external_id", "prod")
+    assert str(error.value).startswith("prod: target_account_external_id ")
+    assert "is not an external ID STS accepts: use 2 to 1224 letters" in str(error.value)
 
 
 @pytest.mark.parametrize("roles, message", [

@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Evaluate a role trust policy the way IAM does for ``AssumeRoleWithWebIdentity``.
+"""Evaluate a role trust policy the way IAM does for ``AssumeRoleWithWebIdentity``: pure, no boto3.
 
-moto stores trust policies but never checks them, so nothing on the local stack proves that a role
-lets in exactly the intended service account. This evaluator does, for the tests. It is written from
-IAM's documented policy semantics (the IAM User Guide: policy evaluation logic, the Condition element,
-condition operators, conditions with multiple keys or values, single- vs multivalued context keys), not
-from this collection's code, so that it can catch that code's mistakes:
+IAM decides inside STS and only ever answers "AccessDenied", and moto stores trust policies without checking
+them. This evaluator gives the decision and the statements behind it, so that the ``irsa_verify`` module can
+say whether a pod's exact request would be let in (and ``module_utils/verify.py`` why not), and the tests can
+prove that a role lets in exactly the intended service account. It is written from IAM's documented policy
+semantics (the IAM User Guide: policy evaluation logic, the Condition element, condition operators,
+conditions with multiple keys or values, single- vs multivalued context keys), not from this collection's
+trust-policy builder, so that it can catch that builder's mistakes:
 
 - the decision: any matching ``Deny`` statement gives ``"Deny"`` (an explicit deny always wins); else any
   matching ``Allow`` gives ``"Allow"``; else ``"NotApplicable"`` (IAM's implicit deny);
@@ -26,8 +28,8 @@ from this collection's code, so that it can catch that code's mistakes:
 Operators: StringEquals, StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike,
 StringNotLike (each with an optional ``ForAnyValue:``/``ForAllValues:`` prefix and ``IfExists`` suffix) and
 Null. Anything else in a policy (another operator, a policy variable, a ``Resource`` element that a trust
-policy cannot have) raises :class:`PolicyEvaluationError`: a test must never pass because the evaluator
-skipped what it did not understand.
+policy cannot have) raises :class:`PolicyEvaluationError`: neither a verification nor a test may pass because
+the evaluator skipped what it did not understand.
 """
 
 from __future__ import annotations

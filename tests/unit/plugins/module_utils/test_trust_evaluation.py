@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The test-side IAM trust-policy evaluator decides as IAM documents it, and so judges our trust policies.
+"""The IAM trust-policy evaluator (module_utils/trust_evaluation.py) decides as IAM documents it, and so judges our trust policies.
 
 Each operator and edge case gets a small hand-written policy; the expected answers come from the IAM
 User Guide (condition operators; conditions with multiple keys or values; multivalued context keys).
@@ -16,8 +16,10 @@ import urllib.parse
 import pytest
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_policy as tp
-from tests.support.iam_eval import (ALLOW, DENY, NOT_APPLICABLE, WEB_IDENTITY_ACTION, PolicyEvaluationError, evaluate_condition_block,
-                                    evaluate_trust, evaluate_web_identity, matching_statements, provider_arn, web_identity_context)
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW, DENY, NOT_APPLICABLE, WEB_IDENTITY_ACTION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError, evaluate_condition_block
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_trust, evaluate_web_identity
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import matching_statements, provider_arn, web_identity_context
 
 ACCOUNT = "111122223333"
 HOST = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"

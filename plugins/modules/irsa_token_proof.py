@@ -1,0 +1,228 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: irsa_token_proof
+short_description: Prove end to end that a ServiceAccount's token gets credentials for its role
+version_added: 1.0.0
+description:
+  - For each (ServiceAccount, role ARN), requests a token for the ServiceAccount from the Kubernetes TokenRequest API
+    with the audience, exactly as the EKS pod identity webhook has one projected into a pod, and calls
+    C(sts:AssumeRoleWithWebIdentity) with it for the role, as the pod's AWS SDK does.
+  - A refusal is retried with a bounded back-off (IAM is eventually consistent, so a role or provider made seconds ago
+    may be refused for 10 to 30 s), then reported as a finding with code C(token-proof-failed) and the STS error code;
+    success gives C(token-proof-ok).
+  - The token and the temporary credentials are never returned, logged or stored; the credentials are discarded.
+  - Needs a real cluster (the TokenRequest API) and real STS; M(torque.eks_irsa.irsa_verify) explains a failure.
+  - Writes nothing (a TokenRequest stores no object), so it also runs in check mode.
+options:
+  namespace:
+    description: Namespace of the ServiceAccounts.
+    type: str
+    required: true
+  checks:
+    description: The ServiceAccounts and the role each one should be able to assume.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      service_account:
+        description: Name of the ServiceAccount.
+        type: str
+        required: true
+      role_arn:
+        description: ARN of the role.
+        type: str
+        required: true
+  audience:
+    description: The audience of the token, as the pod identity webhook requests it.
+    type: str
+    default: sts.amazonaws.com
+  token_expiration:
+    description: Lifetime of the token in seconds (the API server's minimum is 600).
+    type: int
+    default: 600
+  attempts:
+    description: How often a refused C(AssumeRoleWithWebIdentity) is tried, at most.
+    type: int
+    default: 5
+  delay:
+    description: Seconds before the first retry; each further one waits twice as long, at most 20 s.
+    type: int
+    default: 4
+  kubeconfig:
+    description:
+      - Path of the kubeconfig, or its content as a mapping. Default C(K8S_AUTH_KUBECONFIG), then C(~/.kube/config), then
+        the in-cluster configuration of a pod.
+    type: raw
+  kube_context:
+    description: The kubeconfig context. Default C(K8S_AUTH_CONTEXT), then the kubeconfig's current one.
+    type: str
+author:
+  - Torque platform team (@torque)
+notes:
+  - Kubernetes permission used is C(create) on C(serviceaccounts/token) in O(namespace). AWS needs no credentials, since
+    C(sts:AssumeRoleWithWebIdentity) is authorised by the token alone.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Prove that the runner's ServiceAccount gets credentials in the dev account
+  torque.eks_irsa.irsa_token_proof:
+    namespace: torque-envs
+    checks:
+      - service_account: torque-runner-dev
+        role_arn: arn:aws:iam::222222222222:role/torque-runner
+  register: proof
+"""
+
+RETURN = r"""
+findings:
+  description:
+    - One per check, with code C(token-proof-ok) (severity V(ok)) or C(token-proof-failed) (severity V(error), and the
+      STS error code as C(pod_error)); the same keys as the findings of M(torque.eks_irsa.irsa_verify).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - account_id: "222222222222"
+      role_name: torque-runner
+      role_arn: arn:aws:iam::222222222222:role/torque-runner
+      namespace: torque-envs
+      service_account: torque-runner-dev
+      code: token-proof-ok
+      severity: ok
+      message: "STS gave credentials for arn:aws:iam::222222222222:role/torque-runner to a token of ServiceAccount ..."
+      pod_error: null
+      fix: nothing to do
+error_count:
+  description: Number of checks that failed.
+  returned: always
+  type: int
+  sample: 0
+"""
+
+import os
+import time
+
+try:
+    import botocore
+    import botocore.config
+    import botocore.exceptions
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
+try:
+    from kubernetes.client.exceptions import ApiException
+except ImportError:
+    ApiException = None  # main() reports the missing library
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import CLIENT_CONFIG
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import PROOF_RETRY_CODES
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import token_proof_finding
+
+MAX_DELAY = 20
+SESSION_NAME = "torque-eks-irsa-proof"
+
+
+def request_token(core_api, namespace, service_account, audience, expiration):
+    """A ServiceAccount token from the TokenRequest API (kept in memory only)."""
+    from kubernetes.client import AuthenticationV1TokenRequest, V1TokenRequestSpec  # pylint: disable=import-outside-toplevel
+
+    body = AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[audience], expiration_seconds=expiration))
+    return core_api.create_namespaced_service_account_token(service_account, namespace, body).status.token
+
+
+def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep):
+    """``(error code or None, error message, attempts made)`` of AssumeRoleWithWebIdentity, retried while refused."""
+    for attempt in range(1, attempts + 1):
+        try:
+            sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName=SESSION_NAME, WebIdentityToken=token)
+            return None, None, attempt  # the credentials are dropped unread
+        except botocore.exceptions.ClientError as e:
+            error = e.response.get("Error", {})
+            code, message = error.get("Code", "Unknown"), error.get("Message", str(e))
+        except botocore.exceptions.BotoCoreError as e:
+            code, message = type(e).__name__, str(e)
+        if code not in PROOF_RETRY_CODES or attempt == attempts:
+            return code, message, attempt
+        sleep(min(delay * 2 ** (attempt - 1), MAX_DELAY))
+    return "NotAttempted", "attempts must be at least 1", 0
+
+
+def core_v1_api(module):
+    """A CoreV1Api from the kubeconfig (option, K8S_AUTH_KUBECONFIG, ~/.kube/config), or in-cluster when there is none.
+
+    A plain API client, not kubernetes.core's dynamic one: that one reads the API discovery first, which this one call does not need.
+    """
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+
+    kubeconfig = module.params["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
+    context = module.params["kube_context"] or os.environ.get("K8S_AUTH_CONTEXT")
+    if isinstance(kubeconfig, dict):
+        return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig, context=context))
+    try:
+        return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=context))
+    except config.ConfigException:
+        if kubeconfig:
+            raise
+        config.load_incluster_config()  # no kubeconfig at all: running in a pod
+        return client.CoreV1Api()
+
+
+def main():
+    argument_spec = dict(
+        namespace=dict(type="str", required=True),
+        checks=dict(type="list", elements="dict", required=True, options=dict(
+            service_account=dict(type="str", required=True),
+            role_arn=dict(type="str", required=True),
+        )),
+        audience=dict(type="str", default="sts.amazonaws.com"),
+        token_expiration=dict(type="int", default=600, no_log=False),  # a lifetime, not a secret
+        attempts=dict(type="int", default=5),
+        delay=dict(type="int", default=4),
+        kubeconfig=dict(type="raw", no_log=True),
+        kube_context=dict(type="str"),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    if ApiException is None:
+        module.fail_json(msg="the Python library kubernetes is missing: pip install kubernetes (requirements.txt lists it)")
+    if params["attempts"] < 1 or params["delay"] < 0 or params["token_expiration"] < 600:
+        module.fail_json(msg="attempts must be at least 1, delay at least 0, and token_expiration at least 600 seconds "
+                             "(the API server's minimum): fix those options")
+    # AssumeRoleWithWebIdentity is authorised by the token: the request is sent unsigned, with no AWS credentials.
+    config = dict(CLIENT_CONFIG, signature_version=botocore.UNSIGNED)
+    sts = module.client("sts", config=botocore.config.Config(**config))
+    try:
+        core_api = core_v1_api(module)
+    except Exception as e:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg=f"could not reach Kubernetes: {e}. Set kubeconfig and kube_context (or K8S_AUTH_KUBECONFIG)")
+
+    findings, tokens = [], {}  # ServiceAccount -> (token, why there is none)
+    for check in params["checks"]:
+        name = check["service_account"]
+        if name not in tokens:
+            try:
+                tokens[name] = (request_token(core_api, params["namespace"], name, params["audience"], params["token_expiration"]), None)
+            except ApiException as e:
+                tokens[name] = (None, f"the Kubernetes API refused a token for it: {e.status} {e.reason}")
+        token, refusal = tokens[name]
+        if token is None:
+            findings.append(token_proof_finding(params["namespace"], name, check["role_arn"], "TokenRequestFailed", refusal, 0))
+            continue
+        code, message, attempts = assume_with_token(sts, check["role_arn"], token, params["attempts"], params["delay"])
+        findings.append(token_proof_finding(params["namespace"], name, check["role_arn"], code, message, attempts))
+    tokens.clear()
+    module.exit_json(changed=False, findings=findings, error_count=sum(1 for f in findings if f["severity"] == "error"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: irsa_verify
+short_description: Explain why a pod cannot get AWS credentials through IRSA, and how to fix it
+version_added: 1.0.0
+description:
+  - Read-only. For each (role, ServiceAccount) of one AWS account, checks the whole chain a pod's
+    C(sts:AssumeRoleWithWebIdentity) call depends on, and reports every problem as a finding with a stable code,
+    a one-line explanation, the error the pod would see and a concrete fix.
+  - The issuer (format, and that it is the cluster's current one); the IAM OIDC provider for it in the account and
+    its client IDs; the role and its trust policy, evaluated with IAM's condition semantics for the pod's exact
+    request (provider of the role's own account, C(sts:AssumeRoleWithWebIdentity), C(<issuer>:sub) and
+    C(<issuer>:aud)), then diagnosed (condition keys with C(https://) or a trailing slash, wrong audience, subject
+    of another namespace or service account, principal of another account or issuer...), including what it allows
+    beyond that one service account, and its size; the ServiceAccount and its C(eks.amazonaws.com/*) annotations;
+    and pods started before the annotation they carry (they keep their old credentials until restarted).
+  - The Kubernetes objects are not read by the module; pass them from M(kubernetes.core.k8s_info). Without
+    O(service_accounts) the ServiceAccount checks are skipped; without O(pods) the pod check is.
+  - A (role, ServiceAccount) without problems gets one finding with code C(ok).
+  - The codes are listed in the collection's README, section "Verify a setup".
+options:
+  issuer:
+    description:
+      - The OIDC issuer URL to verify, as M(torque.eks_irsa.eks_oidc_issuer) returns it (C(issuer_url)).
+    type: str
+    required: true
+  cluster_issuer:
+    description:
+      - The cluster's current issuer, when known. A different O(issuer) gives the finding C(issuer-not-cluster).
+    type: str
+  account_id:
+    description:
+      - The 12-digit ID of the account the credentials act in, where the roles and the provider live.
+    type: str
+    required: true
+  audience:
+    description:
+      - The audience (C(aud) claim) of the pods' tokens.
+    type: str
+    default: sts.amazonaws.com
+  checks:
+    description:
+      - The roles of the account and the ServiceAccount each one serves.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      role_name:
+        description: Name of the IAM role.
+        type: str
+        required: true
+      role_path:
+        description: Path of the IAM role, used for the expected role ARN while the role does not exist.
+        type: str
+        default: /
+      namespace:
+        description: Namespace of the ServiceAccount.
+        type: str
+        required: true
+      service_account:
+        description: Name of the ServiceAccount the role should trust.
+        type: str
+        required: true
+  service_accounts:
+    description:
+      - The ServiceAccount objects of the namespace(s), as M(kubernetes.core.k8s_info) returns them in C(resources).
+      - A ServiceAccount of O(checks) that is not in this list gives C(service-account-missing); V([]) means
+        none exists (for example the namespace does not).
+      - Left out, the ServiceAccount and pod checks are skipped.
+    type: list
+    elements: dict
+  pods:
+    description:
+      - The Pod objects of the namespace(s), as M(kubernetes.core.k8s_info) returns them in C(resources).
+      - Running pods of a checked ServiceAccount whose containers lack the C(AWS_ROLE_ARN) the annotation names give
+        C(pod-restart-needed). Left out, pods are not checked.
+    type: list
+    elements: dict
+  trust_policy_size_limit:
+    description:
+      - The account's trust policy size quota in characters (IAM's default is 2048, raisable to 4096).
+      - Larger gives C(trust-policy-too-large), 90 % or more C(trust-policy-near-limit).
+    type: int
+    default: 2048
+author:
+  - Torque platform team (@torque)
+notes:
+  - >-
+    IAM permissions used: C(iam:ListOpenIDConnectProviders) once, C(iam:GetOpenIDConnectProvider) only for the
+    provider of O(issuer) when it exists, C(iam:GetRole) once per role. Nothing is written.
+  - The module fails (instead of reporting findings about the wrong account) when the ARNs IAM returns are in another
+    account than O(account_id).
+  - Supports check mode; C(changed) is always V(false).
+extends_documentation_fragment:
+  - torque.eks_irsa.assume_role
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Read the namespace's ServiceAccounts
+  kubernetes.core.k8s_info:
+    kind: ServiceAccount
+    namespace: torque-envs
+  register: service_accounts
+
+- name: Verify the role and ServiceAccount of one account
+  torque.eks_irsa.irsa_verify:
+    issuer: https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE
+    account_id: "222222222222"
+    checks:
+      - role_name: torque-runner
+        namespace: torque-envs
+        service_account: torque-runner-dev
+    service_accounts: "{{ service_accounts.resources }}"
+  register: verified
+
+- name: Stop when a pod could not get credentials
+  ansible.builtin.assert:
+    that: verified.error_count == 0
+    fail_msg: "{{ verified.findings | selectattr('severity', 'equalto', 'error') | map(attribute='message') | list }}"
+"""
+
+RETURN = r"""
+findings:
+  description:
+    - One entry per problem found, and one with code C(ok) for each (role, ServiceAccount) without problems, in the
+      order of O(checks).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    account_id:
+      description: The account.
+      type: str
+      sample: "222222222222"
+    role_name:
+      description: The role.
+      type: str
+      sample: torque-runner
+    role_arn:
+      description: The role's ARN (as IAM returns it, or as it would be while the role does not exist).
+      type: str
+      sample: arn:aws:iam::222222222222:role/torque-runner
+    namespace:
+      description: The ServiceAccount's namespace.
+      type: str
+      sample: torque-envs
+    service_account:
+      description: The ServiceAccount.
+      type: str
+      sample: torque-runner-dev
+    code:
+      description: Stable code of the finding, for example C(provider-missing), C(trust-audience-mismatch) or C(ok).
+      type: str
+      sample: provider-missing
+    severity:
+      description: V(error) (the pod cannot get credentials, or gets the wrong ones), V(warning) or V(ok).
+      type: str
+      sample: error
+    message:
+      description: What is wrong, in one line.
+      type: str
+      sample: account 222222222222 has no IAM OIDC provider for oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE
+    pod_error:
+      description: The error the pod would see (C(InvalidIdentityToken), C(AccessDenied), ...), or V(null).
+      type: str
+      sample: InvalidIdentityToken
+    fix:
+      description: How to fix it, in one line.
+      type: str
+      sample: "create it: ansible-playbook torque.eks_irsa.rollout -i <inventory>, or aws iam create-open-id-connect-provider ..."
+error_count:
+  description: Number of findings with severity V(error).
+  returned: always
+  type: int
+  sample: 1
+warning_count:
+  description:
+    - Number of findings with severity V(warning).
+    - Not called C(warnings), which Ansible reserves for a module's warning messages.
+  returned: always
+  type: int
+  sample: 0
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
+from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validate_size_limit
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import make_check
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import make_context
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import same_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import summarise
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify
+
+ARGUMENT_SPEC = dict(
+    issuer=dict(type="str", required=True),
+    cluster_issuer=dict(type="str"),
+    account_id=dict(type="str", required=True),
+    audience=dict(type="str", default="sts.amazonaws.com"),
+    checks=dict(type="list", elements="dict", required=True, options=dict(
+        role_name=dict(type="str", required=True),
+        role_path=dict(type="str", default="/"),
+        namespace=dict(type="str", required=True),
+        service_account=dict(type="str", required=True),
+    )),
+    service_accounts=dict(type="list", elements="dict"),
+    pods=dict(type="list", elements="dict"),
+    trust_policy_size_limit=dict(type="int", default=DEFAULT_SIZE_LIMIT),
+)
+
+
+@IAMErrorHandler.list_error_handler("list the OIDC providers (iam:ListOpenIDConnectProviders)", default_value=[])
+def _list_provider_arns(client):
+    return [p["Arn"] for p in client.list_open_id_connect_providers(aws_retry=True)["OpenIDConnectProviderList"]]
+
+
+@IAMErrorHandler.list_error_handler("get the OIDC provider (iam:GetOpenIDConnectProvider)")
+def _get_provider(client, arn):
+    return client.get_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
+
+
+def read_providers(client, context_without_providers):
+    """``{ARN: details}``: every provider of the account, with details (url, client_ids) only for the issuer's own.
+
+    Other providers only matter by their ARN, which already names their issuer, so they cost no call.
+    """
+    arns = _list_provider_arns(client)
+    try:
+        wanted = provider_arn(context_without_providers, normalize_issuer(context_without_providers.issuer))
+    except IssuerError:
+        return dict.fromkeys(arns)
+    providers = {}
+    for arn in arns:
+        details = None
+        if same_provider(arn, wanted):
+            found = _get_provider(client, arn)
+            if found is not None:  # deleted between the two calls: reported as missing
+                details = {"url": found.get("Url"), "client_ids": found.get("ClientIDList") or []}
+            else:
+                continue
+        providers[arn] = details
+    return providers
+
+
+def read_roles(client, names):
+    """``{name: GetRole's Role or None}``, one GetRole per distinct name."""
+    return {name: RoleCalls(client, name).get_role() for name in dict.fromkeys(names)}
+
+
+def account_mismatch(account_id, providers, roles):
+    """The first ARN IAM returned that is in another account than ``account_id`` (wrong credentials), or None."""
+    arns = list(providers) + [role["Arn"] for role in roles.values() if role]
+    return next((arn for arn in arns if arn.split(":")[4] != account_id), None)
+
+
+def find_object(objects, namespace, name):
+    """The object named ``namespace/name`` in a k8s_info ``resources`` list, or None; NOT_READ when no list was given."""
+    if objects is None:
+        return NOT_READ
+    for obj in objects:
+        metadata = obj.get("metadata") or {}
+        if metadata.get("name") == name and metadata.get("namespace", namespace) == namespace:
+            return obj
+    return None
+
+
+def checked_params(module):
+    params = module.params
+    try:
+        account_id = validate_account_id(params["account_id"])
+        validate_size_limit(params["trust_policy_size_limit"])
+    except (IssuerError, TrustPolicyError) as e:
+        module.fail_json(msg=str(e))
+    if not (params["audience"] or "").strip():
+        module.fail_json(msg="audience is empty: give the aud claim of the pods' tokens, sts.amazonaws.com for EKS")
+    return account_id
+
+
+def main():
+    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    account_id = checked_params(module)
+    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
+    partition = client.meta.partition
+    base = make_context(params["issuer"], account_id, {}, params["audience"], params["cluster_issuer"], partition,
+                        params["trust_policy_size_limit"])
+    try:
+        providers = read_providers(client, base)
+        roles = read_roles(client, [check["role_name"] for check in params["checks"]])
+    except AnsibleIAMError as e:
+        module.fail_json_aws_error(e)
+    stranger = account_mismatch(account_id, providers, roles)
+    if stranger:
+        module.fail_json(msg=f"account_id {account_id} is not the account the credentials act in: IAM returned {stranger}. "
+                             "Use credentials for that account (for example from amazon.aws.sts_assume_role), or fix account_id")
+
+    context = base._replace(providers=providers)
+    checks = [make_check(check["role_name"], check["namespace"], check["service_account"], role=roles[check["role_name"]],
+                         role_path=check["role_path"],
+                         service_account_object=find_object(params["service_accounts"], check["namespace"], check["service_account"]),
+                         pods=params["pods"])
+              for check in params["checks"]]
+    findings = verify(context, checks)
+    errors, warnings = summarise(findings)
+    module.exit_json(changed=False, findings=findings, error_count=errors, warning_count=warnings)
+
+
+if __name__ == "__main__":
+    main()

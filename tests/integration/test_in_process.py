@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The modules run in the worker (plugins/plugin_utils/in_process.py) give exactly the results of module processes.
+
+The same playbook runs both ways, switched by the documented variable ``eks_irsa_in_process``, on the same AWS
+state: every task result must be identical. The playbook covers what could differ: check and diff mode, a loop
+(module-side globals must not leak between items), ``no_log``, a warning, a module failure, an argument-spec failure, a
+read-only module, and the modules' own assume-role (``group/torque.eks_irsa.assume_role``). ``-vvv`` output shows
+which way each task ran, so the test also proves that both ways were taken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+ACCOUNTS = ("310000000071", "310000000072")
+IN_WORKER = "running in the worker process"
+AS_PROCESS = "running as a module process"
+TASKS = ("issuer", "provider", "roles", "provider, no_log", "warning", "bad issuer URL", "unknown option")
+
+
+def inventory(*accounts):
+    hosts = "\n".join(f'    account-{account}: {{account_id: "{account}"}}' for account in accounts)
+    return f"all:\n  vars:\n    ansible_connection: local\n  hosts:\n{hosts}\n"
+
+
+def play(stack):
+    roles = [{"name": f"equal-{index}", "sa": f"runner-{index}"} for index in (1, 2)]
+    provider = {"url": stack.issuer, "account_id": "{{ account_id }}", "tags": {"owner": "platform"}}
+    role = {
+        "name": "{{ item.name }}", "account_id": "{{ account_id }}",
+        "trust": [{"issuer": stack.issuer, "service_accounts": ["envs:{{ item.sa }}"]}],
+        "managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "inline_policies": {"state": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::tf-state/*"}]}},
+        "tags": {"owner": "platform"},
+    }
+    in_account = [
+        {"name": "provider", "torque.eks_irsa.iam_oidc_provider": provider},
+        {"name": "roles", "torque.eks_irsa.iam_web_identity_role": role,
+         "loop": roles, "loop_control": {"label": "{{ item.name }}"}},
+        {"name": "provider, no_log", "torque.eks_irsa.iam_oidc_provider": provider, "no_log": True},
+        {"name": "warning", "torque.eks_irsa.iam_oidc_provider": dict(provider, resource_tags={"owner": "platform"})},
+        {"name": "bad issuer URL", "torque.eks_irsa.iam_oidc_provider": {"url": "http://example.com/id/X"},
+         "ignore_errors": True},
+        {"name": "unknown option", "ignore_errors": True,
+         "torque.eks_irsa.iam_web_identity_role": {"name": "x", "state": "absent", "no_such_option": 1}},
+    ]
+    assume_role = {"assume_role_arn": "arn:aws:iam::{{ account_id }}:role/deployer", "assume_role_session_name": "in-process-test"}
+    return yaml.safe_dump([{
+        "name": "modules in target accounts",
+        "hosts": "all",
+        "gather_facts": False,
+        "tasks": [
+            {"name": "issuer",
+             "torque.eks_irsa.eks_oidc_issuer": {"cluster_name": stack.cluster_name, "account_id": "{{ account_id }}"}},
+            {"name": "in the target account",
+             "module_defaults": {"group/torque.eks_irsa.assume_role": assume_role},
+             "block": in_account},
+        ],
+    }], sort_keys=False)
+
+
+def report(run):
+    """The json_report document (after the -vvv lines) as ``{(task, host): result}``."""
+    assert run.rc == 0, f"rc={run.rc}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    document = json.loads(run.stdout[run.stdout.index("\n{") + 1:])
+    return {(task["task"]["name"], host): result
+            for play_ in document["plays"] for task in play_["tasks"] for host, result in task["hosts"].items()}
+
+
+def ways(run):
+    """How many tasks (and loop items) ran in the worker and how many as module processes."""
+    return run.stdout.count(IN_WORKER), run.stdout.count(AS_PROCESS)
+
+
+def normalised(results, account):
+    """The results with the account's ID replaced, so two accounts' results compare."""
+    text = json.dumps(sorted(([task, host], result) for (task, host), result in results.items()))
+    return json.loads(re.sub(account, "ACCOUNT", text.replace(f"account-{account}", "HOST")))
+
+
+def run_both_ways(run_playbook, stack, accounts, **kwargs):
+    """``(in worker, as processes)``: the playbook run each way on the same accounts, both at -vvv."""
+    in_worker = run_playbook(play(stack), inventory=inventory(*accounts), args=["-vvv"], **kwargs)
+    as_process = run_playbook(play(stack), inventory=inventory(*accounts), args=["-vvv"],
+                              extra_vars={"eks_irsa_in_process": False}, **kwargs)
+    return in_worker, as_process
+
+
+def test_results_are_identical_in_the_worker_and_as_module_processes(local_stack, run_playbook):
+    first, second = ACCOUNTS
+    per_run = len(TASKS) + 1  # every task once, the loop twice
+
+    # Check and diff mode on a fresh account: both ways predict the same creations, and write nothing.
+    in_worker, as_process = run_both_ways(run_playbook, local_stack, [first], check=True, diff=True)
+    assert ways(in_worker) == (per_run, 0) and ways(as_process) == (0, per_run), (ways(in_worker), ways(as_process))
+    assert report(in_worker) == report(as_process)
+    results = report(in_worker)
+    host = f"account-{first}"
+    assert results[("provider", host)]["changed"] is True and not results[("provider", host)]["diff"]["before"]
+    assert [item["status"] for item in results[("roles", host)]["results"]] == ["created", "created"]
+    assert local_stack.account_client("iam", first).list_roles()["Roles"] == []
+
+    # Converge: in the worker in one fresh account, as module processes in another; the same results but for the account.
+    created_in_worker = report(run_playbook(play(local_stack), inventory=inventory(first), args=["-vvv"], diff=True))
+    created_as_process = report(run_playbook(play(local_stack), inventory=inventory(second), args=["-vvv"], diff=True,
+                                             extra_vars={"eks_irsa_in_process": False}))
+
+    def comparable(results, account):
+        # IAM's role IDs and creation times differ between the two accounts.
+        text = re.sub(r"\bAROA[0-9A-Z]{17}\b", "ROLE-ID", json.dumps(normalised(results, account)))
+        return json.loads(re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^\"]*", "TIME", text))
+    assert comparable(created_in_worker, first) == comparable(created_as_process, second)
+    assert [item["status"] for item in created_in_worker[("roles", host)]["results"]] == ["created", "created"]
+
+    # No-op, both ways on the same converged account.
+    in_worker, as_process = run_both_ways(run_playbook, local_stack, [first], diff=True)
+    assert report(in_worker) == report(as_process)
+    results = report(in_worker)
+    assert not any(result.get("changed") for result in results.values())
+
+    # What each way kept from the rest: no_log hid the result, the failures say why, nothing was printed twice.
+    hidden = results[("provider, no_log", host)]
+    assert "censored" in hidden and "arn" not in hidden and hidden["changed"] is False, hidden
+    assert results[("bad issuer URL", host)]["failed"] is True and "https" in results[("bad issuer URL", host)]["msg"]
+    assert "resource_tags" in " ".join(results[("warning", host)]["warnings"])
+    assert "no_such_option" in results[("unknown option", host)]["msg"]
+    assert "Unsupported parameters" in results[("unknown option", host)]["msg"]

@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The verify playbook's filters (plugins/filter/verify.py): the checks from the rollout's plan, and the report."""
+
+from ansible_collections.torque.eks_irsa.plugins.filter import verify
+from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_checks
+from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_proof_checks
+from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_report
+from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_params
+
+ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+def finding(code, severity, role="torque-runner", sa="torque-runner-dev", account="222222222222", **extra):
+    return dict(dict(account_id=account, role_name=role, role_arn=f"arn:aws:iam::{account}:role/{role}", namespace="envs",
+                     service_account=sa, code=code, severity=severity, message=f"{code} happened", pod_error=None,
+                     fix=f"fix {code}"), **extra)
+
+
+def test_the_filters_are_registered():
+    assert set(verify.FilterModule().filters()) == {"verify_checks", "verify_proof_checks", "verify_report"}
+
+
+def test_checks_come_from_the_rollouts_own_plan_with_its_defaults():
+    plan = web_identity_role_params([{"name": "torque-runner"}, {"name": "reader", "service_account": "reads", "path": "/irsa/"}],
+                                    ISSUER, "envs", "222222222222", host="dev", service_account_suffix="dev")
+    assert verify_checks(plan, "envs") == [
+        {"role_name": "torque-runner", "role_path": "/", "namespace": "envs", "service_account": "torque-runner-dev"},
+        {"role_name": "reader", "role_path": "/irsa/", "namespace": "envs", "service_account": "reads"},
+    ]
+    assert verify_checks(None, "envs") == []
+
+
+def test_the_report_has_a_row_per_finding_ok_rows_included_and_explains_the_problems():
+    hostvars = {
+        "prod": {"eks_irsa_account_id": "333333333333", "eks_irsa_verify_result": {"findings": [
+            finding("provider-missing", "error", sa="torque-runner-prod", account="333333333333", pod_error="InvalidIdentityToken"),
+            finding("trust-subject-broad", "warning", sa="torque-runner-prod", account="333333333333")]}},
+        "dev": {"eks_irsa_account_id": "222222222222", "eks_irsa_verify_result": {"findings": [finding("ok", "ok")]}},
+    }
+    report = verify_report(["prod", "dev"], hostvars)
+    assert list(report["accounts"]) == ["dev", "prod"]  # by account ID
+    assert (report["errors"], report["warnings"], report["failed"]) == (1, 1, ["prod"])
+    assert report["accounts"]["prod"]["errors"] == 1 and report["accounts"]["dev"]["findings"][0]["code"] == "ok"
+    lines = report["lines"]
+    assert lines[0].split() == ["ACCOUNT", "HOST", "ROLE", "SERVICE", "ACCOUNT", "RESULT", "CODE"]
+    assert lines[1].split() == ["222222222222", "dev", "torque-runner", "torque-runner-dev", "OK", "ok"]
+    assert lines[2].split() == ["333333333333", "prod", "torque-runner", "torque-runner-prod", "ERROR", "provider-missing"]
+    assert lines[3:6] == ["    provider-missing happened", "    pod sees: InvalidIdentityToken", "    fix: fix provider-missing"]
+    assert lines[6].split()[-2:] == ["WARNING", "trust-subject-broad"]
+    assert lines[7:9] == ["    trust-subject-broad happened", "    fix: fix trust-subject-broad"]  # no pod error to show
+    assert lines[-1] == "2 account(s): 1 error(s), 1 warning(s)"
+    # The columns line up: every row starts its CODE cell where the header does.
+    column = lines[0].index("CODE")
+    assert all(line[column:].split()[0] in ("ok", "provider-missing", "trust-subject-broad") for line in (lines[1], lines[2], lines[6]))
+
+
+def test_an_account_that_could_not_be_verified_fails_and_says_why():
+    hostvars = {"dev": {"eks_irsa_account_id": "222222222222", "eks_irsa_verify_error": "could not assume arn:...: AccessDenied",
+                        "eks_irsa_verify_result": {"failed": True}}}
+    report = verify_report(["dev"], hostvars)
+    assert report["failed"] == ["dev"] and report["errors"] == 0
+    assert report["accounts"]["dev"] == {"account_id": "222222222222", "findings": [], "errors": 0, "warnings": 0,
+                                         "error": "could not assume arn:...: AccessDenied"}
+    assert report["lines"][1].split() == ["222222222222", "dev", "-", "-", "FAILED", "-"]
+    assert report["lines"][2] == "    could not verify the account: could not assume arn:...: AccessDenied"
+    assert report["lines"][-1] == "1 account(s): 0 error(s), 0 warning(s); not verified: dev"
+
+
+def test_the_proof_checks_each_service_account_and_role_verify_looked_at_once():
+    findings = [finding("trust-subject-broad", "warning"), finding("pod-restart-needed", "warning"),
+                finding("ok", "ok", role="reader", sa="reads")]
+    assert verify_proof_checks(findings) == [
+        {"service_account": "torque-runner-dev", "role_arn": "arn:aws:iam::222222222222:role/torque-runner"},
+        {"service_account": "reads", "role_arn": "arn:aws:iam::222222222222:role/reader"}]
+
+
+def test_the_proofs_findings_join_the_accounts_findings_and_a_failed_proof_fails_the_run():
+    hostvars = {"dev": {"eks_irsa_account_id": "222222222222",
+                        "eks_irsa_verify_result": {"findings": [finding("ok", "ok")]},
+                        "eks_irsa_verify_proof": {"findings": [finding("token-proof-failed", "error", pod_error="AccessDenied")]}},
+                "prod": {"eks_irsa_account_id": "333333333333",
+                         "eks_irsa_verify_result": {"findings": [finding("ok", "ok", account="333333333333")]},
+                         "eks_irsa_verify_proof": {"skipped": True}}}
+    report = verify_report(["dev", "prod"], hostvars)
+    assert [f["code"] for f in report["accounts"]["dev"]["findings"]] == ["ok", "token-proof-failed"]
+    assert [f["code"] for f in report["accounts"]["prod"]["findings"]] == ["ok"]
+    assert report["failed"] == ["dev"] and report["errors"] == 1
