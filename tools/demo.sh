@@ -24,6 +24,9 @@ show ansible-playbook torque.eks_irsa.rollout -i "$inventory"
 step "Rollout, second run: nothing to change (changed=0 on every host)"
 show ansible-playbook torque.eks_irsa.rollout -i "$inventory" | sed -n '/PLAY RECAP/,$p'
 
+step "Verify: the whole chain a pod depends on, per account and ServiceAccount (read-only)"
+show ansible-playbook torque.eks_irsa.verify -i "$inventory" | sed -n '/TASK \[Show the findings\]/,/^$/p;/PLAY RECAP/,$p'
+
 step "Checking by hand, as a person would"
 show aws eks describe-cluster --name "$EKS_IRSA_CLUSTER_NAME" --query cluster.identity.oidc.issuer --output text
 for account in 222222222222 333333333333; do
