@@ -44,12 +44,19 @@ import os
 import sys
 
 from ansible import constants as C
-from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils import basic
-from ansible.module_utils._internal._ansiballz import _loader
 from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
+
+# What running a module in the worker relies on, as ansible-core 2.19 has it. Another ansible-core may lack it;
+# then every task runs as a module process (see InProcessModuleAction.in_process_refusal).
+try:
+    from ansible.module_utils import _internal as module_utils_internal
+    from ansible.module_utils._internal._ansiballz import _loader
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+    IN_PROCESS_SUPPORT_ERROR = None
+except ImportError as e:
+    IN_PROCESS_SUPPORT_ERROR = f"this ansible-core lacks what in-worker runs need ({e})"
 from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
 from ansible.vars.clean import remove_internal_keys
@@ -181,6 +188,8 @@ class InProcessModuleAction(NormalAction):
 
     def in_process_refusal(self, module_name, task_vars, wrap_async):
         """Why the module must run as its own process, or None when it may run in the worker."""
+        if IN_PROCESS_SUPPORT_ERROR is not None:
+            return IN_PROCESS_SUPPORT_ERROR
         if not module_name.startswith(COLLECTION + "."):
             return f"{module_name} is not a module of {COLLECTION}"
         if not boolean(self._templar.template(task_vars.get(SWITCH, True)), strict=False):

@@ -89,3 +89,15 @@ def test_same_python(tmp_path):
     assert in_process.same_python(str(venv / "python"), str(venv / "python"))
     assert not in_process.same_python(str(venv / "python"), sys.executable)  # same file, another folder: other packages
     assert not in_process.same_python("/usr/bin/python2", str(venv / "python"))
+
+
+def test_an_ansible_core_without_the_internals_runs_every_task_as_a_module_process(monkeypatch):
+    # in_process_refusal says so before it looks at anything else, so the task falls back to a module process.
+    monkeypatch.setattr(in_process, "IN_PROCESS_SUPPORT_ERROR", "this ansible-core lacks what in-worker runs need (x)")
+    action = in_process.InProcessModuleAction.__new__(in_process.InProcessModuleAction)
+    assert action.in_process_refusal(f"torque.eks_irsa.{MODULE}", {}, False) == \
+        "this ansible-core lacks what in-worker runs need (x)"
+
+
+def test_the_pinned_ansible_core_has_what_in_worker_runs_need():
+    assert in_process.IN_PROCESS_SUPPORT_ERROR is None
