@@ -6,11 +6,9 @@
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_outcome
-
 
 def rollout_outcomes(hosts, hostvars):
-    """Each account's outcome, from what its rollout tasks registered.
+    """Each account's outcome, from its plan (``eks_irsa_plan``) and what its irsa_account task registered.
 
     ``{host, account_id, provider, roles: [{name, arn, status, service_account}], error}``; ``error`` is
     the message the account's rescue recorded (``eks_irsa_error``), or None.
@@ -19,12 +17,16 @@ def rollout_outcomes(hosts, hostvars):
     for host in hosts:
         facts = hostvars[host]
         error = facts.get("eks_irsa_error")
-        applied = (facts.get("web_identity_role_applied") or {}).get("results") or []
+        result = facts.get("eks_irsa_account_result") or {}
+        plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
+        roles = [{"name": entry["params"]["name"], "arn": role.get("arn"), "status": role.get("status", "ok"),
+                  "service_account": entry["service_account"]}
+                 for entry, role in zip(plan.get("roles") or [], result.get("roles") or [])]
         outcomes.append({
             "host": host,
-            "account_id": facts.get("eks_irsa_account_id"),
-            "provider": None if error else (facts.get("oidc_provider_result") or {}).get("status"),
-            "roles": [] if error else [web_identity_role_outcome(result) for result in applied],
+            "account_id": plan.get("account_id", facts.get("eks_irsa_account_id")),
+            "provider": None if error else (result.get("provider") or {}).get("status"),
+            "roles": [] if error else roles,
             "error": error,
         })
     return outcomes

@@ -31,6 +31,7 @@ from collections import namedtuple
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.iam import list_iam_roles
@@ -41,6 +42,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
@@ -418,3 +421,56 @@ def ensure_absent(client, check_mode, arn, force=False):
     if not check_mode and not _delete_provider(client, arn):
         return Outcome(False, None, None)  # deleted by someone else meanwhile
     return Outcome(True, before, None)
+
+
+# -- the module's work, shared by iam_oidc_provider and irsa_account ------------------------------------------
+
+PROVIDER_ARGUMENT_SPEC = dict(
+    url=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    client_ids=dict(type="list", elements="str"),
+    thumbprints=dict(type="list", elements="str"),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    purge_tags=dict(type="bool", default=True),
+    force=dict(type="bool", default=False),
+    account_id=dict(type="str"),
+)
+
+
+def checked_provider_options(params):
+    """``(wanted provider, account ID or None)`` from options validated against :data:`PROVIDER_ARGUMENT_SPEC`.
+
+    Raises ``IssuerError`` naming the option, before any AWS call.
+    """
+    wanted = wanted_provider(params["url"], params["client_ids"], params["thumbprints"], params["tags"], params["purge_tags"])
+    return wanted, validate_account_id(params["account_id"]) if params["account_id"] is not None else None
+
+
+def outcome_status(outcome):
+    if not outcome.changed:
+        return "ok"
+    if outcome.before is None:
+        return "created"
+    return "deleted" if outcome.after is None else "updated"
+
+
+def converge_provider(module, client, params, wanted, given_account_id):
+    """What iam_oidc_provider does: the provider brought to ``params['state']``; its result. Fails the module on an error."""
+    account_id, partition = target_account(module, client, given_account_id)
+    arn = provider_arn(partition, account_id, wanted.issuer.url)
+    confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
+    try:
+        if params["state"] == "present":
+            outcome = ensure_present(client, module.check_mode, arn, wanted, confirm_account)
+        else:
+            outcome = ensure_absent(client, module.check_mode, arn, params["force"])
+    except ProviderError as e:
+        module.fail_json(msg=str(e), arn=arn, **e.details)
+    except AnsibleIAMError as e:
+        module.fail_json_aws(e.exception, msg=f"{e.message} for {arn}", arn=arn)
+
+    result = dict(changed=outcome.changed, arn=arn, status=outcome_status(outcome))
+    result.update(outcome.after or {})
+    if module._diff:
+        result["diff"] = dict(before=diff_view(outcome.before), after=diff_view(outcome.after))
+    return result

@@ -14,6 +14,7 @@ for comparison nor changed.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import namedtuple
 
@@ -37,6 +38,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import i
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import policies_differ
 
@@ -76,11 +78,19 @@ def role_account(module, account_id=None):
     """``(account_id, partition)`` the role lives in: the caller's (one sts:GetCallerIdentity) unless given."""
     if account_id is None:
         return get_aws_account_info(module)
+    return account_id, partition_for_region(module.region or "us-east-1")
+
+
+@functools.lru_cache(maxsize=None)
+def partition_for_region(region):
+    """The AWS partition of ``region`` (``aws`` when botocore does not know it), from botocore's data.
+
+    Cached: a botocore session costs about 10 ms to make, and the loop items of a task run in one process.
+    """
     try:
-        partition = botocore.session.get_session().get_partition_for_region(module.region or "us-east-1")
+        return botocore.session.get_session().get_partition_for_region(region)
     except botocore.exceptions.UnknownRegionError:
-        partition = "aws"
-    return account_id, partition
+        return "aws"
 
 
 def compact_json(document):
@@ -396,3 +406,29 @@ def _ignore_missing(calls, description, operation, **params):
 def role_result(role):
     """The module's return values from a snapshot: AWS's documents verbatim, inline policies by name."""
     return dict(role, inline_policies=sorted(role["inline_policies"]))
+
+
+def converge_role(module, client, options, where="", failure_context=None):
+    """What iam_web_identity_role does for ``options`` (checked by ``check_role_options``): its result.
+
+    On an error, fails the module with the message prefixed by ``where`` and ``failure_context`` added to the result.
+    """
+    failure_context = failure_context or {}
+    try:
+        if options["state"] == "absent":
+            changed, diff = ensure_absent(client, options["name"], module.check_mode, options["force"])
+            return dict(changed=changed, status="deleted" if changed else "ok", **({"diff": diff} if module._diff else {}))
+        account_id, partition = role_account(module, options["account_id"])
+        converger = RoleConverger(client, role_spec(options, account_id, partition), module.check_mode)
+        role = converger.ensure_present()
+    except TrustPolicyError as e:
+        module.fail_json(msg=f"{where}{e}", **failure_context)
+    except AnsibleIAMError as e:
+        if e.exception:
+            module.fail_json_aws(e.exception, msg=f"{where}{e.message}", **failure_context)
+        module.fail_json(msg=f"{where}{e.message}", **failure_context)
+    status = "created" if converger.created else "updated" if converger.changed else "ok"
+    result = dict(changed=converger.changed, status=status, **role_result(role))
+    if module._diff:
+        result["diff"] = converger.diff
+    return result

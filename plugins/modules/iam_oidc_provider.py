@@ -175,74 +175,24 @@ trusted_by:
   sample: [agents-deployer]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import caller_account_guard
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import diff_view
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_absent
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_present
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import target_account
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import wanted_provider
-
-
-def validated_params(module):
-    """The wanted provider and the account ID, checked before any AWS call (fails the module otherwise)."""
-    params = module.params
-    try:
-        wanted = wanted_provider(params["url"], params["client_ids"], params["thumbprints"], params["tags"], params["purge_tags"])
-        account_id = validate_account_id(params["account_id"]) if params["account_id"] is not None else None
-    except IssuerError as e:
-        module.fail_json(msg=str(e))
-    return wanted, account_id
-
-
-def outcome_status(outcome):
-    if not outcome.changed:
-        return "ok"
-    if outcome.before is None:
-        return "created"
-    return "deleted" if outcome.after is None else "updated"
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import converge_provider
 
 
 def main():
-    argument_spec = dict(
-        url=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        client_ids=dict(type="list", elements="str"),
-        thumbprints=dict(type="list", elements="str"),
-        tags=dict(type="dict", aliases=["resource_tags"]),
-        purge_tags=dict(type="bool", default=True),
-        force=dict(type="bool", default=False),
-        account_id=dict(type="str"),
-    )
-    module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    wanted, given_account_id = validated_params(module)
+    module = AWSModule(argument_spec=PROVIDER_ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        wanted, account_id = checked_provider_options(module.params)
+    except IssuerError as e:
+        module.fail_json(msg=str(e))
 
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
-    account_id, partition = target_account(module, client, given_account_id)
-    arn = provider_arn(partition, account_id, wanted.issuer.url)
-    confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
-    try:
-        if module.params["state"] == "present":
-            outcome = ensure_present(client, module.check_mode, arn, wanted, confirm_account)
-        else:
-            outcome = ensure_absent(client, module.check_mode, arn, module.params["force"])
-    except ProviderError as e:
-        module.fail_json(msg=str(e), arn=arn, **e.details)
-    except AnsibleIAMError as e:
-        module.fail_json_aws(e.exception, msg=f"{e.message} for {arn}", arn=arn)
-
-    result = dict(changed=outcome.changed, arn=arn, status=outcome_status(outcome))
-    result.update(outcome.after or {})
-    if module._diff:
-        result["diff"] = dict(before=diff_view(outcome.before), after=diff_view(outcome.after))
-    module.exit_json(**result)
+    module.exit_json(**converge_provider(module, client, module.params, wanted, account_id))
 
 
 if __name__ == "__main__":

@@ -306,15 +306,10 @@ create_date:
   sample: "2025-01-31T09:30:00+00:00"
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import ensure_absent
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_account
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_result
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_spec
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
@@ -329,23 +324,7 @@ def main():
         module.fail_json(msg=str(e))
 
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        if options["state"] == "absent":
-            changed, diff = ensure_absent(client, options["name"], module.check_mode, options["force"])
-            module.exit_json(changed=changed, status="deleted" if changed else "ok", **({"diff": diff} if module._diff else {}))
-        account_id, partition = role_account(module, options["account_id"])
-        converger = RoleConverger(client, role_spec(options, account_id, partition), module.check_mode)
-        role = converger.ensure_present()
-    except TrustPolicyError as e:
-        module.fail_json(msg=str(e))
-    except AnsibleIAMError as e:
-        module.fail_json_aws_error(e)
-
-    status = "created" if converger.created else "updated" if converger.changed else "ok"
-    result = dict(changed=converger.changed, status=status, **role_result(role))
-    if module._diff:
-        result["diff"] = converger.diff
-    module.exit_json(**result)
+    module.exit_json(**converge_role(module, client, options))
 
 
 if __name__ == "__main__":

@@ -63,9 +63,8 @@ def _both(*changes):
     return change
 
 
-# (id, how to break the inventory, the host named (``"<host>: "`` in the message; ``"result:<host>"``: Ansible's own
-# argument-spec check, whose message cannot name it, fails that host's result, shown as ``fatal: [<host>]``; None: a
-# value of the whole group), fragments the message must contain: the field, and the fix)
+# (id, how to break the inventory, the host named (``"<host>: "`` in the message; None: a value of the whole group,
+# checked by the ServiceAccount role), fragments the message must contain: the field, and the fix)
 CASES = [
     # -- the account and how to reach it
     ("account-id-not-12-digits", _host(eks_irsa_account_id="55555555551"), BAD,
@@ -128,7 +127,7 @@ CASES = [
      ["eks_irsa_roles \"not a list\" is not a list of roles", "write each role as a mapping"]),
     ("roles-empty", _host(eks_irsa_roles=[]), BAD,
      ["web_identity_role_roles is empty", "list at least one role for this account"]),
-    ("unknown-key-in-a-role (typo)", _role(managed_policy=["arn:aws:iam::aws:policy/ReadOnlyAccess"]), f"result:{BAD}",
+    ("unknown-key-in-a-role (typo)", _role(managed_policy=["arn:aws:iam::aws:policy/ReadOnlyAccess"]), BAD,
      ["web_identity_role_roles.managed_policy", "Supported parameters include:", "managed_policies"]),
     ("duplicate-role-in-one-account",
      _roles({"name": RUNNER, "service_account": "runner-a"}, {"name": RUNNER.upper(), "service_account": "runner-b"}), BAD,
@@ -198,17 +197,34 @@ def test_bad_input_is_refused_before_anything_is_written(local_stack, run_playbo
     messages = [msg for _play, _task, _host, msg in failed]
     matching = [msg for msg in messages if all(fragment in msg for fragment in fragments)]
     assert matching, f"{case}: no message contains {fragments}:\n" + "\n".join(messages)
-    if host is not None and host.startswith("result:"):
-        assert {failed_host for _play, _task, failed_host, _msg in failed} == {host.split(":", 1)[1]}, failed
-    elif host is not None:
+    if host is not None:
         assert any(f"{host}: " in msg for msg in matching), f"{case}: the message does not name host {host}:\n{matching}"
-    else:  # a group-wide value, or Ansible's argument-spec check: the failed result is the host's
+    else:  # a group-wide value: the failed result is a host's of the inventory
         assert {failed_host for _play, _task, failed_host, _msg in failed} <= set(bad_inventory.hosts)
     # Nothing written: no mutating request was sent anywhere, and AWS and Kubernetes hold what they held.
     assert mutating_aws_requests(local_stack) == []
     assert kube_writes(local_stack, kube_mark) == []
     assert bad_inventory.aws_state() == aws_before
     assert local_stack.kube_objects() == kube_before
+
+
+def test_every_bad_account_is_reported_in_one_run(local_stack, run_playbook, bad_inventory):
+    """Two accounts, each with its own mistake: one run names both, each with its host, and writes nothing."""
+    document = bad_inventory.document()
+    hosts = document["all"]["children"]["eks_irsa_accounts"]["hosts"]
+    hosts[BAD].update(eks_irsa_account_id="55555555551")
+    hosts[OTHER].update(eks_irsa_roles=[{"name": RUNNER, "path": "irsa"}])
+    local_stack.reset_aws_requests()
+
+    run = run_playbook(ROLLOUT, inventory=bad_inventory.write(document))
+
+    failed = failures(run)
+    assert run.rc != 0 and len(failed) == 1, failed  # one task, run once for the whole inventory, failed once
+    message = failed[0][3]
+    assert "The inventory has 2 problems; nothing was written" in message, message
+    assert f"{BAD}: target_account_id '55555555551' is not an AWS account ID" in message, message
+    assert f"{OTHER}: web_identity_role_roles[0] ({RUNNER}): path 'irsa': role path must begin and end with /" in message, message
+    assert mutating_aws_requests(local_stack) == []
 
 
 # -- what the rollout inventory cannot reach: the modules themselves ------------------------------------------

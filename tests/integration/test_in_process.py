@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 ACCOUNTS = ("310000000071", "310000000072")
 IN_WORKER = "running in the worker process"
 AS_PROCESS = "running as a module process"
-TASKS = ("issuer", "provider", "roles", "provider, no_log", "warning", "bad issuer URL", "unknown option")
+TASKS = ("issuer", "provider", "roles", "account", "provider, no_log", "warning", "bad issuer URL", "unknown option")
 
 
 def inventory(*accounts):
@@ -47,6 +47,9 @@ def play(stack):
         {"name": "provider", "torque.eks_irsa.iam_oidc_provider": provider},
         {"name": "roles", "torque.eks_irsa.iam_web_identity_role": role,
          "loop": roles, "loop_control": {"label": "{{ item.name }}"}},
+        {"name": "account", "torque.eks_irsa.irsa_account": {
+            "account_id": "{{ account_id }}", "provider": {"url": stack.issuer, "tags": {"owner": "platform"}, "purge_tags": False},
+            "roles": [dict(role, name="equal-3", trust=[{"issuer": stack.issuer, "service_accounts": ["envs:runner-3"]}])]}},
         {"name": "provider, no_log", "torque.eks_irsa.iam_oidc_provider": provider, "no_log": True},
         {"name": "warning", "torque.eks_irsa.iam_oidc_provider": dict(provider, resource_tags={"owner": "platform"})},
         {"name": "bad issuer URL", "torque.eks_irsa.iam_oidc_provider": {"url": "http://example.com/id/X"},
@@ -108,6 +111,9 @@ def test_results_are_identical_in_the_worker_and_as_module_processes(local_stack
     host = f"account-{first}"
     assert results[("provider", host)]["changed"] is True and not results[("provider", host)]["diff"]["before"]
     assert [item["status"] for item in results[("roles", host)]["results"]] == ["created", "created"]
+    account = results[("account", host)]
+    assert (account["provider"]["status"], [role["status"] for role in account["roles"]]) == ("created", ["created"]), account
+    assert [diff["after_header"] for diff in account["diff"]] == [f"OIDC provider {account['provider']['arn']}", "role equal-3"]
     assert local_stack.account_client("iam", first).list_roles()["Roles"] == []
 
     # Converge: in the worker in one fresh account, as module processes in another; the same results but for the account.

@@ -352,8 +352,10 @@ def test_check_mode_on_fresh_accounts_writes_nothing_and_shows_what_would_be_cre
         assert (row["role_status"], row["sa_status"]) == ("created", "created"), row
         assert row["provider"] == "created" or account == CLUSTER_ACCOUNT, row
     # --diff shows each new role as it would be.
-    role_results = run.run.results("torque.eks_irsa.web_identity_role : Ensure the web identity role")
-    after = {item["item"]["params"]["name"]: item["diff"]["after"] for item in role_results[rollout.prod]["results"]}
+    account_results = run.run.results("Ensure the OIDC provider and the roles")
+    diffs = {diff["after_header"]: diff["after"] for diff in account_results[rollout.prod]["diff"]}
+    after = {header.removeprefix("role "): diff for header, diff in diffs.items() if header.startswith("role ")}
+    assert f"OIDC provider {rollout.provider_arn(rollout.prod_account)}" in diffs, sorted(diffs)
     assert sorted(after) == sorted([rollout.runner, rollout.reader])
     assert json.dumps(after[rollout.reader]).count(f"system:serviceaccount:{rollout.namespace}:{rollout.reader}-prod") == 1
 
@@ -488,7 +490,7 @@ def test_account_with_refused_credentials_fails_alone_and_a_rerun_converges(loca
     assert failed.published()["failed"] == [rollout.dev]
     # The refusal failed (and was rescued) on the refused account only; then the last task failed the run.
     assert [(task, host) for task, host, _msg in failed.failures()] == [
-        ("torque.eks_irsa.oidc_provider : Ensure the IAM OIDC provider for the cluster's issuer", rollout.dev),
+        ("Ensure the OIDC provider and the roles", rollout.dev),
         ("Fail the run when an account or the ServiceAccounts failed", rollout.tools)]
     # Nothing was written in the refused account; the other two converged, ServiceAccounts included.
     assert not [r for r in mutating_aws_calls(local_stack) if r["account"] == rollout.dev_account]
@@ -523,7 +525,7 @@ def test_bad_service_account_settings_are_refused_before_anything_is_written(loc
         rollout = make_rollout("dup", ("444444444441", "444444444442"))
         shared = {"eks_irsa_roles": [{"name": rollout.runner, "service_account": "shared-runner"}]}
         rollout.write_inventory(**{rollout.dev: shared, rollout.prod: shared})
-        task = "Check that no two accounts' roles share a ServiceAccount"
+        task = "Check every account's ID, assume-role ARN, external ID, issuer and roles"
         message = (f"{rollout.prod}: web_identity_role_roles[0] ({rollout.runner}): service account 'shared-runner' is already used by "
                    f"role '{rollout.runner}' of {rollout.dev}; one ServiceAccount carries one role ARN, so give each role its own "
                    "service_account")

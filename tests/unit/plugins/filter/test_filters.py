@@ -249,12 +249,12 @@ def test_web_identity_role_params_builds_the_module_options_of_each_role():
             "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
             "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "",
             "max_session_duration": 7200, "name": "torque-runner", "state": "present", "account_id": ACCOUNT,
-            "trust_policy_mode": "exclusive",
+            "trust_policy_mode": "exclusive", "purge_tags": False,
             "tags": {"owner": "role-wins", "tier": "deploy", "eks-irsa:service-account": "torque-envs/torque-runner-dev"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
         {"service_account": "reader", "params": {
             "name": "torque-reader", "state": "present", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
-            "tags": {"owner": "platform", "eks-irsa:service-account": "torque-envs/reader"},
+            "purge_tags": False, "tags": {"owner": "platform", "eks-irsa:service-account": "torque-envs/reader"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
     ]
 
@@ -263,7 +263,7 @@ def test_web_identity_role_params_for_deletion_carries_no_trust():
     (role,) = web_identity_role_params([{"name": "torque-runner"}], ISSUER, "ns", ACCOUNT, host="dev", service_account_suffix="dev",
                                        state="absent", trust_policy_mode="shared")
     assert role == {"service_account": "torque-runner-dev", "params": {
-        "name": "torque-runner", "state": "absent", "account_id": ACCOUNT, "trust_policy_mode": "shared",
+        "name": "torque-runner", "state": "absent", "account_id": ACCOUNT, "trust_policy_mode": "shared", "purge_tags": False,
         "tags": {"eks-irsa:service-account": "ns/torque-runner-dev"}}}
 
 
@@ -481,17 +481,17 @@ def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
     assert rollout_summary(outcomes, "ns")["lines"][1].split()[3] == "torque-runner"
 
 
-def test_rollout_outcomes_come_from_what_each_account_registered():
+def test_rollout_outcomes_come_from_each_account_plan_and_result():
+    plan = {
+        "dev": {"account_id": "222222222222", "roles": [{"params": {"name": "runner"}, "service_account": "runner-dev"}]},
+        "prod": {"account_id": "333333333333", "roles": [{"params": {"name": "runner"}, "service_account": "runner-prod"}]},
+    }
     hostvars = {
-        "dev": {
-            "eks_irsa_account_id": "222222222222",
-            "oidc_provider_result": {"status": "created"},
-            "web_identity_role_applied": {"results": [
-                {"item": {"params": {"name": "runner"}, "service_account": "runner-dev"},
-                 "arn": "arn:aws:iam::222222222222:role/runner", "status": "created"},
-            ]},
-        },
-        "prod": {"eks_irsa_account_id": "333333333333", "eks_irsa_error": "could not assume", "oidc_provider_result": {"status": "ok"}},
+        "dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {
+            "provider": {"status": "created"},
+            "roles": [{"arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "name": "runner"}]}},
+        "prod": {"eks_irsa_plan": plan, "eks_irsa_error": "could not assume",
+                 "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": []}},
     }
     assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
         {"host": "dev", "account_id": "222222222222", "provider": "created", "error": None,

@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""irsa_account checks every entry as the provider and role modules do, before any AWS call, naming the entry."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.torque.eks_irsa.plugins.modules import irsa_account
+
+ACCOUNT = "222222222222"
+ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    """What checked_options uses of AnsibleModule: the params and fail_json."""
+
+    def __init__(self, provider, roles=(), account_id=ACCOUNT):
+        self.params = {"provider": provider, "roles": list(roles), "account_id": account_id}
+
+    def fail_json(self, msg, **_kwargs):
+        raise Failed(msg)
+
+
+def role(name="torque-runner", **options):
+    return dict({"name": name, "trust": [{"issuer": ISSUER, "service_accounts": ["envs:runner"]}]}, **options)
+
+
+def test_the_account_id_reaches_the_provider_and_every_role_unless_an_entry_gives_its_own():
+    module = FakeModule({"url": ISSUER}, [role(), role("other", account_id="333333333333"), {"name": "old", "state": "absent"}])
+    (provider, wanted, provider_account), roles = irsa_account.checked_options(module)
+    assert provider_account == ACCOUNT and provider["state"] == "present" and provider["purge_tags"] is True
+    assert wanted.issuer.url == ISSUER
+    assert [(r["name"], r["account_id"], r["state"]) for r in roles] == [
+        ("torque-runner", ACCOUNT, "present"), ("other", "333333333333", "present"), ("old", ACCOUNT, "absent")]
+    assert roles[0]["audience"] == "sts.amazonaws.com"  # the role module's defaults are filled in
+
+
+@pytest.mark.parametrize("provider, roles, message", [
+    ({}, [], "provider: missing required arguments: url"),
+    ({"url": "http://example.com/id/X"}, [], "provider: "),
+    ({"url": ISSUER, "state": "absent"}, [], "provider: state must be present here"),
+    ({"url": ISSUER, "thumbprint": ["x"]}, [], "provider: unsupported parameters thumbprint. Supported parameters include: account_id, client_ids"),
+    ({"url": ISSUER}, [role(), role("second", managed_policy=[])],
+     "roles[1] (second): unsupported parameters managed_policy. Supported parameters include: account_id"),
+    ({"url": ISSUER}, [role(path="irsa")], "roles[0] (torque-runner): path 'irsa': role path must begin and end with /"),
+    ({"url": ISSUER}, [{"name": "no-trust"}], "roles[0] (no-trust): state is present but all of the following are missing: trust"),
+])
+def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, message):
+    with pytest.raises(Failed) as failed:
+        irsa_account.checked_options(FakeModule(provider, roles))
+    assert str(failed.value).startswith(message), str(failed.value)
