@@ -13,10 +13,13 @@ product under test is broken.
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.parse
 
 import yaml
@@ -185,3 +188,62 @@ def task_results(run, name):
             if task["task"]["name"] == name:
                 found.update(task["hosts"])
     return found
+
+
+class InterceptingEndpoint:
+    """A small HTTP endpoint in front of the local stack: a test answers some requests itself, the rest go on.
+
+    Subclasses override :meth:`answer` (``(status, headers, payload)`` for one request) and call :meth:`forward`
+    for what they do not answer; every forwarded request still reaches the stack's recording proxy.
+    """
+
+    def __init__(self, upstream):
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True).start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def answer(self, method, path, headers, body):
+        return self.forward(method, path, headers, body)
+
+    def forward(self, method, path, headers, body, upstream=None):
+        """Send the request on to ``upstream`` (default: the stack's AWS endpoint); its ``(status, headers, payload)``."""
+        upstream = upstream or self.upstream
+        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+        try:
+            connection.request(method, path, body=body or None,
+                               headers={k: v for k, v in headers.items() if k.lower() not in ("connection", "transfer-encoding")})
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    def _handler_class(self):
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+                """Quiet."""
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, payload = endpoint.answer(self.command, self.path, dict(self.headers.items()), body)
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+        return Handler

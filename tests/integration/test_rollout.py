@@ -15,19 +15,17 @@ What a test believes comes from independent readers, not from the playbook's wor
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import urllib.parse
 
 import pytest
 import yaml
 
+from tests.integration.reliability import InterceptingEndpoint
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 
 pytestmark = pytest.mark.integration
@@ -396,7 +394,7 @@ def test_render_only_writes_valid_manifests_and_applies_nothing(local_stack, mak
 
 # -- an account whose credentials are refused ---------------------------------------------------------------------
 
-class DenyingEndpoint:
+class DenyingEndpoint(InterceptingEndpoint):
     """An AWS endpoint in front of the stack that refuses ``sts:AssumeRole`` into the roles in ``denied``.
 
     moto lets anyone assume any role, so the refusal AWS sends when a role's trust policy does not trust
@@ -405,16 +403,8 @@ class DenyingEndpoint:
     """
 
     def __init__(self, upstream):
-        self.upstream = urllib.parse.urlsplit(upstream)
         self.denied = set()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, name="denying-endpoint", daemon=True).start()
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(upstream)
 
     def answer(self, method, path, headers, body):
         query = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
@@ -426,39 +416,7 @@ class DenyingEndpoint:
                        f"<Code>AccessDenied</Code><Message>{message}</Message></Error>"
                        "<RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>").encode()
             return 403, [("Content-Type", "text/xml")], payload
-        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=120)
-        try:
-            connection.request(method, path, body=body or None,
-                               headers={k: v for k, v in headers.items() if k.lower() not in ("connection", "transfer-encoding")})
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
-
-    def _handler_class(self):
-        endpoint = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-                """Quiet."""
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = endpoint.answer(self.command, self.path, dict(self.headers.items()), body)
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
-
-        return Handler
+        return self.forward(method, path, headers, body)
 
 
 @pytest.fixture

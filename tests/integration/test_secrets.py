@@ -20,19 +20,16 @@ the injected Kubernetes token may appear, and nowhere else.)
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import os
 import re
 import threading
-import urllib.parse
 import uuid
 
 import ansible_runner
 import pytest
 import yaml
 
-from tests.integration.reliability import BIN_DIR, ROLLOUT, Scenario
+from tests.integration.reliability import BIN_DIR, ROLLOUT, InterceptingEndpoint, Scenario
 
 pytestmark = pytest.mark.integration
 
@@ -40,66 +37,26 @@ ACCOUNTS = ("555555555520", "555555555521")
 _SECRET_RE = re.compile(r"<(SecretAccessKey|SessionToken|AccessKeyId)>([^<]+)</\1>")
 
 
-class CapturingEndpoint:
+class CapturingEndpoint(InterceptingEndpoint):
     """Forwards everything to the stack and keeps the credentials of every sts:AssumeRole answer."""
 
     def __init__(self, upstream):
-        self.upstream = urllib.parse.urlsplit(upstream)
         self.captured = []  # [{"SecretAccessKey": ..., "SessionToken": ..., "AccessKeyId": ...}]
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, name="capturing-endpoint", daemon=True).start()
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(upstream)
 
     def secrets(self):
         """Every secret access key and session token handed out so far."""
         with self._lock:
             return {value for creds in self.captured for key, value in creds.items() if key != "AccessKeyId"}
 
-    def forward(self, method, path, headers, body):
-        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=120)
-        try:
-            connection.request(method, path, body=body or None,
-                               headers={k: v for k, v in headers.items() if k.lower() not in ("connection", "transfer-encoding")})
-            response = connection.getresponse()
-            status, response_headers, payload = response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
+    def answer(self, method, path, headers, body):
+        status, response_headers, payload = self.forward(method, path, headers, body)
         text = payload.decode("utf-8", "replace")
         if "<AssumeRoleResponse" in text:
             with self._lock:
                 self.captured.append(dict(_SECRET_RE.findall(text)))
         return status, response_headers, payload
-
-    def _handler_class(self):
-        endpoint = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-                """Quiet."""
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = endpoint.forward(self.command, self.path, dict(self.headers.items()), body)
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
-
-        return Handler
 
 
 @pytest.fixture

@@ -12,13 +12,10 @@ must not matter for a read-only playbook) must fail and name the right code for 
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
 import pathlib
 import re
 import subprocess
-import threading
 import urllib.parse
 
 import pytest
@@ -26,7 +23,7 @@ import yaml
 
 from tests.conftest import BIN_DIR, PlaybookRun, ansible_env
 from tests.integration.reliability import KUBECTL, ROLE_ARN_ANNOTATION, Scenario, failures, kube_writes, mutating_aws_requests
-from tests.integration.reliability import task_results
+from tests.integration.reliability import InterceptingEndpoint, task_results
 
 pytestmark = pytest.mark.integration
 
@@ -266,7 +263,7 @@ def test_a_fresh_account_a_missing_namespace_and_a_stale_issuer(local_stack, tmp
 SECRET_TOKEN = "eyJhbGciOiJSUzI1NiJ9.proof-token-that-must-never-be-printed.c2lnbmF0dXJl"
 
 
-class TokenAndStsEndpoint:
+class TokenAndStsEndpoint(InterceptingEndpoint):
     """Kubernetes' TokenRequest API (the emulator has no token subresource) and STS, in front of the stack.
 
     ``POST /api/v1/namespaces/<ns>/serviceaccounts/<sa>/token`` answers a token for the ServiceAccounts in ``known``
@@ -278,17 +275,9 @@ class TokenAndStsEndpoint:
     KUBE_PREFIXES = ("/api/", "/api?", "/apis", "/version", "/openapi")
 
     def __init__(self, upstream, kube_upstream=None):
-        self.upstream = urllib.parse.urlsplit(upstream)
         self.kube_upstream = urllib.parse.urlsplit(kube_upstream) if kube_upstream else None
         self.known, self.denied, self.token_requests, self.sts_calls = set(), set(), [], []
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, name="token-endpoint", daemon=True).start()
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(upstream)
 
     def kubeconfig(self, path):
         path.write_text(yaml.safe_dump({
@@ -320,39 +309,7 @@ class TokenAndStsEndpoint:
                            "<Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message>"
                            "</Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>").encode()
                 return 403, [("Content-Type", "text/xml")], payload
-        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        try:
-            connection.request(method, path, body=body or None,
-                               headers={k: v for k, v in headers.items() if k.lower() not in ("connection", "transfer-encoding")})
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
-
-    def _handler_class(self):
-        endpoint = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-                """Quiet."""
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = endpoint.answer(self.command, self.path, dict(self.headers.items()), body)
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
-
-        return Handler
+        return self.forward(method, path, headers, body, upstream)
 
 
 def test_token_proof_requests_a_token_with_the_audience_assumes_each_role_and_never_shows_the_token(
