@@ -12,13 +12,10 @@ import re
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
 # Role settings passed through to the module unchanged.
 PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt")
@@ -142,11 +139,8 @@ def web_identity_role_params(roles, issuer, namespace, account_id, host="", serv
                 "one ServiceAccount carries one role ARN, so give each role its own service_account")
         seen[service_account] = role["name"]
         params = _module_params(role, issuer, namespace, service_account, account_id, tags, state, trust_policy_mode)
-        result = ArgumentSpecValidator(ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF).validate(params)
-        if result.error_messages:
-            raise AnsibleFilterError(f"{where} ({role['name']}): {'; '.join(result.error_messages)}")
         try:
-            check_role_options(result.validated_parameters)
+            validated_role_options(params)
         except TrustPolicyError as e:
             raise AnsibleFilterError(f"{where} ({role['name']}): {e}") from None  # the message already says why; Ansible would append the cause again
         problem = _role_problem(role, params) if state == "present" else None

@@ -36,6 +36,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn as build_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 
 POLICY_VERSION = "2012-10-17"
 WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
@@ -426,6 +428,16 @@ ROLE_ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
 )
 ROLE_REQUIRED_IF = [("state", "present", ["trust"])]
+
+
+def validated_role_options(given):
+    """An iam_web_identity_role task's options, given as a dict, checked as the module checks them (spec, then
+    :func:`check_role_options`); raises :class:`TrustPolicyError` naming the option."""
+    try:
+        params = validated_options(ROLE_ARGUMENT_SPEC, given, ROLE_REQUIRED_IF)
+    except OptionsError as e:
+        raise TrustPolicyError(str(e)) from None
+    return check_role_options(params)
 
 
 def check_role_options(params):

@@ -92,8 +92,6 @@ roles:
   sample: [{name: torque-runner, arn: "arn:aws:iam::222222222222:role/torque-runner", status: created, changed: true}]
 """
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import UnsupportedError
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
@@ -101,11 +99,11 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import converge_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
 ARGUMENT_SPEC = dict(
     provider=dict(type="dict", required=True),
@@ -114,36 +112,23 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _validated(module, where, spec, given, required_if=None):
-    """``given`` checked against a module's argument spec, defaults filled in; fails naming ``where`` otherwise."""
-    result = ArgumentSpecValidator(spec, required_if=required_if).validate(given)
-    if result.error_messages:
-        # The validator says "<name>. Supported parameters include: ..." where a module run says "Unsupported parameters".
-        messages = [f"unsupported parameters {error.msg}" if isinstance(error, UnsupportedError) else error.msg
-                    for error in result.errors.errors]
-        module.fail_json(msg=f"{where}: {'; '.join(messages)}")
-    return result.validated_parameters
-
-
 def checked_options(module):
     """The provider's and every role's options, checked as their modules check them, before any AWS call."""
     account_id = module.params["account_id"]
-    provider = _validated(module, "provider", PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **module.params["provider"]))
-    if provider["state"] != "present":
-        module.fail_json(msg="provider: state must be present here: irsa_account only ensures a provider. Delete one with "
-                             "torque.eks_irsa.iam_oidc_provider (state=absent) after the roles that trust it")
     try:
+        provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **module.params["provider"]))
+        if provider["state"] != "present":
+            raise OptionsError("state must be present here: irsa_account only ensures a provider. Delete one with "
+                              "torque.eks_irsa.iam_oidc_provider (state=absent) after the roles that trust it")
         wanted, provider_account = checked_provider_options(provider)
-    except IssuerError as e:
+    except (OptionsError, IssuerError) as e:
         module.fail_json(msg=f"provider: {e}")
     roles = []
     for index, role in enumerate(module.params["roles"]):
-        where = f"roles[{index}] ({role.get('name') or role.get('role_name')})"
-        options = _validated(module, where, ROLE_ARGUMENT_SPEC, dict({"account_id": account_id}, **role), ROLE_REQUIRED_IF)
         try:
-            roles.append(check_role_options(options))
+            roles.append(validated_role_options(dict({"account_id": account_id}, **role)))
         except TrustPolicyError as e:
-            module.fail_json(msg=f"{where}: {e}")
+            module.fail_json(msg=f"roles[{index}] ({role.get('name') or role.get('role_name')}): {e}")
     return (provider, wanted, provider_account), roles
 
 

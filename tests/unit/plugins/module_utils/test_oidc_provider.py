@@ -20,8 +20,6 @@ import pytest
 from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.torque.eks_irsa.plugins.module_utils import oidc_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderError
@@ -46,15 +44,6 @@ ARN_PARAM = {"OpenIDConnectProviderArn": ARN}
 OWNER = {OWNER_TAG_KEY: OWNER_TAG_VALUE}
 OWNER_TAG = {"Key": OWNER_TAG_KEY, "Value": OWNER_TAG_VALUE}
 EKSCTL_TAGS = {"alpha.eksctl.io/cluster-name": "agents", "alpha.eksctl.io/eksctl-version": "0.190.0"}
-
-
-@pytest.fixture
-def iam():
-    """A Stubber-backed IAM client wrapped like ``module.client(..., retry_decorator=...)`` wraps it."""
-    client = boto3.client("iam", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    with Stubber(client) as stubber:
-        yield RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff(retries=0)), stubber
-        stubber.assert_no_pending_responses()
 
 
 def provider_response(client_ids=("sts.amazonaws.com",), thumbprints=(), tags=None, owned=True):

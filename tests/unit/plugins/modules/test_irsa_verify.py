@@ -9,12 +9,8 @@ Stubber fails on any call that was not queued, so the exact list of calls (and t
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import make_context
 from ansible_collections.torque.eks_irsa.plugins.modules import irsa_verify
@@ -24,14 +20,6 @@ HOST = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{HOST}"
 OLD_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/0LD"
 CONTEXT = make_context("https://" + HOST, ACCOUNT, {})
-
-
-@pytest.fixture
-def iam():
-    client = boto3.client("iam", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    with Stubber(client) as stubber:
-        yield RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff(retries=0)), stubber
-        stubber.assert_no_pending_responses()
 
 
 def listed(*arns):
