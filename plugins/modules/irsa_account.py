@@ -119,7 +119,7 @@ def checked_options(module):
         provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **module.params["provider"]))
         if provider["state"] != "present":
             raise OptionsError("state must be present here: irsa_account only ensures a provider. Delete one with "
-                              "torque.eks_irsa.iam_oidc_provider (state=absent) after the roles that trust it")
+                               "torque.eks_irsa.iam_oidc_provider (state=absent) after the roles that trust it")
         wanted, provider_account = checked_provider_options(provider)
     except (OptionsError, IssuerError) as e:
         module.fail_json(msg=f"provider: {e}")

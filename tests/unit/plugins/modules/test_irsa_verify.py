@@ -9,8 +9,6 @@ Stubber fails on any call that was not queued, so the exact list of calls (and t
 
 from __future__ import annotations
 
-import pytest
-
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import make_context
 from ansible_collections.torque.eks_irsa.plugins.modules import irsa_verify
