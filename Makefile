@@ -8,7 +8,7 @@ SANITY_ROOT := .build/sanity/ansible_collections
 PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup demo test unit sanity lint integration stack-up stack-down docs clean
+.PHONY: help setup demo test unit sanity lint integration matrix stack-up stack-down docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,8 +19,8 @@ setup:  ## create .venv, extract amazon.aws + kubernetes.core, link this collect
 demo: setup  ## start the local stack, run the demo playbook against it, stop the stack
 	@tools/demo.sh
 
-test: setup  ## every test: unit, sanity, lint, integration
-	@$(MAKE) --no-print-directory unit sanity lint integration
+test: setup  ## every test: unit, sanity, lint, integration, then the ansible-core matrix
+	@$(MAKE) --no-print-directory unit sanity lint integration matrix
 	@echo "all tests passed"
 
 unit: setup  ## unit tests: module_utils, modules, filters, action plugins, and the local stack itself
@@ -28,6 +28,9 @@ unit: setup  ## unit tests: module_utils, modules, filters, action plugins, and 
 
 integration: setup  ## real ansible-playbook runs against the local stack
 	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+matrix: setup  ## the built collection on every ansible-core claimed: unit tests and an integration subset each
+	@tools/matrix.sh
 
 sanity: setup  ## ansible-test sanity on a copy of the collection beside its dependencies
 	@tools/sanity.sh

@@ -17,7 +17,11 @@ import yaml
 
 from tests.stack.local_stack import LocalStack
 
-BIN_DIR = os.path.dirname(sys.executable)
+# The test tools (pytest, moto, kubectl, the aws CLI) are the test venv's; the Ansible under test may be another venv's
+# (a cell of the ansible-core matrix, tools/matrix.sh), with the collection installed from its built tarball.
+TOOLS_BIN = os.path.dirname(sys.executable)
+ANSIBLE_BIN = os.path.abspath(os.environ.get("EKS_IRSA_TEST_ANSIBLE_BIN") or TOOLS_BIN)
+ANSIBLE_PYTHON = os.path.join(ANSIBLE_BIN, "python")
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +74,12 @@ def ansible_env(stack=None, **extra):
     env.update(
         ANSIBLE_STDOUT_CALLBACK="json_report",
         ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins"),
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_PYTHON_INTERPRETER=ANSIBLE_PYTHON,
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_RETRY_FILES_ENABLED="false",
         ANSIBLE_NOCOLOR="true",
-        PATH=BIN_DIR + os.pathsep + env.get("PATH", ""),
+        PATH=os.pathsep.join([ANSIBLE_BIN, TOOLS_BIN, env.get("PATH", "")]),
     )
     if stack is not None:
         env.update(stack.env())
@@ -100,7 +104,7 @@ def run_playbook(tmp_path, request):
             path = tmp_path / f"playbook-{counter[0]}.yml"
             path.write_text(textwrap.dedent(text))
             playbook = str(path)
-        argv = [os.path.join(BIN_DIR, "ansible-playbook"), playbook]
+        argv = [os.path.join(ANSIBLE_BIN, "ansible-playbook"), playbook]
         if inventory is None:
             argv += ["-i", "localhost,", "-c", "local"]
         else:

@@ -1,16 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-
-"""Runs torque.eks_irsa.iam_web_identity_role in the Ansible worker when the task runs on the controller (plugins/plugin_utils/in_process.py)."""
-
 from __future__ import annotations
 
-from ansible_collections.torque.eks_irsa.plugins.plugin_utils.in_process import InProcessModuleAction
-from ansible_collections.torque.eks_irsa.plugins.plugin_utils.in_process import preload
-
-preload("iam_web_identity_role")
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.controller import ControllerModuleAction
 
 
-class ActionModule(InProcessModuleAction):
-    """The module's own action: in-process on the controller, a module process otherwise."""
+class ActionModule(ControllerModuleAction):
+    """torque.eks_irsa.iam_web_identity_role in the controller, or as a module process where that differs (plugin_utils/controller.py)."""

@@ -11,19 +11,23 @@ one read and at most one write however many accounts a rollout covers.
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 
-ROLE_ARN = "eks.amazonaws.com/role-arn"
-STS_REGIONAL_ENDPOINTS = "eks.amazonaws.com/sts-regional-endpoints"
-TOKEN_EXPIRATION = "eks.amazonaws.com/token-expiration"
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import EXPIRATION_ANNOTATION as TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import MAX_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import MIN_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import ROLE_ARN_ANNOTATION as ROLE_ARN
+
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "torque.eks_irsa"
 # What the EKS pod identity webhook accepts for the projected token's lifetime, in seconds.
-TOKEN_EXPIRATION_RANGE = (3600, 86400)
+TOKEN_EXPIRATION_RANGE = (MIN_TOKEN_EXPIRATION, MAX_TOKEN_EXPIRATION)
 
 
 def _as_text_map(value, where):
@@ -85,6 +89,14 @@ def _checked_item(item, index, namespace):
     return item["name"], role_arn
 
 
+def _checked_boolean(value):
+    """``service_account_sts_regional_endpoints`` as a bool: YAML's true/false, or a string of them (ansible-core < 2.19)."""
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise AnsibleFilterError(f"service_account_sts_regional_endpoints {value!r} is not a boolean: write true or false") from None
+
+
 def _checked_token_expiration(value):
     low, high = TOKEN_EXPIRATION_RANGE
     try:
@@ -101,14 +113,14 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
     """One ServiceAccount manifest per item of ``items`` (``{name, role_arn, labels?, annotations?}``).
 
     ``labels`` go on every ServiceAccount, with the ownership label ``app.kubernetes.io/managed-by``;
-    ``sts_regional_endpoints`` (bool) and ``token_expiration`` (seconds, 3600 to 86400) add the optional EKS
+    ``sts_regional_endpoints`` (bool) and ``token_expiration`` (seconds, 600 to 86400) add the optional EKS
     annotations when not None. The namespace, every name and role ARN, and the token lifetime are checked
     first, and an error names the item and the field, so bad input never reaches the cluster (or a file).
     """
     common_labels = dict(_checked_labels(labels, "service_account_labels"), **{MANAGED_BY_LABEL: MANAGED_BY})
     common_annotations = {}
     if sts_regional_endpoints is not None:
-        common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if sts_regional_endpoints else "false"
+        common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if _checked_boolean(sts_regional_endpoints) else "false"
     if token_expiration is not None:
         common_annotations[TOKEN_EXPIRATION] = _checked_token_expiration(token_expiration)
     _checked_names(namespace, "placeholder", "service_account_namespace")

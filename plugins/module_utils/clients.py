@@ -106,21 +106,29 @@ def assume_role(module, base_client):
     return credentials
 
 
-class AWSModule(AnsibleAWSModule):
-    """``AnsibleAWSModule`` whose clients act in O(assume_role_arn) when it is given (see the module docstring)."""
+class AssumeRoleClients:
+    """``client()`` acting in O(assume_role_arn) when it is given (see the module docstring).
 
-    def __init__(self, argument_spec, **kwargs):
-        super().__init__(argument_spec=dict(argument_spec, **ASSUME_ROLE_ARGUMENT_SPEC), **kwargs)
+    Mixed into the module class of a module process (:class:`AWSModule`) and of a controller run
+    (``plugin_utils.controller.ControllerModule``); each gives ``base_client()``, a client with its own credentials.
+    """
 
     def _assumed_credentials(self):
         if not self.params.get("assume_role_arn"):
             return {}
-        credentials = assume_role(self, super().client)
+        credentials = assume_role(self, self.base_client)
         return dict(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
                     aws_session_token=credentials["SessionToken"])
 
     def client(self, service, retry_decorator=None, **extra_params):
-        return super().client(service, retry_decorator, **dict(self._assumed_credentials(), **extra_params))
+        return self.base_client(service, retry_decorator, **dict(self._assumed_credentials(), **extra_params))
 
-    def resource(self, service, **extra_params):
-        return super().resource(service, **dict(self._assumed_credentials(), **extra_params))
+
+class AWSModule(AssumeRoleClients, AnsibleAWSModule):
+    """``AnsibleAWSModule`` with the assume-role options, whose clients act in O(assume_role_arn) when it is given."""
+
+    def __init__(self, argument_spec, **kwargs):
+        super().__init__(argument_spec=dict(argument_spec, **ASSUME_ROLE_ARGUMENT_SPEC), **kwargs)
+
+    def base_client(self, service, retry_decorator=None, **extra_params):
+        return AnsibleAWSModule.client(self, service, retry_decorator, **extra_params)

@@ -103,13 +103,15 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 
 
-def main():
-    argument_spec = dict(
-        cluster_name=dict(type="str", required=True, aliases=["name"]),
-        account_id=dict(type="str"),
-    )
-    module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
+ARGUMENT_SPEC = dict(
+    cluster_name=dict(type="str", required=True, aliases=["name"]),
+    account_id=dict(type="str"),
+)
+ARGUMENT_RULES = {}
 
+
+def run(module):
+    """The module's result for ``module.params``; a module process and the controller action both call it."""
     account_id = module.params["account_id"]
     if account_id is not None:
         try:
@@ -121,7 +123,12 @@ def main():
         result = describe_issuer(module, module.params["cluster_name"], account_id)
     except ClusterLookupError as e:
         module.fail_json(msg=str(e), **e.details)
-    module.exit_json(changed=False, **result)
+    return dict(changed=False, **result)
+
+
+def main():
+    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

@@ -184,15 +184,24 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider impo
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import converge_provider
 
 
-def main():
-    module = AWSModule(argument_spec=PROVIDER_ARGUMENT_SPEC, supports_check_mode=True)
+ARGUMENT_SPEC = PROVIDER_ARGUMENT_SPEC
+ARGUMENT_RULES = {}
+
+
+def run(module):
+    """The module's result for ``module.params``; a module process and the controller action both call it."""
     try:
         wanted, account_id = checked_provider_options(module.params)
     except IssuerError as e:
         module.fail_json(msg=str(e))
 
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
-    module.exit_json(**converge_provider(module, client, module.params, wanted, account_id))
+    return converge_provider(module, client, module.params, wanted, account_id)
+
+
+def main():
+    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

@@ -316,15 +316,24 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
 
 
-def main():
-    module = AWSModule(argument_spec=ROLE_ARGUMENT_SPEC, required_if=ROLE_REQUIRED_IF, supports_check_mode=True)
+ARGUMENT_SPEC = ROLE_ARGUMENT_SPEC
+ARGUMENT_RULES = dict(required_if=ROLE_REQUIRED_IF)
+
+
+def run(module):
+    """The module's result for ``module.params``; a module process and the controller action both call it."""
     try:
         options = check_role_options(module.params)
     except TrustPolicyError as e:
         module.fail_json(msg=str(e))
 
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
-    module.exit_json(**converge_role(module, client, options))
+    return converge_role(module, client, options)
+
+
+def main():
+    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ ARGUMENT_SPEC = dict(
     roles=dict(type="list", elements="dict", default=[]),
     account_id=dict(type="str"),
 )
+ARGUMENT_RULES = {}
 
 
 def checked_options(module):
@@ -136,8 +137,8 @@ def _without_diff(result):
     return {key: value for key, value in result.items() if key != "diff"}
 
 
-def main():
-    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module):
+    """The module's result for ``module.params``; a module process and the controller action both call it."""
     (provider, wanted, provider_account), roles = checked_options(module)
 
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
@@ -152,7 +153,12 @@ def main():
                    roles=[_without_diff(result) for _label, result in done[1:]])
     if module._diff:  # one diff per resource, headed by its name
         outcome["diff"] = [dict(result["diff"], before_header=label, after_header=label) for label, result in done if result.get("diff")]
-    module.exit_json(**outcome)
+    return outcome
+
+
+def main():
+    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

@@ -225,6 +225,7 @@ ARGUMENT_SPEC = dict(
     pods=dict(type="list", elements="dict"),
     trust_policy_size_limit=dict(type="int", default=DEFAULT_SIZE_LIMIT),
 )
+ARGUMENT_RULES = {}
 
 
 @IAMErrorHandler.list_error_handler("list the OIDC providers (iam:ListOpenIDConnectProviders)", default_value=[])
@@ -294,8 +295,8 @@ def checked_params(module):
     return account_id
 
 
-def main():
-    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def run(module):
+    """The module's result for ``module.params``; a module process and the controller action both call it."""
     params = module.params
     account_id = checked_params(module)
     client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
@@ -320,7 +321,12 @@ def main():
               for check in params["checks"]]
     findings = verify(context, checks)
     errors, warnings = summarise(findings)
-    module.exit_json(changed=False, findings=findings, error_count=errors, warning_count=warnings)
+    return dict(changed=False, findings=findings, error_count=errors, warning_count=warnings)
+
+
+def main():
+    module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

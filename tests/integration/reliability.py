@@ -18,17 +18,16 @@ import http.server
 import json
 import os
 import subprocess
-import sys
 import threading
 import urllib.parse
 
 import yaml
 
+from tests.conftest import ANSIBLE_BIN, TOOLS_BIN
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 
-BIN_DIR = os.path.dirname(sys.executable)
-ANSIBLE_PLAYBOOK = os.path.join(BIN_DIR, "ansible-playbook")
-KUBECTL = os.path.join(BIN_DIR, "kubectl")
+ANSIBLE_PLAYBOOK = os.path.join(ANSIBLE_BIN, "ansible-playbook")
+KUBECTL = os.path.join(TOOLS_BIN, "kubectl")
 ROLLOUT = "torque.eks_irsa.rollout"
 PREFLIGHT_PLAY = "Check every account's inputs and look up the cluster's OIDC issuer"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import ansible_runner
 import pytest
 import yaml
 
+from tests.conftest import ANSIBLE_BIN, TOOLS_BIN
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 
 pytestmark = pytest.mark.integration
 
-BIN_DIR = os.path.dirname(sys.executable)
 NAMESPACE = "awx-job"
 ACCOUNTS = {"awx-tools": CLUSTER_ACCOUNT, "awx-dev": "555555555501", "awx-prod": "555555555502"}
 ROLE = "awx-runner"  # unique in the session's shared cluster account
@@ -65,7 +64,7 @@ def awx_job(stack, private_data_dir, playbook):
         "K8S_AUTH_VERIFY_SSL": "False",
         # what the execution environment provides, and the local stack's endpoint
         "AWS_ENDPOINT_URL": stack.aws_url,
-        "PATH": BIN_DIR + os.pathsep + os.environ.get("PATH", ""),
+        "PATH": os.pathsep.join([ANSIBLE_BIN, TOOLS_BIN, os.environ.get("PATH", "")]),
         "HOME": str(private_data_dir / "home"),  # no ~/.kube/config, no ~/.aws
         "ANSIBLE_LOCALHOST_WARNING": "false",
     }

@@ -113,8 +113,8 @@ CASES = [
      _both(_role(BAD, service_account="shared-sa"), _role(OTHER, service_account="shared-sa")), OTHER,
      [f"web_identity_role_roles[0] ({RUNNER}): service account 'shared-sa' is already used by role '{RUNNER}' of {BAD}",
       "give each role its own service_account"]),
-    ("token-expiration-out-of-range", _group(eks_irsa_token_expiration=600), None,
-     ["service_account_token_expiration 600 is not a token lifetime EKS accepts", "give seconds from 3600 to 86400"]),
+    ("token-expiration-out-of-range", _group(eks_irsa_token_expiration=599), None,
+     ["service_account_token_expiration 599 is not a token lifetime EKS accepts", "give seconds from 600 to 86400"]),
     ("label-value-kubernetes-rejects", _group(eks_irsa_service_account_labels={"team": "platform team"}), None,
      ["service_account_labels: the value 'platform team' of label 'team' is not a valid Kubernetes label value",
       "use up to 63 letters, digits"]),
@@ -208,6 +208,7 @@ def test_bad_input_is_refused_before_anything_is_written(local_stack, run_playbo
     assert local_stack.kube_objects() == kube_before
 
 
+@pytest.mark.matrix
 def test_every_bad_account_is_reported_in_one_run(local_stack, run_playbook, bad_inventory):
     """Two accounts, each with its own mistake: one run names both, each with its host, and writes nothing."""
     document = bad_inventory.document()

@@ -4,9 +4,10 @@
 
 import os
 import subprocess
-import sys
 
 import pytest
+
+from tests.conftest import ANSIBLE_BIN
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ def test_bad_account_id_is_refused_before_any_call(local_stack, run_playbook):
 
 
 def test_ansible_doc_renders_the_module():
-    ansible_doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    ansible_doc = os.path.join(ANSIBLE_BIN, "ansible-doc")
     output = subprocess.run([ansible_doc, "torque.eks_irsa.eks_oidc_issuer"], capture_output=True, text=True,
                             check=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1")).stdout
     for expected in ("cluster_name", "account_id", "issuer_host_path", "provider_arn", "eks:DescribeCluster"):

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import botocore.exceptions
 import pytest
 import yaml
 
+from tests.conftest import ANSIBLE_BIN
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
@@ -387,7 +387,7 @@ def test_bad_input_fails_before_any_aws_request(local_stack, run_playbook, optio
 
 
 def test_ansible_doc_renders_the_module():
-    ansible_doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    ansible_doc = os.path.join(ANSIBLE_BIN, "ansible-doc")
     output = subprocess.run([ansible_doc, MODULE], capture_output=True, text=True, check=True,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1")).stdout
     for expected in ("client_ids", "thumbprints", "purge_tags", "force", "account_id", "create_date", "trusted_by",

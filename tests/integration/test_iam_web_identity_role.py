@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import botocore.exceptions
 import pytest
 import yaml
 
+from tests.conftest import ANSIBLE_BIN
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
@@ -505,7 +505,7 @@ def test_oversized_trust_policy_names_what_made_it_grow(local_stack, run_playboo
 
 
 def test_ansible_doc_renders_the_module():
-    ansible_doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    ansible_doc = os.path.join(ANSIBLE_BIN, "ansible-doc")
     output = subprocess.run([ansible_doc, MODULE], capture_output=True, text=True, check=True,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1")).stdout
     for expected in ("trust_policy_mode", "allow_wildcard_subjects", "service_accounts", "purge_inline_policies",

@@ -19,19 +19,18 @@ import json
 import os
 import re
 import subprocess
-import sys
 import urllib.parse
 
 import pytest
 import yaml
 
+from tests.conftest import TOOLS_BIN
 from tests.integration.reliability import InterceptingEndpoint
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 
 pytestmark = pytest.mark.integration
 
-BIN_DIR = os.path.dirname(sys.executable)
-KUBECTL = os.path.join(BIN_DIR, "kubectl")
+KUBECTL = os.path.join(TOOLS_BIN, "kubectl")
 ROLLOUT = "torque.eks_irsa.rollout"
 TEARDOWN = "torque.eks_irsa.teardown"
 ROLE_ARN = "eks.amazonaws.com/role-arn"
@@ -230,6 +229,7 @@ def make_rollout(local_stack, run_playbook, tmp_path):
 
 # -- the tests ----------------------------------------------------------------------------------------------------
 
+@pytest.mark.matrix
 def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(local_stack, make_rollout):
     rollout = make_rollout("life", ("444444444401", "444444444402"))
     unrelated_role = {"RoleName": "life-unrelated", "AssumeRolePolicyDocument": json.dumps({
@@ -257,8 +257,10 @@ def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(
     # The secret parts of the credentials never reach the output: the base credentials (from the environment) show
     # masked in module_args, as amazon.aws logs them; the AWS tasks of the assumed accounts were handed the role ARN
     # and assumed it themselves, so the temporary credentials are in no task's arguments or result at all.
+    # (ansible-core 2.21 leaves module_args out of results unless INJECT_INVOCATION is set.)
     shown = set(re.findall(r'"(?:secret_key|session_token)": "([^"]*)"', first.run.stdout))
-    assert shown == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}, shown
+    with_invocation = any("invocation" in result for result in first.run.results("Ensure the OIDC provider and the roles").values())
+    assert shown == ({"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"} if with_invocation else set()), shown
     assumed = set(re.findall(r'"assume_role_arn": "([^"]*)"', first.run.stdout))
     assert assumed == {f"arn:aws:iam::{account}:role/irsa-deployer" for account in (rollout.dev_account, rollout.prod_account)}, assumed
 
@@ -327,6 +329,7 @@ def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(
     assert sorted(rollout.service_accounts()) == ["default", "someone-elses"]
 
 
+@pytest.mark.matrix
 def test_check_mode_on_fresh_accounts_writes_nothing_and_shows_what_would_be_created(local_stack, make_rollout):
     rollout = make_rollout("check", ("444444444411", "444444444412"))
     aws_before, kube_before = rollout.aws_state(), local_stack.kube_objects()
@@ -490,7 +493,7 @@ def test_bad_service_account_settings_are_refused_before_anything_is_written(loc
     else:
         rollout = make_rollout("ttl", ("444444444443", "444444444444"), eks_irsa_token_expiration=60)
         task = "torque.eks_irsa.service_account : Check the ServiceAccount settings"
-        message = "service_account_token_expiration 60 is not a token lifetime EKS accepts: give seconds from 3600 to 86400"
+        message = "service_account_token_expiration 60 is not a token lifetime EKS accepts: give seconds from 600 to 86400"
     local_stack.reset_aws_requests()
     kube_mark = len(local_stack.kube_requests())
 

@@ -29,7 +29,8 @@ import ansible_runner
 import pytest
 import yaml
 
-from tests.integration.reliability import BIN_DIR, ROLLOUT, InterceptingEndpoint, Scenario
+from tests.conftest import ANSIBLE_BIN, TOOLS_BIN
+from tests.integration.reliability import ROLLOUT, InterceptingEndpoint, Scenario
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,7 @@ def leaks(secrets, texts):
     return [(where, secret[:8] + "...") for where, text in texts.items() for secret in secrets if secret in text]
 
 
+@pytest.mark.matrix
 def test_verbose_runs_print_no_assumed_role_secret(local_stack, run_playbook, scenario, capturing_endpoint):
     env = {"AWS_ENDPOINT_URL": capturing_endpoint.url}
 
@@ -115,7 +117,7 @@ def test_ansible_runner_job_keeps_no_secret_in_output_or_artifacts(local_stack, 
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": capturing_endpoint.url,
         "K8S_AUTH_HOST": local_stack.kube_url, "K8S_AUTH_API_KEY": kube_token, "K8S_AUTH_VERIFY_SSL": "False",
-        "PATH": BIN_DIR + os.pathsep + os.environ.get("PATH", ""),
+        "PATH": os.pathsep.join([ANSIBLE_BIN, TOOLS_BIN, os.environ.get("PATH", "")]),
         "HOME": str(private_data_dir / "home"),
         "ANSIBLE_LOCALHOST_WARNING": "false",
     }

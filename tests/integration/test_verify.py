@@ -21,7 +21,7 @@ import urllib.parse
 import pytest
 import yaml
 
-from tests.conftest import BIN_DIR, PlaybookRun, ansible_env
+from tests.conftest import ANSIBLE_BIN, PlaybookRun, ansible_env
 from tests.integration.reliability import KUBECTL, ROLE_ARN_ANNOTATION, Scenario, failures, kube_writes, mutating_aws_requests
 from tests.integration.reliability import InterceptingEndpoint, task_results
 
@@ -59,7 +59,7 @@ def verify_setup(local_stack, tmp_path_factory):
 
 def run_ansible(local_stack, playbook, inventory, check=False):
     """ansible-playbook as the run_playbook fixture runs it (that fixture is per test; this serves one module-wide rollout)."""
-    argv = [f"{BIN_DIR}/ansible-playbook", playbook, "-i", inventory] + (["--check"] if check else [])
+    argv = [f"{ANSIBLE_BIN}/ansible-playbook", playbook, "-i", inventory] + (["--check"] if check else [])
     return PlaybookRun(subprocess.run(argv, env=ansible_env(local_stack), capture_output=True, text=True, timeout=900, check=False))
 
 
@@ -86,6 +86,7 @@ def codes_for(findings, role):
     return [f["code"] for f in findings if f["role_name"] == role]
 
 
+@pytest.mark.matrix
 def test_verify_clean_then_each_field_breakage(local_stack, verify_setup):
     scenario = verify_setup
     rollout = run_ansible(local_stack, ROLLOUT, scenario.inventory)

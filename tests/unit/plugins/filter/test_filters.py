@@ -148,6 +148,9 @@ def test_service_account_manifests_keeps_the_ownership_label_and_the_role_arn_wh
     (True, None, {"eks.amazonaws.com/sts-regional-endpoints": "true"}),
     (False, "3600", {"eks.amazonaws.com/sts-regional-endpoints": "false", "eks.amazonaws.com/token-expiration": "3600"}),
     (None, 86400, {"eks.amazonaws.com/token-expiration": "86400"}),
+    (None, 600, {"eks.amazonaws.com/token-expiration": "600"}),  # the webhook's minimum
+    ("false", None, {"eks.amazonaws.com/sts-regional-endpoints": "false"}),  # ansible-core < 2.19 passes a string
+    ("True", None, {"eks.amazonaws.com/sts-regional-endpoints": "true"}),
 ])
 def test_service_account_manifests_adds_the_optional_eks_annotations(sts_regional_endpoints, token_expiration, expected):
     (manifest,) = service_account_manifests([{"name": "sa", "role_arn": ROLE_ARN}], "ns",
@@ -174,8 +177,11 @@ def test_service_account_manifests_of_nothing_is_nothing():
     (["sa"], "ns", {}, "service_account_items[0] must be a mapping with 'name' and 'role_arn', got str"),
     ([{"name": "sa", "role_arn": ROLE_ARN}, {"name": "sa", "role_arn": ROLE_ARN}], "ns", {},
      "service_account_items[1] (sa): the name is listed twice; one ServiceAccount carries one role ARN"),
-    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": 600},
-     "service_account_token_expiration 600 is not a token lifetime EKS accepts: give seconds from 3600 to 86400"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": 599},
+     "service_account_token_expiration 599 is not a token lifetime EKS accepts: give seconds from 600 to 86400"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": 86401}, "give seconds from 600 to 86400"),
+    ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"sts_regional_endpoints": "maybe"},
+     "service_account_sts_regional_endpoints 'maybe' is not a boolean: write true or false"),
     ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": "1h"}, "service_account_token_expiration '1h'"),
     ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"token_expiration": True}, "service_account_token_expiration True"),
     ([{"name": "sa", "role_arn": ROLE_ARN}], "ns", {"labels": ["a"]}, "labels must be a mapping of strings, got list"),

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The controller side of the modules (plugins/plugin_utils/controller.py): the module interface and the result contract.
+
+Whole-playbook equivalence with module processes is proven in tests/integration/test_in_process.py.
+"""
+
+import os
+import sys
+
+import botocore.exceptions
+import pytest
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import ASSUME_ROLE_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.modules import irsa_account
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import controller
+
+SPEC = dict(aws_argument_spec(), **ASSUME_ROLE_ARGUMENT_SPEC, **irsa_account.ARGUMENT_SPEC)
+
+
+def module(**params):
+    given = dict.fromkeys(SPEC)
+    given.update(region="eu-west-1", validate_certs=True, assume_role_session_name="torque-eks-irsa", provider={}, roles=[])
+    given.update(params)
+    return controller.ControllerModule("torque.eks_irsa.irsa_account", given, check_mode=False, diff=False)
+
+
+def test_no_log_values_are_the_secret_options_values_nested_ones_too():
+    spec = dict(SPEC, nested=dict(type="list", elements="dict", options=dict(token=dict(type="str", no_log=True),
+                                                                              name=dict(type="str"))))
+    params = dict(secret_key="s3cr3t", session_token="t0ken", access_key="AKIAEXAMPLE", region="eu-west-1",
+                  nested=[{"token": "inner", "name": "visible"}])
+    assert controller.no_log_values(spec, params) == {"s3cr3t", "t0ken", "inner"}
+
+
+def test_alias_warning_when_an_option_is_given_by_name_and_alias():
+    assert controller.alias_warnings(SPEC, {"region": "eu-west-1", "aws_region": "eu-west-2"}) == \
+        ["Both option region and its alias aws_region are set."]
+    assert controller.alias_warnings(SPEC, {"aws_region": "eu-west-2"}) == []
+
+
+def test_fail_json_carries_the_failed_result():
+    with pytest.raises(controller.ModuleFailed) as failure:
+        module().fail_json(msg="provider: bad", arn="arn:x")
+    assert failure.value.result == {"msg": "provider: bad", "arn": "arn:x", "failed": True}
+
+
+def test_fail_json_aws_reports_the_error_response_and_the_sdk_versions():
+    error = botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"},
+                                             "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetRole")
+    with pytest.raises(controller.ModuleFailed) as failure:
+        try:
+            raise error
+        except botocore.exceptions.ClientError as e:
+            module().fail_json_aws(e, msg="get role (role x)", name="x")
+    result = failure.value.result
+    assert result["msg"].startswith("get role (role x): An error occurred (AccessDenied)")
+    assert result["error"] == {"code": "AccessDenied", "message": "no"}
+    assert result["response_metadata"] == {"http_status_code": 403}
+    assert result["name"] == "x" and result["failed"] is True and "botocore_version" in result
+    assert "Traceback" in result["exception"]
+
+
+def test_clients_share_one_botocore_session_and_take_the_options():
+    made = module(access_key="AKIAEXAMPLE", secret_key="secret", endpoint_url="http://127.0.0.1:1",
+                  aws_config={"read_timeout": 7}).base_client("iam", retry_decorator=lambda f: f,
+                                                              config={"read_timeout": 30, "connect_timeout": 3})
+    assert isinstance(made, RetryingBotoClientWrapper)
+    client = made.client
+    assert client.meta.endpoint_url == "http://127.0.0.1:1"
+    # The module's configuration, with the user's aws_config over it.
+    assert (client.meta.config.read_timeout, client.meta.config.connect_timeout) == (7, 3)
+    other = module(access_key="AKIAOTHER", secret_key="x").base_client("iam")
+    assert other.meta.events is not client.meta.events  # clients are separate, the session's data is shared
+    assert controller.botocore_session() is controller.botocore_session()
+
+
+def test_client_without_a_region_fails_like_the_module():
+    with pytest.raises(controller.ModuleFailed) as failure:
+        module(region=None).base_client("eks")
+    assert "requires a region" in failure.value.result["msg"]
+
+
+def test_same_python_means_same_file_in_the_same_folder(tmp_path):
+    venv = tmp_path / "bin"
+    venv.mkdir()
+    for name in ("python", "python3"):
+        os.symlink(os.path.realpath(sys.executable), venv / name)
+    assert controller.same_python(str(venv / "python"), str(venv / "python3"))
+    assert not controller.same_python(str(venv / "python"), sys.executable)  # same file, another folder: other packages
+
+
+def test_every_module_with_an_action_gives_its_spec_rules_and_run():
+    for name in controller.MODULES:
+        code = controller.module_code(name)
+        assert isinstance(code.ARGUMENT_SPEC, dict) and isinstance(code.ARGUMENT_RULES, dict) and callable(code.run), name
+        action = os.path.join(os.path.dirname(controller.__file__), "..", "action", f"{name}.py")
+        assert "ControllerModuleAction" in open(action, encoding="utf-8").read(), name
