@@ -73,7 +73,8 @@ def play(stack):
 
 
 # What may differ between the two ways and says nothing about the result: a traceback (``exception``) names the files
-# of the process that raised; and AnsibleModule adds the file attributes of any result's ``path`` that exists on the
+# of the process that raised; a dependency's import-time deprecation (amazon.aws importing ansible.module_utils._text on
+# ansible-core 2.20) lands in every module process's ``deprecations`` but is shown once for the controller; AnsibleModule adds the file attributes of any result's ``path`` that exists on the
 # host, so a module process gives a role (IAM path "/") the root directory's. Both are left out of the comparison.
 PATH_INFO = ("uid", "gid", "owner", "group", "mode", "state", "size", "secontext")
 
@@ -83,7 +84,7 @@ def _comparable(result):
         return [_comparable(item) for item in result]
     if not isinstance(result, dict):
         return result
-    dropped = ("exception",) + (PATH_INFO if result.get("path") == "/" and "role_id" in result else ())
+    dropped = ("exception", "deprecations") + (PATH_INFO if result.get("path") == "/" and "role_id" in result else ())
     return {key: _comparable(value) for key, value in result.items() if key not in dropped}
 
 
