@@ -72,10 +72,13 @@ def play(stack):
     }], sort_keys=False)
 
 
-# What may differ between the two ways and says nothing about the result: a traceback (``exception``) names the files
-# of the process that raised; a dependency's import-time deprecation (amazon.aws importing ansible.module_utils._text on
-# ansible-core 2.20) lands in every module process's ``deprecations`` but is shown once for the controller; AnsibleModule adds the file attributes of any result's ``path`` that exists on the
-# host, so a module process gives a role (IAM path "/") the root directory's. Both are left out of the comparison.
+# What may differ between the two ways and says nothing about the result:
+# - a traceback (``exception``) names the files of the process that raised;
+# - a dependency's import-time deprecation (amazon.aws importing ansible.module_utils._text, on ansible-core 2.20)
+#   lands in every module process's ``deprecations``, and is shown once by the controller;
+# - AnsibleModule adds the file attributes of any result's ``path`` that exists on the host, so a module process gives
+#   a role (IAM path "/") the root directory's.
+# The comparison leaves these out.
 PATH_INFO = ("uid", "gid", "owner", "group", "mode", "state", "size", "secontext")
 
 
