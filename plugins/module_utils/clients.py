@@ -2,23 +2,13 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""How the modules make their boto3 clients: with a retry policy that outlasts throttling, outages and dropped connections.
+"""How the modules make their boto3 clients: every one retries by the collection's one policy (:mod:`.retry`).
 
-Two layers retry, and together they are bounded in time:
-
-- botocore, configured here: ``standard`` retry mode, at most 10 attempts per request (9 retries, each after a random
-  delay of up to 1, 2, 4, 8, 16, then 20 seconds: at most 111 s of waiting). It retries throttling codes, HTTP 500/502/
-  503/504 and connection errors, including a connection the server closed without answering, which ``AWSRetry`` cannot
-  see (it only retries error codes). Each attempt may wait 10 s to connect and 30 s for the answer.
-- ``AWSRetry.jittered_backoff()`` around each call (amazon.aws's defaults: at most 10 attempts, random delays of up to
-  3, 6, 12, 24, 48, then 60 seconds: at most 333 s), for throttling and unavailability codes that outlast botocore's.
-
-So one AWS call gives up after at most 10 x 111 + 333 = 1,443 s (about 24 minutes) of back-off under unbroken
-throttling, plus the time the attempts themselves take; a dropped connection or a timeout is retried by botocore only
-(at most 111 s of back-off plus 10 x 40 s of timeouts). Typical waits are far shorter: the delays are random, so half
-the maxima on average, and a request that succeeds stops the retries.
-
-The module option ``aws_config`` (from amazon.aws) still overrides any of these settings.
+Whatever retry decorator a caller (or an amazon.aws helper such as ``get_aws_account_info``) asks for, the clients of
+:class:`AssumeRoleClients` retry by :data:`.retry.AWS_RETRY`, or by a :class:`.retry.Retry` the caller gives (which
+adds codes, never another bound), with botocore's own retries off (:data:`.retry.CLIENT_CONFIG`): no AWS call waits
+longer than :data:`.retry.CALL_BOUND` seconds. The module option ``aws_config`` (from amazon.aws) still overrides the
+botocore settings.
 
 Cross-account: :class:`AWSModule` is ``AnsibleAWSModule`` with the options ``assume_role_arn``,
 ``assume_role_external_id`` and ``assume_role_session_name`` (doc fragment ``torque.eks_irsa.assume_role``). With an ARN
@@ -44,18 +34,9 @@ except ImportError:
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-CLIENT_CONFIG = {
-    "retries": {"mode": "standard", "total_max_attempts": 10},
-    "connect_timeout": 10,
-    "read_timeout": 30,
-}
-
-
-def aws_client(module, service, retry_decorator=None):
-    """``module.client(service, retry_decorator)`` with :data:`CLIENT_CONFIG` as the botocore configuration."""
-    return module.client(service, retry_decorator=retry_decorator, config=CLIENT_CONFIG)
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 
 
 ASSUME_ROLE_ARGUMENT_SPEC = dict(
@@ -92,7 +73,7 @@ def assume_role(module, base_client):
     request = dict(RoleArn=arn, RoleSessionName=session_name, DurationSeconds=ASSUME_ROLE_DURATION)
     if external_id:
         request["ExternalId"] = external_id
-    sts = base_client("sts", retry_decorator=AWSRetry.jittered_backoff(), config=CLIENT_CONFIG)
+    sts = base_client("sts", retry_decorator=AWS_RETRY, config=CLIENT_CONFIG)
     try:
         credentials = sts.assume_role(aws_retry=True, **request)["Credentials"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
@@ -121,7 +102,9 @@ class AssumeRoleClients:
                     aws_session_token=credentials["SessionToken"])
 
     def client(self, service, retry_decorator=None, **extra_params):
-        return self.base_client(service, retry_decorator, **dict(self._assumed_credentials(), **extra_params))
+        retry = retry_decorator if isinstance(retry_decorator, Retry) else AWS_RETRY
+        config = dict(CLIENT_CONFIG, **(extra_params.pop("config", None) or {}))
+        return self.base_client(service, retry, config=config, **dict(self._assumed_credentials(), **extra_params))
 
 
 class AWSModule(AssumeRoleClients, AnsibleAWSModule):

@@ -11,14 +11,8 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports the missing dependency
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import cluster_issuer_facts
-
-
-# EKS spells its transient errors its own way; AWSRetry already covers TooManyRequestsException.
-EKS_TRANSIENT_ERRORS = ["ThrottlingException", "ServiceUnavailableException", "ServerException"]
 
 
 class ClusterLookupError(Exception):
@@ -32,7 +26,7 @@ class ClusterLookupError(Exception):
 def describe_issuer(module, cluster_name, account_id=None):
     """Return :func:`cluster_issuer_facts` for ``cluster_name`` in the module's region."""
     region = module.region
-    client = aws_client(module, "eks", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=EKS_TRANSIENT_ERRORS))
+    client = module.client("eks")
     try:
         cluster = client.describe_cluster(name=cluster_name, aws_retry=True)["cluster"]
     except botocore.exceptions.ClientError as e:

@@ -34,8 +34,6 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
-from ansible_collections.amazon.aws.plugins.module_utils.iam import list_iam_roles
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
@@ -47,6 +45,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import federated_principals
 
 # IAM quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
@@ -56,8 +56,8 @@ MAX_THUMBPRINTS = 5
 _THUMBPRINT_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 
 # A provider IAM has just created (by us or by a concurrent run) may not be readable yet. Wait seconds for
-# it, not the default backoff's minutes: one that never shows up means a wrong ARN, not a slow IAM.
-_NEW_PROVIDER_RETRY = AWSRetry.jittered_backoff(retries=5, delay=1, max_delay=8, catch_extra_error_codes=["NoSuchEntity"])
+# it, not the policy's whole bound: one that never shows up means a wrong ARN, not a slow IAM.
+_NEW_PROVIDER_RETRY = Retry(extra_codes=["NoSuchEntity"], bound=45)
 
 WantedProvider = namedtuple("WantedProvider", ["issuer", "client_ids", "thumbprints", "tags", "purge_tags"])
 WantedProvider.__doc__ = """The provider the user asked for; ``None`` in a field means "don't manage it"."""
@@ -262,10 +262,16 @@ def get_new_provider(client, arn):
     return provider_view(arn, response)
 
 
+@IAMErrorHandler.list_error_handler("list the roles (iam:ListRoles)", default_value=[])
+@AWS_RETRY
+def _list_roles(client):
+    return client.get_paginator("list_roles").paginate().build_full_result()["Roles"]
+
+
 def roles_trusting(client, arn):
     """Sorted names of the roles in the account whose trust policy has ``arn`` as a Federated principal."""
     # A provider is only trusted by roles of its own account, so the account's roles are the whole story.
-    return sorted(role["RoleName"] for role in list_iam_roles(client)
+    return sorted(role["RoleName"] for role in _list_roles(client)
                   if arn in federated_principals(role.get("AssumeRolePolicyDocument") or {}))
 
 

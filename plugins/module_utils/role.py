@@ -28,15 +28,14 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_an
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
-from ansible_collections.amazon.aws.plugins.module_utils.iam import list_iam_instance_profiles
-from ansible_collections.amazon.aws.plugins.module_utils.iam import remove_role_from_iam_instance_profile
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
@@ -44,10 +43,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 DEFAULT_MAX_SESSION_DURATION = 3600  # what IAM gives a role created without MaxSessionDuration
 
-STANDARD_RETRY = AWSRetry.jittered_backoff()
 # IAM is eventually consistent: for a while after CreateRole, calls on the new role may still
 # answer NoSuchEntity. Those are retried, but only for a role this run has just created.
-AFTER_CREATE_RETRY = AWSRetry.jittered_backoff(retries=8, delay=2, max_delay=20, catch_extra_error_codes=["NoSuchEntity"])
+AFTER_CREATE_RETRY = Retry(extra_codes=["NoSuchEntity"])
 
 RoleSpec = namedtuple("RoleSpec", [
     "name",
@@ -107,7 +105,7 @@ class RoleCalls:
     def __init__(self, client, name):
         self.client = client
         self.name = name
-        self.retry = STANDARD_RETRY
+        self.retry = AWS_RETRY
 
     def role_created(self):
         self.retry = AFTER_CREATE_RETRY
@@ -118,7 +116,9 @@ class RoleCalls:
 
     def paginate(self, description, operation, result_key):
         def fetch():
-            return self.client.get_paginator(operation).paginate(RoleName=self.name).build_full_result()[result_key]
+            # Each page is a request of its own: the policy applies to each (the paginator calls the client directly).
+            pages = self.client.get_paginator(operation).paginate(RoleName=self.name)
+            return pages.build_full_result()[result_key]
 
         return IAMErrorHandler.common_error_handler(f"{description} (role {self.name})")(self.retry(fetch))()
 
@@ -389,8 +389,9 @@ def ensure_absent(client, name, check_mode, force=False):
         _ignore_missing(calls, f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
     for policy_name in role["inline_policies"]:
         _ignore_missing(calls, f"delete inline policy {policy_name}", "delete_role_policy", PolicyName=policy_name)
-    for profile in list_iam_instance_profiles(client, role=name):
-        remove_role_from_iam_instance_profile(client, profile["InstanceProfileName"], name)
+    for profile in calls.paginate("list instance profiles", "list_instance_profiles_for_role", "InstanceProfiles"):
+        _ignore_missing(calls, f"remove from instance profile {profile['InstanceProfileName']}", "remove_role_from_instance_profile",
+                        InstanceProfileName=profile["InstanceProfileName"])
     _ignore_missing(calls, "delete role", "delete_role")
     return True, diff
 

@@ -175,9 +175,7 @@ trusted_by:
   sample: [agents-deployer]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
@@ -195,7 +193,7 @@ def run(module):
     except IssuerError as e:
         module.fail_json(msg=str(e))
 
-    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
+    client = module.client("iam")
     return converge_provider(module, client, module.params, wanted, account_id)
 
 

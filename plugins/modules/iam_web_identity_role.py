@@ -306,9 +306,7 @@ create_date:
   sample: "2025-01-31T09:30:00+00:00"
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
@@ -327,7 +325,7 @@ def run(module):
     except TrustPolicyError as e:
         module.fail_json(msg=str(e))
 
-    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
+    client = module.client("iam")
     return converge_role(module, client, options)
 
 

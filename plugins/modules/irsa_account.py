@@ -92,9 +92,7 @@ roles:
   sample: [{name: torque-runner, arn: "arn:aws:iam::222222222222:role/torque-runner", status: created, changed: true}]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
@@ -141,7 +139,7 @@ def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
     (provider, wanted, provider_account), roles = checked_options(module)
 
-    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
+    client = module.client("iam")
     provider_result = converge_provider(module, client, provider, wanted, provider_account)
     done = [(f"OIDC provider {provider_result['arn']}", provider_result)]
     for index, options in enumerate(roles):

@@ -124,7 +124,7 @@ except ImportError:
     ApiException = None  # main() reports the missing library
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import CLIENT_CONFIG
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import PROOF_RETRY_CODES
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import token_proof_finding
 

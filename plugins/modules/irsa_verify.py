@@ -192,9 +192,7 @@ warning_count:
 
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_client
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
@@ -299,7 +297,7 @@ def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
     params = module.params
     account_id = checked_params(module)
-    client = aws_client(module, "iam", retry_decorator=AWSRetry.jittered_backoff())
+    client = module.client("iam")
     partition = client.meta.partition
     base = make_context(params["issuer"], account_id, {}, params["audience"], params["cluster_issuer"], partition,
                         params["trust_policy_size_limit"])

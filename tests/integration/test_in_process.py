@@ -139,7 +139,7 @@ def test_results_are_identical_in_the_controller_and_as_module_processes(local_s
     # Converge: in the controller in one fresh account, as module processes in another; the same results but for the account.
     created_in_controller = report(run_playbook(play(local_stack), inventory=inventory(first), args=["-vvv"], diff=True))
     created_as_process = report(run_playbook(play(local_stack), inventory=inventory(second), args=["-vvv"], diff=True,
-                                      extra_vars={"eks_irsa_in_process": False}))
+                                             extra_vars={"eks_irsa_in_process": False}))
 
     def comparable(results, account):
         # IAM's role IDs and creation times differ between the two accounts.

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.torque.eks_irsa.plugins.module_utils import clients
 
@@ -131,14 +132,26 @@ def test_clients_of_a_module_with_a_role_act_with_the_temporary_credentials(monk
     monkeypatch.setattr(clients, "assume_role", lambda module, base_client: {
         "AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "secret", "SessionToken": "token"})
     made = []
-    monkeypatch.setattr(clients.AnsibleAWSModule, "client",
-                        lambda self, service, retry_decorator=None, **kwargs: made.append((service, kwargs)))
-    module.client("iam", config=clients.CLIENT_CONFIG)
-    assert made == [("iam", {"aws_access_key_id": "ASIAEXAMPLE", "aws_secret_access_key": "secret",
-                             "aws_session_token": "token", "config": clients.CLIENT_CONFIG})]
+    monkeypatch.setattr(clients.AnsibleAWSModule, "client", lambda self, service, retry_decorator=None, **kwargs:
+                        made.append((service, retry_decorator, kwargs)))
+    module.client("iam")
+    assert made == [("iam", clients.AWS_RETRY, {"aws_access_key_id": "ASIAEXAMPLE", "aws_secret_access_key": "secret",
+                                                "aws_session_token": "token", "config": clients.CLIENT_CONFIG})]
     module.__dict__["params"] = {"assume_role_arn": None}
     module.client("sts")
-    assert made[-1] == ("sts", {})
+    assert made[-1] == ("sts", clients.AWS_RETRY, {"config": clients.CLIENT_CONFIG})
+
+
+def test_every_client_retries_by_the_one_policy_whatever_a_helper_asks_for(monkeypatch):
+    module = object.__new__(clients.AWSModule)
+    monkeypatch.setattr(clients.AWSModule, "params", property(lambda self: {"assume_role_arn": None}), raising=False)
+    made = []
+    monkeypatch.setattr(clients.AnsibleAWSModule, "client", lambda self, service, retry_decorator=None, **kwargs:
+                        made.append((retry_decorator, kwargs["config"])))
+    after_create = clients.Retry(extra_codes=["NoSuchEntity"])
+    module.client("sts", retry_decorator=AWSRetry.jittered_backoff())  # what amazon.aws's get_aws_account_info passes
+    module.client("iam", retry_decorator=after_create, config={"read_timeout": 3})
+    assert made == [(clients.AWS_RETRY, clients.CLIENT_CONFIG), (after_create, dict(clients.CLIENT_CONFIG, read_timeout=3))]
 
 
 def test_argument_spec_adds_the_assume_role_options():

@@ -8,6 +8,7 @@ from botocore.stub import Stubber
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.torque.eks_irsa.plugins.module_utils.eks import ClusterLookupError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.eks import describe_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 
@@ -21,9 +22,9 @@ class FakeModule:
         self.eks = boto3.client("eks", region_name=self.region, aws_access_key_id="a", aws_secret_access_key="b")
         self.stubber = Stubber(self.eks)
 
-    def client(self, service, retry_decorator=None, config=None):  # config: plugins/module_utils/clients.py
+    def client(self, service, retry_decorator=None):  # as plugins/module_utils/clients.py: the policy unless another is given
         assert service == "eks"
-        return RetryingBotoClientWrapper(self.eks, retry_decorator)
+        return RetryingBotoClientWrapper(self.eks, retry_decorator or AWS_RETRY)
 
 
 def cluster(**overrides):

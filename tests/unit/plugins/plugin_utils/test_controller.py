@@ -29,8 +29,8 @@ def module(**params):
 
 
 def test_no_log_values_are_the_secret_options_values_nested_ones_too():
-    spec = dict(SPEC, nested=dict(type="list", elements="dict", options=dict(token=dict(type="str", no_log=True),
-                                                                              name=dict(type="str"))))
+    nested = dict(token=dict(type="str", no_log=True), name=dict(type="str"))
+    spec = dict(SPEC, nested=dict(type="list", elements="dict", options=nested))
     params = dict(secret_key="s3cr3t", session_token="t0ken", access_key="AKIAEXAMPLE", region="eu-west-1",
                   nested=[{"token": "inner", "name": "visible"}])
     assert controller.no_log_values(spec, params) == {"s3cr3t", "t0ken", "inner"}

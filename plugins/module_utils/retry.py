@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one retry policy of every AWS call this collection makes, and its bound.
+
+A call is retried when AWS throttles it, answers with a 5xx or an unavailability code, or the connection fails or
+is dropped without an answer; a call site may add codes it expects to pass (``NoSuchEntity`` right after a create,
+while IAM is not yet consistent). Each retry waits a random time up to 1, 2, 4, 8, 16, then 20 seconds. Whatever
+happens, a call gives up within :data:`CALL_BOUND` seconds of its first attempt: a retry is made only when its
+wait plus the longest an attempt may take (:data:`CONNECT_TIMEOUT` + :data:`READ_TIMEOUT`) still fits.
+
+botocore itself makes one attempt per request (its own retries are off, see :data:`CLIENT_CONFIG`), so no layer
+multiplies another. The policy is a decorator, usable where amazon.aws takes a ``retry_decorator``
+(``RetryingBotoClientWrapper``: calls made with ``aws_retry=True``) or around any function that calls AWS.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+
+try:
+    import botocore.exceptions
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
+CALL_BOUND = 120  # seconds from the first attempt of a call to its last answer
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 20
+FIRST_DELAY = 1
+MAX_DELAY = 20
+
+CLIENT_CONFIG = {
+    "retries": {"mode": "standard", "total_max_attempts": 1},  # botocore makes one attempt; the policy retries
+    "connect_timeout": CONNECT_TIMEOUT,
+    "read_timeout": READ_TIMEOUT,
+}
+
+# Error codes AWS answers while it throttles or is briefly unavailable (IAM, STS and EKS spell them differently).
+TRANSIENT_CODES = frozenset((
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "RequestThrottled", "SlowDown", "PriorRequestNotComplete", "ServiceUnavailable",
+    "ServiceUnavailableException", "ServiceFailure", "InternalFailure", "InternalError", "InternalServerError",
+    "ServerException", "EC2ThrottledException", "IDPCommunicationError",
+))
+TRANSIENT_STATUSES = frozenset((429, 500, 502, 503, 504))
+
+
+def _retryable(error, extra_codes):
+    if isinstance(error, botocore.exceptions.ClientError):
+        response = error.response or {}
+        code = response.get("Error", {}).get("Code")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in TRANSIENT_CODES or code in extra_codes or status in TRANSIENT_STATUSES
+    # No answer at all: refused, timed out, or closed before the response.
+    return isinstance(error, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError))
+
+
+class Retry:
+    """A retry decorator of the policy, for the transient errors and ``extra_codes``.
+
+    ``sleep`` and ``clock`` are for tests.
+    """
+
+    def __init__(self, extra_codes=(), bound=CALL_BOUND, sleep=time.sleep, clock=time.monotonic):
+        self.extra_codes = frozenset(extra_codes)
+        self.bound = bound
+        self.sleep = sleep
+        self.clock = clock
+
+    def delays(self):
+        """The longest wait before each retry: 1, 2, 4, 8, 16, then 20 seconds."""
+        delay = FIRST_DELAY
+        while True:
+            yield delay
+            delay = min(delay * 2, MAX_DELAY)
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def retrying(*args, **kwargs):
+            started = self.clock()
+            for longest in self.delays():
+                try:
+                    return function(*args, **kwargs)
+                except Exception as e:  # pylint: disable=broad-except
+                    if not _retryable(e, self.extra_codes):
+                        raise
+                    wait = random.uniform(0, longest)
+                    if self.clock() - started + wait + CONNECT_TIMEOUT + READ_TIMEOUT > self.bound:
+                        raise
+                    self.sleep(wait)
+        return retrying
+
+
+AWS_RETRY = Retry()
