@@ -54,7 +54,12 @@ def service_account_names(account_id):
     return [f"{role['name']}-{host_name(account_id)}".lower() for role in ROLE_TEMPLATES]
 
 
-def inventory(accounts, cluster_name, region, namespace):
+def roles(managed_policies=True):
+    """The two roles; without their AWS managed policies when ``managed_policies`` is false (see run.py --managed-policies)."""
+    return [dict(role) if managed_policies else {k: v for k, v in role.items() if k != "managed_policies"} for role in ROLE_TEMPLATES]
+
+
+def inventory(accounts, cluster_name, region, namespace, managed_policies=True):
     """The inventory document for ``accounts`` (list of account IDs)."""
     hosts = {
         host_name(account): {
@@ -71,13 +76,13 @@ def inventory(accounts, cluster_name, region, namespace):
         "eks_irsa_namespace": namespace,
         "eks_irsa_create_namespace": False,  # the benchmark creates it first, as an environment namespace exists
         "eks_irsa_tags": {"owner": "benchmark"},
-        "eks_irsa_roles": [dict(role) for role in ROLE_TEMPLATES],
+        "eks_irsa_roles": roles(managed_policies),
     }
     return {"all": {"children": {"eks_irsa_accounts": {"vars": group_vars, "hosts": hosts}}}}
 
 
-def write_inventory(path, accounts, cluster_name, region, namespace):
+def write_inventory(path, accounts, cluster_name, region, namespace, managed_policies=True):
     """Write the inventory YAML to ``path`` and return ``path``."""
     with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(inventory(accounts, cluster_name, region, namespace), handle, sort_keys=False)
+        yaml.safe_dump(inventory(accounts, cluster_name, region, namespace, managed_policies), handle, sort_keys=False)
     return path

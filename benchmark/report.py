@@ -314,7 +314,9 @@ def _notes(results):
                         if meta["uncommitted_collection_changes"] else "") + ".")
         lines.append(f"  Machine: {machine['nproc']} CPUs, {machine['platform']}, Python {machine['python']}, {machine['ansible']}; "
                      f"load average {machine['load_average_at_start']} at start, {meta.get('load_average_at_end')} at end. "
-                     f"forks={meta['forks']}. Repetitions kept from it: {_measured_by(results, meta['date'])}.")
+                     f"forks={meta['forks']}. Repetitions kept from it: {_measured_by(results, meta['date'])}."
+                     + (" The roles attach no AWS managed policy and moto loads none (--managed-policies none)."
+                        if meta.get("managed_policies") == "none" else ""))
     lines.append(f"- Warm-up: {results['invocations'][-1]['warm_up']}. Warm-up times per repetition: "
                  + ", ".join(f"N={r['n']}: {r['warm_up_s']} s" for r in results["repetitions"]) + ".")
     compared = [r for r in results["repetitions"] if r.get("end_state")]

@@ -74,6 +74,9 @@ def parse_args(argv=None):
     parser.add_argument("--ref", default="HEAD",
                         help="the collection to measure: a git commit, 'worktree' for the files as they are now, or the collections "
                              "folder of an earlier --keep-work run (default: %(default)s)")
+    parser.add_argument("--managed-policies", choices=["aws", "none"], default="aws",
+                        help="'none': the roles attach no AWS managed policy and moto loads none (at N=500 loading them into "
+                             "every account costs minutes and gigabytes of the stack's, not ours; default: %(default)s)")
     parser.add_argument("--keep-work", action="store_true", help="keep the inventories, logs and profiles (else kept only on failures)")
     args = parser.parse_args(argv)
     args.accounts = [int(n) for n in args.accounts.split(",") if n.strip()]
@@ -313,7 +316,7 @@ def measure(stack, work, run, accounts, forks):
     return measurement
 
 
-def run_repetition(n, rep, tools, forks, work):
+def run_repetition(n, rep, tools, forks, work, managed_policies=True):
     """A fresh stack; every tool's check, converge and no-op on its own warmed accounts; the end-state comparison.
 
     The tools take turns scenario by scenario (and who goes first alternates by repetition), so that the
@@ -323,14 +326,14 @@ def run_repetition(n, rep, tools, forks, work):
     accounts = {tool: inventory.account_ids(TOOL_INDEX[tool], n) for tool in tools}
     namespaces = {tool: f"bench-{tool}" for tool in tools}
     measurements = []
-    with LocalStack(work.file(f"n{n}-r{rep}", "stack")) as stack:
+    with LocalStack(work.file(f"n{n}-r{rep}", "stack"), managed_policies=managed_policies) as stack:
         warm_s = warm_accounts(stack, [account for tool in tools for account in accounts[tool]])
         print(f"N={n} repetition {rep + 1}: stack up, {len(tools) * n} accounts warmed in {warm_s:.1f} s", flush=True)
         inventories = {}
         for tool in order:
             create_namespace(stack, namespaces[tool])
             inventories[tool] = inventory.write_inventory(work.file(f"n{n}-r{rep}-{tool}", "inventory.yml"), accounts[tool],
-                                                          stack.cluster_name, stack.region, namespaces[tool])
+                                                          stack.cluster_name, stack.region, namespaces[tool], managed_policies)
         for scenario in SCENARIOS:
             for tool in order:
                 run = {"n": n, "rep": rep, "tool": tool, "scenario": scenario, "inventory": inventories[tool]}
@@ -374,6 +377,7 @@ def environment(args, work):
         "warm_up": "every account warmed before timing (one IAM ListPolicies per account: moto loads AWS managed policies then)",
         "cluster_account": CLUSTER_ACCOUNT,
         "roles_per_account": inventory.ROLES_PER_ACCOUNT,
+        "managed_policies": args.managed_policies,
     }
 
 
@@ -403,7 +407,7 @@ def main(argv=None):
     try:
         for n, reps, tools in plan(args):
             for rep in range(reps):
-                runs, info = run_repetition(n, rep, tools, args.forks, work)
+                runs, info = run_repetition(n, rep, tools, args.forks, work, args.managed_policies == "aws")
                 measurements.extend(runs)
                 repetitions.append(info)
                 results, paths = save(args, meta, previous, measurements, repetitions)

@@ -4,14 +4,12 @@
 
 """Filters for the rollout playbook: collect each account's outcome, the ServiceAccounts, the summary."""
 
-from ansible.errors import AnsibleFilterError
-
 
 def rollout_outcomes(hosts, hostvars):
-    """Each account's outcome, from its plan (``eks_irsa_plan``) and what its irsa_account task registered.
+    """Each account's outcome, from what its irsa_account task registered (and its plan, for the account ID).
 
-    ``{host, account_id, provider, roles: [{name, arn, status, service_account}], error}``; ``error`` is
-    the message the account's rescue recorded (``eks_irsa_error``), or None.
+    ``{host, account_id, provider, roles: [{name, arn, status, service_account}], error}``, a role per ServiceAccount
+    it trusts; ``error`` is the message the account's rescue recorded (``eks_irsa_error``), or None.
     """
     outcomes = []
     for host in hosts:
@@ -19,9 +17,9 @@ def rollout_outcomes(hosts, hostvars):
         error = facts.get("eks_irsa_error")
         result = facts.get("eks_irsa_account_result") or {}
         plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
-        roles = [{"name": entry["params"]["name"], "arn": role.get("arn"), "status": role.get("status", "ok"),
-                  "service_account": entry["service_account"]}
-                 for entry, role in zip(plan.get("roles") or [], result.get("roles") or [])]
+        roles = [{"name": name, "arn": role.get("arn"), "status": role.get("status", "ok"),
+                  "service_account": service_account.split(":", 1)[1]}
+                 for name, role in (result.get("roles") or {}).items() for service_account in role.get("service_accounts") or []]
         outcomes.append({
             "host": host,
             "account_id": plan.get("account_id", facts.get("eks_irsa_account_id")),
@@ -42,43 +40,6 @@ def rollout_service_accounts(outcomes):
             if role.get("arn") and role.get("status") != "deleted":
                 items.append({"name": role["service_account"], "role_arn": role["arn"]})
     return items
-
-
-def planned_service_accounts(plans):
-    """``[{"name": ...}]``: every ServiceAccount the accounts' role plans (web_identity_role_plan) name."""
-    return [{"name": role["service_account"]} for plan in plans for role in plan or []]
-
-
-def checked_unique_service_accounts(plans_by_host):
-    """``{service account: host}`` for every role plan (web_identity_role_plan) of every host, in order.
-
-    Fails, naming both hosts and roles, when two roles of different accounts would share one ServiceAccount
-    (the web_identity_role preflight already refuses that within one account): a ServiceAccount carries one
-    role ARN, so the second apply would silently take the first account's role away. Fails too when two hosts
-    list the same role of the same account: each run would rewrite the other's trust policy.
-    """
-    owners, roles = {}, {}
-    for host, plan in (plans_by_host or {}).items():
-        for index, role in enumerate(plan or []):
-            name = role["service_account"]
-            role_name = role["params"]["name"]
-            if name in owners and owners[name][0] != host:
-                other_host, other_role = owners[name]
-                raise AnsibleFilterError(
-                    f"{host}: web_identity_role_roles[{index}] ({role_name}): service account {name!r} is already used by role "
-                    f"{other_role!r} of {other_host}; one ServiceAccount carries one role ARN, so give each role its own "
-                    "service_account")
-            owners.setdefault(name, (host, role_name))
-            account = role["params"].get("account_id")
-            if account is None:
-                continue
-            other_host = roles.setdefault((account, role_name.lower()), host)  # IAM role names ignore case
-            if other_host != host:
-                raise AnsibleFilterError(
-                    f"{host}: web_identity_role_roles[{index}] ({role_name}): role {role_name!r} of account {account} is already "
-                    f"listed by {other_host}; two hosts of one account must not list the same role (each run would rewrite "
-                    "the other's trust policy): list it under one host only, or give it another name")
-    return {name: host for name, (host, _role) in owners.items()}
 
 
 def rollout_error(failed_result, failed_task=None):
@@ -149,8 +110,6 @@ class FilterModule:
 
     def filters(self):
         return {
-            "checked_unique_service_accounts": checked_unique_service_accounts,
-            "planned_service_accounts": planned_service_accounts,
             "rollout_error": rollout_error,
             "rollout_outcomes": rollout_outcomes,
             "rollout_service_accounts": rollout_service_accounts,

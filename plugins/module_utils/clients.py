@@ -34,6 +34,11 @@ except ImportError:
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_session_name
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
@@ -97,6 +102,12 @@ class AssumeRoleClients:
     def _assumed_credentials(self):
         if not self.params.get("assume_role_arn"):
             return {}
+        try:  # what STS would refuse, before the first call
+            validate_role_arn(self.params["assume_role_arn"])
+            check_external_id(self.params.get("assume_role_external_id"))
+            check_session_name(self.params.get("assume_role_session_name"))
+        except (IssuerError, LimitError) as e:
+            self.fail_json(msg=str(e))
         credentials = assume_role(self, self.base_client)
         return dict(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
                     aws_session_token=credentials["SessionToken"])

@@ -115,12 +115,12 @@ def cluster_issuer_facts(cluster, account_id=None):
 _ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):role/(?P<name>[\w+=,.@/-]{1,512})$")
 
 
-def validate_role_arn(arn, account_id, field="assume_role_arn"):
-    """Return ``arn`` when it is an IAM role ARN in ``account_id``; else raise :class:`IssuerError` naming ``field``."""
+def validate_role_arn(arn, account_id=None, field="assume_role_arn"):
+    """Return ``arn`` when it is an IAM role ARN (in ``account_id``, when given); else raise :class:`IssuerError` naming ``field``."""
     match = _ROLE_ARN_RE.match(arn or "") if isinstance(arn, str) else None
     if not match or not PARTITION_RE.match(match.group("partition")):
-        raise IssuerError(f"{field} {arn!r} is not an IAM role ARN: write arn:aws:iam::{account_id}:role/<role name>")
-    if match.group("account_id") != account_id:
+        raise IssuerError(f"{field} {arn!r} is not an IAM role ARN: write arn:aws:iam::{account_id or '<account ID>'}:role/<role name>")
+    if account_id is not None and match.group("account_id") != account_id:
         raise IssuerError(f"{field} {arn} is a role in account {match.group('account_id')}, not in account {account_id}: "
                           "fix the account ID or the ARN so that both name the same account")
     return arn

@@ -42,6 +42,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
@@ -53,6 +55,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 MAX_CLIENT_IDS = 100
 MAX_CLIENT_ID_LENGTH = 255
 MAX_THUMBPRINTS = 5
+MAX_URL_LENGTH = 255
 _THUMBPRINT_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 
 # A provider IAM has just created (by us or by a concurrent run) may not be readable yet. Wait seconds for
@@ -138,13 +141,38 @@ def validate_thumbprints(thumbprints):
     return unique
 
 
-def wanted_provider(url, client_ids=None, thumbprints=None, tags=None, purge_tags=True):
-    """Validate module options into a :class:`WantedProvider`; raises :class:`IssuerError`."""
+def validate_url(url, field="url"):
+    """The issuer as a provider URL: https, no trailing slash, at most the 255 characters IAM accepts."""
+    issuer = normalize_issuer(url, field=field)
+    if len(issuer.url) > MAX_URL_LENGTH:
+        raise ProviderOptionError(f"{field} {url!r} is {len(issuer.url)} characters: IAM accepts an OIDC provider URL of at "
+                                  f"most {MAX_URL_LENGTH}; use the issuer URL that EKS reports as cluster.identity.oidc.issuer")
+    return issuer
+
+
+def validate_tags(tags, field="tags"):
+    """The tags as text, or ``None`` when not managed; refused as IAM would refuse them (the ownership tag counted)."""
+    if tags is None:
+        return None
+    tags = {to_text(key): to_text(value) for key, value in tags.items()}
+    try:
+        check_tags(with_owner_tag(tags), field)
+    except LimitError as e:
+        raise ProviderOptionError(str(e)) from None
+    return tags
+
+
+def wanted_provider(url, client_ids=None, thumbprints=None, tags=None, purge_tags=True, fields=None):
+    """Validate module options into a :class:`WantedProvider`; raises :class:`IssuerError` naming the option.
+
+    ``fields`` renames options in the messages (``{"url": "eks_irsa_issuer"}`` for an inventory).
+    """
+    fields = dict({"url": "url", "tags": "tags"}, **(fields or {}))
     return WantedProvider(
-        issuer=normalize_issuer(url, field="url"),
+        issuer=validate_url(url, fields["url"]),
         client_ids=validate_client_ids(client_ids),
         thumbprints=validate_thumbprints(thumbprints),
-        tags=None if tags is None else {key: to_text(value) for key, value in tags.items()},
+        tags=validate_tags(tags, fields["tags"]),
         purge_tags=purge_tags,
     )
 
@@ -410,16 +438,18 @@ def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
     return Outcome(changed, before, after)
 
 
-def ensure_absent(client, check_mode, arn, force=False):
+def ensure_absent(client, check_mode, arn, force=False, deleted_roles=()):
     """Delete the provider if it exists; without ``force``, only ours and only when no role trusts it.
 
-    Both refusals are decided from reads alone, so check mode refuses exactly when a real run would.
+    Both refusals are decided from reads alone, so check mode refuses exactly when a real run would. ``deleted_roles``
+    are roles the same run deletes first: not counted as trusting it (a check run still reads them).
     """
     before = get_provider(client, arn)
     if before is None:
         return Outcome(False, None, None)
     if not force:
-        trusting = roles_trusting(client, arn)
+        deleted = {name.lower() for name in deleted_roles}  # IAM role names ignore case
+        trusting = [name for name in roles_trusting(client, arn) if name.lower() not in deleted]
         if not is_owned(before["tags"]):
             raise ProviderNotOwnedError(arn, trusting)
         if trusting:
@@ -443,12 +473,13 @@ PROVIDER_ARGUMENT_SPEC = dict(
 )
 
 
-def checked_provider_options(params):
+def checked_provider_options(params, fields=None):
     """``(wanted provider, account ID or None)`` from options validated against :data:`PROVIDER_ARGUMENT_SPEC`.
 
-    Raises ``IssuerError`` naming the option, before any AWS call.
+    Raises ``IssuerError`` naming the option (or its name in ``fields``), before any AWS call.
     """
-    wanted = wanted_provider(params["url"], params["client_ids"], params["thumbprints"], params["tags"], params["purge_tags"])
+    wanted = wanted_provider(params["url"], params["client_ids"], params["thumbprints"], params["tags"], params["purge_tags"],
+                             fields=fields)
     return wanted, validate_account_id(params["account_id"]) if params["account_id"] is not None else None
 
 
@@ -460,8 +491,13 @@ def outcome_status(outcome):
     return "deleted" if outcome.after is None else "updated"
 
 
-def converge_provider(module, client, params, wanted, given_account_id):
-    """What iam_oidc_provider does: the provider brought to ``params['state']``; its result. Fails the module on an error."""
+def converge_provider(module, client, params, wanted, given_account_id, deleted_roles=(), failure_context=None):
+    """What iam_oidc_provider does: the provider brought to ``params['state']``; its result.
+
+    ``deleted_roles`` (for ``absent``): roles this run deletes, which do not count as still trusting the provider, in
+    check mode too. Fails the module on an error, with ``failure_context`` added to the result.
+    """
+    failure_context = failure_context or {}
     account_id, partition = target_account(module, client, given_account_id)
     arn = provider_arn(partition, account_id, wanted.issuer.url)
     confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
@@ -469,11 +505,11 @@ def converge_provider(module, client, params, wanted, given_account_id):
         if params["state"] == "present":
             outcome = ensure_present(client, module.check_mode, arn, wanted, confirm_account)
         else:
-            outcome = ensure_absent(client, module.check_mode, arn, params["force"])
+            outcome = ensure_absent(client, module.check_mode, arn, params["force"], deleted_roles)
     except ProviderError as e:
-        module.fail_json(msg=str(e), arn=arn, **e.details)
+        module.fail_json(msg=str(e), arn=arn, **dict(failure_context, **e.details))
     except AnsibleIAMError as e:
-        module.fail_json_aws(e.exception, msg=f"{e.message} for {arn}", arn=arn)
+        module.fail_json_aws(e.exception, msg=f"{e.message} for {arn}", arn=arn, **failure_context)
 
     result = dict(changed=outcome.changed, arn=arn, status=outcome_status(outcome))
     result.update(outcome.after or {})

@@ -36,7 +36,11 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn as build_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_description
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 
 POLICY_VERSION = "2012-10-17"
@@ -472,6 +476,12 @@ def check_role_options(params):
     # are not known yet, but any 12-digit account gives ARNs of the same length.
     measurable = [t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path)) for t in trusted]
     _desired_trust(measurable, checked).document()
+    try:  # after the trust: a bad subject also makes a bad service-account tag, and the subject is the cause
+        check_description(params["description"])
+        if checked["tags"] is not None:
+            check_tags(with_owner_tag(checked["tags"]))
+    except LimitError as e:
+        raise TrustPolicyError(str(e)) from None
     return checked
 
 

@@ -6,29 +6,38 @@
 DOCUMENTATION = r"""
 ---
 module: irsa_account
-short_description: Ensure one AWS account's IAM OIDC provider and web identity roles in one task
+short_description: Ensure (or delete) one AWS account's IAM OIDC provider and web identity roles in one task
 version_added: 1.1.0
 description:
-  - Brings one target account's IRSA resources to the given state in one module run; first the IAM OIDC provider
-    for the cluster's issuer, then each role in O(roles) in order. Each does exactly what
+  - Brings one target account's IRSA resources to O(state) in one module run. With V(present), first the IAM OIDC
+    provider for the cluster's issuer, then each role in O(roles) in order. With V(absent), first every role of
+    O(roles), then the provider, which is refused (as M(torque.eks_irsa.iam_oidc_provider) refuses it) while any
+    other role of the account still trusts it, or when this collection did not create it and C(force) is not set. Each does exactly what
     M(torque.eks_irsa.iam_oidc_provider) and M(torque.eks_irsa.iam_web_identity_role) do with the same options
     (same checks, same AWS calls, same results), so the rollout playbook uses one task per account instead of one
     per resource.
   - One run assumes O(assume_role_arn) once and uses one IAM client for the provider and every role.
   - Every option of the provider and of every role is checked before the first AWS call; a bad entry fails the task
     naming it (V(provider) or V(roles[<index>] (<name>))) and nothing is written.
-  - The first failure stops the run. A failed provider leaves the roles untouched; a failed role leaves the roles
-    after it untouched. The failure result carries what was done before it (RV(provider), RV(roles)).
-  - Check mode is exact, as in the two modules; diff mode gives one diff per resource, headed by its name
-    (C(OIDC provider <arn>), C(role <name>)).
+  - The first failure stops the run; what comes after it is left untouched. The failure result carries what was done
+    before it (RV(provider), RV(roles)).
+  - Check mode is exact, as in the two modules (with V(absent), the roles the run would delete do not count as
+    trusting the provider); diff mode gives one diff per resource, headed by its name (C(OIDC provider <arn>),
+    C(role <name>)).
 options:
+  state:
+    description:
+      - V(present) ensures the provider and the roles (a role entry may still say C(state=absent) to delete it).
+      - V(absent) deletes the roles, then the provider. A role entry may not say C(state=present) then.
+    type: str
+    choices: [present, absent]
+    default: present
+    version_added: 1.2.0
   provider:
     description:
-      - The options of M(torque.eks_irsa.iam_oidc_provider) for the account's provider (C(url) is required, C(state)
-        must be V(present)), for example a C(url) and C(tags).
+      - The options of M(torque.eks_irsa.iam_oidc_provider) for the account's provider (C(url) is required), for
+        example a C(url) and C(tags); its state is O(state) (a C(state) given here must be the same).
       - The AWS connection options (credentials, region, O(assume_role_arn), ...) are this task's, not given here.
-      - This module only ensures a provider; delete one with M(torque.eks_irsa.iam_oidc_provider) or the teardown
-        playbook, after the roles that trust it.
     type: dict
     required: true
   roles:
@@ -74,6 +83,16 @@ EXAMPLES = r"""
       - name: old-runner
         state: absent
   register: account
+
+- name: Delete the role, then the provider when nothing else trusts it
+  torque.eks_irsa.irsa_account:
+    state: absent
+    assume_role_arn: arn:aws:iam::222222222222:role/irsa-deployer
+    account_id: "222222222222"
+    provider:
+      url: "{{ cluster.issuer }}"
+    roles:
+      - name: torque-runner
 """
 
 RETURN = r"""
@@ -84,12 +103,19 @@ provider:
   sample: {arn: "arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", status: ok, changed: false}
 roles:
   description:
-    - The result of each role done, in the order of O(roles), as M(torque.eks_irsa.iam_web_identity_role) returns it
-      (without its diff).
+    - The result of each role done, keyed by role name, in the order of O(roles), as
+      M(torque.eks_irsa.iam_web_identity_role) returns it (without its diff), with C(service_accounts), the
+      ServiceAccounts (C(namespace:name)) the entry's C(trust) names.
   returned: always; on failure, the roles done before it
-  type: list
-  elements: dict
-  sample: [{name: torque-runner, arn: "arn:aws:iam::222222222222:role/torque-runner", status: created, changed: true}]
+  type: dict
+  version_added: 1.2.0
+  sample:
+    torque-runner:
+      name: torque-runner
+      arn: "arn:aws:iam::222222222222:role/torque-runner"
+      status: created
+      changed: true
+      service_accounts: ["torque-agents:runner"]
 """
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
@@ -101,9 +127,11 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.options import Opt
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
 ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
     provider=dict(type="dict", required=True),
     roles=dict(type="list", elements="dict", default=[]),
     account_id=dict(type="str"),
@@ -111,23 +139,36 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_RULES = {}
 
 
+def _entry_state(entry, state, where):
+    """A role entry for a task of ``state``: with ``state=absent`` every role is deleted, so an entry may not say present."""
+    if state == "present":
+        return entry
+    if entry.get("state") not in (None, "absent"):
+        raise OptionsError(f"{where}: state is {entry['state']} but the task's state is absent, which deletes every role "
+                           "and then the provider: leave the entry's state out, or run the task with state=present")
+    return dict(entry, state="absent")
+
+
 def checked_options(module):
     """The provider's and every role's options, checked as their modules check them, before any AWS call."""
-    account_id = module.params["account_id"]
+    account_id, state = module.params["account_id"], module.params["state"]
     try:
-        provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **module.params["provider"]))
-        if provider["state"] != "present":
-            raise OptionsError("state must be present here: irsa_account only ensures a provider. Delete one with "
-                               "torque.eks_irsa.iam_oidc_provider (state=absent) after the roles that trust it")
+        given = module.params["provider"]
+        if given.get("state") not in (None, state):
+            raise OptionsError(f"state is {given['state']} but the task's state is {state}: set state on the task, not here")
+        provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **given, state=state))
         wanted, provider_account = checked_provider_options(provider)
     except (OptionsError, IssuerError) as e:
         module.fail_json(msg=f"provider: {e}")
     roles = []
     for index, role in enumerate(module.params["roles"]):
+        where = f"roles[{index}] ({role.get('name') or role.get('role_name')})"
         try:
-            roles.append(validated_role_options(dict({"account_id": account_id}, **role)))
+            roles.append(validated_role_options(dict({"account_id": account_id}, **_entry_state(role, state, where))))
+        except OptionsError as e:
+            module.fail_json(msg=str(e))
         except TrustPolicyError as e:
-            module.fail_json(msg=f"roles[{index}] ({role.get('name') or role.get('role_name')}): {e}")
+            module.fail_json(msg=f"{where}: {e}")
     return (provider, wanted, provider_account), roles
 
 
@@ -135,22 +176,58 @@ def _without_diff(result):
     return {key: value for key, value in result.items() if key != "diff"}
 
 
+def trusted_service_accounts(options):
+    """The ServiceAccounts (``namespace:name``) a role's entry trusts, in the order given."""
+    return [f"{sa.namespace}:{sa.name}" for entry in options.get("trust") or []
+            for sa in map(parse_service_account, entry["service_accounts"])]
+
+
+class AccountRun:
+    """One account's provider and roles, done in order; what was done is the result, on failure too."""
+
+    def __init__(self, module, client, provider, wanted, provider_account):
+        self.module, self.client = module, client
+        self.provider_options, self.wanted, self.provider_account = provider, wanted, provider_account
+        self.provider, self.roles, self.diffs = None, {}, []
+
+    def outcome(self):
+        return dict(provider=self.provider, roles=self.roles)
+
+    def converge_provider(self, deleted_roles=()):
+        result = converge_provider(self.module, self.client, self.provider_options, self.wanted, self.provider_account,
+                                   deleted_roles=deleted_roles, failure_context=self.outcome())
+        self.provider = _without_diff(result)
+        self._diff(f"OIDC provider {result['arn']}", result)
+
+    def converge_role(self, index, options):
+        result = converge_role(self.module, self.client, options, where=f"roles[{index}] ({options['name']}): ",
+                               failure_context=self.outcome())
+        self.roles[options["name"]] = dict(_without_diff(result), service_accounts=trusted_service_accounts(options))
+        self._diff(f"role {options['name']}", result)
+
+    def _diff(self, label, result):
+        if result.get("diff"):
+            self.diffs.append(dict(result["diff"], before_header=label, after_header=label))
+
+
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
     (provider, wanted, provider_account), roles = checked_options(module)
+    account = AccountRun(module, module.client("iam"), provider, wanted, provider_account)
+    if module.params["state"] == "present":
+        account.converge_provider()
+        for index, options in enumerate(roles):
+            account.converge_role(index, options)
+    else:
+        # The roles first: IAM would let the provider go while they trust it, and their logins would break.
+        for index, options in enumerate(roles):
+            account.converge_role(index, options)
+        account.converge_provider(deleted_roles=[options["name"] for options in roles])
 
-    client = module.client("iam")
-    provider_result = converge_provider(module, client, provider, wanted, provider_account)
-    done = [(f"OIDC provider {provider_result['arn']}", provider_result)]
-    for index, options in enumerate(roles):
-        failure_context = dict(provider=_without_diff(provider_result), roles=[_without_diff(result) for _label, result in done[1:]])
-        result = converge_role(module, client, options, where=f"roles[{index}] ({options['name']}): ", failure_context=failure_context)
-        done.append((f"role {options['name']}", result))
-
-    outcome = dict(changed=any(result["changed"] for _label, result in done), provider=_without_diff(provider_result),
-                   roles=[_without_diff(result) for _label, result in done[1:]])
+    changed = account.provider["changed"] or any(role["changed"] for role in account.roles.values())
+    outcome = dict(changed=changed, **account.outcome())
     if module._diff:  # one diff per resource, headed by its name
-        outcome["diff"] = [dict(result["diff"], before_header=label, after_header=label) for label, result in done if result.get("diff")]
+        outcome["diff"] = account.diffs
     return outcome
 
 

@@ -68,21 +68,21 @@ def _both(*changes):
 CASES = [
     # -- the account and how to reach it
     ("account-id-not-12-digits", _host(eks_irsa_account_id="55555555551"), BAD,
-     ["target_account_id '55555555551' is not an AWS account ID", "exactly 12 digits", "quote it in YAML"]),
+     ["eks_irsa_account_id '55555555551' is not an AWS account ID", "exactly 12 digits", "quote it in YAML"]),
     ("account-id-not-digits", _host(eks_irsa_account_id="55555555551O"), BAD,
-     ["target_account_id '55555555551O' is not an AWS account ID", "exactly 12 digits"]),
+     ["eks_irsa_account_id '55555555551O' is not an AWS account ID", "exactly 12 digits"]),
     ("missing-account-id", _drop_host("eks_irsa_account_id"), BAD,
      ["eks_irsa_account_id is not set", "12-digit ID of the account as a host variable"]),
     ("assume-role-arn-malformed", _host(eks_irsa_assume_role_arn="irsa-deployer"), BAD,
-     ["target_account_assume_role_arn 'irsa-deployer' is not an IAM role ARN", "write arn:aws:iam::555555555510:role/<role name>"]),
+     ["eks_irsa_assume_role_arn 'irsa-deployer' is not an IAM role ARN", "write arn:aws:iam::555555555510:role/<role name>"]),
     ("assume-role-arn-not-a-role", _host(eks_irsa_assume_role_arn="arn:aws:iam::555555555510:user/irsa-deployer"), BAD,
-     ["target_account_assume_role_arn 'arn:aws:iam::555555555510:user/irsa-deployer' is not an IAM role ARN",
+     ["eks_irsa_assume_role_arn 'arn:aws:iam::555555555510:user/irsa-deployer' is not an IAM role ARN",
       "write arn:aws:iam::555555555510:role/"]),
     ("assume-role-arn-of-another-account", _host(eks_irsa_assume_role_arn="arn:aws:iam::555555555599:role/irsa-deployer"), BAD,
-     ["target_account_assume_role_arn arn:aws:iam::555555555599:role/irsa-deployer is a role in account 555555555599, "
+     ["eks_irsa_assume_role_arn arn:aws:iam::555555555599:role/irsa-deployer is a role in account 555555555599, "
       "not in account 555555555510", "fix the account ID or the ARN"]),
     ("external-id-too-short", _host(eks_irsa_external_id="x"), BAD,
-     ["target_account_external_id \"x\" is not an external ID STS accepts", "2 to 1224"]),
+     ["eks_irsa_external_id \"x\" is not an external ID STS accepts", "2 to 1224"]),
     # -- the cluster and its issuer
     ("missing-cluster-name", _both(_drop_group("eks_irsa_cluster_name"), _drop_group("eks_irsa_issuer")), BAD,
      ["eks_irsa_cluster_name is not set", "or its issuer URL as eks_irsa_issuer"]),
@@ -91,27 +91,27 @@ CASES = [
     ("region-not-a-region", _group(eks_irsa_region="mars-1"), BAD,
      ["eks_irsa_region \"mars-1\" is not an AWS region name", "write it like eu-west-1"]),
     ("issuer-not-https", _group(eks_irsa_issuer="http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"), BAD,
-     ["oidc_provider_issuer 'http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE' uses the scheme 'http'",
+     ["eks_irsa_issuer 'http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE' uses the scheme 'http'",
       "use the https:// URL that EKS reports"]),
     ("issuer-too-long-for-iam", _group(eks_irsa_issuer="https://oidc.example.com/" + "x" * 240), BAD,
-     ["oidc_provider_issuer 'https://oidc.example.com/xxx", "is 265 characters", "at most 255"]),
+     ["eks_irsa_issuer 'https://oidc.example.com/xxx", "is 265 characters", "at most 255"]),
     # -- the namespace and the ServiceAccounts
     ("missing-namespace", _drop_group("eks_irsa_namespace"), BAD,
      ["eks_irsa_namespace is not set", "give the Kubernetes namespace"]),
     ("namespace-kubernetes-rejects", _group(eks_irsa_namespace="Torque_Envs"), BAD,
      ["the namespace 'Torque_Envs' is not a valid Kubernetes name", "DNS-1123 label (lower-case letters, digits and '-'"]),
     ("service-account-kubernetes-rejects", _role(service_account="Runner_SA"), BAD,
-     [f"web_identity_role_roles[0] ({RUNNER})", "the service account name 'Runner_SA' is not a valid Kubernetes name",
+     [f"eks_irsa_roles[0] ({RUNNER})", "the service account name 'Runner_SA' is not a valid Kubernetes name",
       "DNS-1123 subdomain"]),
     ("wildcard-service-account-without-opt-in", _role(service_account="*"), BAD,
      ["the service account name '*' contains the wildcard '*'", "needs allow_wildcard_subjects=true"]),
     ("duplicate-service-account-in-one-account",
      _roles({"name": RUNNER, "service_account": "shared-sa"}, {"name": "rel-bad-reader", "service_account": "shared-sa"}), BAD,
-     [f"web_identity_role_roles[1] (rel-bad-reader): service account 'shared-sa' is already used by role '{RUNNER}'",
+     [f"eks_irsa_roles[1] (rel-bad-reader): service account 'shared-sa' is already used by role '{RUNNER}'",
       "give each role its own service_account"]),
     ("duplicate-service-account-across-accounts",
      _both(_role(BAD, service_account="shared-sa"), _role(OTHER, service_account="shared-sa")), OTHER,
-     [f"web_identity_role_roles[0] ({RUNNER}): service account 'shared-sa' is already used by role '{RUNNER}' of {BAD}",
+     [f"eks_irsa_roles[0] ({RUNNER}): service account 'shared-sa' is already used by role '{RUNNER}' of {BAD}",
       "give each role its own service_account"]),
     ("token-expiration-out-of-range", _group(eks_irsa_token_expiration=599), None,
      ["service_account_token_expiration 599 is not a token lifetime EKS accepts", "give seconds from 600 to 86400"]),
@@ -126,16 +126,16 @@ CASES = [
     ("roles-not-a-list", _group(eks_irsa_roles="not a list"), BAD,
      ["eks_irsa_roles \"not a list\" is not a list of roles", "write each role as a mapping"]),
     ("roles-empty", _host(eks_irsa_roles=[]), BAD,
-     ["web_identity_role_roles is empty", "list at least one role for this account"]),
+     ["eks_irsa_roles is empty", "list at least one role for this account"]),
     ("unknown-key-in-a-role (typo)", _role(managed_policy=["arn:aws:iam::aws:policy/ReadOnlyAccess"]), BAD,
-     ["web_identity_role_roles.managed_policy", "Supported parameters include:", "managed_policies"]),
+     ["eks_irsa_roles.managed_policy", "Supported parameters include:", "managed_policies"]),
     ("duplicate-role-in-one-account",
      _roles({"name": RUNNER, "service_account": "runner-a"}, {"name": RUNNER.upper(), "service_account": "runner-b"}), BAD,
-     [f"web_identity_role_roles[1] ({RUNNER.upper()}): the role is already listed as web_identity_role_roles[0]",
+     [f"eks_irsa_roles[1] ({RUNNER.upper()}): the role is already listed as eks_irsa_roles[0]",
       "list each role once"]),
     ("same-role-from-two-hosts-of-one-account",
      _host(OTHER, eks_irsa_account_id=ACCOUNTS[0], eks_irsa_assume_role_arn=f"arn:aws:iam::{ACCOUNTS[0]}:role/irsa-deployer"), OTHER,
-     [f"web_identity_role_roles[0] ({RUNNER}): role '{RUNNER}' of account {ACCOUNTS[0]} is already listed by {BAD}",
+     [f"eks_irsa_roles[0] ({RUNNER}): role '{RUNNER}' of account {ACCOUNTS[0]} is already listed by {BAD}",
       "list it under one host only"]),
     ("role-name-too-long", _role(name="r" * 65), BAD,
      [f"name '{'r' * 65}' is not a valid IAM role name", "use 1 to 64 characters (this one has 65)"]),
@@ -159,7 +159,7 @@ CASES = [
     ("max-session-out-of-range", _role(max_session_duration=43201), BAD,
      ["max_session_duration 43201 is out of range", "IAM accepts 3600 to 43200 seconds"]),
     ("tag-key-too-long", _group(eks_irsa_tags={"k" * 129: "v"}), BAD,
-     ["tags (with web_identity_role_tags): tag key 'kkk", "is not a valid IAM tag key", "use 1 to 128"]),
+     ["eks_irsa_tags: tag key 'kkk", "is not a valid IAM tag key", "use 1 to 128"]),
 ]
 
 
@@ -223,8 +223,8 @@ def test_every_bad_account_is_reported_in_one_run(local_stack, run_playbook, bad
     assert run.rc != 0 and len(failed) == 1, failed  # one task, run once for the whole inventory, failed once
     message = failed[0][3]
     assert "The inventory has 2 problems; nothing was written" in message, message
-    assert f"{BAD}: target_account_id '55555555551' is not an AWS account ID" in message, message
-    assert f"{OTHER}: web_identity_role_roles[0] ({RUNNER}): path 'irsa': role path must begin and end with /" in message, message
+    assert f"{BAD}: eks_irsa_account_id '55555555551' is not an AWS account ID" in message, message
+    assert f"{OTHER}: eks_irsa_roles[0] ({RUNNER}): path 'irsa': role path must begin and end with /" in message, message
     assert mutating_aws_requests(local_stack) == []
 
 
@@ -281,3 +281,75 @@ def test_module_refuses_what_the_rollout_inventory_cannot_express(local_stack, r
         assert all(fragment in result["msg"] for fragment in fragments), f"{name}: {result['msg']}"
     assert mutating_aws_requests(local_stack) == []
     assert (iam.list_roles()["Roles"], iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]) == before
+
+
+# -- every rule the preflight applies, a direct module call applies too -------------------------------------------
+
+ASSUMED = {"assume_role_arn": f"arn:aws:iam::{ACCOUNTS[0]}:role/irsa-deployer"}
+TRUST = [{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:runner"]}]
+
+
+def _role_module(**options):
+    return dict({"name": "rel-bad-direct", "trust": TRUST}, **options)
+
+
+# (the inventory case above, the rule its message states, module, options, the module's field in its message)
+SAME_RULES = [
+    ("account-id-not-12-digits", "is not an AWS account ID",
+     "torque.eks_irsa.irsa_account", {"account_id": "55555555551", "provider": {"url": "{{ issuer }}"}}, "account_id '55555555551'"),
+    ("assume-role-arn-malformed", "is not an IAM role ARN",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "{{ issuer }}", "assume_role_arn": "irsa-deployer"}, "assume_role_arn 'irsa-deployer'"),
+    ("external-id-too-short", "is not an external ID STS accepts",
+     "torque.eks_irsa.iam_oidc_provider", dict(ASSUMED, url="{{ issuer }}", assume_role_external_id="x"), 'assume_role_external_id "x"'),
+    ("issuer-not-https", "uses the scheme 'http'",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"}, "url 'http://oidc.eks"),
+    ("issuer-too-long-for-iam", "is 265 characters",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "https://oidc.example.com/" + "x" * 240}, "url 'https://oidc.example.com/xxx"),
+    ("tag-key-too-long", "is not a valid IAM tag key",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "{{ issuer }}", "tags": {"k" * 129: "v"}}, "tags: tag key 'kkk"),
+    ("tag-key-too-long", "is not a valid IAM tag key",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(tags={"k" * 129: "v"}), "tags: tag key 'kkk"),
+    ("tag-key-too-long", "is not a valid IAM tag key", "torque.eks_irsa.irsa_account",
+     {"provider": {"url": "{{ issuer }}"}, "roles": [_role_module(tags={"k" * 129: "v"})]}, "roles[0] (rel-bad-direct): tags: tag key"),
+    ("description-too-long", "is 1001 characters",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(description="d" * 1001), "description"),
+    ("description-too-long", "is 1001 characters", "torque.eks_irsa.irsa_account",
+     {"provider": {"url": "{{ issuer }}"}, "roles": [_role_module(description="d" * 1001)]}, "roles[0] (rel-bad-direct): description"),
+    ("role-name-too-long", "is not a valid IAM role name",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(name="r" * 65), f"name '{'r' * 65}'"),
+    ("role-path-malformed", "role path must begin and end with /",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(path="irsa"), "path 'irsa'"),
+    ("inline-policy-not-json", "not valid JSON", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(inline_policies={"deploy": "{\"Version\": \"2012-10-17\", Statement: []"}), "inline_policies['deploy']"),
+    ("managed-policy-arn-malformed", "is not an IAM policy ARN",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(managed_policies=["ReadOnlyAccess"]), "managed_policies[0] 'ReadOnlyAccess'"),
+    ("permissions-boundary-malformed", "is not an IAM policy ARN", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(permissions_boundary="arn:aws:iam::555555555510:role/boundary"), "permissions_boundary 'arn:aws:iam::555555555510:role/boundary'"),
+    ("max-session-out-of-range", "is out of range",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(max_session_duration=43201), "max_session_duration 43201"),
+    ("service-account-kubernetes-rejects", "is not a valid Kubernetes name", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(trust=[{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:Runner_SA"]}]), "trust[0].service_accounts[0]"),
+    ("namespace-kubernetes-rejects", "is not a valid Kubernetes name", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(trust=[{"issuer": "{{ issuer }}", "service_accounts": ["Torque_Envs:runner"]}]), "the namespace 'Torque_Envs'"),
+    # No inventory variable sets the session name: the rule stands for the modules alone.
+    (None, "is not a session name STS accepts",
+     "torque.eks_irsa.iam_oidc_provider", dict(ASSUMED, url="{{ issuer }}", assume_role_session_name="a"), 'assume_role_session_name "a"'),
+]
+
+
+def test_a_direct_module_call_refuses_what_the_preflight_refuses(local_stack, run_playbook):
+    """One task per rule, run for real; each fails naming its option with the rule the preflight states, and none writes."""
+    inventory_fragments = {case[0]: " ".join(case[3]) for case in CASES}  # test_bad_input_is_refused... proves them
+    tasks = [{"name": f"{index}: {case or 'module only'}", module: options, "ignore_errors": True}
+             for index, (case, _rule, module, options, _field) in enumerate(SAME_RULES)]
+    playbook = [{"hosts": "localhost", "gather_facts": False, "vars": {"issuer": local_stack.issuer}, "tasks": tasks}]
+    local_stack.reset_aws_requests()
+
+    run = run_playbook(playbook)
+
+    assert run.rc == 0, run
+    for index, (case, rule, _module, _options, field) in enumerate(SAME_RULES):
+        result = run.result(f"{index}: {case or 'module only'}")
+        assert result.get("failed") and field in result["msg"] and rule in result["msg"], (case, result.get("msg"))
+        assert case is None or rule in inventory_fragments[case], (case, rule)
+    assert mutating_aws_requests(local_stack) == []

@@ -132,7 +132,9 @@ def test_results_are_identical_in_the_controller_and_as_module_processes(local_s
     assert results[("provider", host)]["changed"] is True and not results[("provider", host)]["diff"]["before"]
     assert [item["status"] for item in results[("roles", host)]["results"]] == ["created", "created"]
     account = results[("account", host)]
-    assert (account["provider"]["status"], [role["status"] for role in account["roles"]]) == ("created", ["created"]), account
+    assert (account["provider"]["status"], {name: role["status"] for name, role in account["roles"].items()}) == \
+        ("created", {"equal-3": "created"}), account
+    assert account["roles"]["equal-3"]["service_accounts"] == ["envs:runner-3"]
     assert [diff["after_header"] for diff in account["diff"]] == [f"OIDC provider {account['provider']['arn']}", "role equal-3"]
     assert local_stack.account_client("iam", first).list_roles()["Roles"] == []
 

@@ -312,8 +312,11 @@ def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(
     preview = rollout.teardown(check=True).succeeded()
     rollout.torn_down = False
     assert mutating_aws_calls(local_stack) == [] and kube_writes(local_stack, kube_mark) == []
-    provider_results = preview.run.results("torque.eks_irsa.oidc_provider : Ensure the IAM OIDC provider for the cluster's issuer")
-    assert {host: result["changed"] for host, result in provider_results.items()} == dict.fromkeys(rollout.hosts, True)
+    account_results = preview.run.results("Delete the roles, then the OIDC provider")
+    predicted = {host: (result["provider"]["status"], sorted(name for name, role in result["roles"].items() if role["status"] == "deleted"))
+                 for host, result in account_results.items()}
+    assert predicted == {host: ("deleted", sorted(role for other, _account, role, _sa in rollout.expected() if other == host))
+                         for host in rollout.hosts}, predicted
     deletions = preview.run.results("torque.eks_irsa.service_account : Record what was deleted")
     (status,) = [result["ansible_facts"]["service_account_status"] for result in deletions.values()]
     assert status == {expected[3]: "deleted" for expected in rollout.expected()}
@@ -487,7 +490,7 @@ def test_bad_service_account_settings_are_refused_before_anything_is_written(loc
         shared = {"eks_irsa_roles": [{"name": rollout.runner, "service_account": "shared-runner"}]}
         rollout.write_inventory(**{rollout.dev: shared, rollout.prod: shared})
         task = "Check every account's ID, assume-role ARN, external ID, issuer and roles"
-        message = (f"{rollout.prod}: web_identity_role_roles[0] ({rollout.runner}): service account 'shared-runner' is already used by "
+        message = (f"{rollout.prod}: eks_irsa_roles[0] ({rollout.runner}): service account 'shared-runner' is already used by "
                    f"role '{rollout.runner}' of {rollout.dev}; one ServiceAccount carries one role ARN, so give each role its own "
                    "service_account")
     else:

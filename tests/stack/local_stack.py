@@ -72,8 +72,9 @@ def _wait_http(url, process, name, timeout=60):
 class LocalStack:
     """Start, seed, describe and stop the local AWS + Kubernetes stack."""
 
-    def __init__(self, state_dir, region=DEFAULT_REGION, cluster_name=DEFAULT_CLUSTER):
+    def __init__(self, state_dir, region=DEFAULT_REGION, cluster_name=DEFAULT_CLUSTER, managed_policies=True):
         self.state_dir = os.path.abspath(state_dir)
+        self.managed_policies = managed_policies  # moto loads the AWS managed policies into every account it serves
         self.region = region
         self.cluster_name = cluster_name
         self.kubeconfig = os.path.join(self.state_dir, "kubeconfig")
@@ -126,7 +127,7 @@ class LocalStack:
 
     def _start_moto(self):
         port = free_port()
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true", **DUMMY_CREDENTIALS)
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true" if self.managed_policies else "false", **DUMMY_CREDENTIALS)
         moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
         process = self._spawn([moto, "-H", "127.0.0.1", "-p", str(port)], env=env, announces_ready=False)
         self.moto_url = f"http://127.0.0.1:{port}"

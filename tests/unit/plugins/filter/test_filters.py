@@ -7,25 +7,14 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.torque.eks_irsa.plugins.filter import checks
 from ansible_collections.torque.eks_irsa.plugins.filter import rollout
 from ansible_collections.torque.eks_irsa.plugins.filter import service_accounts
-from ansible_collections.torque.eks_irsa.plugins.filter import web_identity_roles
-from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_account_id
-from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_external_id
-from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_issuer
-from ansible_collections.torque.eks_irsa.plugins.filter.checks import checked_role_arn
-from ansible_collections.torque.eks_irsa.plugins.filter.rollout import checked_unique_service_accounts
-from ansible_collections.torque.eks_irsa.plugins.filter.rollout import planned_service_accounts
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_error
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_service_accounts
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_summary
 from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_deletions
 from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_manifests
 from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_status
-from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import default_service_account
-from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_outcome
-from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_params
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 HOST_PATH = ISSUER.removeprefix("https://")
@@ -35,84 +24,13 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 
 @pytest.mark.parametrize("module, names", [
-    (checks, {"checked_account_id", "checked_role_arn", "checked_external_id", "checked_issuer"}),
-    (rollout, {"checked_unique_service_accounts", "planned_service_accounts", "rollout_error", "rollout_outcomes",
-               "rollout_service_accounts", "rollout_summary"}),
+    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions"}),
-    (web_identity_roles, {"web_identity_role_params", "web_identity_role_outcome"}),
 ])
 def test_every_filter_is_registered_under_its_function_name(module, names):
     filters = module.FilterModule().filters()
     assert set(filters) == names
     assert all(function.__name__ == name for name, function in filters.items())
-
-
-# -- checks.py ----------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("given, expected", [
-    ("222222222222", "222222222222"),
-    (" 222222222222 ", "222222222222"),
-    (22222222222, "022222222222"),  # YAML read an unquoted ID with a leading zero as a number
-])
-def test_checked_account_id_gives_twelve_digits(given, expected):
-    assert checked_account_id(given) == expected
-
-
-@pytest.mark.parametrize("given", ["2222", "22222222222a", "", None, "2222222222222"])
-def test_checked_account_id_names_the_host_and_the_field(given):
-    with pytest.raises(AnsibleFilterError) as error:
-        checked_account_id(given, "target_account_id", "prod")
-    assert str(error.value).startswith(f"prod: target_account_id {given!r} is not an AWS account ID")
-    assert "quote it in YAML" in str(error.value)
-
-
-def test_checked_account_id_without_a_host_gives_the_bare_message():
-    with pytest.raises(AnsibleFilterError, match=r"^account_id '1' is not an AWS account ID"):
-        checked_account_id("1")
-
-
-def test_checked_role_arn_accepts_a_role_in_the_account():
-    arn = f"arn:aws:iam::{ACCOUNT}:role/deploy/irsa-deployer"
-    assert checked_role_arn(arn, ACCOUNT) == arn
-    assert checked_role_arn(f"arn:aws-cn:iam::{ACCOUNT}:role/x", ACCOUNT) == f"arn:aws-cn:iam::{ACCOUNT}:role/x"
-
-
-@pytest.mark.parametrize("arn, message", [
-    ("arn:aws:iam::333333333333:role/irsa-deployer",
-     "dev: target_account_assume_role_arn arn:aws:iam::333333333333:role/irsa-deployer is a role in account 333333333333, "
-     "not in account 222222222222"),
-    ("irsa-deployer", "dev: target_account_assume_role_arn 'irsa-deployer' is not an IAM role ARN: write arn:aws:iam::222222222222:role/"),
-    (f"arn:aws:iam::{ACCOUNT}:user/ci", "is not an IAM role ARN"),
-    (f"arn:nope:iam::{ACCOUNT}:role/x", "is not an IAM role ARN"),
-    (None, "dev: target_account_assume_role_arn None is not an IAM role ARN"),
-])
-def test_checked_role_arn_names_the_host_and_the_field(arn, message):
-    with pytest.raises(AnsibleFilterError) as error:
-        checked_role_arn(arn, ACCOUNT, "target_account_assume_role_arn", "dev")
-    assert message in str(error.value)
-
-
-@pytest.mark.parametrize("given", [ISSUER, ISSUER + "/", HOST_PATH, "HTTPS://OIDC.EKS.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"])
-def test_checked_issuer_gives_the_form_iam_uses(given):
-    assert checked_issuer(given) == ISSUER
-
-
-@pytest.mark.parametrize("given, message", [
-    ("http://" + HOST_PATH, "tools: oidc_provider_issuer 'http://" + HOST_PATH + "' uses the scheme 'http'"),
-    ("", "tools: oidc_provider_issuer is empty"),
-    ("https://oidc.example.com/id/x?y=1", "tools: oidc_provider_issuer 'https://oidc.example.com/id/x?y=1' is not an issuer URL"),
-])
-def test_checked_issuer_names_the_host_and_the_field(given, message):
-    with pytest.raises(AnsibleFilterError) as error:
-        checked_issuer(given, "oidc_provider_issuer", "tools")
-    assert str(error.value).startswith(message)
-
-
-def test_filter_errors_do_not_repeat_their_cause():
-    """Ansible appends an exception's cause to its message; the filters' messages already carry it."""
-    with pytest.raises(AnsibleFilterError) as error:
-        checked_account_id("x", "target_account_id", "prod")
-    assert error.value.__cause__ is None and error.value.__suppress_context__
 
 
 # -- service_accounts.py ------------------------------------------------------------------------------------------
@@ -226,125 +144,6 @@ def test_service_account_deletions_only_deletes_what_carries_the_ownership_label
     assert service_account_deletions([{"name": "x"}], None, "ns") == {"refs": [], "status": {"x": "absent"}}
 
 
-# -- web_identity_roles.py ----------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("role, suffix, expected", [
-    ("torque-runner", "dev", "torque-runner-dev"),
-    ("Torque-Runner", "Prod", "torque-runner-prod"),
-    ("torque-runner", "", "torque-runner"),
-    ("torque_runner", "prod_eu", "torque-runner-prod-eu"),  # inventory host names often hold '_'
-    ("deploy+ci@team", "dev", "deploy-ci-team-dev"),  # IAM allows + = , @ in role names
-    ("runner", "web.example.com", "runner-web.example.com"),
-    ("runner", "eu_", "runner-eu"),
-])
-def test_default_service_account_is_a_valid_kubernetes_name(role, suffix, expected):
-    assert default_service_account(role, suffix) == expected
-
-
-def test_web_identity_role_params_builds_the_module_options_of_each_role():
-    roles = [
-        {"name": "torque-runner", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
-         "inline_policies": {"pass": PASS_ROLE}, "max_session_duration": 7200,
-         "path": "/irsa/", "permissions_boundary": "", "tags": {"tier": "deploy", "owner": "role-wins"}},
-        {"name": "torque-reader", "service_account": "reader", "description": None},
-    ]
-    plan = web_identity_role_params(roles, ISSUER, "torque-envs", ACCOUNT, host="dev", service_account_suffix="dev",
-                                    tags={"owner": "platform"})
-    assert plan == [
-        {"service_account": "torque-runner-dev", "params": {
-            "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
-            "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "",
-            "max_session_duration": 7200, "name": "torque-runner", "state": "present", "account_id": ACCOUNT,
-            "trust_policy_mode": "exclusive", "purge_tags": False,
-            "tags": {"owner": "role-wins", "tier": "deploy", "eks-irsa:service-account": "torque-envs/torque-runner-dev"},
-            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
-        {"service_account": "reader", "params": {
-            "name": "torque-reader", "state": "present", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
-            "purge_tags": False, "tags": {"owner": "platform", "eks-irsa:service-account": "torque-envs/reader"},
-            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
-    ]
-
-
-def test_web_identity_role_params_for_deletion_carries_no_trust():
-    (role,) = web_identity_role_params([{"name": "torque-runner"}], ISSUER, "ns", ACCOUNT, host="dev", service_account_suffix="dev",
-                                       state="absent", trust_policy_mode="shared")
-    assert role == {"service_account": "torque-runner-dev", "params": {
-        "name": "torque-runner", "state": "absent", "account_id": ACCOUNT, "trust_policy_mode": "shared", "purge_tags": False,
-        "tags": {"eks-irsa:service-account": "ns/torque-runner-dev"}}}
-
-
-def test_web_identity_role_params_of_no_roles_is_an_empty_plan_only_for_deletion():
-    assert web_identity_role_params([], ISSUER, "ns", ACCOUNT, state="absent") == []
-    assert web_identity_role_params(None, ISSUER, "ns", ACCOUNT, state="absent") == []
-    for roles in ([], None):
-        with pytest.raises(AnsibleFilterError) as error:
-            web_identity_role_params(roles, ISSUER, "ns", ACCOUNT, host="prod")
-        assert str(error.value).startswith("prod: web_identity_role_roles is empty: list at least one role for this account")
-
-
-def test_web_identity_role_params_refuses_a_key_a_role_entry_does_not_have():
-    with pytest.raises(AnsibleFilterError) as error:
-        web_identity_role_params([{"name": "runner", "managed_policy": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}],
-                                 ISSUER, "ns", ACCOUNT, host="prod")
-    message = str(error.value)
-    assert message.startswith("prod: web_identity_role_roles[0] (runner): unsupported parameters web_identity_role_roles.managed_policy")
-    assert "managed_policies" in message
-
-
-@pytest.mark.parametrize("given", [None, "", "tenant-42", "a" * 1224, "x+=,.@:/_-y"])
-def test_checked_external_id_accepts_what_sts_accepts(given):
-    assert checked_external_id(given, "target_account_external_id", "prod") == (given or None)
-
-
-@pytest.mark.parametrize("given", ["x", "a" * 1225, "with space", "semi;colon"])
-def test_checked_external_id_names_the_host_the_field_and_the_rule(given):
-    with pytest.raises(AnsibleFilterError) as error:
-        checked_external_id(given, "target_account_external_id", "prod")
-    assert str(error.value).startswith("prod: target_account_external_id ")
-    assert "is not an external ID STS accepts: use 2 to 1224 letters" in str(error.value)
-
-
-@pytest.mark.parametrize("roles, message", [
-    ([{"description": "no name"}], "prod: web_identity_role_roles[0]: each role needs at least a 'name' (the IAM role name)"),
-    (["torque-runner"], "prod: web_identity_role_roles[0]: each role needs at least a 'name'"),
-    ([{"name": "a"}, {"name": "b", "service_account": "a-prod"}],
-     "prod: web_identity_role_roles[1] (b): service account 'a-prod' is already used by role 'a'; one ServiceAccount carries "
-     "one role ARN, so give each role its own service_account"),
-    ([{"name": "r", "max_session_duration": 100}],
-     "prod: web_identity_role_roles[0] (r): max_session_duration 100 is out of range: IAM accepts 3600 to 43200 seconds"),
-    ([{"name": "r", "managed_policies": ["ReadOnlyAccess"]}],
-     "prod: web_identity_role_roles[0] (r): managed_policies[0] 'ReadOnlyAccess' is not an IAM policy ARN"),
-    ([{"name": "r", "service_account": "Runner_Prod"}],
-     "prod: web_identity_role_roles[0] (r): trust[0].service_accounts[0]: the service account name 'Runner_Prod' is not a valid Kubernetes name"),
-    ([{"name": "r" * 65}], "prod: web_identity_role_roles[0] (" + "r" * 65 + "): name '" + "r" * 65 + "' is not a valid IAM role name"),
-    ([{"name": "r", "max_session_duration": "long"}], "prod: web_identity_role_roles[0] (r): "),
-])
-def test_web_identity_role_params_names_the_host_the_role_and_the_field(roles, message):
-    with pytest.raises(AnsibleFilterError) as error:
-        web_identity_role_params(roles, ISSUER, "torque-envs", ACCOUNT, host="prod", service_account_suffix="prod")
-    assert message in str(error.value)
-
-
-def test_web_identity_role_params_refuses_a_namespace_kubernetes_would_refuse():
-    with pytest.raises(AnsibleFilterError, match=r"the namespace 'Torque_Envs' is not a valid Kubernetes name"):
-        web_identity_role_params([{"name": "r"}], ISSUER, "Torque_Envs", ACCOUNT, host="prod")
-
-
-def test_web_identity_role_params_error_for_bad_policy_json_says_it_once():
-    with pytest.raises(AnsibleFilterError) as error:
-        web_identity_role_params([{"name": "r", "inline_policies": {"x": "{bad json"}}], ISSUER, "ns", ACCOUNT, host="prod")
-    assert str(error.value).count("not valid JSON") == 1
-    assert error.value.__cause__ is None
-
-
-def test_web_identity_role_outcome_reads_one_looped_module_result():
-    item = {"service_account": "torque-runner-dev", "params": {"name": "torque-runner"}}
-    assert web_identity_role_outcome({"item": item, "arn": ROLE_ARN, "status": "created", "changed": True}) == {
-        "name": "torque-runner", "arn": ROLE_ARN, "status": "created", "service_account": "torque-runner-dev"}
-    assert web_identity_role_outcome({"item": item}) == {
-        "name": "torque-runner", "arn": None, "status": "ok", "service_account": "torque-runner-dev"}
-
-
 # -- rollout.py ---------------------------------------------------------------------------------------------------
 
 def role(name, service_account, status="created", account=ACCOUNT):
@@ -376,27 +175,6 @@ def test_rollout_service_accounts_takes_every_role_of_the_accounts_that_succeede
 
 def plan(*pairs):
     return [{"service_account": service_account, "params": {"name": name}} for name, service_account in pairs]
-
-
-def test_planned_service_accounts_lists_every_planned_name():
-    plans = [plan(("torque-runner", "torque-runner-dev")), None, plan(("a", "a-prod"), ("b", "b-prod"))]
-    assert planned_service_accounts(plans) == [{"name": "torque-runner-dev"}, {"name": "a-prod"}, {"name": "b-prod"}]
-
-
-def test_checked_unique_service_accounts_maps_each_service_account_to_its_account():
-    plans = {"dev": plan(("torque-runner", "torque-runner-dev")), "prod": plan(("torque-runner", "torque-runner-prod"), ("r", "r")),
-             "empty": None}
-    assert checked_unique_service_accounts(plans) == {"torque-runner-dev": "dev", "torque-runner-prod": "prod", "r": "prod"}
-    assert checked_unique_service_accounts({}) == {}
-
-
-def test_checked_unique_service_accounts_refuses_one_service_account_for_two_accounts():
-    plans = {"dev": plan(("torque-reader", "reader")), "prod": plan(("torque-runner", "torque-runner-prod"), ("torque-reader", "reader"))}
-    with pytest.raises(AnsibleFilterError) as error:
-        checked_unique_service_accounts(plans)
-    assert str(error.value) == (
-        "prod: web_identity_role_roles[1] (torque-reader): service account 'reader' is already used by role 'torque-reader' of dev; "
-        "one ServiceAccount carries one role ARN, so give each role its own service_account")
 
 
 def test_rollout_error_of_a_loop_gives_the_first_failed_item_after_its_label():
@@ -487,27 +265,18 @@ def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
     assert rollout_summary(outcomes, "ns")["lines"][1].split()[3] == "torque-runner"
 
 
-def test_rollout_outcomes_come_from_each_account_plan_and_result():
-    plan = {
-        "dev": {"account_id": "222222222222", "roles": [{"params": {"name": "runner"}, "service_account": "runner-dev"}]},
-        "prod": {"account_id": "333333333333", "roles": [{"params": {"name": "runner"}, "service_account": "runner-prod"}]},
-    }
+def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
+    plan = {"dev": {"account_id": "222222222222"}, "prod": {"account_id": "333333333333"}}
     hostvars = {
         "dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {
             "provider": {"status": "created"},
-            "roles": [{"arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "name": "runner"}]}},
+            "roles": {"runner": {"arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "name": "runner",
+                                 "service_accounts": ["torque-envs:runner-dev"]}}}},
         "prod": {"eks_irsa_plan": plan, "eks_irsa_error": "could not assume",
-                 "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": []}},
+                 "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": {}}},
     }
     assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
         {"host": "dev", "account_id": "222222222222", "provider": "created", "error": None,
          "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "service_account": "runner-dev"}]},
         {"host": "prod", "account_id": "333333333333", "provider": None, "roles": [], "error": "could not assume"},
     ]
-
-
-def test_adopt_is_passed_to_the_module_only_when_given():
-    adopted, plain = web_identity_role_params([{"name": "eksctl-made", "adopt": True}, {"name": "ours"}], ISSUER, "ns", ACCOUNT,
-                                              host="dev", service_account_suffix="dev")
-    assert adopted["params"]["adopt"] is True
-    assert "adopt" not in plain["params"]

@@ -8,7 +8,7 @@ from ansible_collections.torque.eks_irsa.plugins.filter import verify
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_checks
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_proof_checks
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_report
-from ansible_collections.torque.eks_irsa.plugins.filter.web_identity_roles import web_identity_role_params
+from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_plans
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 
@@ -24,8 +24,8 @@ def test_the_filters_are_registered():
 
 
 def test_checks_come_from_the_rollouts_own_plan_with_its_defaults():
-    plan = web_identity_role_params([{"name": "torque-runner"}, {"name": "reader", "service_account": "reads", "path": "/irsa/"}],
-                                    ISSUER, "envs", "222222222222", host="dev", service_account_suffix="dev")
+    plan = role_plans([{"name": "torque-runner"}, {"name": "reader", "service_account": "reads", "path": "/irsa/"}],
+                      ISSUER, "envs", "222222222222", suffix="dev")
     assert verify_checks(plan, "envs") == [
         {"role_name": "torque-runner", "role_path": "/", "namespace": "envs", "service_account": "torque-runner-dev"},
         {"role_name": "reader", "role_path": "/irsa/", "namespace": "envs", "service_account": "reads"},

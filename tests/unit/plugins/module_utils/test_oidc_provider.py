@@ -494,6 +494,24 @@ def test_absent_in_check_mode_still_refuses_while_trusted(iam):
         ensure_absent(client, True, ARN)
 
 
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_absent_does_not_count_the_roles_the_same_run_deletes(iam, check_mode):
+    # A check run of irsa_account state=absent only predicts the roles' deletion, so IAM still lists them: they must
+    # not make the prediction a refusal; any other role that trusts the provider still does.
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [role("Torque-Runner", ARN), role("other-cluster", OTHER_ARN)],
+                                        "IsTruncated": False}, {})
+    if not check_mode:
+        expect_mutation(stubber, "delete_open_id_connect_provider")
+    assert ensure_absent(client, check_mode, ARN, deleted_roles=["torque-runner"]).changed
+
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [role("torque-runner", ARN), role("hand-made", ARN)], "IsTruncated": False}, {})
+    with pytest.raises(ProviderInUseError) as error:
+        ensure_absent(client, check_mode, ARN, deleted_roles=["torque-runner"])
+    assert error.value.details == {"trusted_by": ["hand-made"]}
+
 # -- account --------------------------------------------------------------------------------------
 
 

@@ -102,7 +102,7 @@ def test_a_smaller_bound_gives_up_sooner():
 
 def test_longest_waits_double_up_to_twenty_seconds():
     delays = retry.Retry().delays()
-    assert [next(delays) for _ in range(8)] == [1, 2, 4, 8, 16, 20, 20, 20]
+    assert [next(delays) for _attempt in range(8)] == [1, 2, 4, 8, 16, 20, 20, 20]
 
 
 def test_botocore_makes_one_attempt_per_request():

@@ -21,8 +21,8 @@ class Failed(Exception):
 class FakeModule:
     """What checked_options uses of AnsibleModule: the params and fail_json."""
 
-    def __init__(self, provider, roles=(), account_id=ACCOUNT):
-        self.params = {"provider": provider, "roles": list(roles), "account_id": account_id}
+    def __init__(self, provider, roles=(), account_id=ACCOUNT, state="present"):
+        self.params = {"provider": provider, "roles": list(roles), "account_id": account_id, "state": state}
 
     def fail_json(self, msg, **_kwargs):
         raise Failed(msg)
@@ -45,7 +45,7 @@ def test_the_account_id_reaches_the_provider_and_every_role_unless_an_entry_give
 @pytest.mark.parametrize("provider, roles, message", [
     ({}, [], "provider: missing required arguments: url"),
     ({"url": "http://example.com/id/X"}, [], "provider: "),
-    ({"url": ISSUER, "state": "absent"}, [], "provider: state must be present here"),
+    ({"url": ISSUER, "state": "absent"}, [], "provider: state is absent but the task's state is present: set state on the task"),
     ({"url": ISSUER, "thumbprint": ["x"]}, [], "provider: unsupported parameters thumbprint. Supported parameters include: account_id, client_ids"),
     ({"url": ISSUER}, [role(), role("second", managed_policy=[])],
      "roles[1] (second): unsupported parameters managed_policy. Supported parameters include: account_id"),
@@ -56,3 +56,26 @@ def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, messag
     with pytest.raises(Failed) as failed:
         irsa_account.checked_options(FakeModule(provider, roles))
     assert str(failed.value).startswith(message), str(failed.value)
+
+
+def test_state_absent_deletes_every_listed_role_and_the_provider():
+    module = FakeModule({"url": ISSUER}, [role(), {"name": "old", "state": "absent"}], state="absent")
+    (provider, _wanted, _account), roles = irsa_account.checked_options(module)
+    assert provider["state"] == "absent" and [(r["name"], r["state"]) for r in roles] == [("torque-runner", "absent"), ("old", "absent")]
+
+
+@pytest.mark.parametrize("provider, roles, message", [
+    ({"url": ISSUER}, [role(state="present")],
+     "roles[0] (torque-runner): state is present but the task's state is absent, which deletes every role and then the provider"),
+    ({"url": ISSUER, "state": "present"}, [], "provider: state is present but the task's state is absent"),
+])
+def test_state_absent_refuses_an_entry_that_says_present(provider, roles, message):
+    with pytest.raises(Failed) as failed:
+        irsa_account.checked_options(FakeModule(provider, roles, state="absent"))
+    assert str(failed.value).startswith(message), str(failed.value)
+
+
+def test_the_result_names_each_role_with_the_service_accounts_it_trusts():
+    options = role(trust=[{"issuer": ISSUER, "service_accounts": ["envs:runner", {"namespace": "ci", "name": "builder"}]}])
+    assert irsa_account.trusted_service_accounts(options) == ["envs:runner", "ci:builder"]
+    assert irsa_account.trusted_service_accounts({"name": "old", "trust": None}) == []

@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The rollout's plan: every account of the inventory checked, once, before anything is written anywhere.
+
+Pure code (the filters of ``plugins/filter/account_plans.py`` only adapt it). Each account's values are checked with
+the modules' own checks (irsa_account's provider and role options, the assume-role options), so the preflight refuses
+exactly what a module would, and the plan adds only what needs the whole inventory: two roles claiming one
+ServiceAccount, one role listed by two hosts. Every message names the inventory host and the variable the user wrote
+(``dev: eks_irsa_roles[0] (torque-runner): path 'irsa': ...``), and every bad account is reported in one error.
+
+The plan of an account is ``{account_id, assume_role_arn, external_id, issuer, tags, roles}``; ``roles`` holds, per
+role, its ``service_account`` and the irsa_account entry (``params``) the rollout and teardown hand to the module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
+
+ROLES = "eks_irsa_roles"
+CLUSTER_TAG = "eks-irsa:cluster"
+SERVICE_ACCOUNT_TAG = "eks-irsa:service-account"
+# Role settings passed through to the module unchanged; with name, service_account and tags, the keys of a role entry.
+PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt")
+ROLE_ENTRY_KEYS = frozenset(PASSED_THROUGH + ("name", "service_account", "tags"))
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+
+
+class PlanError(ValueError):
+    """What the inventory cannot be rolled out with; one line per problem, each naming its host."""
+
+
+def plain_data(value):
+    """``value`` as plain dicts, lists, strings and numbers: the templated values of inventory variables, untagged.
+
+    Ansible hands filters lazily templated containers that carry their whole variable context; the modules' argument
+    validation deep-copies what it is given, which for those costs a tenth of a second per role.
+    """
+    if isinstance(value, Mapping):
+        return {plain_data(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
+def _refuse(problems):
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise PlanError(f"The inventory has {count}; nothing was written. Fix and run again:\n" + "\n".join(problems))
+
+
+# -- what an account must set ----------------------------------------------------------------------
+
+
+def _missing(host_vars):
+    """What an account's entry lacks or has in the wrong shape, before the issuer can be looked up."""
+    problems = []
+    if not str(host_vars.get("eks_irsa_account_id") or ""):
+        problems.append("eks_irsa_account_id is not set: give the 12-digit ID of the account as a host variable, quoted")
+    if not host_vars.get("eks_irsa_cluster_name") and "eks_irsa_issuer" not in host_vars:
+        problems.append("eks_irsa_cluster_name is not set: give the name of the EKS cluster whose pods get the roles "
+                        "(or its issuer URL as eks_irsa_issuer)")
+    if not host_vars.get("eks_irsa_namespace"):
+        problems.append("eks_irsa_namespace is not set: give the Kubernetes namespace the ServiceAccounts go in")
+    roles = host_vars.get(ROLES)
+    if roles is None:
+        problems.append(f"{ROLES} is not set: list the roles of the account, for example [{{name: torque-runner}}]")
+    elif isinstance(roles, (str, bytes)) or not isinstance(roles, (list, tuple)) or not all(isinstance(r, dict) for r in roles):
+        problems.append(f"{ROLES} {json.dumps(roles, default=str)} is not a list of roles: write each role as a mapping, "
+                        "for example [{name: torque-runner}]")
+    region = host_vars.get("eks_irsa_region")
+    if region is not None and not _REGION.match(str(region)):
+        problems.append(f"eks_irsa_region {json.dumps(region, default=str)} is not an AWS region name: write it like eu-west-1")
+    return problems
+
+
+def checked_inventory(hosts, hostvars):
+    """The hosts, unchanged, when every account's entry sets what it needs (before the issuer can be looked up)."""
+    _refuse([f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])])
+    return list(hosts)
+
+
+# -- one account ----------------------------------------------------------------------------------------
+
+
+def default_service_account(role_name, suffix):
+    """``<role name>-<suffix>`` as a Kubernetes name: one ServiceAccount per role and account in a shared namespace.
+
+    Lower-cased, and each run of characters a ServiceAccount name cannot hold (IAM role names allow ``_+=,@``,
+    inventory host names ``_``) becomes one ``-``, so that an inventory host such as ``prod_eu`` gets a valid default
+    instead of an error about a name the user never wrote.
+    """
+    name = f"{role_name}-{suffix}" if suffix else str(role_name)
+    return re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
+
+
+def _role_params(role, issuer, namespace, service_account, account_id, tags):
+    """The role's irsa_account entry (iam_web_identity_role options); its state is the task's (rollout or teardown)."""
+    params = {key: role[key] for key in PASSED_THROUGH if role.get(key) is not None}
+    params.update(
+        name=role.get("name"),
+        account_id=account_id,
+        trust_policy_mode="exclusive",
+        purge_tags=False,  # tags set outside the inventory are kept (the ownership tag is kept anyway)
+        # The ServiceAccount a role serves is recorded on it, so a person looking at IAM can tell.
+        tags=dict(tags or {}, **(role.get("tags") or {}), **{SERVICE_ACCOUNT_TAG: f"{namespace}/{service_account}"}),
+        trust=[{"issuer": issuer, "service_accounts": [f"{namespace}:{service_account}"]}],
+    )
+    return params
+
+
+def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None):
+    """``[{"service_account": name, "params": irsa_account entry}]`` for an account's roles; raises :class:`PlanError`."""
+    if not roles:
+        raise PlanError(f"{ROLES} is empty: list at least one role for this account, for example [{{name: torque-runner}}], "
+                        "or leave the host out of the inventory")
+    planned, seen, names = [], {}, {}
+    for index, role in enumerate(roles):
+        where = f"{ROLES}[{index}]"
+        if not isinstance(role, dict) or not role.get("name"):
+            raise PlanError(f"{where}: each role needs at least a 'name' (the IAM role name)")
+        where = f"{where} ({role['name']})"
+        unknown = sorted(set(role) - ROLE_ENTRY_KEYS)
+        if unknown:
+            raise PlanError(f"{where}: unsupported parameters {', '.join(f'{ROLES}.{key}' for key in unknown)} (a typo?). "
+                            f"Supported parameters include: {', '.join(sorted(ROLE_ENTRY_KEYS))}")
+        # IAM role names are unique without regard to case: a second entry would rewrite the first one's trust on every run.
+        folded = str(role["name"]).lower()
+        if folded in names:
+            raise PlanError(f"{where}: the role is already listed as {ROLES}[{names[folded]}]; IAM role names are unique in an "
+                            "account (whatever the case), so list each role once, or give this one another name")
+        names[folded] = index
+        service_account = role.get("service_account") or default_service_account(role["name"], suffix)
+        if service_account in seen:
+            raise PlanError(f"{where}: service account {service_account!r} is already used by role {seen[service_account]!r}; "
+                            "one ServiceAccount carries one role ARN, so give each role its own service_account")
+        seen[service_account] = role["name"]
+        params = _role_params(role, issuer, namespace, service_account, account_id, tags)
+        try:
+            validated_role_options(params)  # the module's own checks; it fills its defaults itself
+        except TrustPolicyError as e:
+            raise PlanError(f"{where}: {e}") from None
+        planned.append({"service_account": service_account, "params": params})
+    return planned
+
+
+def _checked_provider(issuer, tags, account_id):
+    """The issuer as irsa_account's provider checks it (URL, length, tags), naming the inventory variables."""
+    try:
+        options = validated_options(PROVIDER_ARGUMENT_SPEC, {"url": issuer, "tags": tags, "account_id": account_id})
+        wanted, _account = checked_provider_options(options, fields={"url": "eks_irsa_issuer", "tags": "eks_irsa_tags"})
+    except (OptionsError, IssuerError) as e:
+        raise PlanError(str(e)) from None
+    return wanted.issuer.url
+
+
+def account_plan(host, host_vars, issuer_lookup):
+    """One account's plan (see the module docstring); raises :class:`PlanError` naming the variable."""
+    host_vars = {key: plain_data(host_vars.get(key)) for key in host_vars if str(key).startswith("eks_irsa_")}
+    try:
+        account_id = validate_account_id(host_vars.get("eks_irsa_account_id"), "eks_irsa_account_id")
+        assume_role_arn = host_vars.get("eks_irsa_assume_role_arn")
+        if assume_role_arn:
+            validate_role_arn(assume_role_arn, account_id, "eks_irsa_assume_role_arn")
+        external_id = check_external_id(host_vars.get("eks_irsa_external_id"), "eks_irsa_external_id")
+    except (IssuerError, LimitError) as e:
+        raise PlanError(str(e)) from None
+    cluster = host_vars.get("eks_irsa_cluster_name")
+    tags = dict({CLUSTER_TAG: cluster} if cluster else {}, **(host_vars.get("eks_irsa_tags") or {}))
+    issuer = _checked_provider(host_vars["eks_irsa_issuer"] if "eks_irsa_issuer" in host_vars else issuer_lookup, tags, account_id)
+    return {
+        "account_id": account_id,
+        "assume_role_arn": assume_role_arn or None,
+        "external_id": external_id,
+        "issuer": issuer,
+        "tags": tags,
+        "roles": role_plans(host_vars.get(ROLES), issuer, host_vars.get("eks_irsa_namespace"), account_id, suffix=host, tags=tags),
+    }
+
+
+# -- the whole inventory ------------------------------------------------------------------------------
+
+
+def checked_unique_service_accounts(plans_by_host):
+    """Refuse two accounts' roles sharing one ServiceAccount, and two hosts of one account listing the same role.
+
+    A ServiceAccount carries one role ARN, so the second apply would silently take the first account's role away;
+    two hosts listing one role would rewrite each other's trust policy on every run.
+    """
+    owners, roles = {}, {}
+    for host, plan in plans_by_host.items():
+        for index, role in enumerate(plan):
+            name, role_name = role["service_account"], role["params"]["name"]
+            where = f"{host}: {ROLES}[{index}] ({role_name})"
+            if name in owners and owners[name][0] != host:
+                other_host, other_role = owners[name]
+                raise PlanError(f"{where}: service account {name!r} is already used by role {other_role!r} of {other_host}; one "
+                                "ServiceAccount carries one role ARN, so give each role its own service_account")
+            owners.setdefault(name, (host, role_name))
+            account = role["params"]["account_id"]
+            other_host = roles.setdefault((account, role_name.lower()), host)  # IAM role names ignore case
+            if other_host != host:
+                raise PlanError(f"{where}: role {role_name!r} of account {account} is already listed by {other_host}; two hosts of "
+                                "one account must not list the same role (each run would rewrite the other's trust policy): "
+                                "list it under one host only, or give it another name")
+
+
+def account_plans(hosts, hostvars, issuer_lookup=None):
+    """``{host: plan}`` for every account, all checked; ``issuer_lookup`` is the issuer the preflight looked up, used
+    by every host that does not give ``eks_irsa_issuer`` itself. Raises :class:`PlanError` naming each bad account."""
+    plans, problems = {}, []
+    for host in hosts:
+        try:
+            plans[host] = account_plan(host, hostvars[host], issuer_lookup)
+        except PlanError as e:
+            problems.append(f"{host}: {e}")
+    _refuse(problems)
+    try:
+        checked_unique_service_accounts({host: plan["roles"] for host, plan in plans.items()})
+    except PlanError as e:
+        _refuse([str(e)])
+    return plans
+
+
+def planned_service_accounts(plans):
+    """``[{"name": ...}]``: every ServiceAccount the accounts' plans name."""
+    return [{"name": role["service_account"]} for plan in plans for role in plan["roles"]]

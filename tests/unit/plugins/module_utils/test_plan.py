@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The plan of an inventory (plugins/module_utils/plan.py), called as the preflight's filters call it."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.torque.eks_irsa.plugins.filter import account_plans as filters
+from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
+from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import PlanError
+
+ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+OTHER_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/OTHER"
+ACCOUNT = "222222222222"
+PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
+
+
+def _account(account_id, **values):
+    host_vars = {"eks_irsa_account_id": account_id, "eks_irsa_cluster_name": "agents", "eks_irsa_namespace": "torque",
+                 "eks_irsa_roles": [{"name": "torque-runner"}]}
+    host_vars.update(values)
+    return host_vars
+
+
+def _inventory(**hosts):
+    return list(hosts), hosts
+
+
+def _problems(hosts, hostvars, issuer=ISSUER):
+    with pytest.raises(PlanError) as error:
+        plan.account_plans(hosts, hostvars, issuer)
+    return str(error.value).splitlines()
+
+
+# -- the filters only adapt -----------------------------------------------------------------------------
+
+
+def test_filters_are_the_plan_functions_with_filter_errors():
+    registered = filters.FilterModule().filters()
+    assert set(registered) == {"checked_inventory", "account_plans", "planned_service_accounts"}
+    with pytest.raises(AnsibleFilterError) as error:
+        registered["account_plans"](*_inventory(dev=_account("1")), ISSUER)
+    assert str(error.value).splitlines()[1].startswith("dev: eks_irsa_account_id '1' is not an AWS account ID")
+    assert error.value.__cause__ is None and error.value.__suppress_context__  # Ansible would append the cause again
+
+
+# -- what every account must set ------------------------------------------------------------------------
+
+
+def test_checked_inventory_passes_complete_accounts_through():
+    hosts, hostvars = _inventory(dev=_account("111111111111"), prod=_account("222222222222", eks_irsa_region="eu-west-1"))
+    assert plan.checked_inventory(hosts, hostvars) == ["dev", "prod"]
+
+
+def test_checked_inventory_reports_every_account_at_once_naming_host_and_variable():
+    missing_namespace = _account("111111111111")
+    del missing_namespace["eks_irsa_namespace"]
+    hosts, hostvars = _inventory(dev=missing_namespace, ok=_account("333333333333"),
+                                 prod=_account("", eks_irsa_roles="torque-runner", eks_irsa_region="mars-1"))
+    with pytest.raises(PlanError) as error:
+        plan.checked_inventory(hosts, hostvars)
+    assert str(error.value).splitlines() == [
+        "The inventory has 4 problems; nothing was written. Fix and run again:",
+        "dev: eks_irsa_namespace is not set: give the Kubernetes namespace the ServiceAccounts go in",
+        "prod: eks_irsa_account_id is not set: give the 12-digit ID of the account as a host variable, quoted",
+        'prod: eks_irsa_roles "torque-runner" is not a list of roles: write each role as a mapping, for example [{name: torque-runner}]',
+        'prod: eks_irsa_region "mars-1" is not an AWS region name: write it like eu-west-1',
+    ]
+
+
+def test_checked_inventory_accepts_an_issuer_instead_of_a_cluster_name():
+    without_cluster = _account("111111111111", eks_irsa_issuer=ISSUER)
+    del without_cluster["eks_irsa_cluster_name"]
+    assert plan.checked_inventory(*_inventory(dev=without_cluster)) == ["dev"]
+    del without_cluster["eks_irsa_issuer"]
+    with pytest.raises(PlanError, match="dev: eks_irsa_cluster_name is not set"):
+        plan.checked_inventory(*_inventory(dev=without_cluster))
+
+
+# -- one account ------------------------------------------------------------------------------------------
+
+
+def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
+    hosts, hostvars = _inventory(
+        dev=_account(111111111111, eks_irsa_assume_role_arn="arn:aws:iam::111111111111:role/irsa-deployer",
+                     eks_irsa_external_id="torque-ext", eks_irsa_tags={"team": "platform"}),
+        prod=_account("222222222222", eks_irsa_issuer=OTHER_ISSUER + "/"),
+    )
+    plans = plan.account_plans(hosts, hostvars, ISSUER)
+    tags = {"eks-irsa:cluster": "agents", "team": "platform"}
+    assert plans["dev"] == {
+        "account_id": "111111111111",
+        "assume_role_arn": "arn:aws:iam::111111111111:role/irsa-deployer",
+        "external_id": "torque-ext",
+        "issuer": ISSUER,
+        "tags": tags,
+        "roles": plan.role_plans([{"name": "torque-runner"}], ISSUER, "torque", "111111111111", suffix="dev", tags=tags),
+    }
+    # A host's own eks_irsa_issuer wins over the looked-up one, in IAM's form (no trailing slash).
+    assert plans["prod"]["issuer"] == OTHER_ISSUER
+    assert plans["prod"]["assume_role_arn"] is None and plans["prod"]["external_id"] is None
+    assert [role["service_account"] for role in plans["prod"]["roles"]] == ["torque-runner-prod"]
+    assert plan.planned_service_accounts(plans.values()) == [{"name": "torque-runner-dev"}, {"name": "torque-runner-prod"}]
+
+
+def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
+    without_cluster = _account(ACCOUNT, eks_irsa_issuer=ISSUER)
+    del without_cluster["eks_irsa_cluster_name"]
+    assert plan.account_plans(*_inventory(dev=without_cluster))["dev"]["tags"] == {}
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(eks_irsa_account_id="11111111111"), "eks_irsa_account_id '11111111111' is not an AWS account ID"),
+    (dict(eks_irsa_account_id="2222222222a"), "quote it in YAML"),
+    (dict(eks_irsa_assume_role_arn="arn:aws:iam::999999999999:role/irsa-deployer"),
+     "eks_irsa_assume_role_arn arn:aws:iam::999999999999:role/irsa-deployer is a role in account 999999999999, "
+     "not in account 222222222222"),
+    (dict(eks_irsa_assume_role_arn="irsa-deployer"),
+     "eks_irsa_assume_role_arn 'irsa-deployer' is not an IAM role ARN: write arn:aws:iam::222222222222:role/"),
+    (dict(eks_irsa_external_id="x"), 'eks_irsa_external_id "x" is not an external ID STS accepts: use 2 to 1224 letters'),
+    (dict(eks_irsa_issuer="http://" + ISSUER[8:]), "eks_irsa_issuer 'http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE' "
+                                                   "uses the scheme 'http'"),
+    (dict(eks_irsa_issuer="https://oidc.example.com/" + "x" * 240), "is 265 characters: IAM accepts an OIDC provider URL of at most 255"),
+    (dict(eks_irsa_tags={"k" * 129: "v"}), "eks_irsa_tags: tag key 'kkk"),
+    (dict(eks_irsa_roles=[]), "eks_irsa_roles is empty: list at least one role for this account"),
+    (dict(eks_irsa_roles=[{"description": "no name"}]), "eks_irsa_roles[0]: each role needs at least a 'name' (the IAM role name)"),
+    (dict(eks_irsa_roles=["torque-runner"]), "eks_irsa_roles[0]: each role needs at least a 'name'"),
+    (dict(eks_irsa_roles=[{"name": "r", "managed_policy": []}]),
+     "eks_irsa_roles[0] (r): unsupported parameters eks_irsa_roles.managed_policy (a typo?). Supported parameters include:"),
+    (dict(eks_irsa_roles=[{"name": "a"}, {"name": "b", "service_account": "a-prod"}]),
+     "eks_irsa_roles[1] (b): service account 'a-prod' is already used by role 'a'; one ServiceAccount carries one role ARN"),
+    (dict(eks_irsa_roles=[{"name": "r"}, {"name": "R", "service_account": "other"}]),
+     "eks_irsa_roles[1] (R): the role is already listed as eks_irsa_roles[0]; IAM role names are unique"),
+    (dict(eks_irsa_roles=[{"name": "r", "max_session_duration": 100}]),
+     "eks_irsa_roles[0] (r): max_session_duration 100 is out of range: IAM accepts 3600 to 43200 seconds"),
+    (dict(eks_irsa_roles=[{"name": "r", "managed_policies": ["ReadOnlyAccess"]}]),
+     "eks_irsa_roles[0] (r): managed_policies[0] 'ReadOnlyAccess' is not an IAM policy ARN"),
+    (dict(eks_irsa_roles=[{"name": "r", "service_account": "Runner_Prod"}]),
+     "eks_irsa_roles[0] (r): trust[0].service_accounts[0]: the service account name 'Runner_Prod' is not a valid Kubernetes name"),
+    (dict(eks_irsa_roles=[{"name": "r" * 65}]), "eks_irsa_roles[0] (" + "r" * 65 + "): name '" + "r" * 65 + "' is not a valid IAM role name"),
+    (dict(eks_irsa_roles=[{"name": "r", "description": "d" * 1001}]),
+     "eks_irsa_roles[0] (r): description is 1001 characters; IAM accepts at most 1000: shorten it"),
+    (dict(eks_irsa_roles=[{"name": "r", "tags": {"aws:owner": "x"}}]), "eks_irsa_roles[0] (r): tags: tag key 'aws:owner' is not a valid IAM tag key"),
+    (dict(eks_irsa_roles=[{"name": "r", "max_session_duration": "long"}]), "eks_irsa_roles[0] (r): "),
+    (dict(eks_irsa_namespace="Torque_Envs"), "the namespace 'Torque_Envs' is not a valid Kubernetes name"),
+])
+def test_a_bad_value_is_refused_naming_the_host_and_the_inventory_variable(values, message):
+    lines = _problems(*_inventory(prod=_account(ACCOUNT, **values)))
+    assert len(lines) == 2 and lines[1].startswith("prod: ") and message in lines[1], lines
+
+
+def test_a_bad_policy_document_is_reported_once():
+    (_header, line) = _problems(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=[{"name": "r", "inline_policies": {"x": "{bad"}}])))
+    assert line.count("not valid JSON") == 1
+
+
+def test_every_bad_account_is_reported_in_one_error():
+    lines = _problems(*_inventory(dev=_account("11111111111"), ok=_account("333333333333"),
+                                  stage=_account("444444444444", eks_irsa_roles=[{"name": "r", "managed_policy": []}])))
+    assert lines[0] == "The inventory has 2 problems; nothing was written. Fix and run again:"
+    assert [line.split(":")[0] for line in lines[1:]] == ["dev", "stage"]
+
+
+def test_role_plans_are_the_irsa_account_entries_of_each_role():
+    roles = [
+        {"name": "torque-runner", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
+         "inline_policies": {"pass": PASS_ROLE}, "max_session_duration": 7200, "adopt": True,
+         "path": "/irsa/", "permissions_boundary": "", "tags": {"tier": "deploy", "owner": "role-wins"}},
+        {"name": "torque-reader", "service_account": "reader", "description": None},
+    ]
+    assert plan.role_plans(roles, ISSUER, "torque-envs", ACCOUNT, suffix="dev", tags={"owner": "platform"}) == [
+        {"service_account": "torque-runner-dev", "params": {
+            "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
+            "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "", "max_session_duration": 7200, "adopt": True,
+            "name": "torque-runner", "account_id": ACCOUNT, "trust_policy_mode": "exclusive", "purge_tags": False,
+            "tags": {"owner": "role-wins", "tier": "deploy", "eks-irsa:service-account": "torque-envs/torque-runner-dev"},
+            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
+        {"service_account": "reader", "params": {
+            "name": "torque-reader", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
+            "purge_tags": False, "tags": {"owner": "platform", "eks-irsa:service-account": "torque-envs/reader"},
+            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
+    ]
+
+
+@pytest.mark.parametrize("role, suffix, expected", [
+    ("torque-runner", "dev", "torque-runner-dev"),
+    ("Torque-Runner", "Prod", "torque-runner-prod"),
+    ("torque-runner", "", "torque-runner"),
+    ("torque_runner", "prod_eu", "torque-runner-prod-eu"),  # inventory host names often hold '_'
+    ("deploy+ci@team", "dev", "deploy-ci-team-dev"),  # IAM allows + = , @ in role names
+    ("runner", "web.example.com", "runner-web.example.com"),
+    ("runner", "eu_", "runner-eu"),
+])
+def test_default_service_account_is_a_valid_kubernetes_name(role, suffix, expected):
+    assert plan.default_service_account(role, suffix) == expected
+
+
+# -- across accounts ----------------------------------------------------------------------------------------
+
+
+def test_one_service_account_claimed_by_two_accounts_is_refused():
+    shared = [{"name": "torque-runner", "service_account": "shared"}]
+    lines = _problems(*_inventory(dev=_account("111111111111", eks_irsa_roles=shared), prod=_account("222222222222", eks_irsa_roles=shared)))
+    assert lines[1] == ("prod: eks_irsa_roles[0] (torque-runner): service account 'shared' is already used by role 'torque-runner' "
+                        "of dev; one ServiceAccount carries one role ARN, so give each role its own service_account")
+
+
+def test_one_role_listed_by_two_hosts_of_one_account_is_refused():
+    lines = _problems(*_inventory(dev=_account(ACCOUNT), again=_account(ACCOUNT)))
+    assert lines[1].startswith(f"again: eks_irsa_roles[0] (torque-runner): role 'torque-runner' of account {ACCOUNT} is already "
+                               "listed by dev")
