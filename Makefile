@@ -27,7 +27,7 @@ unit: setup  ## unit tests: module_utils, modules, filters, action plugins, and 
 	$(BIN)/pytest tests/unit tests/stack -q $(PYTEST_ARGS)
 
 integration: setup  ## real ansible-playbook runs against the local stack
-	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+	$(BIN)/pytest tests/integration -q -n 2 $(PYTEST_ARGS)
 
 matrix: setup  ## the built collection on every ansible-core claimed: unit tests and an integration subset each
 	@tools/matrix.sh

@@ -337,6 +337,7 @@ SAME_RULES = [
 ]
 
 
+@pytest.mark.matrix
 def test_a_direct_module_call_refuses_what_the_preflight_refuses(local_stack, run_playbook):
     """One task per rule, run for real; each fails naming its option with the rule the preflight states, and none writes."""
     inventory_fragments = {case[0]: " ".join(case[3]) for case in CASES}  # test_bad_input_is_refused... proves them
