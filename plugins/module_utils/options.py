@@ -6,8 +6,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
+
+
+def plain_data(value):
+    """``value`` as plain dicts, lists, strings and numbers: the templated values of inventory variables, untagged.
+
+    ansible-core (2.19 and later) hands filters and action plugins lazily templated containers that carry their whole
+    variable context; argument validation deep-copies what it is given, which for those costs a tenth of a second per role.
+    """
+    if isinstance(value, Mapping):
+        return {plain_data(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
 
 
 class OptionsError(ValueError):

@@ -156,7 +156,7 @@ def checked_options(module):
         given = module.params["provider"]
         if given.get("state") not in (None, state):
             raise OptionsError(f"state is {given['state']} but the task's state is {state}: set state on the task, not here")
-        provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **given, state=state))
+        provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **dict(given, state=state)))
         wanted, provider_account = checked_provider_options(provider)
     except (OptionsError, IssuerError) as e:
         module.fail_json(msg=f"provider: {e}")

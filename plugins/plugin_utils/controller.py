@@ -62,10 +62,10 @@ from ansible_collections.amazon.aws.plugins.plugin_utils.botocore import get_aws
 from ansible_collections.amazon.aws.plugins.plugin_utils.botocore import get_aws_region
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import ASSUME_ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AssumeRoleClients
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 
 display = Display()
 
-COLLECTION = "torque.eks_irsa"
 MODULES_PACKAGE = "ansible_collections.torque.eks_irsa.plugins.modules"
 SWITCH = "eks_irsa_in_process"
 WARMED_SERVICES = ("sts", "iam", "eks")
@@ -274,7 +274,8 @@ class ControllerModuleAction(NormalAction):
 
         code = module_code(fqcn.rsplit(".", 1)[1])
         argument_spec = dict(aws_argument_spec(), **ASSUME_ROLE_ARGUMENT_SPEC, **code.ARGUMENT_SPEC)
-        validation = ArgumentSpecValidator(argument_spec, **code.ARGUMENT_RULES).validate(self._task.args)
+        args = plain_data(self._task.args)
+        validation = ArgumentSpecValidator(argument_spec, **code.ARGUMENT_RULES).validate(args)
         params = validation.validated_parameters
         masked = no_log_values(argument_spec, params)
         if validation.error_messages:  # refused as AnsibleModule refuses it, before anything runs
@@ -291,7 +292,7 @@ class ControllerModuleAction(NormalAction):
         except ModuleFailed as failure:
             result = failure.result
         result.setdefault("changed", False)
-        warnings = alias_warnings(argument_spec, self._task.args) + module.warnings
+        warnings = alias_warnings(argument_spec, args) + module.warnings
         if warnings:
             result["warnings"] = warnings
         if self.inject_invocation(task_vars):

@@ -58,8 +58,9 @@ def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, messag
     assert str(failed.value).startswith(message), str(failed.value)
 
 
-def test_state_absent_deletes_every_listed_role_and_the_provider():
-    module = FakeModule({"url": ISSUER}, [role(), {"name": "old", "state": "absent"}], state="absent")
+@pytest.mark.parametrize("provider", [{"url": ISSUER}, {"url": ISSUER, "state": "absent"}])
+def test_state_absent_deletes_every_listed_role_and_the_provider(provider):
+    module = FakeModule(provider, [role(), {"name": "old", "state": "absent"}], state="absent")
     (provider, _wanted, _account), roles = irsa_account.checked_options(module)
     assert provider["state"] == "absent" and [(r["name"], r["state"]) for r in roles] == [("torque-runner", "absent"), ("old", "absent")]
 
