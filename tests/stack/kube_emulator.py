@@ -18,7 +18,7 @@ What is served (plain HTTP, 127.0.0.1 only, any or no bearer token):
   kind is one table entry.
 * Verbs: get, list (``labelSelector`` with the full set-based syntax, ``fieldSelector`` on the
   fields the table allows, ``limit``/``continue``, cluster-wide lists of namespaced resources),
-  watch, create (``generateName`` too), update (PUT, optimistic concurrency on
+  create (``generateName`` too), update (PUT, optimistic concurrency on
   ``metadata.resourceVersion``), patch (JSON patch, merge patch, strategic merge patch,
   server-side apply), delete (``preconditions`` honoured) and deletecollection.
 * ``dryRun=All`` on every write (for DELETE also ``"dryRun": ["All"]`` in DeleteOptions): the
@@ -61,9 +61,9 @@ Known limits (what it does NOT emulate):
   no ``k:``/``v:`` keys in ``fieldsV1``), conflicts are raised when another manager owns a field
   the applied configuration changes, ``force=true`` takes ownership, and fields a manager stops
   applying are removed when nobody else owns them. ``status`` is never tracked.
-* Watch keeps the last ``EVENT_HISTORY`` events in memory (older resourceVersions get 410 Gone),
-  supports ``sendInitialEvents`` with the initial-events-end bookmark, and ends on
-  ``timeoutSeconds`` (default ``WATCH_DEFAULT_TIMEOUT``), client disconnect or emulator stop.
+* No watch: ``?watch=true`` gets 405 and no kind lists the ``watch`` verb, so ``kubectl get -w``,
+  ``kubectl wait`` and ``k8s``/``k8s_info`` with ``wait: true`` do not work. ``kubectl delete`` still
+  waits for the deletion: it reads the object back, and deleting is immediate here.
 * Everything lives in memory behind one lock; the store is lost when the process ends.
 
 In-process use (``KubeEmulator``)::
@@ -85,7 +85,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import copy
 import dataclasses
 import datetime
@@ -93,13 +92,10 @@ import json
 import os
 import random
 import re
-import select
 import signal
-import socket
 import socketserver
 import sys
 import threading
-import time
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,9 +104,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-EVENT_HISTORY = 5000
-WATCH_DEFAULT_TIMEOUT = 1800
-WATCH_TICK = 0.25
 DEBUG_ENV = "KUBE_EMULATOR_DEBUG"
 SERVER_VERSION = {"major": "1", "minor": "36"}
 
@@ -121,8 +114,8 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
-ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update")
+NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 SYSTEM_MANAGER = "kube-apiserver"
 
@@ -840,37 +833,24 @@ class WriteOptions:
     force: bool = False
 
 
-@dataclasses.dataclass
-class Event:
-    """One stored change, kept for watches (``old`` is the object before it)."""
-
-    rv: int
-    type: str
-    plural: str
-    obj: dict
-    old: Optional[dict]
-
-
 class Store:
-    """All objects, the resourceVersion counter and the watch event history, behind one lock."""
+    """All objects and the resourceVersion counter, behind one lock."""
 
     def __init__(self):
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # re-entrant: delete_collection lists while it holds it
         self._objects: dict = {}  # (plural, namespace or "", name) -> object
         self._rv = 0
-        self._events: collections.deque = collections.deque(maxlen=EVENT_HISTORY)
-        self._closed = False
         for name in DEFAULT_NAMESPACES:
             self.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, WriteOptions())
 
     # -- reads ------------------------------------------------------------------------------
 
     def snapshot(self) -> list:
-        with self._cond:
+        with self._lock:
             return [copy.deepcopy(self._objects[key]) for key in sorted(self._objects)]
 
     def get(self, rt: ResourceType, namespace: Optional[str], name: str) -> dict:
-        with self._cond:
+        with self._lock:
             return copy.deepcopy(self._existing(rt, namespace, name))
 
     def list(self, rt: ResourceType, namespace: Optional[str], query: dict) -> dict:
@@ -878,7 +858,7 @@ class Store:
         fields = parse_field_selector(query.get("fieldSelector"), rt)
         after = _decode_continue(query.get("continue"))
         limit = _int_param(query, "limit", 0)
-        with self._cond:
+        with self._lock:
             keys = [key for key in sorted(self._objects) if key[0] == rt.plural and namespace in (None, key[1]) and key[1:] > after]
             items = [self._objects[key] for key in keys]
             items = [obj for obj in items if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj)]
@@ -907,7 +887,7 @@ class Store:
         obj = _request_object(rt, body, namespace)
         if obj["metadata"].get("resourceVersion"):
             raise ApiError(500, "InternalError", "resourceVersion should not be set on objects to be created")
-        with self._cond:
+        with self._lock:
             _assign_name(rt, obj)
             key = _key(rt, namespace, obj["metadata"]["name"])
             if rt.namespaced:
@@ -920,7 +900,7 @@ class Store:
 
     def replace(self, rt: ResourceType, namespace: Optional[str], name: str, body: Any, options: WriteOptions) -> dict:
         obj = _request_object(rt, body, namespace, name)
-        with self._cond:
+        with self._lock:
             old = self._existing(rt, namespace, name)
             _check_resource_version(rt, obj, old)
             new = _updated(rt, old, obj)
@@ -930,7 +910,7 @@ class Store:
     def patch(self, rt: ResourceType, namespace: Optional[str], name: str, patch_type: str, patch: Any,
               options: WriteOptions) -> tuple:
         """Returns ``(created, object)``; only an apply patch may create."""
-        with self._cond:
+        with self._lock:
             old = self._objects.get(_key(rt, namespace, name))
             if patch_type == "apply":
                 return old is None, self._apply(rt, namespace, name, old, patch, options)
@@ -962,14 +942,14 @@ class Store:
         return self._commit(rt, _key(rt, namespace, name), new, old, options)
 
     def delete(self, rt: ResourceType, namespace: Optional[str], name: str, options: WriteOptions, delete_options: dict) -> dict:
-        with self._cond:
+        with self._lock:
             old = self._existing(rt, namespace, name)
             _check_preconditions(rt, old, delete_options.get("preconditions") or {})
             gone = self._remove(rt, old, options.dry_run)
         return gone if rt.return_deleted_object else _success_status(rt, gone)
 
     def delete_collection(self, rt: ResourceType, namespace: Optional[str], query: dict, options: WriteOptions) -> dict:
-        with self._cond:
+        with self._lock:
             listed = self.list(rt, namespace, {key: query[key] for key in ("labelSelector", "fieldSelector") if key in query})
             gone = [self._remove(rt, self._objects[_key(rt, item["metadata"].get("namespace"), item["metadata"]["name"])], options.dry_run)
                     for item in listed["items"]]
@@ -986,15 +966,14 @@ class Store:
             return gone
         if rt is NAMESPACES:  # no namespace controller: empty the namespace right away
             for key in [key for key in self._objects if key[1] == old["metadata"]["name"]]:
-                self._drop(RESOURCES[key[0]], key, copy.deepcopy(self._objects[key]))
-        self._drop(rt, _key(rt, old["metadata"].get("namespace"), old["metadata"]["name"]), gone)
+                self._drop(key, copy.deepcopy(self._objects[key]))
+        self._drop(_key(rt, old["metadata"].get("namespace"), old["metadata"]["name"]), gone)
         return copy.deepcopy(gone)
 
-    def _drop(self, rt: ResourceType, key: tuple, gone: dict) -> None:
-        old = self._objects.pop(key)
+    def _drop(self, key: tuple, gone: dict) -> None:
+        del self._objects[key]
         self._rv += 1
         gone["metadata"]["resourceVersion"] = str(self._rv)
-        self._record("DELETED", rt, gone, old)
 
     def _commit(self, rt: ResourceType, key: tuple, new: dict, old: Optional[dict], options: WriteOptions) -> dict:
         """Store ``new`` unless it is a dry run or changes nothing; returns what the client sees."""
@@ -1005,7 +984,6 @@ class Store:
         self._rv += 1
         new["metadata"]["resourceVersion"] = str(self._rv)
         self._objects[key] = new
-        self._record("MODIFIED" if old else "ADDED", rt, new, old)
         if rt is NAMESPACES and old is None:
             self._create_default_service_account(key[2])
         return copy.deepcopy(new)
@@ -1015,85 +993,6 @@ class Store:
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}}
         _stamp_new(SERVICE_ACCOUNTS, account)
         self._commit(SERVICE_ACCOUNTS, _key(SERVICE_ACCOUNTS, namespace, "default"), account, None, WriteOptions())
-
-    # -- watch ------------------------------------------------------------------------------
-
-    def _record(self, kind: str, rt: ResourceType, obj: dict, old: Optional[dict]) -> None:
-        self._events.append(Event(self._rv, kind, rt.plural, copy.deepcopy(obj), old))
-        self._cond.notify_all()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def watch(self, rt: ResourceType, namespace: Optional[str], query: dict, deadline: float) -> Iterator[Optional[dict]]:
-        """Start a watch (errors raise here) and return its event stream.
-
-        The stream yields event dicts, and ``None`` on idle ticks so the caller can check its client.
-        """
-        labels = parse_label_selector(query.get("labelSelector"))
-        fields = parse_field_selector(query.get("fieldSelector"), rt)
-
-        def visible(obj):
-            return (obj is not None and namespace in (None, obj["metadata"].get("namespace"))
-                    and labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj))
-
-        with self._cond:
-            cursor, initial = self._watch_start(rt, query, visible)
-        return self._follow(rt, cursor, initial, visible, deadline)
-
-    def _follow(self, rt: ResourceType, cursor: int, initial: list, visible: Callable, deadline: float) -> Iterator[Optional[dict]]:
-        yield from initial
-        while not self._closed and time.monotonic() < deadline:
-            with self._cond:
-                if not self._events or self._events[-1].rv <= cursor:
-                    self._cond.wait(WATCH_TICK)
-                expired = bool(self._events) and self._events[0].rv > cursor + 1  # fell out of the history
-                pending = [event for event in self._events if event.rv > cursor]
-            if expired:
-                yield _watch_error(ApiError(410, "Expired", "too old resource version"))
-                return
-            for event in pending:
-                cursor = event.rv
-                if event.plural == rt.plural:
-                    yield from _event_for_watcher(event, visible)
-            yield None
-
-    def _watch_start(self, rt: ResourceType, query: dict, visible: Callable) -> tuple:
-        """Where a new watch starts and the events it sends first (called with the lock held)."""
-        start = query.get("resourceVersion") or ""
-        send_initial = query.get("sendInitialEvents") == "true"
-        if start in ("", "0") or send_initial:
-            current = [obj for key, obj in sorted(self._objects.items()) if key[0] == rt.plural and visible(obj)]
-            initial = [{"type": "ADDED", "object": copy.deepcopy(obj)} for obj in current]
-            if send_initial:
-                initial.append({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": "v1", "metadata": {
-                    "resourceVersion": str(self._rv), "annotations": {"k8s.io/initial-events-end": "true"}}}})
-            return self._rv, initial
-        if not start.isdigit():
-            raise bad_request(f"invalid resource version: {start}")
-        cursor = min(int(start), self._rv)
-        if self._events and self._events[0].rv > cursor + 1:
-            raise ApiError(410, "Expired", f"too old resource version: {start} ({self._events[0].rv - 1})")
-        return cursor, []
-
-
-def _event_for_watcher(event: Event, visible: Callable) -> list:
-    """Translate a stored event for one watcher; label changes become ADDED/DELETED like the watch cache."""
-    now, before = visible(event.obj), visible(event.old)
-    if event.type == "MODIFIED" and now != before:
-        kind = "ADDED" if now else "DELETED"
-    elif now or (event.type == "DELETED" and before):
-        kind = event.type
-    else:
-        return []
-    return [{"type": kind, "object": copy.deepcopy(event.obj)}]
-
-
-def _watch_error(error: ApiError) -> dict:
-    return {"type": "ERROR", "object": error.status()}
-
 
 # -- store helpers (pure, or only touching the object they are given) ----------------------------
 
@@ -1247,7 +1146,7 @@ class Request:
 @dataclasses.dataclass
 class Response:
     code: int
-    body: Any  # a JSON-able value, bytes, or a watch stream (an iterator of events)
+    body: Any  # a JSON-able value, or bytes
     content_type: str = "application/json"
 
 
@@ -1383,9 +1282,7 @@ def _allow(rt: ResourceType, verb: str) -> None:
 
 
 def _locate(parts: list) -> tuple:
-    """``/api/v1/...`` path segments -> (resource type, namespace, name, legacy watch path)."""
-    watch = bool(parts) and parts[0] == "watch"
-    parts = parts[1:] if watch else parts
+    """``/api/v1/...`` path segments -> (resource type, namespace, name)."""
     namespace = None
     if len(parts) >= 3 and parts[0] == "namespaces":
         namespace, parts = parts[1], parts[2:]
@@ -1395,7 +1292,7 @@ def _locate(parts: list) -> tuple:
     name = parts[1] if len(parts) == 2 else None
     if name is not None and rt.namespaced and namespace is None:
         raise path_not_found()
-    return rt, namespace, name, watch
+    return rt, namespace, name
 
 
 class Api:
@@ -1429,11 +1326,9 @@ class Api:
         raise path_not_found()
 
     def _resource(self, req: Request, parts: list) -> Response:
-        rt, namespace, name, watch_path = _locate(parts)
-        if watch_path or (req.method == "GET" and req.query.get("watch") in ("true", "1")):
-            if req.method != "GET":
-                raise method_not_allowed()
-            return self._watch(rt, namespace, name, req.query)
+        rt, namespace, name = _locate(parts)
+        if req.query.get("watch") in ("true", "1"):
+            raise ApiError(405, "MethodNotAllowed", "the emulator does not serve watch", {})
         if name is None:
             return self._collection(req, rt, namespace)
         return self._item(req, rt, namespace, name)
@@ -1475,12 +1370,6 @@ class Api:
             return Response(200, self.store.delete(rt, namespace, name, _write_options(req), _delete_options(req)))
         raise method_not_allowed()
 
-    def _watch(self, rt: ResourceType, namespace: Optional[str], name: Optional[str], query: dict) -> Response:
-        _allow(rt, "watch")
-        if name is not None:  # legacy /api/v1/watch/.../NAME
-            query = dict(query, fieldSelector=",".join(filter(None, (query.get("fieldSelector"), f"metadata.name={name}"))))
-        timeout = _int_param(query, "timeoutSeconds", 0) or WATCH_DEFAULT_TIMEOUT
-        return Response(200, self.store.watch(rt, namespace, query, time.monotonic() + timeout))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1488,7 +1377,7 @@ class Api:
 # ---------------------------------------------------------------------------------------------
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, and chunked watch streams
+    protocol_version = "HTTP/1.1"  # keep-alive
     server_version = "kube-emulator"
     sys_version = ""
     timeout = 300  # idle keep-alive connections give up their thread after this
@@ -1523,10 +1412,7 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             response = Response(500, ApiError(500, "InternalError", f"kube emulator error: {err!r}").status())
         try:
-            if isinstance(response.body, (bytes, dict, list)):
-                self._send(response)
-            else:
-                self._stream(response.body)
+            self._send(response)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -1554,36 +1440,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
-
-    def _stream(self, events: Iterator[Optional[dict]]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache, private")
-        self.end_headers()
-        try:
-            for event in events:
-                if event is not None:
-                    self._chunk(json.dumps(event).encode() + b"\n")
-                elif self._client_gone():
-                    self.close_connection = True
-                    return
-            self._chunk(b"")
-        finally:
-            events.close()
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def _client_gone(self) -> bool:
-        """True once the watching client has hung up (its socket reads as EOF)."""
-        readable, _writable, _errors = select.select([self.connection], [], [], 0)
-        if not readable:
-            return False
-        try:
-            return not self.connection.recv(1, socket.MSG_PEEK)
-        except OSError:
-            return True
 
 
 class _Server(ThreadingHTTPServer):
@@ -1638,7 +1494,6 @@ class KubeEmulator:
     def stop(self) -> None:
         if self._server is None:
             return
-        self.store.close()  # ends open watches
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
