@@ -33,7 +33,6 @@ What is served (plain HTTP, 127.0.0.1 only, any or no bearer token):
   ``kubernetes.io/metadata.name``, namespace ``spec.finalizers`` and ``status.phase``.
 * Default state: namespaces ``default``, ``kube-system`` and ``kube-public``; every namespace,
   including new ones, gets a ``default`` ServiceAccount (what the real controller does).
-* ``Accept: ...;as=Table`` answers with a server-side ``Table`` (kubectl's human output).
 * Test hooks, outside the API space: ``GET /_emulator/requests`` (request log),
   ``DELETE /_emulator/requests`` (reset it), ``GET /_emulator/objects`` (stored objects).
 
@@ -44,7 +43,8 @@ Known limits (what it does NOT emulate):
   (``fieldValidation`` is accepted and ignored, so unknown fields are stored as sent), no OpenAPI
   schemas (``kubectl explain`` shows no fields), no defaulting of pod specs.
 * Only core/v1 (``/apis`` lists no groups), no subresources (``status``, ``finalize``, ``token``,
-  ``log``, ``exec``...), no aggregated discovery. Answers are always JSON. Request bodies are JSON
+  ``log``, ``exec``...), no aggregated discovery. Answers are always JSON, never a server-side
+  ``Table`` (``Accept: ...;as=Table``): kubectl's default ``get`` output falls back to NAME and AGE. Request bodies are JSON
   or YAML; protobuf bodies (kubectl's typed clients: ``kubectl create namespace|serviceaccount``)
   are read only for kinds whose table entry carries field numbers, others get 415; no CBOR.
 * No controllers beyond the default ServiceAccount: pods are stored, never scheduled (their
@@ -187,7 +187,6 @@ class ResourceType:
     categories: tuple = ()  # e.g. "all", for ``kubectl get all``
     verbs: tuple = ALL_VERBS
     field_selectors: tuple = ("metadata.name", "metadata.namespace")
-    columns: tuple = ()  # extra Table columns between Name and Age: (header, dotted path)
     name_pattern: re.Pattern = DNS1123_SUBDOMAIN
     generation: bool = False
     return_deleted_object: bool = False  # DELETE answers with the object instead of a Status
@@ -206,12 +205,12 @@ class ResourceType:
 
 RESOURCES = {rt.plural: rt for rt in (
     ResourceType("namespaces", "namespace", "Namespace", namespaced=False, short_names=("ns",), verbs=NAMESPACE_VERBS,
-                 field_selectors=("metadata.name", "metadata.namespace", "status.phase"), columns=(("Status", "status.phase"),),
+                 field_selectors=("metadata.name", "metadata.namespace", "status.phase"),
                  name_pattern=DNS1123_LABEL, return_deleted_object=True, prepare=_prepare_namespace, protobuf=PB_NAMESPACE),
     ResourceType("serviceaccounts", "serviceaccount", "ServiceAccount", namespaced=True, short_names=("sa",), protobuf=PB_SERVICE_ACCOUNT),
     ResourceType("pods", "pod", "Pod", namespaced=True, short_names=("po",), categories=("all",),
                  field_selectors=("metadata.name", "metadata.namespace", "spec.nodeName", "spec.serviceAccountName", "status.phase"),
-                 columns=(("Status", "status.phase"),), generation=True, return_deleted_object=True, prepare=_prepare_pod),
+                 generation=True, return_deleted_object=True, prepare=_prepare_pod),
 )}
 NAMESPACES = RESOURCES["namespaces"]
 SERVICE_ACCOUNTS = RESOURCES["serviceaccounts"]
@@ -272,22 +271,6 @@ def invalid(rt: ResourceType, name: str, field: str, value: Any, detail: str) ->
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _age(timestamp: str) -> str:
-    """A short age like kubectl prints it (5s, 3m12s, 2h, 4d)."""
-    created = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    seconds = max(0, int((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()))
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if seconds < 120:
-        return f"{seconds}s"
-    if minutes < 10:
-        return f"{minutes}m{seconds % 60}s"
-    if hours < 3:
-        return f"{minutes}m"
-    if hours < 48:
-        return f"{hours}h"
-    return f"{days}d"
 
 
 def _dig(obj: Any, path: tuple) -> Any:
@@ -1185,34 +1168,6 @@ def _openapi_v2(req: Request) -> Response:
     return Response(200, {"swagger": "2.0", "info": info, "paths": {}, "definitions": {}})
 
 
-def _wants_table(req: Request) -> bool:
-    return "as=Table" in (req.headers.get("Accept") or "")
-
-
-def _table(rt: ResourceType, objects: list, resource_version: str, include: str) -> dict:
-    """A meta.k8s.io/v1 Table, what ``kubectl get`` prints from."""
-    columns = (("Name", "metadata.name"),) + rt.columns
-    definitions = [{"name": header, "type": "string", "format": "name" if header == "Name" else "", "description": header,
-                    "priority": 0} for header, _path in columns]
-    definitions.append({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp", "priority": 0})
-    rows = []
-    for obj in objects:
-        cells = [_cell(obj, path) for _header, path in columns] + [_age(obj["metadata"]["creationTimestamp"])]
-        row: dict = {"cells": cells}
-        if include == "Object":
-            row["object"] = dict({"apiVersion": "v1", "kind": rt.kind}, **obj)
-        elif include != "None":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
-        rows.append(row)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
-            "columnDefinitions": definitions, "rows": rows}
-
-
-def _cell(obj: dict, dotted: str) -> str:
-    value = _dig(obj, tuple(dotted.split(".")))
-    return "<none>" if value is _MISSING or value is None else str(value)
-
-
 def _decode_body(req: Request, rt: Optional[ResourceType] = None) -> Any:
     content_type = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if content_type == "application/vnd.kubernetes.protobuf" and rt is not None:
@@ -1336,10 +1291,7 @@ class Api:
     def _collection(self, req: Request, rt: ResourceType, namespace: Optional[str]) -> Response:
         if req.method == "GET":
             _allow(rt, "list")
-            listed = self.store.list(rt, namespace, req.query)
-            if _wants_table(req):
-                listed = _table(rt, listed["items"], listed["metadata"]["resourceVersion"], req.query.get("includeObject", "Metadata"))
-            return Response(200, listed)
+            return Response(200, self.store.list(rt, namespace, req.query))
         if rt.namespaced and namespace is None:
             raise method_not_allowed()  # writes need the namespace in the path
         if req.method == "POST":
@@ -1353,10 +1305,7 @@ class Api:
     def _item(self, req: Request, rt: ResourceType, namespace: Optional[str], name: str) -> Response:
         if req.method == "GET":
             _allow(rt, "get")
-            obj = self.store.get(rt, namespace, name)
-            if _wants_table(req):
-                obj = _table(rt, [obj], obj["metadata"]["resourceVersion"], req.query.get("includeObject", "Metadata"))
-            return Response(200, obj)
+            return Response(200, self.store.get(rt, namespace, name))
         if req.method == "PUT":
             _allow(rt, "update")
             return Response(200, self.store.replace(rt, namespace, name, _decode_body(req, rt), _write_options(req)))
