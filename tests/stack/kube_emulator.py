@@ -43,10 +43,12 @@ Known limits (what it does NOT emulate):
   (``fieldValidation`` is accepted and ignored, so unknown fields are stored as sent), no OpenAPI
   schemas (``kubectl explain`` shows no fields), no defaulting of pod specs.
 * Only core/v1 (``/apis`` lists no groups), no subresources (``status``, ``finalize``, ``token``,
-  ``log``, ``exec``...), no aggregated discovery. Answers are always JSON, never a server-side
-  ``Table`` (``Accept: ...;as=Table``): kubectl's default ``get`` output falls back to NAME and AGE. Request bodies are JSON
-  or YAML; protobuf bodies (kubectl's typed clients: ``kubectl create namespace|serviceaccount``)
-  are read only for kinds whose table entry carries field numbers, others get 415; no CBOR.
+  ``log``, ``exec``...), no aggregated discovery.
+* Answers are JSON (the empty ``/openapi/v2`` also comes as protobuf: ``kubectl apply`` asks for
+  it so), never a server-side ``Table`` (``Accept: ...;as=Table``): kubectl's default ``get`` output
+  then shows NAME and AGE only. Request bodies are JSON or YAML; protobuf and CBOR bodies get 415,
+  so the commands of kubectl's typed clients (``kubectl create namespace|serviceaccount``) fail:
+  ``kubectl apply -f`` does the same job.
 * No controllers beyond the default ServiceAccount: pods are stored, never scheduled (their
   ``status.phase`` stays ``Pending``), so waiting for a pod condition times out.
 * No garbage collection, finalizers or graceful deletion: deleting an object removes it at once;
@@ -99,7 +101,7 @@ import threading
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -131,24 +133,6 @@ LABEL_TERM = re.compile(
     r"(?:(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9._-]*)|\s(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?\s*$")
 FIELD_TERM = re.compile(r"^\s*(?P<key>[A-Za-z0-9._-]+)\s*(?P<op>==|=|!=)\s*(?P<value>[^,]*?)\s*$")
 _MISSING = object()
-
-
-# Protobuf field numbers (from the Kubernetes .proto files) of the kinds kubectl's typed clients
-# send as protobuf (``kubectl create namespace|serviceaccount``). A list means "repeated".
-PB_OBJECT_REFERENCE = {1: ("kind", "string"), 2: ("namespace", "string"), 3: ("name", "string"), 4: ("uid", "string"),
-                       5: ("apiVersion", "string"), 6: ("resourceVersion", "string"), 7: ("fieldPath", "string")}
-PB_OWNER_REFERENCE = {1: ("kind", "string"), 3: ("name", "string"), 4: ("uid", "string"), 5: ("apiVersion", "string"),
-                      6: ("controller", "bool"), 7: ("blockOwnerDeletion", "bool")}
-PB_MANAGED_FIELDS = {1: ("manager", "string"), 2: ("operation", "string"), 3: ("apiVersion", "string"), 4: ("time", "time"),
-                     7: ("fieldsType", "string"), 8: ("fieldsV1", "fieldsV1"), 9: ("subresource", "string")}
-PB_OBJECT_META = {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"), 5: ("uid", "string"),
-                  6: ("resourceVersion", "string"), 7: ("generation", "int"), 8: ("creationTimestamp", "time"),
-                  9: ("deletionTimestamp", "time"), 10: ("deletionGracePeriodSeconds", "int"), 11: ("labels", "map"),
-                  12: ("annotations", "map"), 13: ("ownerReferences", [PB_OWNER_REFERENCE]), 14: ("finalizers", ["string"]),
-                  17: ("managedFields", [PB_MANAGED_FIELDS])}
-PB_NAMESPACE = {1: ("metadata", PB_OBJECT_META), 2: ("spec", {1: ("finalizers", ["string"])}), 3: ("status", {1: ("phase", "string")})}
-PB_SERVICE_ACCOUNT = {1: ("metadata", PB_OBJECT_META), 2: ("secrets", [PB_OBJECT_REFERENCE]),
-                      3: ("imagePullSecrets", [{1: ("name", "string")}]), 4: ("automountServiceAccountToken", "bool")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +175,6 @@ class ResourceType:
     generation: bool = False
     return_deleted_object: bool = False  # DELETE answers with the object instead of a Status
     prepare: Optional[Callable[[dict, Optional[dict]], None]] = None  # strategy hook (new, old)
-    protobuf: Optional[dict] = None  # field numbers, to read protobuf request bodies (else 415)
 
     def discovery(self) -> dict:
         entry = {"name": self.plural, "singularName": self.singular, "namespaced": self.namespaced,
@@ -206,8 +189,8 @@ class ResourceType:
 RESOURCES = {rt.plural: rt for rt in (
     ResourceType("namespaces", "namespace", "Namespace", namespaced=False, short_names=("ns",), verbs=NAMESPACE_VERBS,
                  field_selectors=("metadata.name", "metadata.namespace", "status.phase"),
-                 name_pattern=DNS1123_LABEL, return_deleted_object=True, prepare=_prepare_namespace, protobuf=PB_NAMESPACE),
-    ResourceType("serviceaccounts", "serviceaccount", "ServiceAccount", namespaced=True, short_names=("sa",), protobuf=PB_SERVICE_ACCOUNT),
+                 name_pattern=DNS1123_LABEL, return_deleted_object=True, prepare=_prepare_namespace),
+    ResourceType("serviceaccounts", "serviceaccount", "ServiceAccount", namespaced=True, short_names=("sa",)),
     ResourceType("pods", "pod", "Pod", namespaced=True, short_names=("po",), categories=("all",),
                  field_selectors=("metadata.name", "metadata.namespace", "spec.nodeName", "spec.serviceAccountName", "status.phase"),
                  generation=True, return_deleted_object=True, prepare=_prepare_pod),
@@ -706,104 +689,6 @@ def _user_metadata(metadata: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Protobuf request bodies: kubectl's typed clients send them and do not fall back to JSON
-# ---------------------------------------------------------------------------------------------
-
-PROTOBUF_MAGIC = b"k8s\x00"
-
-
-def _pb_varint(data: bytes, pos: int) -> tuple:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise bad_request("truncated protobuf body")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _pb_fields(data: bytes) -> Iterator[tuple]:
-    """(field number, varint or bytes) pairs of one protobuf message."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _pb_varint(data, pos)
-        wire_type = key & 7
-        if wire_type == 0:
-            value, pos = _pb_varint(data, pos)
-        elif wire_type == 2:
-            length, pos = _pb_varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
-        elif wire_type in (1, 5):
-            size = 8 if wire_type == 1 else 4
-            value, pos = data[pos:pos + size], pos + size
-        else:
-            raise bad_request(f"unsupported protobuf wire type {wire_type}")
-        yield key >> 3, value
-
-
-def _pb_value(raw: Any, kind: Any) -> Any:
-    if isinstance(kind, dict):
-        return _pb_message(raw, kind)
-    if kind == "string":
-        return raw.decode("utf-8")
-    if kind == "int":
-        return raw - (1 << 64) if raw >= 1 << 63 else raw
-    if kind == "bool":
-        return bool(raw)
-    if kind == "map":
-        entry = dict(_pb_fields(raw))
-        return {entry.get(1, b"").decode("utf-8"): entry.get(2, b"").decode("utf-8")}
-    if kind == "fieldsV1":
-        return json.loads(dict(_pb_fields(raw)).get(1, b"{}"))
-    seconds = dict(_pb_fields(raw)).get(1)  # "time": a metav1.Time, empty when unset
-    if seconds is None:
-        return None
-    stamp = datetime.datetime.fromtimestamp(_pb_value(seconds, "int"), datetime.timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _pb_message(data: bytes, schema: dict) -> dict:
-    obj: dict = {}
-    for number, raw in _pb_fields(data):
-        if number not in schema:
-            continue
-        name, kind = schema[number]
-        if isinstance(kind, list):
-            obj.setdefault(name, []).append(_pb_value(raw, kind[0]))
-        elif kind == "map":
-            obj.setdefault(name, {}).update(_pb_value(raw, kind))
-        else:
-            obj[name] = _pb_value(raw, kind)
-    # Go writes every non-pointer field; what JSON would omit (empty, zero) is dropped here
-    return {key: value for key, value in obj.items() if isinstance(value, bool) or value not in ("", 0, {}, None)}
-
-
-def _protobuf_string(field: int, payload: bytes) -> bytes:
-    """Encode one length-delimited field (all the minimal OpenAPI v2 document needs)."""
-    length, size = b"", len(payload)
-    while True:
-        byte, size = size & 0x7F, size >> 7
-        length += bytes([byte | (0x80 if size else 0)])
-        if not size:
-            break
-    return bytes([field << 3 | 2]) + length + payload
-
-
-def decode_protobuf(body: bytes, rt: ResourceType) -> dict:
-    """A ``k8s\\0`` + runtime.Unknown protobuf body -> the object as JSON would carry it."""
-    if rt.protobuf is None or not body.startswith(PROTOBUF_MAGIC):
-        raise ApiError(415, "UnsupportedMediaType", f"the emulator reads {rt.kind} bodies only as JSON or YAML")
-    envelope = dict(_pb_fields(body[len(PROTOBUF_MAGIC):]))
-    type_meta = {number: value.decode("utf-8") for number, value in _pb_fields(envelope.get(1, b""))}
-    obj = {"apiVersion": type_meta.get(1, ""), "kind": type_meta.get(2, "")}
-    obj.update(_pb_message(envelope.get(2, b""), rt.protobuf))
-    return obj
-
-
-# ---------------------------------------------------------------------------------------------
 # The store
 # ---------------------------------------------------------------------------------------------
 
@@ -976,6 +861,7 @@ class Store:
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}}
         _stamp_new(SERVICE_ACCOUNTS, account)
         self._commit(SERVICE_ACCOUNTS, _key(SERVICE_ACCOUNTS, namespace, "default"), account, None, WriteOptions())
+
 
 # -- store helpers (pure, or only touching the object they are given) ----------------------------
 
@@ -1157,6 +1043,17 @@ def _openapi_v3_core() -> dict:
             "paths": paths, "components": {"schemas": {}}}
 
 
+def _protobuf_string(field: int, payload: bytes) -> bytes:
+    """Encode one length-delimited field (all the minimal OpenAPI v2 document needs)."""
+    length, size = b"", len(payload)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length += bytes([byte | (0x80 if size else 0)])
+        if not size:
+            break
+    return bytes([field << 3 | 2]) + length + payload
+
+
 def _openapi_v2(req: Request) -> Response:
     """kubectl builds its client-side validator from this document before it asks the server
     about field validation, so it must parse; an empty spec means "no schema, skip"."""
@@ -1168,10 +1065,8 @@ def _openapi_v2(req: Request) -> Response:
     return Response(200, {"swagger": "2.0", "info": info, "paths": {}, "definitions": {}})
 
 
-def _decode_body(req: Request, rt: Optional[ResourceType] = None) -> Any:
+def _decode_body(req: Request) -> Any:
     content_type = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    if content_type == "application/vnd.kubernetes.protobuf" and rt is not None:
-        return decode_protobuf(req.body, rt)
     if content_type in ("application/vnd.kubernetes.protobuf", "application/cbor"):
         raise ApiError(415, "UnsupportedMediaType", "the emulator reads request bodies only as JSON or YAML")
     text = req.body.decode("utf-8", errors="replace")
@@ -1296,7 +1191,7 @@ class Api:
             raise method_not_allowed()  # writes need the namespace in the path
         if req.method == "POST":
             _allow(rt, "create")
-            return Response(201, self.store.create(rt, namespace, _decode_body(req, rt), _write_options(req)))
+            return Response(201, self.store.create(rt, namespace, _decode_body(req), _write_options(req)))
         if req.method == "DELETE":
             _allow(rt, "deletecollection")
             return Response(200, self.store.delete_collection(rt, namespace, req.query, _write_options(req)))
@@ -1308,7 +1203,7 @@ class Api:
             return Response(200, self.store.get(rt, namespace, name))
         if req.method == "PUT":
             _allow(rt, "update")
-            return Response(200, self.store.replace(rt, namespace, name, _decode_body(req, rt), _write_options(req)))
+            return Response(200, self.store.replace(rt, namespace, name, _decode_body(req), _write_options(req)))
         if req.method == "PATCH":
             _allow(rt, "patch")
             patch_type = _patch_type(req)
@@ -1318,7 +1213,6 @@ class Api:
             _allow(rt, "delete")
             return Response(200, self.store.delete(rt, namespace, name, _write_options(req), _delete_options(req)))
         raise method_not_allowed()
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -137,6 +137,8 @@ def test_create_fills_metadata_and_rejects_duplicates(emulator):
     assert (status, body["reason"]) == (422, "Invalid")
     status, body = call(emulator, "POST", SA_PATH, service_account("x", annotations={"n": 1}))
     assert status == 400
+    status, body = call(emulator, "POST", SA_PATH, b"k8s\x00\n\x14\n\x02v1\x12\x0eServiceAccount", "application/vnd.kubernetes.protobuf")
+    assert (status, body["reason"]) == (415, "UnsupportedMediaType")  # kubectl create serviceaccount: not served
 
 
 def test_selectors_and_pagination(emulator):
@@ -346,7 +348,9 @@ def test_kubectl(emulator, tmp_path):
     jsonpath = "jsonpath={.metadata.annotations.eks\\.amazonaws\\.com/role-arn}"
     assert kubectl("get", "sa", "runner", "-n", "irsa", "-o", jsonpath).stdout == "arn:aws:iam::111111111111:role/b"
 
-    assert kubectl("create", "serviceaccount", "extra", "-n", "irsa").returncode == 0  # a protobuf request body
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump(service_account("extra", "irsa")))
+    assert kubectl("apply", "-f", str(extra)).returncode == 0
     listed = kubectl("get", "sa", "-n", "irsa").stdout.split("\n")
     assert [line.split()[0] for line in listed if line] == ["NAME", "default", "extra", "runner"]
 
