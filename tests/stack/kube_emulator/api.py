@@ -78,7 +78,8 @@ def _protobuf_string(field: int, payload: bytes) -> bytes:
 
 def _openapi_v2(req: Request) -> Response:
     """kubectl builds its client-side validator from this document before it asks the server
-    about field validation, so it must parse; an empty spec means "no schema, skip"."""
+    about field validation, so it must parse; an empty spec means "no schema, skip". kubectl
+    asks for it as protobuf only, with no JSON fallback."""
     info = {"title": "Kubernetes API emulator", "version": _git_version()}
     if "protobuf" in (req.headers.get("Accept") or ""):
         info_message = _protobuf_string(1, info["title"].encode()) + _protobuf_string(2, info["version"].encode())
@@ -88,6 +89,7 @@ def _openapi_v2(req: Request) -> Response:
 
 
 def _decode_body(req: Request) -> Any:
+    # JSON or YAML only: protobuf bodies come from kubectl's typed clients (kubectl create ...), which nothing here runs
     content_type = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if content_type in ("application/vnd.kubernetes.protobuf", "application/cbor"):
         raise ApiError(415, "UnsupportedMediaType", "the emulator reads request bodies only as JSON or YAML")
