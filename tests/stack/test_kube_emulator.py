@@ -351,7 +351,7 @@ def test_kubectl(emulator, tmp_path):
     extra = tmp_path / "extra.yaml"
     extra.write_text(yaml.safe_dump(service_account("extra", "irsa")))
     assert kubectl("apply", "-f", str(extra)).returncode == 0
-    listed = kubectl("get", "sa", "-n", "irsa").stdout.split("\n")
+    listed = kubectl("get", "sa", "-n", "irsa").stdout.split("\n")  # asks for a Table, prints the plain list it gets
     assert [line.split()[0] for line in listed if line] == ["NAME", "default", "extra", "runner"]
 
     deleted = kubectl("delete", "sa", "runner", "-n", "irsa")  # waits for the deletion
