@@ -143,12 +143,9 @@ class ControllerModule(AssumeRoleClients):
     def params(self):
         return self._params
 
-    # amazon.aws's plugin_utils read the connection options through these two.
     def get_options(self):
+        """How amazon.aws's plugin_utils read the connection options (get_aws_connection_info, get_aws_region)."""
         return self._params
-
-    def get_option(self, name):
-        return self._params.get(name)
 
     @property
     def region(self):
