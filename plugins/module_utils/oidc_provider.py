@@ -8,10 +8,8 @@ Two halves:
 
 - validation (pure, no AWS): :func:`wanted_provider` turns module options into a :class:`WantedProvider`
   or raises :class:`~.issuer.IssuerError` (or its :class:`ProviderOptionError`) naming the option and the fix;
-- convergence: :func:`ensure_present` / :func:`ensure_absent`. The provider is read once, directly by
-  its ARN (derivable from account and issuer, so no provider listing). Every step compares before it
-  calls AWS, so check mode predicts exactly and sends no mutating call; each returns whether it changed
-  something and moves the predicted view along, which becomes the diff's ``after``.
+- convergence: :class:`ProviderConverger`, in the shape of every converger here (:mod:`.converger`). The
+  provider is read once, directly by its ARN (derivable from account and issuer, so no provider listing).
 
 Ownership (see :mod:`.ownership`): a provider this module creates carries the ownership tag, which later runs
 keep whatever ``tags``/``purge_tags`` say. A provider made by someone else (eksctl, Terraform, a person) is
@@ -26,17 +24,21 @@ make a check-mode prediction equal the real run's result.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections import namedtuple
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
@@ -65,23 +67,13 @@ _NEW_PROVIDER_RETRY = Retry(extra_codes=["NoSuchEntity"], bound=45)
 WantedProvider = namedtuple("WantedProvider", ["issuer", "client_ids", "thumbprints", "tags", "purge_tags"])
 WantedProvider.__doc__ = """The provider the user asked for; ``None`` in a field means "don't manage it"."""
 
-Outcome = namedtuple("Outcome", ["changed", "before", "after"])
-Outcome.__doc__ = """Result of an ensure step: provider views before and after (``None`` when there is none)."""
 
 
 class ProviderOptionError(IssuerError):
     """A client_ids or thumbprints value IAM would refuse; the message names the option and the fix."""
 
 
-class ProviderError(Exception):
-    """The provider cannot be brought to the wanted state; ``str()`` is the message, ``details`` extra result keys."""
-
-    def __init__(self, message, **details):
-        super().__init__(message)
-        self.details = details
-
-
-class ProviderInUseError(ProviderError):
+class ProviderInUseError(Refusal):
     """Deleting the provider would break the roles that still trust it."""
 
     def __init__(self, arn, role_names):
@@ -93,7 +85,7 @@ class ProviderInUseError(ProviderError):
             trusted_by=list(role_names))
 
 
-class ProviderNotOwnedError(ProviderError):
+class ProviderNotOwnedError(Refusal):
     """Deleting a provider this collection did not create needs ``force``.
 
     The roles that trust it are named in the message only: ``trusted_by`` is reserved for refusals that
@@ -257,37 +249,10 @@ def caller_account_guard(module, account_id):
     def confirm():
         caller_account = get_aws_account_info(module)[0]
         if caller_account != account_id:
-            raise ProviderError(f"account_id {account_id} is not the account the credentials act in ({caller_account}): "
+            raise Refusal(f"account_id {account_id} is not the account the credentials act in ({caller_account}): "
                                 "leave account_id out, or use credentials for that account (for example with assume_role_arn, or from "
                                 "amazon.aws.sts_assume_role)")
     return confirm
-
-
-@IAMErrorHandler.list_error_handler("get the OIDC provider (iam:GetOpenIDConnectProvider)")
-def _get_provider(client, arn):
-    return client.get_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
-
-
-@IAMErrorHandler.list_error_handler("get the new OIDC provider (iam:GetOpenIDConnectProvider)")
-@_NEW_PROVIDER_RETRY
-def _get_new_provider(client, arn):
-    return client.get_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
-
-
-def get_provider(client, arn):
-    """The provider's view, or ``None`` when IAM has no provider with this ARN."""
-    response = _get_provider(client, arn)
-    return None if response is None else provider_view(arn, response)
-
-
-def get_new_provider(client, arn):
-    """Like :func:`get_provider`, for a provider just created: waits briefly until IAM can read it."""
-    response = _get_new_provider(client, arn)
-    if response is None:
-        raise ProviderError(
-            f"IAM reported OIDC provider {arn} as created but cannot read it: if account_id is set, check that "
-            "it is the account the credentials act in (or leave it out to use the caller's account)")
-    return provider_view(arn, response)
 
 
 @IAMErrorHandler.list_error_handler("list the roles (iam:ListRoles)", default_value=[])
@@ -303,160 +268,145 @@ def roles_trusting(client, arn):
                   if arn in federated_principals(role.get("AssumeRolePolicyDocument") or {}))
 
 
-# -- AWS writes: each decides first, so check mode is exact ----------------------------------------
+def provider_calls(client, arn):
+    """The IAM calls on the provider ``arn`` (see :class:`~.converger.IAMCalls`)."""
+    return IAMCalls(client, f"OIDC provider {arn}", _NEW_PROVIDER_RETRY, OpenIDConnectProviderArn=arn)
 
 
-@IAMErrorHandler.common_error_handler("create the OIDC provider (iam:CreateOpenIDConnectProvider)")
-def _create_provider(client, params):
-    try:
-        return client.create_open_id_connect_provider(aws_retry=True, **params)["OpenIDConnectProviderArn"]
-    except is_boto3_error_code("EntityAlreadyExists"):
-        return None
+def get_provider(client, arn):
+    """The provider's view, or ``None`` when IAM has no provider with this ARN."""
+    response = provider_calls(client, arn).read("get the provider", "get_open_id_connect_provider")
+    return None if response is None else provider_view(arn, response)
 
 
-def create_provider(client, check_mode, arn, wanted):
-    """Create the provider; returns False when a concurrent run created it first (nothing to do then)."""
-    if check_mode:
+# -- convergence: each step decides first, so check mode is exact ----------------------------------
+
+
+class ProviderConverger(Converger):
+    """Brings the provider ``arn`` to a :class:`WantedProvider`, or deletes it."""
+
+    def __init__(self, client, arn, check_mode):
+        super().__init__(check_mode)
+        self.arn = arn
+        self.calls = provider_calls(client, arn)
+
+    def _read(self):
+        response = self.calls.read("get the provider", "get_open_id_connect_provider")
+        return None if response is None else provider_view(self.arn, response)
+
+    def _read_created(self):
+        self.calls.created()
+        try:
+            return self._read()
+        except is_ansible_aws_error_code("NoSuchEntity"):
+            raise Refusal(f"IAM reported OIDC provider {self.arn} as created but cannot read it: if account_id is set, check "
+                          "that it is the account the credentials act in (or leave it out to use the caller's account)") from None
+
+    def ensure_present(self, wanted, confirm_account=None):
+        """Create the provider or bring the existing one to ``wanted``.
+
+        ``confirm_account`` (see :func:`caller_account_guard`) runs before a create, in check mode too.
+        """
+        before = self._read()
+        if before is None:
+            if confirm_account is not None:
+                confirm_account()
+            if self._create(wanted):
+                after = predicted_new_view(self.arn, wanted) if self.check_mode else self._read_created()
+                return self._outcome(None, after)
+            # A concurrent run won the race: converge on what it created, like on any existing provider.
+            before = self._read_created()
+
+        after = copy.deepcopy(before)
+        self._set_client_ids(after, wanted.client_ids)
+        self._set_thumbprints(after, wanted.thumbprints)
+        self._set_tags(after, wanted_tags(before, wanted), wanted.purge_tags)
+        # ``after`` is what IAM holds once the calls above succeeded; re-reading could only show a stale copy.
+        return self._outcome(before, after)
+
+    def ensure_absent(self, force=False, deleted_roles=()):
+        """Delete the provider if it exists; without ``force``, only ours and only when no role trusts it.
+
+        Both refusals are decided from reads alone, so check mode refuses exactly when a real run would.
+        ``deleted_roles`` are roles the same run deletes first: not counted as trusting it (a check run still reads them).
+        """
+        before = self._read()
+        if before is None:
+            return self._outcome(None, None)
+        if not force:
+            deleted = {name.lower() for name in deleted_roles}  # IAM role names ignore case
+            trusting = [name for name in roles_trusting(self.calls.client, self.arn) if name.lower() not in deleted]
+            if not is_owned(before["tags"]):
+                raise ProviderNotOwnedError(self.arn, trusting)
+            if trusting:
+                raise ProviderInUseError(self.arn, trusting)
+        self._deleting(diff_view(before))
+        if not self.check_mode and not self.calls.call_if_present("delete the provider", "delete_open_id_connect_provider"):
+            self._nothing_done()  # deleted by someone else meanwhile: nothing done
+            return self._outcome(None, None)
+        return self._outcome(before, None)
+
+    def _create(self, wanted):
+        """Create the provider; False when a concurrent run created it first (nothing to do then)."""
+        self._creating(diff_view(predicted_new_view(self.arn, wanted)))
+        if self.check_mode:
+            return True
+        params = dict(Url=wanted.issuer.url, ClientIDList=creation_client_ids(wanted))
+        # IAM now checks the issuer's certificate against its own trusted CAs, so thumbprints are optional:
+        # send them only when the user manages them (neither botocore's model nor moto requires the parameter).
+        if wanted.thumbprints:
+            params["ThumbprintList"] = wanted.thumbprints
+        params["Tags"] = ansible_dict_to_boto3_tag_list(creation_tags(wanted))
+        try:
+            created_arn = self.calls.send("create the provider", "create_open_id_connect_provider", **params)["OpenIDConnectProviderArn"]
+        except is_ansible_aws_error_code("EntityAlreadyExists"):
+            self._nothing_done()
+            return False
+        if created_arn != self.arn:
+            raise Refusal(
+                f"IAM created the OIDC provider as {created_arn}, not {self.arn}: the credentials act in another account "
+                "or partition than the ARN was derived for; fix account_id, region or credentials, and delete the stray "
+                "provider if unwanted")
         return True
-    params = dict(Url=wanted.issuer.url, ClientIDList=creation_client_ids(wanted))
-    # IAM now checks the issuer's certificate against its own trusted CAs, so thumbprints are optional:
-    # send them only when the user manages them (neither botocore's model nor moto requires the parameter).
-    if wanted.thumbprints:
-        params["ThumbprintList"] = wanted.thumbprints
-    params["Tags"] = ansible_dict_to_boto3_tag_list(creation_tags(wanted))
-    created_arn = _create_provider(client, params)
-    if created_arn is not None and created_arn != arn:
-        raise ProviderError(
-            f"IAM created the OIDC provider as {created_arn}, not {arn}: the credentials act in another account or "
-            "partition than the ARN was derived for; fix account_id, region or credentials, and delete the stray "
-            "provider if unwanted")
-    return created_arn is not None
 
+    def _set_client_ids(self, view, client_ids):
+        """Make the provider's client IDs exactly ``client_ids`` (``None``: leave them alone)."""
+        if client_ids is None:
+            return
+        current = set(view["client_ids"])
+        to_remove, to_add = sorted(current - set(client_ids)), sorted(set(client_ids) - current)
+        if not to_remove and not to_add:
+            return
+        if self._change("client_ids", view["client_ids"], sorted(client_ids)):
+            # Removing first never drops a wanted audience, and keeps a full provider under the 100-ID quota.
+            for client_id in to_remove:
+                self.calls.call(f"remove client ID {client_id}", "remove_client_id_from_open_id_connect_provider", ClientID=client_id)
+            for client_id in to_add:
+                self.calls.call(f"add client ID {client_id}", "add_client_id_to_open_id_connect_provider", ClientID=client_id)
+        view["client_ids"] = sorted(client_ids)
 
-@IAMErrorHandler.common_error_handler("remove a client ID (iam:RemoveClientIDFromOpenIDConnectProvider)")
-def _remove_client_id(client, arn, client_id):
-    client.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=client_id, aws_retry=True)
+    def _set_thumbprints(self, view, thumbprints):
+        """Replace the provider's thumbprint list with ``thumbprints`` (``None``: leave it alone)."""
+        if thumbprints is None or thumbprints == view["thumbprints"]:
+            return
+        if self._change("thumbprints", view["thumbprints"], list(thumbprints)):
+            self.calls.call("update thumbprints", "update_open_id_connect_provider_thumbprint", ThumbprintList=thumbprints)
+        view["thumbprints"] = list(thumbprints)
 
-
-@IAMErrorHandler.common_error_handler("add a client ID (iam:AddClientIDToOpenIDConnectProvider)")
-def _add_client_id(client, arn, client_id):
-    client.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=client_id, aws_retry=True)
-
-
-def update_client_ids(client, check_mode, view, client_ids):
-    """Make the provider's client IDs exactly ``client_ids`` (``None``: leave them alone)."""
-    if client_ids is None:
-        return False
-    current = set(view["client_ids"])
-    to_remove, to_add = sorted(current - set(client_ids)), sorted(set(client_ids) - current)
-    if not to_remove and not to_add:
-        return False
-    view["client_ids"] = sorted(client_ids)
-    if check_mode:
-        return True
-    # Removing first never drops a wanted audience, and keeps a full provider under the 100-ID quota.
-    for client_id in to_remove:
-        _remove_client_id(client, view["arn"], client_id)
-    for client_id in to_add:
-        _add_client_id(client, view["arn"], client_id)
-    return True
-
-
-@IAMErrorHandler.common_error_handler("update thumbprints (iam:UpdateOpenIDConnectProviderThumbprint)")
-def _set_thumbprints(client, arn, thumbprints):
-    client.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=thumbprints, aws_retry=True)
-
-
-def update_thumbprints(client, check_mode, view, thumbprints):
-    """Replace the provider's thumbprint list with ``thumbprints`` (``None``: leave it alone)."""
-    if thumbprints is None or thumbprints == view["thumbprints"]:
-        return False
-    view["thumbprints"] = list(thumbprints)
-    if not check_mode:
-        _set_thumbprints(client, view["arn"], thumbprints)
-    return True
-
-
-@IAMErrorHandler.common_error_handler("untag the OIDC provider (iam:UntagOpenIDConnectProvider)")
-def _untag_provider(client, arn, keys):
-    client.untag_open_id_connect_provider(OpenIDConnectProviderArn=arn, TagKeys=keys, aws_retry=True)
-
-
-@IAMErrorHandler.common_error_handler("tag the OIDC provider (iam:TagOpenIDConnectProvider)")
-def _tag_provider(client, arn, tags):
-    client.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=ansible_dict_to_boto3_tag_list(tags), aws_retry=True)
-
-
-def update_tags(client, check_mode, view, tags, purge_tags):
-    """Set ``tags`` on the provider and, with ``purge_tags``, drop the others (``tags=None``: leave them alone)."""
-    if tags is None:
-        return False
-    to_set, to_unset = compare_aws_tags(view["tags"], tags, purge_tags)
-    if not to_set and not to_unset:
-        return False
-    kept = {key: value for key, value in view["tags"].items() if key not in to_unset}
-    view["tags"] = dict(kept, **to_set)
-    if check_mode:
-        return True
-    if to_unset:
-        _untag_provider(client, view["arn"], sorted(to_unset))
-    if to_set:
-        _tag_provider(client, view["arn"], to_set)
-    return True
-
-
-@IAMErrorHandler.deletion_error_handler("delete the OIDC provider (iam:DeleteOpenIDConnectProvider)")
-def _delete_provider(client, arn):
-    client.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
-    return True
-
-
-# -- the two states ------------------------------------------------------------------------------
-
-
-def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
-    """Create the provider or bring the existing one to ``wanted``; returns an :class:`Outcome`.
-
-    ``confirm_account`` (see :func:`caller_account_guard`) runs before a create, in check mode too.
-    """
-    before = get_provider(client, arn)
-    if before is None:
-        if confirm_account is not None:
-            confirm_account()
-        if create_provider(client, check_mode, arn, wanted):
-            after = predicted_new_view(arn, wanted) if check_mode else get_new_provider(client, arn)
-            return Outcome(True, None, after)
-        # A concurrent run won the race: converge on what it created, like on any existing provider.
-        before = get_new_provider(client, arn)
-
-    after = copy.deepcopy(before)
-    changed = False
-    changed |= update_client_ids(client, check_mode, after, wanted.client_ids)
-    changed |= update_thumbprints(client, check_mode, after, wanted.thumbprints)
-    changed |= update_tags(client, check_mode, after, wanted_tags(before, wanted), wanted.purge_tags)
-    # ``after`` is what IAM holds once the calls above succeeded; re-reading could only show a stale copy.
-    return Outcome(changed, before, after)
-
-
-def ensure_absent(client, check_mode, arn, force=False, deleted_roles=()):
-    """Delete the provider if it exists; without ``force``, only ours and only when no role trusts it.
-
-    Both refusals are decided from reads alone, so check mode refuses exactly when a real run would. ``deleted_roles``
-    are roles the same run deletes first: not counted as trusting it (a check run still reads them).
-    """
-    before = get_provider(client, arn)
-    if before is None:
-        return Outcome(False, None, None)
-    if not force:
-        deleted = {name.lower() for name in deleted_roles}  # IAM role names ignore case
-        trusting = [name for name in roles_trusting(client, arn) if name.lower() not in deleted]
-        if not is_owned(before["tags"]):
-            raise ProviderNotOwnedError(arn, trusting)
-        if trusting:
-            raise ProviderInUseError(arn, trusting)
-    if not check_mode and not _delete_provider(client, arn):
-        return Outcome(False, None, None)  # deleted by someone else meanwhile
-    return Outcome(True, before, None)
+    def _set_tags(self, view, tags, purge_tags):
+        """Set ``tags`` on the provider and, with ``purge_tags``, drop the others (``tags=None``: leave them alone)."""
+        if tags is None:
+            return
+        to_set, to_unset = compare_aws_tags(view["tags"], tags, purge_tags)
+        if not to_set and not to_unset:
+            return
+        after = dict({key: value for key, value in view["tags"].items() if key not in to_unset}, **to_set)
+        if self._change("tags", view["tags"], after):
+            if to_unset:
+                self.calls.call("untag the provider", "untag_open_id_connect_provider", TagKeys=sorted(to_unset))
+            if to_set:
+                self.calls.call("tag the provider", "tag_open_id_connect_provider", Tags=ansible_dict_to_boto3_tag_list(to_set))
+        view["tags"] = after
 
 
 # -- the module's work, shared by iam_oidc_provider and irsa_account ------------------------------------------
@@ -483,36 +433,23 @@ def checked_provider_options(params, fields=None):
     return wanted, validate_account_id(params["account_id"]) if params["account_id"] is not None else None
 
 
-def outcome_status(outcome):
-    if not outcome.changed:
-        return "ok"
-    if outcome.before is None:
-        return "created"
-    return "deleted" if outcome.after is None else "updated"
-
-
 def converge_provider(module, client, params, wanted, given_account_id, deleted_roles=(), failure_context=None):
     """What iam_oidc_provider does: the provider brought to ``params['state']``; its result.
 
     ``deleted_roles`` (for ``absent``): roles this run deletes, which do not count as still trusting the provider, in
     check mode too. Fails the module on an error, with ``failure_context`` added to the result.
     """
-    failure_context = failure_context or {}
     account_id, partition = target_account(module, client, given_account_id)
     arn = provider_arn(partition, account_id, wanted.issuer.url)
-    confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
-    try:
-        if params["state"] == "present":
-            outcome = ensure_present(client, module.check_mode, arn, wanted, confirm_account)
-        else:
-            outcome = ensure_absent(client, module.check_mode, arn, params["force"], deleted_roles)
-    except ProviderError as e:
-        module.fail_json(msg=str(e), arn=arn, **dict(failure_context, **e.details))
-    except AnsibleIAMError as e:
-        module.fail_json_aws(e.exception, msg=f"{e.message} for {arn}", arn=arn, **failure_context)
-
-    result = dict(changed=outcome.changed, arn=arn, status=outcome_status(outcome))
+    converger = ProviderConverger(client, arn, module.check_mode)
+    if params["state"] == "present":
+        confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
+        ensure = functools.partial(converger.ensure_present, wanted, confirm_account)
+    else:
+        ensure = functools.partial(converger.ensure_absent, params["force"], deleted_roles)
+    outcome = converged(module, ensure, failure_context=dict(failure_context or {}, arn=arn))
+    result = dict(changed=outcome.changed, arn=arn, status=outcome.status)
     result.update(outcome.after or {})
     if module._diff:
-        result["diff"] = dict(before=diff_view(outcome.before), after=diff_view(outcome.after))
+        result["diff"] = outcome.diff
     return result

@@ -4,9 +4,9 @@
 
 """The thin boto3 layer for ``iam_web_identity_role``: read, converge and delete one IAM role.
 
-Every step compares what the role holds with what was asked *before* it calls AWS, records the
-difference for ``--diff`` and only then makes the mutating call, which check mode skips. So check
-mode reports exactly what a real run would change, and a converged role gets no mutating call.
+:class:`RoleConverger` has the shape of every converger here (:mod:`.converger`): each step compares what
+the role holds with what was asked before it calls AWS, so check mode is exact and a converged role gets
+no mutating call.
 
 Facets the caller leaves as ``None`` in :class:`RoleSpec` are not managed: they are neither read
 for comparison nor changed.
@@ -14,6 +14,7 @@ for comparison nor changed.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections import namedtuple
@@ -25,16 +26,17 @@ except ImportError:
     pass  # AnsibleAWSModule reports the missing dependency
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
-from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
-from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
@@ -95,41 +97,15 @@ def compact_json(document):
     return json.dumps(document, separators=(",", ":"))
 
 
-class RoleCalls:
-    """The IAM calls on one role, with the retry policy its age calls for and errors named after the role.
+def role_calls(client, name):
+    """The IAM calls on the role ``name`` (see :class:`~.converger.IAMCalls`)."""
+    return IAMCalls(client, f"role {name}", AFTER_CREATE_RETRY, RoleName=name)
 
-    amazon.aws's ``get_iam_role`` and ``list_iam_role_*`` helpers turn NoSuchEntity into None or [],
-    which right after CreateRole would hide IAM's lag as an empty role; these calls retry it instead.
-    """
 
-    def __init__(self, client, name):
-        self.client = client
-        self.name = name
-        self.retry = AWS_RETRY
-
-    def role_created(self):
-        self.retry = AFTER_CREATE_RETRY
-
-    def call(self, description, operation, **params):
-        run = IAMErrorHandler.common_error_handler(f"{description} (role {self.name})")(self.retry(getattr(self.client, operation)))
-        return run(RoleName=self.name, **params)
-
-    def paginate(self, description, operation, result_key):
-        def fetch():
-            # Each page is a request of its own: the policy applies to each (the paginator calls the client directly).
-            pages = self.client.get_paginator(operation).paginate(RoleName=self.name)
-            return pages.build_full_result()[result_key]
-
-        return IAMErrorHandler.common_error_handler(f"{description} (role {self.name})")(self.retry(fetch))()
-
-    def get_role(self):
-        """The GetRole ``Role`` structure, or None when the role does not exist."""
-        try:
-            return self.call("get role", "get_role")["Role"]
-        except is_ansible_aws_error_code("NoSuchEntity"):
-            if self.retry is AFTER_CREATE_RETRY:
-                raise  # still invisible after every retry: report it rather than pretend there is no role
-            return None
+def get_role(client, name):
+    """GetRole's ``Role`` structure, or None when the role does not exist."""
+    response = role_calls(client, name).read("get role", "get_role")
+    return None if response is None else response["Role"]
 
 
 def read_role(calls, with_inline_documents=False):
@@ -137,9 +113,10 @@ def read_role(calls, with_inline_documents=False):
 
     Inline policy documents cost one call each, so they are fetched only when they are compared.
     """
-    role = calls.get_role()
-    if role is None:
+    response = calls.read("get role", "get_role")
+    if response is None:
         return None
+    role = response["Role"]
     inline_names = sorted(calls.paginate("list inline policies", "list_role_policies", "PolicyNames"))
     attached = calls.paginate("list attached policies", "list_attached_role_policies", "AttachedPolicies")
     inline = {name: None for name in inline_names}
@@ -166,68 +143,76 @@ def _iso_date(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-class RoleConverger:
-    """Brings one role to a :class:`RoleSpec`, deciding each change before making it."""
+class RoleConverger(Converger):
+    """Brings the role ``name`` to a :class:`RoleSpec`, or deletes it."""
 
-    def __init__(self, client, spec, check_mode):
-        self.spec = spec
-        self.calls = RoleCalls(client, spec.name)
-        self.check_mode = check_mode
-        self.changed = False
-        self.created = False
-        self.diff = {"before": {}, "after": {}}
-
-    def _change(self, facet, before, after):
-        """Record a change; True when it must be made (not in check mode)."""
-        self.changed = True
-        if not self.created:  # a new role's diff is {} -> everything
-            self.diff["before"][facet] = before
-        self.diff["after"][facet] = after
-        return not self.check_mode
+    def __init__(self, client, name, check_mode):
+        super().__init__(check_mode)
+        self.name = name
+        self.calls = role_calls(client, name)
 
     # -- the whole role -------------------------------------------------------------------
 
-    def ensure_present(self):
-        """Create or update the role; return its snapshot (the predicted one in check mode)."""
-        with_inline_documents = self.spec.inline_policies is not None
-        role = read_role(self.calls, with_inline_documents) or self._create()
+    def ensure_present(self, spec):
+        """Create or update the role; the outcome's ``after`` is its snapshot (the predicted one in check mode)."""
+        with_inline_documents = spec.inline_policies is not None
+        before = read_role(self.calls, with_inline_documents)
+        role = copy.deepcopy(before) if before is not None else self._create(spec)
         if role is None:
             # A concurrent run created the role first: converge what it made, which IAM may not show yet.
-            self.calls.role_created()
-            role = read_role(self.calls, with_inline_documents)
+            self.calls.created()
+            before = read_role(self.calls, with_inline_documents)
+            role = copy.deepcopy(before)
         # Ownership first: the path refusal suggests deleting the role, which is no advice for someone else's role.
-        self._check_ownership(role)
-        self._check_identity(role)
-        self._converge(role)
-        if self.check_mode or not self.changed:
-            return role
-        return read_role(self.calls)
+        self._check_ownership(role, spec)
+        self._check_identity(role, spec)
+        self._converge(role, spec)
+        if not self.check_mode and self.changed:
+            role = read_role(self.calls)
+        return self._outcome(before, role)
 
-    def _check_identity(self, role):
+    def ensure_absent(self, force=False):
+        """Delete the role and what blocks deletion. A role without the ownership tag is only deleted with ``force``."""
+        role = read_role(self.calls)
+        if role is None:
+            return self._outcome(None, None)
+        if not (force or is_owned(role["tags"])):
+            raise Refusal(not_owned("role", self.name) + ", so the module does not delete it; set force=true to delete it anyway")
+        self._deleting(role_result(role))
+        if not self.check_mode:
+            # IAM refuses to delete a role that still has policies or instance profiles.
+            for arn in role["managed_policies"]:
+                self.calls.call_if_present(f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
+            for policy_name in role["inline_policies"]:
+                self.calls.call_if_present(f"delete inline policy {policy_name}", "delete_role_policy", PolicyName=policy_name)
+            for profile in self.calls.paginate("list instance profiles", "list_instance_profiles_for_role", "InstanceProfiles"):
+                self.calls.call_if_present(f"remove from instance profile {profile['InstanceProfileName']}",
+                                           "remove_role_from_instance_profile", InstanceProfileName=profile["InstanceProfileName"])
+            self.calls.call_if_present("delete role", "delete_role")
+        return self._outcome(role, None)
+
+    def _check_identity(self, role, spec):
         """Refuse what IAM cannot do in place, before any change."""
         arn_account = role["arn"].split(":")[4]
-        if arn_account != self.spec.account_id:
-            raise AnsibleIAMError(
-                message=f"role {self.spec.name} is in account {arn_account}, but account_id is {self.spec.account_id}: the "
-                        "trust policy must name the OIDC provider of the role's own account; fix account_id or the credentials")
-        if role["path"] != self.spec.path:
-            raise AnsibleIAMError(
-                message=f"role {self.spec.name} has path {role['path']!r}, not {self.spec.path!r}: IAM cannot move a role to "
-                        "another path. Set path to the current one, or delete the role (state=absent) and run again to "
-                        "recreate it with the new path")
+        if arn_account != spec.account_id:
+            raise Refusal(f"role {self.name} is in account {arn_account}, but account_id is {spec.account_id}: the trust policy "
+                          "must name the OIDC provider of the role's own account; fix account_id or the credentials")
+        if role["path"] != spec.path:
+            raise Refusal(f"role {self.name} has path {role['path']!r}, not {spec.path!r}: IAM cannot move a role to another "
+                          "path. Set path to the current one, or delete the role (state=absent) and run again to recreate it "
+                          "with the new path")
 
-    def _check_ownership(self, role):
+    def _check_ownership(self, role, spec):
         """An existing role that is not ours is only changed when the user asked to adopt it."""
-        if self.created or is_owned(role["tags"]) or self.spec.adopt:
+        if self.created or is_owned(role["tags"]) or spec.adopt:
             return
-        raise AnsibleIAMError(message=not_owned("role", self.spec.name) + (
+        raise Refusal(not_owned("role", self.name) + (
             ", so the module changes nothing on it. To manage it from now on (trust policy, policies, tags), set adopt=true; "
             "or choose another role name"))
 
-    def _converge(self, role):
+    def _converge(self, role, spec):
         """Apply every managed facet; ``role`` is updated in place to the state each step leaves."""
-        spec = self.spec
-        self._set_trust_policy(role, spec.trust.document(role["trust_policy"]))
+        self._set_trust_policy(role, trust_document(spec, role["trust_policy"]))
         self._set_settings(role, spec.description, spec.max_session_duration)
         self._set_permissions_boundary(role, spec.permissions_boundary)
         self._set_managed_policies(role, spec.managed_policies, spec.purge_managed_policies)
@@ -238,53 +223,21 @@ class RoleConverger:
         else:
             self._set_tags(role, with_owner_tag(spec.tags), spec.purge_tags)
 
-    def _create(self):
+    def _create(self, spec):
         """CreateRole with everything it accepts; the rest converges afterwards. None when the role appeared meanwhile."""
-        role = self._new_role()
-        self.changed = self.created = True
-        self.diff["after"].update({facet: role[facet] for facet in ("path", "description", "trust_policy", "max_session_duration",
-                                                                    "permissions_boundary", "tags")})
+        role = new_role(spec, trust_document(spec))
+        self._creating({facet: role[facet] for facet in ("path", "description", "trust_policy", "max_session_duration",
+                                                          "permissions_boundary", "tags")})
         if self.check_mode:
             return role
         try:
-            created = self.calls.call("create role", "create_role", **self._create_params(role))["Role"]
+            created = self.calls.call("create role", "create_role", **create_params(role, spec))["Role"]
         except is_ansible_aws_error_code("EntityAlreadyExists"):
-            self.changed = self.created = False
-            self.diff = {"before": {}, "after": {}}
+            self._nothing_done()
             return None
-        self.calls.role_created()
+        self.calls.created()
         role.update(arn=created["Arn"], role_id=created["RoleId"], create_date=_iso_date(created.get("CreateDate")))
         return role
-
-    def _new_role(self):
-        """The snapshot a role created from the spec will have; its ARN is derived, its ID and date unknown yet."""
-        spec = self.spec
-        return dict(
-            name=spec.name,
-            arn=f"arn:{spec.partition}:iam::{spec.account_id}:role{spec.path}{spec.name}",
-            role_id=None,
-            path=spec.path,
-            create_date=None,
-            description=spec.description or "",
-            trust_policy=spec.trust.document(),
-            max_session_duration=spec.max_session_duration or DEFAULT_MAX_SESSION_DURATION,
-            permissions_boundary=spec.permissions_boundary or "",
-            managed_policies=[],
-            inline_policies={},
-            tags=with_owner_tag(spec.tags),
-        )
-
-    def _create_params(self, role):
-        params = dict(Path=role["path"], AssumeRolePolicyDocument=compact_json(role["trust_policy"]))
-        if role["description"]:
-            params["Description"] = role["description"]
-        if self.spec.max_session_duration:
-            params["MaxSessionDuration"] = role["max_session_duration"]
-        if role["permissions_boundary"]:
-            params["PermissionsBoundary"] = role["permissions_boundary"]
-        if role["tags"]:
-            params["Tags"] = ansible_dict_to_boto3_tag_list(role["tags"])
-        return params
 
     # -- one facet each -------------------------------------------------------------------
 
@@ -370,38 +323,44 @@ class RoleConverger:
         role["tags"] = after
 
 
-def ensure_absent(client, name, check_mode, force=False):
-    """Delete the role and what blocks deletion; return ``(changed, diff)``. A missing role is no change.
-
-    A role without the ownership tag is only deleted with ``force``.
-    """
-    calls = RoleCalls(client, name)
-    role = read_role(calls)
-    if role is None:
-        return False, {"before": {}, "after": {}}
-    if not (force or is_owned(role["tags"])):
-        raise AnsibleIAMError(message=not_owned("role", name) + ", so the module does not delete it; set force=true to delete it anyway")
-    diff = {"before": role_result(role), "after": {}}
-    if check_mode:
-        return True, diff
-    # IAM refuses to delete a role that still has policies or instance profiles.
-    for arn in role["managed_policies"]:
-        _ignore_missing(calls, f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
-    for policy_name in role["inline_policies"]:
-        _ignore_missing(calls, f"delete inline policy {policy_name}", "delete_role_policy", PolicyName=policy_name)
-    for profile in calls.paginate("list instance profiles", "list_instance_profiles_for_role", "InstanceProfiles"):
-        _ignore_missing(calls, f"remove from instance profile {profile['InstanceProfileName']}", "remove_role_from_instance_profile",
-                        InstanceProfileName=profile["InstanceProfileName"])
-    _ignore_missing(calls, "delete role", "delete_role")
-    return True, diff
-
-
-def _ignore_missing(calls, description, operation, **params):
-    """Deletion steps: something already gone (a concurrent run) is what we wanted."""
+def trust_document(spec, current=None):
+    """The trust policy to store, given the role's ``current`` one; one IAM would refuse is a refusal."""
     try:
-        calls.call(description, operation, **params)
-    except is_ansible_aws_error_code("NoSuchEntity"):
-        pass
+        return spec.trust.document(current)
+    except TrustPolicyError as e:
+        raise Refusal(str(e)) from None
+
+
+def new_role(spec, trust_policy):
+    """The snapshot a role created from ``spec`` will have; its ARN is derived, its ID and date unknown yet."""
+    return dict(
+        name=spec.name,
+        arn=f"arn:{spec.partition}:iam::{spec.account_id}:role{spec.path}{spec.name}",
+        role_id=None,
+        path=spec.path,
+        create_date=None,
+        description=spec.description or "",
+        trust_policy=trust_policy,
+        max_session_duration=spec.max_session_duration or DEFAULT_MAX_SESSION_DURATION,
+        permissions_boundary=spec.permissions_boundary or "",
+        managed_policies=[],
+        inline_policies={},
+        tags=with_owner_tag(spec.tags),
+    )
+
+
+def create_params(role, spec):
+    """CreateRole's parameters for the new role's snapshot."""
+    params = dict(Path=role["path"], AssumeRolePolicyDocument=compact_json(role["trust_policy"]))
+    if role["description"]:
+        params["Description"] = role["description"]
+    if spec.max_session_duration:
+        params["MaxSessionDuration"] = role["max_session_duration"]
+    if role["permissions_boundary"]:
+        params["PermissionsBoundary"] = role["permissions_boundary"]
+    if role["tags"]:
+        params["Tags"] = ansible_dict_to_boto3_tag_list(role["tags"])
+    return params
 
 
 def role_result(role):
@@ -414,22 +373,13 @@ def converge_role(module, client, options, where="", failure_context=None):
 
     On an error, fails the module with the message prefixed by ``where`` and ``failure_context`` added to the result.
     """
-    failure_context = failure_context or {}
-    try:
-        if options["state"] == "absent":
-            changed, diff = ensure_absent(client, options["name"], module.check_mode, options["force"])
-            return dict(changed=changed, status="deleted" if changed else "ok", **({"diff": diff} if module._diff else {}))
-        account_id, partition = role_account(module, options["account_id"])
-        converger = RoleConverger(client, role_spec(options, account_id, partition), module.check_mode)
-        role = converger.ensure_present()
-    except TrustPolicyError as e:
-        module.fail_json(msg=f"{where}{e}", **failure_context)
-    except AnsibleIAMError as e:
-        if e.exception:
-            module.fail_json_aws(e.exception, msg=f"{where}{e.message}", **failure_context)
-        module.fail_json(msg=f"{where}{e.message}", **failure_context)
-    status = "created" if converger.created else "updated" if converger.changed else "ok"
-    result = dict(changed=converger.changed, status=status, **role_result(role))
+    converger = RoleConverger(client, options["name"], module.check_mode)
+    if options["state"] == "absent":
+        ensure = functools.partial(converger.ensure_absent, options["force"])
+    else:
+        ensure = functools.partial(converger.ensure_present, role_spec(options, *role_account(module, options["account_id"])))
+    outcome = converged(module, ensure, where, failure_context)
+    result = dict(changed=outcome.changed, status=outcome.status, **(role_result(outcome.after) if outcome.after else {}))
     if module._diff:
-        result["diff"] = converger.diff
+        result["diff"] = outcome.diff
     return result

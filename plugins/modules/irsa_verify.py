@@ -196,7 +196,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validate_size_limit
@@ -231,11 +232,6 @@ def _list_provider_arns(client):
     return [p["Arn"] for p in client.list_open_id_connect_providers(aws_retry=True)["OpenIDConnectProviderList"]]
 
 
-@IAMErrorHandler.list_error_handler("get the OIDC provider (iam:GetOpenIDConnectProvider)")
-def _get_provider(client, arn):
-    return client.get_open_id_connect_provider(OpenIDConnectProviderArn=arn, aws_retry=True)
-
-
 def read_providers(client, context_without_providers):
     """``{ARN: details}``: every provider of the account, with details (url, client_ids) only for the issuer's own.
 
@@ -250,9 +246,9 @@ def read_providers(client, context_without_providers):
     for arn in arns:
         details = None
         if same_provider(arn, wanted):
-            found = _get_provider(client, arn)
+            found = get_provider(client, arn)
             if found is not None:  # deleted between the two calls: reported as missing
-                details = {"url": found.get("Url"), "client_ids": found.get("ClientIDList") or []}
+                details = {"url": found["url"], "client_ids": found["client_ids"]}
             else:
                 continue
         providers[arn] = details
@@ -261,7 +257,7 @@ def read_providers(client, context_without_providers):
 
 def read_roles(client, names):
     """``{name: GetRole's Role or None}``, one GetRole per distinct name."""
-    return {name: RoleCalls(client, name).get_role() for name in dict.fromkeys(names)}
+    return {name: get_role(client, name) for name in dict.fromkeys(names)}
 
 
 def account_mismatch(account_id, providers, roles):

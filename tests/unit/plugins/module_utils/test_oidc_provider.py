@@ -22,12 +22,11 @@ from botocore.stub import Stubber
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.torque.eks_irsa.plugins.module_utils import oidc_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderInUseError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderNotOwnedError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import diff_view
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_absent
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ensure_present
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import wanted_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
@@ -56,6 +55,14 @@ def provider_response(client_ids=("sts.amazonaws.com",), thumbprints=(), tags=No
         "CreateDate": CREATED,
         "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
     }
+
+
+def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
+    return ProviderConverger(client, arn, check_mode).ensure_present(wanted, confirm_account)
+
+
+def ensure_absent(client, check_mode, arn, force=False, deleted_roles=()):
+    return ProviderConverger(client, arn, check_mode).ensure_absent(force, deleted_roles)
 
 
 def expect_get(stubber, response=None):
@@ -199,7 +206,7 @@ def test_create_answering_another_arn_reports_the_account_mismatch(iam):
     stubber.add_response("create_open_id_connect_provider",
                          {"OpenIDConnectProviderArn": ARN.replace("222222222222", "333333333333")})
 
-    with pytest.raises(ProviderError, match="credentials act in another account or partition"):
+    with pytest.raises(Refusal, match="credentials act in another account or partition"):
         ensure_present(client, False, ARN, wanted_provider(URL))
 
 
@@ -208,9 +215,9 @@ def test_account_confirmation_runs_before_a_create_and_stops_it(iam):
     expect_get(stubber)
 
     def wrong_account():
-        raise ProviderError("account_id 222222222222 is not the account the credentials act in (333333333333)")
+        raise Refusal("account_id 222222222222 is not the account the credentials act in (333333333333)")
 
-    with pytest.raises(ProviderError, match="not the account the credentials act in"):
+    with pytest.raises(Refusal, match="not the account the credentials act in"):
         ensure_present(client, True, ARN, wanted_provider(URL), confirm_account=wrong_account)
 
 
@@ -394,7 +401,7 @@ def test_absent_on_a_missing_provider_is_no_change(iam):
     client, stubber = iam
     expect_get(stubber)
 
-    assert ensure_absent(client, False, ARN) == (False, None, None)
+    assert ensure_absent(client, False, ARN) == ("ok", None, None, {"before": {}, "after": {}})
 
 
 def test_absent_refuses_while_roles_trust_the_provider_listing_them(iam):

@@ -28,9 +28,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import O
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleSpec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import compact_json
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import ensure_absent
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_result
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_spec
@@ -113,8 +113,14 @@ def expect_missing(stubber):
 
 def converge(iam, role_spec, check_mode=False):
     client, _stubber = iam
-    converger = RoleConverger(client, role_spec, check_mode)
-    return converger, converger.ensure_present()
+    converger = RoleConverger(client, role_spec.name, check_mode)
+    return converger, converger.ensure_present(role_spec).after
+
+
+def ensure_absent(client, name, check_mode, force=False):
+    """``(changed, diff)`` of deleting the role."""
+    outcome = RoleConverger(client, name, check_mode).ensure_absent(force)
+    return outcome.changed, outcome.diff
 
 
 # -- create -------------------------------------------------------------------------------------
@@ -157,7 +163,7 @@ def test_no_such_entity_on_an_existing_role_is_not_retried(iam):
     expect_read(stubber, aws_role())
     stubber.add_client_error("attach_role_policy", "NoSuchEntity", "Policy arn:aws:iam::aws:policy/Nope does not exist", 404,
                              dict(ROLE, PolicyArn="arn:aws:iam::aws:policy/Nope"))
-    with pytest.raises(AnsibleIAMError, match=r"Failed to attach managed policy arn:aws:iam::aws:policy/Nope \(role runner\)"):
+    with pytest.raises(AnsibleIAMError, match=r"Failed to attach managed policy arn:aws:iam::aws:policy/Nope \(role runner; iam:AttachRolePolicy\)"):
         converge(iam, spec(managed_policies=["arn:aws:iam::aws:policy/Nope"]))
 
 
@@ -214,7 +220,7 @@ def test_entity_already_exists_from_someone_else_is_refused_without_a_write(iam)
     stubber.add_client_error("create_role", "EntityAlreadyExists", "Role with name runner already exists.", 409)
     expect_read(stubber, aws_role(desired_trust(["torque-agents:other"]).document(), owned=False))
 
-    with pytest.raises(AnsibleIAMError, match="set adopt=true"):
+    with pytest.raises(Refusal, match="set adopt=true"):
         converge(iam, spec())
 
 
@@ -348,17 +354,17 @@ def test_shared_mode_keeps_the_foreign_statement(iam):
 def test_path_and_account_cannot_change_and_nothing_is_written(iam):
     _client, stubber = iam
     expect_read(stubber, aws_role(Path="/irsa/", Arn=f"arn:aws:iam::{ACCOUNT}:role/irsa/{NAME}"))
-    with pytest.raises(AnsibleIAMError, match="IAM cannot move a role to another path"):
+    with pytest.raises(Refusal, match="IAM cannot move a role to another path"):
         converge(iam, spec(managed_policies=[READ_ONLY]))
     expect_read(stubber, aws_role(Arn=f"arn:aws:iam::111111111111:role/{NAME}"))
-    with pytest.raises(AnsibleIAMError, match="role runner is in account 111111111111, but account_id is 222222222222"):
+    with pytest.raises(Refusal, match="role runner is in account 111111111111, but account_id is 222222222222"):
         converge(iam, spec())
 
 
 def test_other_errors_name_the_step_and_the_role(iam):
     _client, stubber = iam
     stubber.add_client_error("get_role", "AccessDenied", "not authorized to perform: iam:GetRole", 403, expected_params=ROLE)
-    with pytest.raises(AnsibleIAMError, match=r"Failed to get role \(role runner\)"):
+    with pytest.raises(AnsibleIAMError, match=r"Failed to get role \(role runner; iam:GetRole\)"):
         converge(iam, spec())
 
 
@@ -371,17 +377,17 @@ def test_role_made_by_someone_else_is_refused_before_any_write(iam, check_mode):
     expect_read(stubber, aws_role(desired_trust(["kube-system:eksctl"]).document(), tags={"alpha.eksctl.io/cluster-name": "agents"},
                                   owned=False), inline={"logs": LOGS}, with_documents=True)
 
-    with pytest.raises(AnsibleIAMError) as error:  # only reads are queued: any write would fail the Stubber
+    with pytest.raises(Refusal) as error:  # only reads are queued: any write would fail the Stubber
         converge(iam, spec(managed_policies=[READ_ONLY], inline_policies={"bucket": BUCKET}, tags={"owner": "platform"}), check_mode)
 
-    assert error.value.message.startswith(not_owned("role", NAME))
-    assert "changes nothing" in error.value.message and "adopt=true" in error.value.message
+    assert str(error.value).startswith(not_owned("role", NAME))
+    assert "changes nothing" in str(error.value) and "adopt=true" in str(error.value)
 
 
 def test_ownership_is_checked_before_the_path(iam):
     _client, stubber = iam
     expect_read(stubber, aws_role(Path="/irsa/", Arn=f"arn:aws:iam::{ACCOUNT}:role/irsa/{NAME}", owned=False))
-    with pytest.raises(AnsibleIAMError, match="adopt=true"):
+    with pytest.raises(Refusal, match="adopt=true"):
         converge(iam, spec())
 
 
@@ -473,10 +479,10 @@ def test_absent_removes_what_blocks_deletion_then_the_role(iam):
 def test_absent_refuses_a_role_made_by_someone_else(iam, check_mode):
     client, stubber = iam
     expect_read(stubber, aws_role(owned=False), attached=[READ_ONLY])  # only reads are queued
-    with pytest.raises(AnsibleIAMError) as error:
+    with pytest.raises(Refusal) as error:
         ensure_absent(client, NAME, check_mode)
-    assert error.value.message.startswith(not_owned("role", NAME))
-    assert "does not delete it" in error.value.message and "force=true" in error.value.message
+    assert str(error.value).startswith(not_owned("role", NAME))
+    assert "does not delete it" in str(error.value) and "force=true" in str(error.value)
 
 
 def test_absent_with_force_deletes_a_role_made_by_someone_else(iam):

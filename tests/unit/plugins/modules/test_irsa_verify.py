@@ -30,7 +30,7 @@ def test_only_the_issuers_own_provider_is_read_in_detail(iam):
     stubber.add_response("get_open_id_connect_provider", {"Url": HOST, "ClientIDList": ["sts.amazonaws.com"], "ThumbprintList": []},
                          {"OpenIDConnectProviderArn": PROVIDER})
     assert irsa_verify.read_providers(client, CONTEXT) == {
-        OLD_PROVIDER: None, PROVIDER: {"url": HOST, "client_ids": ["sts.amazonaws.com"]}}
+        OLD_PROVIDER: None, PROVIDER: {"url": "https://" + HOST, "client_ids": ["sts.amazonaws.com"]}}
 
 
 def test_other_providers_cost_no_call_and_a_provider_gone_meanwhile_is_missing(iam):

@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one shape every IAM converger here has (the OIDC provider's, the role's).
+
+A converger is made for one resource (``client``, the resource's identity, ``check_mode``); its ``ensure_present`` /
+``ensure_absent`` read the resource once, decide each change *before* calling AWS, record it facet by facet for
+``--diff`` and only then make the call, which check mode skips. So check mode predicts exactly and a converged
+resource gets no mutating call. Both return an :class:`Outcome`.
+
+What cannot be done without the user deciding (a resource someone else made, a provider roles still trust) is a
+:class:`Refusal`, raised from reads alone, before any write; AWS errors are amazon.aws's ``AnsibleIAMError``.
+:func:`converged` turns either into the module's failure, the same way for every resource.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import namedtuple
+
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
+from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+
+
+class Outcome(namedtuple("Outcome", ["status", "before", "after", "diff"])):
+    """What an ensure step did: ``status`` in one word, the resource's views before and after (``None``: none), the diff."""
+
+    __slots__ = ()
+
+    @property
+    def changed(self):
+        return self.status != "ok"
+
+
+class Refusal(Exception):
+    """The resource cannot be brought to the wanted state as asked; ``str()`` is the message, ``details`` extra result keys."""
+
+    def __init__(self, message, **details):
+        super().__init__(message)
+        self.details = details
+
+
+class Converger:
+    """Change bookkeeping shared by the convergers: the changed flag, the per-facet diff and the outcome."""
+
+    def __init__(self, check_mode):
+        self.check_mode = check_mode
+        self.changed = False
+        self.created = False
+        self.diff = {"before": {}, "after": {}}
+
+    def _change(self, facet, before, after):
+        """Record a change of ``facet``; True when the call must be made (not in check mode)."""
+        self.changed = True
+        if not self.created:  # a new resource's diff is {} -> everything
+            self.diff["before"][facet] = copy.deepcopy(before)
+        self.diff["after"][facet] = copy.deepcopy(after)
+        return not self.check_mode
+
+    def _creating(self, new_view):
+        """Record the creation of a resource that will look like ``new_view`` (what the diff shows of it)."""
+        self.changed = self.created = True
+        self.diff = {"before": {}, "after": copy.deepcopy(new_view)}
+
+    def _nothing_done(self):
+        """Someone else made the change first (a concurrent run): nothing of ours to report."""
+        self.changed = self.created = False
+        self.diff = {"before": {}, "after": {}}
+
+    def _outcome(self, before, after):
+        if not self.changed:
+            status = "ok"
+        elif before is None or self.created:
+            status = "created"
+        else:
+            status = "deleted" if after is None else "updated"
+        return Outcome(status, before, after, self.diff)
+
+    def _deleting(self, view):
+        """Record the deletion of the resource as ``view`` shows it."""
+        self.changed = True
+        self.diff = {"before": copy.deepcopy(view), "after": {}}
+
+
+def converged(module, ensure, where="", failure_context=None):
+    """``ensure()``'s :class:`Outcome`, or the module failed with its refusal or AWS error.
+
+    The message is prefixed with ``where`` (the entry of a list option); ``failure_context`` and a refusal's details
+    go into the failed result.
+    """
+    failure_context = failure_context or {}
+    try:
+        return ensure()
+    except Refusal as e:
+        module.fail_json(msg=f"{where}{e}", **dict(failure_context, **e.details))
+    except AnsibleIAMError as e:
+        if e.exception is not None:
+            module.fail_json_aws(e.exception, msg=f"{where}{e.message}", **failure_context)
+        module.fail_json(msg=f"{where}{e.message}", **failure_context)
+
+
+class IAMCalls:
+    """The IAM calls on one resource: its identity sent with each, the retry policy its age calls for, errors naming it.
+
+    ``identity`` are the parameters naming the resource (``RoleName=...``). amazon.aws's read helpers turn
+    ``NoSuchEntity`` into None or [], which right after a create would hide IAM's lag as a missing resource; once
+    :meth:`created` is called, the calls retry it with ``after_create_retry`` instead.
+    """
+
+    def __init__(self, client, label, after_create_retry, **identity):
+        self.client, self.label, self.identity = client, label, identity
+        self.after_create_retry = after_create_retry
+        self.retry = AWS_RETRY
+
+    def created(self):
+        self.retry = self.after_create_retry
+
+    def _handled(self, description, operation, function):
+        # The IAM action in the message is the permission a denied caller lacks.
+        action = self.client.meta.method_to_api_mapping.get(operation, operation)
+        return IAMErrorHandler.common_error_handler(f"{description} ({self.label}; iam:{action})")(self.retry(function))
+
+    def call(self, description, operation, **params):
+        return self.send(description, operation, **dict(self.identity, **params))
+
+    def send(self, description, operation, **params):
+        """A call without the identity parameters (a provider is created from its URL, not its ARN)."""
+        return self._handled(description, operation, getattr(self.client, operation))(**params)
+
+    def paginate(self, description, operation, result_key):
+        # Each page is a request of its own: the policy applies to each (the paginator calls the client directly).
+        def fetch():
+            return self.client.get_paginator(operation).paginate(**self.identity).build_full_result()[result_key]
+
+        return self._handled(description, operation, fetch)()
+
+    def read(self, description, operation):
+        """The read's response, or None when the resource does not exist (after a create, still missing is an error)."""
+        try:
+            return self.call(description, operation)
+        except is_ansible_aws_error_code("NoSuchEntity"):
+            if self.retry is self.after_create_retry:
+                raise
+            return None
+
+    def call_if_present(self, description, operation, **params):
+        """A deletion step: something already gone (a concurrent run) is what was wanted. False when it was."""
+        try:
+            self.call(description, operation, **params)
+        except is_ansible_aws_error_code("NoSuchEntity"):
+            return False
+        return True
