@@ -4,6 +4,10 @@
 
 """Filters for the rollout playbook: collect each account's outcome, the ServiceAccounts, the summary."""
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+
+HEADER = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "SERVICE ACCOUNT", "SA STATUS"]
+
 
 def rollout_outcomes(hosts, hostvars):
     """Each account's outcome, from what its irsa_account task registered (and its plan, for the account ID).
@@ -67,12 +71,6 @@ def _rows(outcomes, service_account_status, service_account_error):
                    role["status"], role["service_account"], sa_state]
 
 
-def _table(rows):
-    header = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "SERVICE ACCOUNT", "SA STATUS"]
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header] + rows]
-
-
 def rollout_summary(outcomes, namespace, service_account_status=None, service_account_error=None):
     """The summary of a rollout: ``{"lines": [...], "accounts": {...}, "failed": [...]}``.
 
@@ -81,7 +79,7 @@ def rollout_summary(outcomes, namespace, service_account_status=None, service_ac
     """
     service_account_status = service_account_status or {}
     outcomes = sorted(outcomes, key=lambda o: (o["account_id"], o["host"]))
-    lines = _table(list(_rows(outcomes, service_account_status, service_account_error)))
+    lines = table_lines(HEADER, list(_rows(outcomes, service_account_status, service_account_error)))
     failed = [o for o in outcomes if o.get("error")]
     for outcome in failed:
         lines.append(f"FAILED {outcome['host']} ({outcome['account_id']}): {outcome['error']}")

@@ -18,14 +18,13 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import EXPIRATION_ANNOTATION as TOKEN_EXPIRATION
-from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import MAX_TOKEN_EXPIRATION
-from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import MIN_TOKEN_EXPIRATION
-from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
-from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import ROLE_ARN_ANNOTATION as ROLE_ARN
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "torque.eks_irsa"
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MAX_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EXPIRATION_ANNOTATION as TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY_LABEL
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION as ROLE_ARN
 # What the EKS pod identity webhook accepts for the projected token's lifetime, in seconds.
 TOKEN_EXPIRATION_RANGE = (MIN_TOKEN_EXPIRATION, MAX_TOKEN_EXPIRATION)
 
@@ -172,12 +171,23 @@ def service_account_status(manifests, existing):
     return status
 
 
-def service_account_deletions(items, managed, namespace):
+def is_managed(obj):
+    """True for an object that carries this collection's managed-by label."""
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+def service_account_namespace_manifest(namespace):
+    """The Namespace the role creates on request, labelled as made by this collection."""
+    _checked_names(namespace, "placeholder", "service_account_namespace")
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}}
+
+
+def service_account_deletions(items, existing, namespace):
     """What teardown deletes: ``{"refs": [...], "status": {name: "deleted" | "absent"}}``.
 
-    Only ServiceAccounts in ``managed`` (those labelled as made by this collection) are deleted.
+    Of the ServiceAccounts ``existing`` in the namespace, only those labelled as made by this collection are deleted.
     """
-    managed_names = {obj["metadata"]["name"] for obj in managed or []}
+    managed_names = {obj["metadata"]["name"] for obj in existing or [] if is_managed(obj)}
     names = [item["name"] for item in items or []]
     doomed = [name for name in names if name in managed_names]
     return {
@@ -194,4 +204,5 @@ class FilterModule:
             "service_account_manifests": service_account_manifests,
             "service_account_status": service_account_status,
             "service_account_deletions": service_account_deletions,
+            "service_account_namespace_manifest": service_account_namespace_manifest,
         }

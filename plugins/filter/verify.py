@@ -4,8 +4,9 @@
 
 """Filters for the verify playbook: what to verify (from the rollout's role plan) and the report table."""
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+
 HEADER = ["ACCOUNT", "HOST", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
-_DETAIL_INDENT = "    "
 
 
 def verify_checks(plan, namespace):
@@ -67,16 +68,7 @@ def _rows(accounts):
 def verify_lines(accounts):
     """The findings of every account as a table (ok rows included), each problem followed by its explanation and fix."""
     rows = list(_rows(accounts))
-    widths = [max(len(str(cells[i])) for cells in [HEADER] + [row[0] for row in rows]) for i in range(len(HEADER))]
-
-    def line(cells):
-        return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths)).rstrip()
-
-    lines = [line(HEADER)]
-    for cells, details in rows:
-        lines.append(line(cells))
-        lines.extend(_DETAIL_INDENT + detail for detail in details)
-    return lines
+    return table_lines(HEADER, [cells for cells, _details in rows], [details for _cells, details in rows])
 
 
 def verify_report(hosts, hostvars):

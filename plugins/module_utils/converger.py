@@ -22,6 +22,8 @@ from collections import namedtuple
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 
 
@@ -83,6 +85,24 @@ class Converger:
         """Record the deletion of the resource as ``view`` shows it."""
         self.changed = True
         self.diff = {"before": copy.deepcopy(view), "after": {}}
+
+    def _set_tags(self, view, desired, purge, tag_operation, untag_operation):
+        """Set ``desired`` tags and, with ``purge``, drop the others (``desired=None``: leave them alone).
+
+        Uses ``self.calls`` (an :class:`IAMCalls`); ``view["tags"]`` moves to the result.
+        """
+        if desired is None:
+            return
+        to_set, to_unset = compare_aws_tags(view["tags"], desired, purge)
+        if not (to_set or to_unset):
+            return
+        after = dict({key: value for key, value in view["tags"].items() if key not in to_unset}, **to_set)
+        if self._change("tags", view["tags"], after):
+            if to_unset:
+                self.calls.call("remove tags", untag_operation, TagKeys=sorted(to_unset))
+            if to_set:
+                self.calls.call("set tags", tag_operation, Tags=ansible_dict_to_boto3_tag_list(to_set))
+        view["tags"] = after
 
 
 def converged(module, ensure, where="", failure_context=None):

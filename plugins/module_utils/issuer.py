@@ -14,15 +14,13 @@ IAM and STS use the issuer in two spellings:
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
 
-DEFAULT_AUDIENCE = "sts.amazonaws.com"
-
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-# Partitions in which IAM OIDC providers exist.
-PARTITION_RE = re.compile(r"^aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?$")
-_PROVIDER_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):oidc-provider/(?P<host_path>.+)$")
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ACCOUNT_ID_RE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import PARTITION_RE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_RE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn as provider_arn_text
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_provider_arn
 
 Issuer = namedtuple("Issuer", ["url", "host_path", "issuer_id"])
 
@@ -73,17 +71,17 @@ def provider_arn(partition, account_id, issuer):
     """ARN of the IAM OIDC provider for ``issuer`` (URL or host path) in ``account_id``."""
     if not PARTITION_RE.match(partition or ""):
         raise IssuerError(f"partition {partition!r} is not an AWS partition (aws, aws-cn, aws-us-gov, ...)")
-    host_path = normalize_issuer(issuer).host_path
-    return f"arn:{partition}:iam::{validate_account_id(account_id)}:oidc-provider/{host_path}"
+    return provider_arn_text(partition, validate_account_id(account_id), normalize_issuer(issuer).host_path)
 
 
 def parse_provider_arn(arn, field="provider_arn"):
     """Split an OIDC provider ARN into ``(partition, account_id, Issuer)``."""
-    match = _PROVIDER_ARN_RE.match(arn or "")
-    if not match or not PARTITION_RE.match(match.group("partition")):
+    parts = split_provider_arn(arn)
+    if not parts or not PARTITION_RE.match(parts[0]):
         raise IssuerError(f"{field} {arn!r} is not an IAM OIDC provider ARN: expected "
                           "arn:<partition>:iam::<12-digit account>:oidc-provider/<issuer host and path>")
-    return match.group("partition"), match.group("account_id"), normalize_issuer(match.group("host_path"), field)
+    partition, account_id, host_path = parts
+    return partition, account_id, normalize_issuer(host_path, field)
 
 
 def cluster_issuer_facts(cluster, account_id=None):
@@ -112,12 +110,9 @@ def cluster_issuer_facts(cluster, account_id=None):
     )
 
 
-_ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):role/(?P<name>[\w+=,.@/-]{1,512})$")
-
-
 def validate_role_arn(arn, account_id=None, field="assume_role_arn"):
     """Return ``arn`` when it is an IAM role ARN (in ``account_id``, when given); else raise :class:`IssuerError` naming ``field``."""
-    match = _ROLE_ARN_RE.match(arn or "") if isinstance(arn, str) else None
+    match = ROLE_ARN_RE.match(arn) if isinstance(arn, str) else None
     if not match or not PARTITION_RE.match(match.group("partition")):
         raise IssuerError(f"{field} {arn!r} is not an IAM role ARN: write arn:aws:iam::{account_id or '<account ID>'}:role/<role name>")
     if account_id is not None and match.group("account_id") != account_id:

@@ -2,7 +2,7 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What IAM and STS refuse, checked before the first call: tags, descriptions, external IDs, session names.
+"""What IAM, STS and EKS refuse, checked before the first call: tags, descriptions, external IDs, session names, token lifetimes.
 
 Pure code, one place: the modules check their options with it, and the rollout's plan (:mod:`.plan`) checks the
 inventory with the same functions, so a direct module call refuses exactly what the preflight refuses. Each check
@@ -24,6 +24,9 @@ DESCRIPTION_MAX_LENGTH = 1000  # CreateRole / UpdateRole Description
 # sts:AssumeRole's ExternalId and RoleSessionName.
 _EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")
 _SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
+# The bounds the EKS pod identity webhook applies to token-expiration (the API server's minimum, EKS's maximum).
+MIN_TOKEN_EXPIRATION = 600
+MAX_TOKEN_EXPIRATION = 86400
 
 
 class LimitError(ValueError):

@@ -34,18 +34,17 @@ from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHand
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
@@ -320,7 +319,8 @@ class ProviderConverger(Converger):
         after = copy.deepcopy(before)
         self._set_client_ids(after, wanted.client_ids)
         self._set_thumbprints(after, wanted.thumbprints)
-        self._set_tags(after, wanted_tags(before, wanted), wanted.purge_tags)
+        self._set_tags(after, wanted_tags(before, wanted), wanted.purge_tags,
+                       "tag_open_id_connect_provider", "untag_open_id_connect_provider")
         # ``after`` is what IAM holds once the calls above succeeded; re-reading could only show a stale copy.
         return self._outcome(before, after)
 
@@ -393,20 +393,6 @@ class ProviderConverger(Converger):
             self.calls.call("update thumbprints", "update_open_id_connect_provider_thumbprint", ThumbprintList=thumbprints)
         view["thumbprints"] = list(thumbprints)
 
-    def _set_tags(self, view, tags, purge_tags):
-        """Set ``tags`` on the provider and, with ``purge_tags``, drop the others (``tags=None``: leave them alone)."""
-        if tags is None:
-            return
-        to_set, to_unset = compare_aws_tags(view["tags"], tags, purge_tags)
-        if not to_set and not to_unset:
-            return
-        after = dict({key: value for key, value in view["tags"].items() if key not in to_unset}, **to_set)
-        if self._change("tags", view["tags"], after):
-            if to_unset:
-                self.calls.call("untag the provider", "untag_open_id_connect_provider", TagKeys=sorted(to_unset))
-            if to_set:
-                self.calls.call("tag the provider", "tag_open_id_connect_provider", Tags=ansible_dict_to_boto3_tag_list(to_set))
-        view["tags"] = after
 
 
 # -- the module's work, shared by iam_oidc_provider and irsa_account ------------------------------------------

@@ -29,16 +29,16 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_an
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import policies_differ
@@ -219,9 +219,9 @@ class RoleConverger(Converger):
         self._set_inline_policies(role, spec.inline_policies, spec.purge_inline_policies)
         # Our roles always keep the ownership tag, also when the user does not manage tags.
         if spec.tags is None:
-            self._set_tags(role, with_owner_tag({}), purge=False)
+            self._set_tags(role, with_owner_tag({}), False, "tag_role", "untag_role")
         else:
-            self._set_tags(role, with_owner_tag(spec.tags), spec.purge_tags)
+            self._set_tags(role, with_owner_tag(spec.tags), spec.purge_tags, "tag_role", "untag_role")
 
     def _create(self, spec):
         """CreateRole with everything it accepts; the rest converges afterwards. None when the role appeared meanwhile."""
@@ -307,21 +307,6 @@ class RoleConverger(Converger):
                 self.calls.call(f"put inline policy {name}", "put_role_policy", PolicyName=name, PolicyDocument=compact_json(document))
         role["inline_policies"] = after
 
-    def _set_tags(self, role, desired, purge):
-        if desired is None:
-            return
-        to_set, to_unset = compare_aws_tags(role["tags"], desired, purge)
-        if not (to_set or to_unset):
-            return
-        after = {key: value for key, value in role["tags"].items() if key not in to_unset}
-        after.update(to_set)
-        if self._change("tags", role["tags"], after):
-            if to_unset:
-                self.calls.call("remove tags", "untag_role", TagKeys=sorted(to_unset))
-            if to_set:
-                self.calls.call("set tags", "tag_role", Tags=ansible_dict_to_boto3_tag_list(to_set))
-        role["tags"] = after
-
 
 def trust_document(spec, current=None):
     """The trust policy to store, given the role's ``current`` one; one IAM would refuse is a refusal."""
@@ -335,7 +320,7 @@ def new_role(spec, trust_policy):
     """The snapshot a role created from ``spec`` will have; its ARN is derived, its ID and date unknown yet."""
     return dict(
         name=spec.name,
-        arn=f"arn:{spec.partition}:iam::{spec.account_id}:role{spec.path}{spec.name}",
+        arn=role_arn(spec.partition, spec.account_id, spec.name, spec.path),
         role_id=None,
         path=spec.path,
         create_date=None,

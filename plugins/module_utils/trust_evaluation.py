@@ -38,11 +38,14 @@ import json
 import re
 import urllib.parse
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn
+
 ALLOW = "Allow"
 DENY = "Deny"
 NOT_APPLICABLE = "NotApplicable"
-WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
-DEFAULT_AUDIENCE = "sts.amazonaws.com"
 
 # operator -> (value test, negated); a negated operator's values are NORed and it holds on a missing key.
 _STRING_OPERATORS = {
@@ -66,8 +69,15 @@ def _like(pattern):
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
-def _as_list(value):
+def as_list(value):
+    """A policy element IAM accepts as one value or a list of them, as a list."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def statements(document):
+    """The statements of a decoded policy, as a list (IAM accepts a single statement object too)."""
+    found = (document or {}).get("Statement") or []
+    return [found] if isinstance(found, dict) else list(found)
 
 
 def _as_policy_string(value, where):
@@ -113,18 +123,9 @@ def web_identity_context(issuer, sub, aud=DEFAULT_AUDIENCE, **claims):
     ``issuer`` is the issuer URL or its host path; keys are ``<host path>:sub``, ``<host path>:aud`` and
     one ``<host path>:<claim>`` per extra keyword (``None`` leaves a claim out).
     """
-    host_path = issuer_host_path(issuer)
+    host_path = normalize_issuer(issuer).host_path
     claims = dict(claims, sub=sub, aud=aud)
     return {f"{host_path}:{claim}": value for claim, value in claims.items() if value is not None}
-
-
-def issuer_host_path(issuer):
-    """``oidc.eks.<region>.amazonaws.com/id/<ID>``: the issuer as IAM writes it in keys and ARNs."""
-    return re.sub(r"^https://", "", issuer).rstrip("/")
-
-
-def provider_arn(account_id, issuer, partition="aws"):
-    return f"arn:{partition}:iam::{account_id}:oidc-provider/{issuer_host_path(issuer)}"
 
 
 # -- conditions ----------------------------------------------------------------------------------
@@ -159,12 +160,12 @@ def evaluate_condition(operator, key, policy_values, context):
     present = key.lower() in context
     actual = context.get(key.lower())
     if base == "Null":
-        wanted = {_as_policy_string(value, where).lower() for value in _as_list(policy_values)}
+        wanted = {_as_policy_string(value, where).lower() for value in as_list(policy_values)}
         if not wanted <= {"true", "false"}:
             raise PolicyEvaluationError(f"{where}: Null takes true or false, got {sorted(wanted)}")
         return ("true" if not present else "false") in wanted
     test, negated = _STRING_OPERATORS[base]
-    expected = [_as_policy_string(value, where) for value in _as_list(policy_values)]
+    expected = [_as_policy_string(value, where) for value in as_list(policy_values)]
     if not present:
         if if_exists or qualifier == "ForAllValues":
             return True
@@ -206,13 +207,13 @@ def _principal_matches(principal, federated_arn, where):
         return True
     if not isinstance(principal, dict):
         raise PolicyEvaluationError(f"{where}: expected \"*\" or an object such as {{\"Federated\": ...}}, got {principal!r}")
-    if "*" in _as_list(principal.get("AWS", [])):
+    if "*" in as_list(principal.get("AWS", [])):
         return True  # {"AWS": "*"} is everyone, like "*"
-    return any(value in ("*", federated_arn) for value in _as_list(principal.get("Federated", [])))
+    return any(value in ("*", federated_arn) for value in as_list(principal.get("Federated", [])))
 
 
 def _action_matches(patterns, action, where):
-    patterns = _as_list(patterns)
+    patterns = as_list(patterns)
     if not all(isinstance(pattern, str) for pattern in patterns):
         raise PolicyEvaluationError(f"{where}: actions are strings such as \"sts:AssumeRoleWithWebIdentity\", got {patterns!r}")
     return any(_like(pattern.lower()).fullmatch(action.lower()) for pattern in patterns)
@@ -242,29 +243,34 @@ def statement_applies(statement, principal_arn_federated, action, context, where
     return principal_ok and action_ok and evaluate_condition_block(statement.get("Condition"), context)
 
 
-def decode_policy(policy_document):
-    """A policy as a dict, from a dict, JSON text, or the URL-encoded JSON the IAM API returns."""
-    if isinstance(policy_document, dict):
-        return policy_document
-    if not isinstance(policy_document, str):
-        raise PolicyEvaluationError(f"a policy is a mapping or JSON text, got {type(policy_document).__name__}")
-    text = policy_document.strip()
+def decode_policy(document, field="policy", error=PolicyEvaluationError):
+    """A policy as a dict (None stays None), from a dict, JSON text, or the URL-encoded JSON the IAM API returns.
+
+    A document that is none of these raises ``error`` (a ``ValueError``), its message starting with ``field``.
+    """
+    if document is None or isinstance(document, dict):
+        return document
+    if not isinstance(document, str):
+        raise error(f"{field}: expected a policy document (mapping or JSON text), got {type(document).__name__}")
+    text = document.strip()
     if text[:3].upper() == "%7B":
         text = urllib.parse.unquote(text)
     try:
-        return json.loads(text)
+        decoded = json.loads(text)
     except ValueError as e:
-        raise PolicyEvaluationError(f"the policy is not JSON: {e}") from e
+        raise error(f"{field}: not valid JSON ({e})") from e
+    if not isinstance(decoded, dict):
+        raise error(f"{field}: a policy document must be a JSON object, got {type(decoded).__name__}")
+    return decoded
 
 
 def matching_statements(policy_document, principal_arn_federated, action, context):
     """``[(index, Sid, Effect)]`` of the statements that apply to the request: what explains a decision."""
     policy = decode_policy(policy_document)
-    statements = policy.get("Statement")
-    if statements is None:
+    if policy is None or policy.get("Statement") is None:
         raise PolicyEvaluationError("the policy has no Statement")
     normalised = normalise_context(context)
-    return [(index, statement.get("Sid"), statement["Effect"]) for index, statement in enumerate(_as_list(statements))
+    return [(index, statement.get("Sid"), statement["Effect"]) for index, statement in enumerate(as_list(policy["Statement"]))
             if statement_applies(statement, principal_arn_federated, action, normalised, f"Statement[{index}]")]
 
 
@@ -288,4 +294,4 @@ def evaluate_web_identity(policy_document, account_id, issuer, sub, aud=DEFAULT_
     principal is that provider's ARN and the condition keys are prefixed with the issuer's host path.
     """
     context = web_identity_context(issuer, sub, aud, **claims)
-    return evaluate_trust(policy_document, provider_arn(account_id, issuer), WEB_IDENTITY_ACTION, context)
+    return evaluate_trust(policy_document, provider_arn("aws", account_id, normalize_issuer(issuer).host_path), WEB_IDENTITY_ACTION, context)

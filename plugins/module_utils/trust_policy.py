@@ -25,12 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import urllib.parse
 from collections import namedtuple
 
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
@@ -39,14 +37,17 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_description
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import subject as subject_text
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy as _decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statements
 
 POLICY_VERSION = "2012-10-17"
-WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
 SID_PREFIX = "IrsaOidc"
-SUBJECT_PREFIX = "system:serviceaccount:"
 DEFAULT_SIZE_LIMIT = 2048
 MAX_SIZE_LIMIT = 4096
 
@@ -72,7 +73,7 @@ class TrustPolicyError(ValueError):
 
 def subject(service_account):
     """The ``sub`` claim EKS puts in a service account's token."""
-    return f"{SUBJECT_PREFIX}{service_account.namespace}:{service_account.name}"
+    return subject_text(service_account.namespace, service_account.name)
 
 
 def has_wildcard(service_account):
@@ -206,26 +207,8 @@ def policy_document(statements):
 
 
 def decode_policy(document, field="policy"):
-    """A policy as a dict, from a dict, a JSON string, or the URL-encoded JSON the IAM API returns."""
-    if document is None or isinstance(document, dict):
-        return document
-    if not isinstance(document, str):
-        raise TrustPolicyError(f"{field}: expected a policy document (mapping or JSON text), got {type(document).__name__}")
-    text = document.strip()
-    if text.startswith("%7B") or text.startswith("%7b"):
-        text = urllib.parse.unquote(text)
-    try:
-        decoded = json.loads(text)
-    except ValueError as e:
-        raise TrustPolicyError(f"{field}: not valid JSON ({e})") from e
-    if not isinstance(decoded, dict):
-        raise TrustPolicyError(f"{field}: a policy document must be a JSON object, got {type(decoded).__name__}")
-    return decoded
-
-
-def _statements_of(document):
-    statements = (document or {}).get("Statement") or []
-    return [statements] if isinstance(statements, dict) else list(statements)
+    """A policy as a dict (see :func:`.trust_evaluation.decode_policy`); a bad one is a :class:`TrustPolicyError`."""
+    return _decode_policy(document, field, TrustPolicyError)
 
 
 def merge_statements(current, ours, exclusive=True):
@@ -240,7 +223,7 @@ def merge_statements(current, ours, exclusive=True):
     current = decode_policy(current, "current trust policy") or {}
     replacements = {statement["Sid"]: statement for statement in ours}
     merged = [replacements.pop(statement.get("Sid"), statement) if isinstance(statement, dict) else statement
-              for statement in _statements_of(current)]
+              for statement in statements(current)]
     merged.extend(statement for statement in ours if statement["Sid"] in replacements)
     return {"Version": current.get("Version", POLICY_VERSION), "Statement": merged}
 
@@ -266,7 +249,7 @@ def check_size(document, limit=DEFAULT_SIZE_LIMIT, trusted_issuers=(), field="tr
     if size <= limit:
         return size
     ours = {statement_sid(trusted.host_path): trusted for trusted in trusted_issuers}
-    largest_first = sorted(_statements_of(document), key=policy_size, reverse=True)
+    largest_first = sorted(statements(document), key=policy_size, reverse=True)
     advice = "trust fewer service accounts per role, or use one wildcard subject (allow_wildcard_subjects)"
     if limit < MAX_SIZE_LIMIT:
         advice += f", or raise {field} up to {MAX_SIZE_LIMIT} once the IAM quota 'Role trust policy length' of the account has been raised"
@@ -311,7 +294,7 @@ def federated_principals(document):
     gives an empty set.
     """
     found = set()
-    for statement in _statements_of(decode_policy(document, "trust policy")):
+    for statement in statements(decode_policy(document, "trust policy")):
         principal = statement.get("Principal") if isinstance(statement, dict) else None
         federated = principal.get("Federated") if isinstance(principal, dict) else None
         if isinstance(federated, str):

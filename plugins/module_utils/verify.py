@@ -22,17 +22,32 @@ import copy
 import re
 from collections import namedtuple
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MAX_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EXPIRATION_ANNOTATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import SKIP_CONTAINERS_ANNOTATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn as provider_arn_text
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_subject
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import subject
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import DENY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import WEB_IDENTITY_ACTION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import as_list
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import matching_statements
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statement_applies
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statements
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import policy_size
 
@@ -41,21 +56,8 @@ INVALID_TOKEN, ACCESS_DENIED = "InvalidIdentityToken", "AccessDenied"
 ROLLOUT = "ansible-playbook torque.eks_irsa.rollout -i <inventory>"
 NEAR_LIMIT_SHARE = 0.9
 
-ANNOTATION_PREFIX = "eks.amazonaws.com/"
-ROLE_ARN_ANNOTATION = ANNOTATION_PREFIX + "role-arn"
-AUDIENCE_ANNOTATION = ANNOTATION_PREFIX + "audience"
-REGIONAL_ANNOTATION = ANNOTATION_PREFIX + "sts-regional-endpoints"
-EXPIRATION_ANNOTATION = ANNOTATION_PREFIX + "token-expiration"
-SKIP_CONTAINERS_ANNOTATION = ANNOTATION_PREFIX + "skip-containers"
-# The bounds the EKS pod identity webhook applies to token-expiration (the API server's minimum, EKS's maximum).
-MIN_TOKEN_EXPIRATION = 600
-MAX_TOKEN_EXPIRATION = 86400
-
-_ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?P<path_name>[\w+=,.@/-]+)$")
 _EKS_HOST_RE = re.compile(r"^oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 _EKS_PATH_RE = re.compile(r"^id/[A-Za-z0-9]+$")
-_PROVIDER_ARN_RE = re.compile(r"^arn:[a-z-]+:iam::(?P<account>\d{12}):oidc-provider/(?P<host_path>.+)$")
-_SUBJECT_RE = re.compile(r"^system:serviceaccount:(?P<namespace>[^:]*):(?P<name>[^:]*)$")
 
 # The ServiceAccount object was not read (no Kubernetes access given): its checks are skipped.
 NOT_READ = object()
@@ -112,7 +114,7 @@ class _Report:
         if check.role and check.role.get("Arn"):
             self.role_arn = check.role["Arn"]
         else:
-            self.role_arn = f"arn:{context.partition}:iam::{context.account_id}:role{check.role_path}{check.role_name}"
+            self.role_arn = role_arn(context.partition, context.account_id, check.role_name, check.role_path)
 
     def add(self, code, severity, pod_error, message, fix):
         check = self.check
@@ -169,8 +171,8 @@ def _check_issuer(report):
 
 
 def _provider_host_path(arn):
-    match = _PROVIDER_ARN_RE.match(arn or "")
-    return match.group("host_path") if match else None
+    parts = split_provider_arn(arn)
+    return parts[2] if parts else None
 
 
 def _check_provider(report, issuer):
@@ -200,7 +202,7 @@ def _check_provider(report, issuer):
 
 def provider_arn(context, issuer):
     """The provider ARN IAM resolves a token of ``issuer`` to, for a role in the context's account."""
-    return f"arn:{context.partition}:iam::{context.account_id}:oidc-provider/{issuer.host_path}"
+    return provider_arn_text(context.partition, context.account_id, issuer.host_path)
 
 
 def same_provider(arn, wanted):
@@ -216,15 +218,6 @@ def same_provider(arn, wanted):
 
 
 # -- the trust policy ---------------------------------------------------------------------------------------------
-
-
-def _subject(namespace, name):
-    return f"system:serviceaccount:{namespace}:{name}"
-
-
-def _statements(document):
-    statements = document.get("Statement") or []
-    return statements if isinstance(statements, list) else [statements]
 
 
 def _key_issuer_and_claim(key):
@@ -250,7 +243,7 @@ class _TrustDiagnosis:
         self.report, self.issuer = report, issuer
         context, check = report.context, report.check
         self.principal = provider_arn(context, issuer)
-        self.subject = _subject(check.namespace, check.service_account)
+        self.subject = subject(check.namespace, check.service_account)
         self.sub_key, self.aud_key = f"{issuer.host_path}:sub", f"{issuer.host_path}:aud"
         self.role_name = check.role_name
         self.raw_document = role.get("AssumeRolePolicyDocument")
@@ -302,8 +295,8 @@ class _TrustDiagnosis:
     def _allowing_statements(self, document):
         indices = [index for index, _sid, effect in
                    matching_statements(document, self.principal, WEB_IDENTITY_ACTION, self.request()) if effect == ALLOW]
-        statements = _statements(document)
-        return [statements[index] for index in indices]
+        every = statements(document)
+        return [every[index] for index in indices]
 
     def _warn_allowed(self, document):
         allowing = self._allowing_statements(document)
@@ -320,8 +313,8 @@ class _TrustDiagnosis:
                             f"test it with StringEquals: \"StringEquals\": {{\"{self.aud_key}\": \"{self.report.context.audience}\"}}, "
                             f"or {ROLLOUT}")
         check = self.report.check
-        probes = [_subject(check.namespace, f"{check.service_account}-other"), _subject(f"{check.namespace}-other", check.service_account),
-                  _subject("kube-system", "default")]
+        probes = [subject(check.namespace, f"{check.service_account}-other"), subject(f"{check.namespace}-other", check.service_account),
+                  subject("kube-system", "default")]
         let_in = [probe for probe in probes if self.decide(document, sub=probe) == ALLOW]
         if let_in:
             self.report.add("trust-subject-broad", WARNING, None,
@@ -339,7 +332,7 @@ class _TrustDiagnosis:
 
     def _explain_denial(self, document):
         before = len(self.report.findings)
-        statements = _statements(document)
+        every = statements(document)
         if self.decide(document) == DENY:
             denying = [sid or f"Statement[{index}]" for index, sid, effect in
                        matching_statements(document, self.principal, WEB_IDENTITY_ACTION, self.request()) if effect == DENY]
@@ -347,7 +340,7 @@ class _TrustDiagnosis:
                             f"the trust policy of role {self.role_name} explicitly denies {self.subject} ({', '.join(denying)})",
                             f"remove or narrow that Deny statement: aws iam get-role --role-name {self.role_name}")
             return
-        allows = [s for s in statements if isinstance(s, dict) and s.get("Effect") == ALLOW]
+        allows = [s for s in every if isinstance(s, dict) and s.get("Effect") == ALLOW]
         with_action = [s for s in allows if statement_applies(_only(s, "Action", "NotAction"), self.principal, WEB_IDENTITY_ACTION, {})]
         if not with_action:
             self.report.add("trust-action-missing", ERROR, ACCESS_DENIED,
@@ -370,7 +363,7 @@ class _TrustDiagnosis:
         principals = [s.get("Principal") for s in statements if isinstance(s.get("Principal"), dict)]
         federated = [value for principal in principals for value in _as_list(principal.get("Federated")) if isinstance(value, str)]
         account = self.report.context.account_id
-        other_accounts = [arn for arn in federated if _PROVIDER_ARN_RE.match(arn) and _PROVIDER_ARN_RE.match(arn).group("account") != account]
+        other_accounts = [arn for arn in federated if (split_provider_arn(arn) or (None, account))[1] != account]
         other_issuers = [arn for arn in federated if arn not in other_accounts and _provider_host_path(arn) is not None]
         fix = f"set \"Principal\": {{\"Federated\": \"{self.principal}\"}}, or {ROLLOUT}"
         if other_accounts:
@@ -440,14 +433,14 @@ class _TrustDiagnosis:
 
     def _explain_subject(self, accepted):
         check = self.report.check
-        parsed = [_SUBJECT_RE.match(value) for value in accepted]
+        parsed = [split_subject(value) for value in accepted]
         fix = f"set \"StringEquals\": {{\"{self.sub_key}\": \"{self.subject}\"}}, or {ROLLOUT}"
         shown = ", ".join(accepted) or "(none)"
-        if any(m and m.group("name") == check.service_account and m.group("namespace") != check.namespace for m in parsed):
+        if any(m and m[1] == check.service_account and m[0] != check.namespace for m in parsed):
             self.report.add("trust-subject-other-namespace", ERROR, ACCESS_DENIED,
                             f"role {self.role_name} trusts {shown}: the service account {check.service_account} of another namespace, "
                             f"not of {check.namespace}", fix)
-        elif any(m and m.group("namespace") == check.namespace and m.group("name") != check.service_account for m in parsed):
+        elif any(m and m[0] == check.namespace and m[1] != check.service_account for m in parsed):
             self.report.add("trust-subject-other-service-account", ERROR, ACCESS_DENIED,
                             f"role {self.role_name} trusts {shown}: another service account of namespace {check.namespace}, "
                             f"not {check.service_account}", fix)
@@ -457,9 +450,7 @@ class _TrustDiagnosis:
 
 
 def _as_list(value):
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    return [] if value is None else as_list(value)
 
 
 def _only(statement, *keys):
@@ -521,14 +512,14 @@ def _check_role_arn_annotation(report, where, role_arn):
         report.add("annotation-missing", ERROR, "no web identity token is injected: the AWS SDK falls back to the node role",
                    f"{where} has no {ROLE_ARN_ANNOTATION} annotation", set_it)
         return False
-    match = _ROLE_ARN_RE.match(str(role_arn).strip())
-    if not match:
+    parts = split_role_arn(str(role_arn))
+    if not parts:
         report.add("annotation-malformed", ERROR, "ValidationError from STS: the role ARN is invalid",
                    f"{where}: {ROLE_ARN_ANNOTATION} {role_arn!r} is not an IAM role ARN", set_it)
         return False
-    if match.group("account") != context.account_id:
+    if parts[1] != context.account_id:
         report.add("annotation-other-account", ERROR, "AccessDenied, or another account's permissions",
-                   f"{where}: {ROLE_ARN_ANNOTATION} names {role_arn}, a role in account {match.group('account')}, not in {context.account_id}",
+                   f"{where}: {ROLE_ARN_ANNOTATION} names {role_arn}, a role in account {parts[1]}, not in {context.account_id}",
                    set_it)
     elif role_arn != report.role_arn:
         report.add("annotation-other-role", ERROR, "AccessDenied, or another role's permissions",
@@ -626,9 +617,9 @@ def token_proof_finding(namespace, service_account, role_arn, error_code=None, e
 
     ``error_code`` None means STS returned credentials (they are thrown away). Never given the token itself.
     """
-    match = _ROLE_ARN_RE.match(role_arn or "")
-    account_id = match.group("account") if match else None
-    role_name = match.group("path_name").rsplit("/", 1)[-1] if match else role_arn
+    parts = split_role_arn(role_arn)
+    account_id = parts[1] if parts else None
+    role_name = parts[3] if parts else role_arn
     finding = dict(account_id=account_id, role_name=role_name, role_arn=role_arn, namespace=namespace,
                    service_account=service_account, pod_error=error_code)
     where = f"a token of ServiceAccount {namespace}/{service_account}"

@@ -124,6 +124,7 @@ except ImportError:
     ApiException = None  # main() reports the missing library
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import PROOF_RETRY_CODES
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import token_proof_finding
@@ -184,7 +185,7 @@ def main():
             service_account=dict(type="str", required=True),
             role_arn=dict(type="str", required=True),
         )),
-        audience=dict(type="str", default="sts.amazonaws.com"),
+        audience=dict(type="str", default=DEFAULT_AUDIENCE),
         token_expiration=dict(type="int", default=600, no_log=False),  # a lifetime, not a secret
         attempts=dict(type="int", default=5),
         delay=dict(type="int", default=4),

@@ -196,6 +196,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
@@ -213,7 +214,7 @@ ARGUMENT_SPEC = dict(
     issuer=dict(type="str", required=True),
     cluster_issuer=dict(type="str"),
     account_id=dict(type="str", required=True),
-    audience=dict(type="str", default="sts.amazonaws.com"),
+    audience=dict(type="str", default=DEFAULT_AUDIENCE),
     checks=dict(type="list", elements="dict", required=True, options=dict(
         role_name=dict(type="str", required=True),
         role_path=dict(type="str", default="/"),

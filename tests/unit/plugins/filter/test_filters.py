@@ -25,7 +25,8 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 @pytest.mark.parametrize("module, names", [
     (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_summary"}),
-    (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions"}),
+    (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions",
+                        "service_account_namespace_manifest"}),
 ])
 def test_every_filter_is_registered_under_its_function_name(module, names):
     filters = module.FilterModule().filters()
@@ -133,12 +134,22 @@ def test_service_account_status_says_created_updated_or_ok():
     assert service_account_status([], cluster) == {}
 
 
+def test_the_namespace_manifest_carries_the_ownership_label_and_a_bad_name_is_refused():
+    assert service_accounts.service_account_namespace_manifest("torque-agents") == {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "torque-agents", "labels": {"app.kubernetes.io/managed-by": "torque.eks_irsa"}}}
+    with pytest.raises(AnsibleFilterError, match="service_account_namespace"):
+        service_accounts.service_account_namespace_manifest("Torque_Agents")
+
+
 def test_service_account_deletions_only_deletes_what_carries_the_ownership_label():
     managed = [existing("torque-runner-dev", {"app.kubernetes.io/managed-by": "torque.eks_irsa"})]
-    deletions = service_account_deletions([{"name": "torque-runner-dev"}, {"name": "never-made"}], managed, "ns")
+    cluster = managed + [existing("made-by-helm", {"app.kubernetes.io/managed-by": "Helm"}), existing("unlabelled")]
+    deletions = service_account_deletions([{"name": "torque-runner-dev"}, {"name": "never-made"}, {"name": "made-by-helm"},
+                                           {"name": "unlabelled"}], cluster, "ns")
     assert deletions == {
         "refs": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "torque-runner-dev", "namespace": "ns"}}],
-        "status": {"torque-runner-dev": "deleted", "never-made": "absent"},
+        "status": {"torque-runner-dev": "deleted", "never-made": "absent", "made-by-helm": "absent", "unlabelled": "absent"},
     }
     assert service_account_deletions(None, managed, "ns") == {"refs": [], "status": {}}
     assert service_account_deletions([{"name": "x"}], None, "ns") == {"refs": [], "status": {"x": "absent"}}

@@ -19,7 +19,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_polic
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW, DENY, NOT_APPLICABLE, WEB_IDENTITY_ACTION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError, evaluate_condition_block
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_trust, evaluate_web_identity
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import matching_statements, provider_arn, web_identity_context
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import matching_statements, web_identity_context
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
 
 ACCOUNT = "111122223333"
 HOST = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -316,7 +317,7 @@ def test_a_multivalued_key_without_a_set_qualifier_is_refused_as_iam_requires_on
     (policy(statement(action=["sts:*", 3])), "actions are strings"),
     (policy(statement(principal=["x"])), "Principal"),
     ({"Version": "2012-10-17"}, "no Statement"),
-    ("{not json", "not JSON"),
+    ("{not json", "not valid JSON"),
 ])
 def test_what_it_does_not_implement_or_cannot_read_is_an_error_not_a_guess(document, message):
     with pytest.raises(PolicyEvaluationError, match=message):
@@ -334,7 +335,7 @@ def test_context_keys_given_twice_in_different_case_are_refused():
 def test_web_identity_context_uses_the_issuer_host_path_as_key_prefix():
     assert web_identity_context(ISSUER + "/", SUB, amr=None, azp="x") == {
         f"{HOST}:sub": SUB, f"{HOST}:aud": "sts.amazonaws.com", f"{HOST}:azp": "x"}
-    assert provider_arn(ACCOUNT, ISSUER) == PROVIDER
+    assert provider_arn("aws", ACCOUNT, ISSUER) == PROVIDER
 
 
 # -- the IRSA cases, on policies built by trust_policy.py ------------------------------------------
@@ -372,7 +373,7 @@ def test_irsa_policy_denies_a_token_from_another_issuer():
 
 def test_irsa_policy_denies_the_right_claims_through_another_provider_principal():
     context = web_identity_context(ISSUER, "system:serviceaccount:ns:sa")
-    for principal in (provider_arn(ACCOUNT, OTHER_ISSUER), provider_arn("999999999999", ISSUER)):
+    for principal in (provider_arn("aws", ACCOUNT, OTHER_ISSUER), provider_arn("aws", "999999999999", ISSUER)):
         assert evaluate_trust(irsa_policy("ns:sa"), principal, WEB_IDENTITY_ACTION, context) == NOT_APPLICABLE
 
 

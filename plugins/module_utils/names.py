@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one place for the names IRSA is made of: ARNs, subjects, the audience and action, annotation and label keys.
+
+Pure spelling, no validation and no AWS: :mod:`.issuer` validates user input into these forms, and every
+other module builds and splits them here, so no two places can disagree on one.
+"""
+
+from __future__ import annotations
+
+import re
+
+# What a pod's AWS SDK sends: the token's audience and the STS action IRSA authorises.
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+# Partitions in which IAM OIDC providers exist.
+PARTITION_RE = re.compile(r"^aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?$")
+# IAM's pattern for a role's path and name: https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html
+ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):role"
+                         r"(?P<path>/(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$", re.ASCII)
+PROVIDER_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):oidc-provider/(?P<host_path>.+)$")
+
+SUBJECT_PREFIX = "system:serviceaccount:"
+_SUBJECT_RE = re.compile(r"^system:serviceaccount:(?P<namespace>[^:]*):(?P<name>[^:]*)$")
+
+# ServiceAccount annotations the EKS pod identity webhook reads.
+ANNOTATION_PREFIX = "eks.amazonaws.com/"
+ROLE_ARN_ANNOTATION = ANNOTATION_PREFIX + "role-arn"
+AUDIENCE_ANNOTATION = ANNOTATION_PREFIX + "audience"
+REGIONAL_ANNOTATION = ANNOTATION_PREFIX + "sts-regional-endpoints"
+EXPIRATION_ANNOTATION = ANNOTATION_PREFIX + "token-expiration"
+SKIP_CONTAINERS_ANNOTATION = ANNOTATION_PREFIX + "skip-containers"
+
+# The label on every ServiceAccount the collection applies: what teardown and verify recognise as ours.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "torque.eks_irsa"
+
+
+def provider_arn(partition, account_id, host_path):
+    """``arn:<partition>:iam::<account>:oidc-provider/<issuer host path>``."""
+    return f"arn:{partition}:iam::{account_id}:oidc-provider/{host_path}"
+
+
+def split_provider_arn(arn):
+    """``(partition, account_id, host_path)`` of a provider ARN, or None when ``arn`` is not one."""
+    match = PROVIDER_ARN_RE.match(arn) if isinstance(arn, str) else None
+    return match.group("partition", "account_id", "host_path") if match else None
+
+
+def role_arn(partition, account_id, name, path="/"):
+    """``arn:<partition>:iam::<account>:role<path><name>``; ``path`` starts and ends with ``/``."""
+    return f"arn:{partition}:iam::{account_id}:role{path}{name}"
+
+
+def split_role_arn(arn):
+    """``(partition, account_id, path, name)`` of a role ARN, or None when ``arn`` is not one."""
+    match = ROLE_ARN_RE.match(arn.strip()) if isinstance(arn, str) else None
+    return match.group("partition", "account_id", "path", "name") if match else None
+
+
+def subject(namespace, name):
+    """The ``sub`` claim of a ServiceAccount's tokens."""
+    return f"{SUBJECT_PREFIX}{namespace}:{name}"
+
+
+def split_subject(value):
+    """``(namespace, name)`` of a ServiceAccount subject, or None when ``value`` is not one."""
+    match = _SUBJECT_RE.match(value) if isinstance(value, str) else None
+    return match.group("namespace", "name") if match else None
