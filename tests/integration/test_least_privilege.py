@@ -25,7 +25,8 @@ import pytest
 from tests.integration.reliability import ROLE_ARN_ANNOTATION, ROLLOUT, Scenario, delete_role
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW, WEB_IDENTITY_ACTION, evaluate_trust
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_web_identity, provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_web_identity
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import web_identity_context
 
 pytestmark = pytest.mark.integration
@@ -108,12 +109,12 @@ def test_every_role_the_rollout_makes_trusts_exactly_its_service_account(local_s
         # The right claims, through another account's provider for the same issuer.
         for other_account in ACCOUNTS + ("555555555539",):
             if other_account != account:
-                decision = evaluate_trust(policy, provider_arn(other_account, issuer), WEB_IDENTITY_ACTION,
+                decision = evaluate_trust(policy, provider_arn("aws", other_account, issuer), WEB_IDENTITY_ACTION,
                                           web_identity_context(issuer, right))
                 assert decision != ALLOW, f"through {other_account}'s provider: {where}"
         # Only web identity: no sts:AssumeRole (or any other action) with the same principal and claims.
         for action in ("sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:TagSession"):
-            assert evaluate_trust(policy, provider_arn(account, issuer), action, web_identity_context(issuer, right)) != ALLOW
+            assert evaluate_trust(policy, provider_arn("aws", account, issuer), action, web_identity_context(issuer, right)) != ALLOW
         # The provider the policy trusts exists in the role's own account (IAM honours no other).
         assert scenario.provider_arn(account) in scenario.providers(account), where
 
@@ -149,7 +150,7 @@ def test_wildcard_subjects_only_with_opt_in_and_still_bounded(local_stack, run_p
         assert evaluate_web_identity(policy, CLUSTER_ACCOUNT, issuer, subject) == ALLOW, subject
         assert evaluate_web_identity(policy, CLUSTER_ACCOUNT, issuer, subject, aud="sts.example.com") != ALLOW, subject
         assert evaluate_web_identity(policy, CLUSTER_ACCOUNT, other_issuer, subject) != ALLOW, subject
-        assert evaluate_trust(policy, provider_arn("555555555530", issuer), WEB_IDENTITY_ACTION,
+        assert evaluate_trust(policy, provider_arn("aws", "555555555530", issuer), WEB_IDENTITY_ACTION,
                               web_identity_context(issuer, subject)) != ALLOW, subject
     for subject in denied:
         assert evaluate_web_identity(policy, CLUSTER_ACCOUNT, issuer, subject) != ALLOW, subject
