@@ -67,7 +67,6 @@ WantedProvider = namedtuple("WantedProvider", ["issuer", "client_ids", "thumbpri
 WantedProvider.__doc__ = """The provider the user asked for; ``None`` in a field means "don't manage it"."""
 
 
-
 class ProviderOptionError(IssuerError):
     """A client_ids or thumbprints value IAM would refuse; the message names the option and the fix."""
 
@@ -249,8 +248,8 @@ def caller_account_guard(module, account_id):
         caller_account = get_aws_account_info(module)[0]
         if caller_account != account_id:
             raise Refusal(f"account_id {account_id} is not the account the credentials act in ({caller_account}): "
-                                "leave account_id out, or use credentials for that account (for example with assume_role_arn, or from "
-                                "amazon.aws.sts_assume_role)")
+                          "leave account_id out, or use credentials for that account (for example with assume_role_arn, or from "
+                          "amazon.aws.sts_assume_role)")
     return confirm
 
 
@@ -392,7 +391,6 @@ class ProviderConverger(Converger):
         if self._change("thumbprints", view["thumbprints"], list(thumbprints)):
             self.calls.call("update thumbprints", "update_open_id_connect_provider_thumbprint", ThumbprintList=thumbprints)
         view["thumbprints"] = list(thumbprints)
-
 
 
 # -- the module's work, shared by iam_oidc_provider and irsa_account ------------------------------------------

@@ -227,7 +227,7 @@ class RoleConverger(Converger):
         """CreateRole with everything it accepts; the rest converges afterwards. None when the role appeared meanwhile."""
         role = new_role(spec, trust_document(spec))
         self._creating({facet: role[facet] for facet in ("path", "description", "trust_policy", "max_session_duration",
-                                                          "permissions_boundary", "tags")})
+                                                         "permissions_boundary", "tags")})
         if self.check_mode:
             return role
         try:
