@@ -4,6 +4,8 @@
 
 """Filters for the rollout playbook: collect each account's outcome, the ServiceAccounts, the summary."""
 
+import re
+
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 
 HEADER = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "SERVICE ACCOUNT", "SA STATUS"]
@@ -47,14 +49,19 @@ def rollout_service_accounts(outcomes):
 
 
 def rollout_error(failed_result, failed_task=None):
-    """One line saying why a task failed; for a loop, the message of its first failed item, after the item's label."""
+    """One line saying why a task failed; for a loop, the message of its first failed item, after the item's label.
+
+    irsa_account names a role by its place in ``roles``, which the rollout fills from ``eks_irsa_roles`` in order: the
+    message names the inventory variable instead.
+    """
     failed_result = failed_result or {}
     for item in failed_result.get("results") or []:
         if item.get("failed") and item.get("msg"):
             label = item.get("ansible_loop_var") and item.get("_ansible_item_label")
             return f"{label}: {item['msg']}" if label else item["msg"]
-    if failed_result.get("msg"):
-        return failed_result["msg"]
+    message = failed_result.get("msg")
+    if message:
+        return re.sub(r"^roles\[(\d+)\]", r"eks_irsa_roles[\1]", message)
     return f"task {failed_task.get('name') if isinstance(failed_task, dict) else failed_task} failed"
 
 

@@ -2,21 +2,23 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The one shape every IAM converger here has (the OIDC provider's, the role's).
+"""The one shape every IAM converger here has (the OIDC provider's, the role's): plan, then apply.
 
-A converger is made for one resource (``client``, the resource's identity, ``check_mode``); its ``ensure_present`` /
-``ensure_absent`` read the resource once, decide each change *before* calling AWS, record it facet by facet for
-``--diff`` and only then make the call, which check mode skips. So check mode predicts exactly and a converged
-resource gets no mutating call. Both return an :class:`Outcome`.
+A converger is made for one resource (``client``, the resource's identity, ``check_mode``). Its ``plan_present`` /
+``plan_absent`` read the resource, refuse what cannot be done, and decide every change, recording it facet by facet
+for ``--diff`` together with the writes that make it; :meth:`Converger.apply` then makes those writes, which check
+mode skips. So check mode predicts exactly, a converged resource gets no mutating call, and a caller that plans
+several resources before applying any (``irsa_account``) refuses before the first write in the account.
 
-What cannot be done without the user deciding (a resource someone else made, a provider roles still trust) is a
-:class:`Refusal`, raised from reads alone, before any write; AWS errors are amazon.aws's ``AnsibleIAMError``.
+What cannot be done without the user deciding (a resource someone else made, a provider roles still trust, a policy
+that does not exist) is a :class:`Refusal`, raised from reads alone; AWS errors are amazon.aws's ``AnsibleIAMError``.
 :func:`converged` turns either into the module's failure, the same way for every resource.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections import namedtuple
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
@@ -45,27 +47,58 @@ class Refusal(Exception):
         self.details = details
 
 
+class Raced(Exception):
+    """A concurrent run created the resource between the plan's read and our create."""
+
+
 class Converger:
-    """Change bookkeeping shared by the convergers: the changed flag, the per-facet diff and the outcome."""
+    """Plan and apply, shared by the convergers: the changed flag, the per-facet diff, the writes and the outcome.
+
+    A subclass's ``plan_*`` method calls :meth:`_planning` first and ends with :meth:`_planned`; its writes are
+    callables, queued with :meth:`_write` or :meth:`_change`. It may override :meth:`_applied` (the view after the
+    writes). A write that raises :class:`Raced` makes :meth:`apply` plan again, as ``calls.created()`` left it, and
+    apply that plan.
+    """
 
     def __init__(self, check_mode):
         self.check_mode = check_mode
-        self.changed = False
-        self.created = False
+        self._planning(None)
+
+    def _planning(self, replan):
+        """Start a plan; ``replan`` makes the same plan again (after a race)."""
+        self.changed = self.created = False
         self.diff = {"before": {}, "after": {}}
+        self.writes = []
+        self.before = self.predicted = None
+        self._replan = replan
+
+    def _planned(self, before, predicted):
+        """End the plan: the views before and after it. Returns the predicted :class:`Outcome`."""
+        self.before, self.predicted = before, predicted
+        return self._outcome(before, predicted)
+
+    def _write(self, description, operation, **params):
+        """Queue one call on the resource (see :class:`IAMCalls`)."""
+        self.writes.append(functools.partial(self.calls.call, description, operation, **params))
 
     def _change(self, facet, before, after):
-        """Record a change of ``facet``; True when the call must be made (not in check mode)."""
+        """Record a change of ``facet``; queue its writes after this."""
         self.changed = True
         if not self.created:  # a new resource's diff is {} -> everything
             self.diff["before"][facet] = copy.deepcopy(before)
         self.diff["after"][facet] = copy.deepcopy(after)
-        return not self.check_mode
 
-    def _creating(self, new_view):
-        """Record the creation of a resource that will look like ``new_view`` (what the diff shows of it)."""
+    def _creating(self, new_view, create):
+        """Record the creation of a resource that will look like ``new_view``; ``create`` is its write."""
         self.changed = self.created = True
         self.diff = {"before": {}, "after": copy.deepcopy(new_view)}
+        self.writes.append(create)
+
+    def _deleting(self, view, *writes):
+        """Record the deletion of the resource as ``view`` shows it, made by ``writes``."""
+        self.changed = True
+        self.diff = {"before": copy.deepcopy(view), "after": {}}
+        self.writes.extend(writes)
 
     def _nothing_done(self):
         """Someone else made the change first (a concurrent run): nothing of ours to report."""
@@ -81,28 +114,39 @@ class Converger:
             status = "deleted" if after is None else "updated"
         return Outcome(status, before, after, self.diff)
 
-    def _deleting(self, view):
-        """Record the deletion of the resource as ``view`` shows it."""
-        self.changed = True
-        self.diff = {"before": copy.deepcopy(view), "after": {}}
-
     def _set_tags(self, view, desired, purge, tag_operation, untag_operation):
-        """Set ``desired`` tags and, with ``purge``, drop the others (``desired=None``: leave them alone).
-
-        Uses ``self.calls`` (an :class:`IAMCalls`); ``view["tags"]`` moves to the result.
-        """
+        """Set ``desired`` tags and, with ``purge``, drop the others (``desired=None``: leave them alone)."""
         if desired is None:
             return
         to_set, to_unset = compare_aws_tags(view["tags"], desired, purge)
         if not (to_set or to_unset):
             return
         after = dict({key: value for key, value in view["tags"].items() if key not in to_unset}, **to_set)
-        if self._change("tags", view["tags"], after):
-            if to_unset:
-                self.calls.call("remove tags", untag_operation, TagKeys=sorted(to_unset))
-            if to_set:
-                self.calls.call("set tags", tag_operation, Tags=ansible_dict_to_boto3_tag_list(to_set))
+        self._change("tags", view["tags"], after)
+        if to_unset:
+            self._write("remove tags", untag_operation, TagKeys=sorted(to_unset))
+        if to_set:
+            self._write("set tags", tag_operation, Tags=ansible_dict_to_boto3_tag_list(to_set))
         view["tags"] = after
+
+    def _applied(self):
+        """The resource's view once the writes succeeded (by default the predicted one)."""
+        return self.predicted
+
+    def apply(self):
+        """Make the planned writes (none in check mode) and return the :class:`Outcome`."""
+        if self.check_mode or not self.writes:
+            return self._outcome(self.before, self.predicted)
+        try:
+            for write in self.writes:
+                write()
+        except Raced:
+            self.calls.created()
+            self._replan()
+            return self.apply()
+        if not self.changed:  # a deletion someone else made first
+            return self._outcome(None, None)
+        return self._outcome(self.before, None if self.predicted is None else self._applied())
 
 
 def converged(module, ensure, where="", failure_context=None):
@@ -164,6 +208,13 @@ class IAMCalls:
         except is_ansible_aws_error_code("NoSuchEntity"):
             if self.retry is self.after_create_retry:
                 raise
+            return None
+
+    def lookup(self, description, operation, **params):
+        """A read of another entity (a policy the resource names), without the identity: None when it does not exist."""
+        try:
+            return IAMErrorHandler.common_error_handler(description)(AWS_RETRY(getattr(self.client, operation)))(**params)
+        except is_ansible_aws_error_code("NoSuchEntity"):
             return None
 
     def call_if_present(self, description, operation, **params):

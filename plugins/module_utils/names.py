@@ -19,9 +19,9 @@ WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 # Partitions in which IAM OIDC providers exist.
 PARTITION_RE = re.compile(r"^aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?$")
-# IAM's pattern for a role's path and name: https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html
+# IAM's patterns for a role's path (printable ASCII) and name: https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html
 ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):role"
-                         r"(?P<path>/(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$", re.ASCII)
+                         r"(?P<path>/(?:[\x21-\x7e]+/)?)(?P<name>[A-Za-z0-9_+=,.@-]{1,64})$")
 PROVIDER_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):oidc-provider/(?P<host_path>.+)$")
 
 SUBJECT_PREFIX = "system:serviceaccount:"
@@ -34,6 +34,9 @@ AUDIENCE_ANNOTATION = ANNOTATION_PREFIX + "audience"
 REGIONAL_ANNOTATION = ANNOTATION_PREFIX + "sts-regional-endpoints"
 EXPIRATION_ANNOTATION = ANNOTATION_PREFIX + "token-expiration"
 SKIP_CONTAINERS_ANNOTATION = ANNOTATION_PREFIX + "skip-containers"
+
+# The prefix of the tags the collection sets itself on providers and roles (ownership, cluster).
+TAG_PREFIX = "eks-irsa:"
 
 # The label on every ServiceAccount the collection applies: what teardown and verify recognise as ours.
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

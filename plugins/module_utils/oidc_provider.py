@@ -36,6 +36,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Raced
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
@@ -293,45 +294,43 @@ class ProviderConverger(Converger):
         return None if response is None else provider_view(self.arn, response)
 
     def _read_created(self):
-        self.calls.created()
         try:
             return self._read()
         except is_ansible_aws_error_code("NoSuchEntity"):
             raise Refusal(f"IAM reported OIDC provider {self.arn} as created but cannot read it: if account_id is set, check "
                           "that it is the account the credentials act in (or leave it out to use the caller's account)") from None
 
-    def ensure_present(self, wanted, confirm_account=None):
-        """Create the provider or bring the existing one to ``wanted``.
+    def plan_present(self, wanted, confirm_account=None):
+        """Plan the provider's creation, or bringing the existing one to ``wanted``; the predicted :class:`Outcome`.
 
-        ``confirm_account`` (see :func:`caller_account_guard`) runs before a create, in check mode too.
+        ``confirm_account`` (see :func:`caller_account_guard`) runs before a create is planned, in check mode too.
         """
+        self._planning(functools.partial(self.plan_present, wanted, confirm_account))
         before = self._read()
         if before is None:
             if confirm_account is not None:
                 confirm_account()
-            if self._create(wanted):
-                after = predicted_new_view(self.arn, wanted) if self.check_mode else self._read_created()
-                return self._outcome(None, after)
-            # A concurrent run won the race: converge on what it created, like on any existing provider.
-            before = self._read_created()
-
+            new = predicted_new_view(self.arn, wanted)
+            self._creating(diff_view(new), functools.partial(self._create, wanted))
+            return self._planned(None, new)
         after = copy.deepcopy(before)
         self._set_client_ids(after, wanted.client_ids)
         self._set_thumbprints(after, wanted.thumbprints)
         self._set_tags(after, wanted_tags(before, wanted), wanted.purge_tags,
                        "tag_open_id_connect_provider", "untag_open_id_connect_provider")
-        # ``after`` is what IAM holds once the calls above succeeded; re-reading could only show a stale copy.
-        return self._outcome(before, after)
+        # ``after`` is what IAM holds once the writes succeeded; re-reading could only show a stale copy.
+        return self._planned(before, after)
 
-    def ensure_absent(self, force=False, deleted_roles=()):
-        """Delete the provider if it exists; without ``force``, only ours and only when no role trusts it.
+    def plan_absent(self, force=False, deleted_roles=()):
+        """Plan the provider's deletion; without ``force``, only ours and only when no role trusts it.
 
         Both refusals are decided from reads alone, so check mode refuses exactly when a real run would.
         ``deleted_roles`` are roles the same run deletes first: not counted as trusting it (a check run still reads them).
         """
+        self._planning(functools.partial(self.plan_absent, force, deleted_roles))
         before = self._read()
         if before is None:
-            return self._outcome(None, None)
+            return self._planned(None, None)
         if not force:
             deleted = {name.lower() for name in deleted_roles}  # IAM role names ignore case
             trusting = [name for name in roles_trusting(self.calls.client, self.arn) if name.lower() not in deleted]
@@ -339,17 +338,14 @@ class ProviderConverger(Converger):
                 raise ProviderNotOwnedError(self.arn, trusting)
             if trusting:
                 raise ProviderInUseError(self.arn, trusting)
-        self._deleting(diff_view(before))
-        if not self.check_mode and not self.calls.call_if_present("delete the provider", "delete_open_id_connect_provider"):
-            self._nothing_done()  # deleted by someone else meanwhile: nothing done
-            return self._outcome(None, None)
-        return self._outcome(before, None)
+        self._deleting(diff_view(before), self._delete)
+        return self._planned(before, None)
+
+    def _applied(self):
+        # A new provider is read back for what only IAM knows (its creation date).
+        return self._read_created() if self.created else self.predicted
 
     def _create(self, wanted):
-        """Create the provider; False when a concurrent run created it first (nothing to do then)."""
-        self._creating(diff_view(predicted_new_view(self.arn, wanted)))
-        if self.check_mode:
-            return True
         params = dict(Url=wanted.issuer.url, ClientIDList=creation_client_ids(wanted))
         # IAM now checks the issuer's certificate against its own trusted CAs, so thumbprints are optional:
         # send them only when the user manages them (neither botocore's model nor moto requires the parameter).
@@ -359,14 +355,16 @@ class ProviderConverger(Converger):
         try:
             created_arn = self.calls.send("create the provider", "create_open_id_connect_provider", **params)["OpenIDConnectProviderArn"]
         except is_ansible_aws_error_code("EntityAlreadyExists"):
-            self._nothing_done()
-            return False
+            raise Raced() from None  # converge on what the other run created, like on any existing provider
         if created_arn != self.arn:
             raise Refusal(
                 f"IAM created the OIDC provider as {created_arn}, not {self.arn}: the credentials act in another account "
                 "or partition than the ARN was derived for; fix account_id, region or credentials, and delete the stray "
                 "provider if unwanted")
-        return True
+
+    def _delete(self):
+        if not self.calls.call_if_present("delete the provider", "delete_open_id_connect_provider"):
+            self._nothing_done()  # deleted by someone else meanwhile
 
     def _set_client_ids(self, view, client_ids):
         """Make the provider's client IDs exactly ``client_ids`` (``None``: leave them alone)."""
@@ -376,20 +374,20 @@ class ProviderConverger(Converger):
         to_remove, to_add = sorted(current - set(client_ids)), sorted(set(client_ids) - current)
         if not to_remove and not to_add:
             return
-        if self._change("client_ids", view["client_ids"], sorted(client_ids)):
-            # Removing first never drops a wanted audience, and keeps a full provider under the 100-ID quota.
-            for client_id in to_remove:
-                self.calls.call(f"remove client ID {client_id}", "remove_client_id_from_open_id_connect_provider", ClientID=client_id)
-            for client_id in to_add:
-                self.calls.call(f"add client ID {client_id}", "add_client_id_to_open_id_connect_provider", ClientID=client_id)
+        self._change("client_ids", view["client_ids"], sorted(client_ids))
+        # Removing first never drops a wanted audience, and keeps a full provider under the 100-ID quota.
+        for client_id in to_remove:
+            self._write(f"remove client ID {client_id}", "remove_client_id_from_open_id_connect_provider", ClientID=client_id)
+        for client_id in to_add:
+            self._write(f"add client ID {client_id}", "add_client_id_to_open_id_connect_provider", ClientID=client_id)
         view["client_ids"] = sorted(client_ids)
 
     def _set_thumbprints(self, view, thumbprints):
         """Replace the provider's thumbprint list with ``thumbprints`` (``None``: leave it alone)."""
         if thumbprints is None or thumbprints == view["thumbprints"]:
             return
-        if self._change("thumbprints", view["thumbprints"], list(thumbprints)):
-            self.calls.call("update thumbprints", "update_open_id_connect_provider_thumbprint", ThumbprintList=thumbprints)
+        self._change("thumbprints", view["thumbprints"], list(thumbprints))
+        self._write("update thumbprints", "update_open_id_connect_provider_thumbprint", ThumbprintList=thumbprints)
         view["thumbprints"] = list(thumbprints)
 
 
@@ -417,23 +415,32 @@ def checked_provider_options(params, fields=None):
     return wanted, validate_account_id(params["account_id"]) if params["account_id"] is not None else None
 
 
-def converge_provider(module, client, params, wanted, given_account_id, deleted_roles=(), failure_context=None):
-    """What iam_oidc_provider does: the provider brought to ``params['state']``; its result.
-
-    ``deleted_roles`` (for ``absent``): roles this run deletes, which do not count as still trusting the provider, in
-    check mode too. Fails the module on an error, with ``failure_context`` added to the result.
-    """
+def provider_converger(module, client, wanted, given_account_id):
+    """The converger of the provider for ``wanted``'s issuer in the target account (see :func:`target_account`)."""
     account_id, partition = target_account(module, client, given_account_id)
-    arn = provider_arn(partition, account_id, wanted.issuer.url)
-    converger = ProviderConverger(client, arn, module.check_mode)
+    return ProviderConverger(client, provider_arn(partition, account_id, wanted.issuer.url), module.check_mode)
+
+
+def plan_provider(module, converger, params, wanted, given_account_id, deleted_roles=()):
+    """Plan ``params['state']`` with reads and refusals only (see :meth:`ProviderConverger.plan_absent` for ``deleted_roles``)."""
     if params["state"] == "present":
         confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
-        ensure = functools.partial(converger.ensure_present, wanted, confirm_account)
-    else:
-        ensure = functools.partial(converger.ensure_absent, params["force"], deleted_roles)
-    outcome = converged(module, ensure, failure_context=dict(failure_context or {}, arn=arn))
-    result = dict(changed=outcome.changed, arn=arn, status=outcome.status)
+        return converger.plan_present(wanted, confirm_account)
+    return converger.plan_absent(params["force"], deleted_roles)
+
+
+def provider_result(module, converger, outcome):
+    """The module's result for the provider's :class:`~.converger.Outcome`."""
+    result = dict(changed=outcome.changed, arn=converger.arn, status=outcome.status)
     result.update(outcome.after or {})
     if module._diff:
         result["diff"] = outcome.diff
     return result
+
+
+def converge_provider(module, client, params, wanted, given_account_id):
+    """What iam_oidc_provider does: the provider brought to ``params['state']``; its result. Fails the module on an error."""
+    converger = provider_converger(module, client, wanted, given_account_id)
+    context = {"arn": converger.arn}
+    converged(module, functools.partial(plan_provider, module, converger, params, wanted, given_account_id), failure_context=context)
+    return provider_result(module, converger, converged(module, converger.apply, failure_context=context))

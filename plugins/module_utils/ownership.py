@@ -9,7 +9,9 @@ existing resource, is refused without it unless the user says so (``force`` / ``
 by eksctl or by hand is never changed or deleted as a side effect.
 """
 
-OWNER_TAG_KEY = "eks-irsa:managed-by"
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
+
+OWNER_TAG_KEY = TAG_PREFIX + "managed-by"
 OWNER_TAG_VALUE = "torque.eks_irsa"
 
 

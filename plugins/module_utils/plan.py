@@ -23,7 +23,11 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import DEFAULT_MANAGED_POLICY_QUOTA
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_count
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
@@ -33,8 +37,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
 ROLES = "eks_irsa_roles"
-CLUSTER_TAG = "eks-irsa:cluster"
-SERVICE_ACCOUNT_TAG = "eks-irsa:service-account"
+CLUSTER_TAG = TAG_PREFIX + "cluster"
 # Role settings passed through to the module unchanged; with name, service_account and tags, the keys of a role entry.
 PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt")
 ROLE_ENTRY_KEYS = frozenset(PASSED_THROUGH + ("name", "service_account", "tags"))
@@ -96,22 +99,27 @@ def default_service_account(role_name, suffix):
     return re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
 
 
-def _role_params(role, issuer, namespace, service_account, account_id, tags):
-    """The role's irsa_account entry (iam_web_identity_role options); its state is the task's (rollout or teardown)."""
+def _role_params(role, issuer, namespace, service_account, account_id, tags, managed_policy_quota):
+    """The role's irsa_account entry (iam_web_identity_role options); its state is the task's (rollout or teardown).
+
+    The ServiceAccount a role serves is in its trust policy, not in a tag: a tag value holds at most 256 characters, a
+    namespace and ServiceAccount name together up to 317, and a bookkeeping value must never refuse a valid name.
+    """
     params = {key: role[key] for key in PASSED_THROUGH if role.get(key) is not None}
     params.update(
         name=role.get("name"),
         account_id=account_id,
         trust_policy_mode="exclusive",
         purge_tags=False,  # tags set outside the inventory are kept (the ownership tag is kept anyway)
-        # The ServiceAccount a role serves is recorded on it, so a person looking at IAM can tell.
-        tags=dict(tags or {}, **(role.get("tags") or {}), **{SERVICE_ACCOUNT_TAG: f"{namespace}/{service_account}"}),
+        tags=dict(tags or {}, **(role.get("tags") or {})),
         trust=[{"issuer": issuer, "service_accounts": [f"{namespace}:{service_account}"]}],
     )
+    if managed_policy_quota is not None:
+        params["managed_policy_quota"] = managed_policy_quota
     return params
 
 
-def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None):
+def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None, managed_policy_quota=None):
     """``[{"service_account": name, "params": irsa_account entry}]`` for an account's roles; raises :class:`PlanError`."""
     if not roles:
         raise PlanError(f"{ROLES} is empty: list at least one role for this account, for example [{{name: torque-runner}}], "
@@ -137,10 +145,13 @@ def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None):
             raise PlanError(f"{where}: service account {service_account!r} is already used by role {seen[service_account]!r}; "
                             "one ServiceAccount carries one role ARN, so give each role its own service_account")
         seen[service_account] = role["name"]
-        params = _role_params(role, issuer, namespace, service_account, account_id, tags)
+        params = _role_params(role, issuer, namespace, service_account, account_id, tags, managed_policy_quota)
         try:
+            if isinstance(role.get("managed_policies"), list):  # the quota as the inventory names it
+                check_managed_policy_count(role["managed_policies"], managed_policy_quota or DEFAULT_MANAGED_POLICY_QUOTA,
+                                           quota_field="eks_irsa_managed_policy_quota")
             validated_role_options(params)  # the module's own checks; it fills its defaults itself
-        except TrustPolicyError as e:
+        except (TrustPolicyError, LimitError) as e:
             raise PlanError(f"{where}: {e}") from None
         planned.append({"service_account": service_account, "params": params})
     return planned
@@ -154,6 +165,17 @@ def _checked_provider(issuer, tags, account_id):
     except (OptionsError, IssuerError) as e:
         raise PlanError(str(e)) from None
     return wanted.issuer.url
+
+
+def _managed_policy_quota(host_vars):
+    """``eks_irsa_managed_policy_quota`` checked, or None when not set (the module's default, IAM's 10)."""
+    quota = host_vars.get("eks_irsa_managed_policy_quota")
+    if quota is None:
+        return None
+    try:
+        return check_managed_policy_quota(quota, "eks_irsa_managed_policy_quota")
+    except LimitError as e:
+        raise PlanError(str(e)) from None
 
 
 def account_plan(host, host_vars, issuer_lookup):
@@ -176,7 +198,8 @@ def account_plan(host, host_vars, issuer_lookup):
         "external_id": external_id,
         "issuer": issuer,
         "tags": tags,
-        "roles": role_plans(host_vars.get(ROLES), issuer, host_vars.get("eks_irsa_namespace"), account_id, suffix=host, tags=tags),
+        "roles": role_plans(host_vars.get(ROLES), issuer, host_vars.get("eks_irsa_namespace"), account_id, suffix=host, tags=tags,
+                            managed_policy_quota=_managed_policy_quota(host_vars)),
     }
 
 

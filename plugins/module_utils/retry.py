@@ -48,12 +48,14 @@ TRANSIENT_CODES = frozenset((
 TRANSIENT_STATUSES = frozenset((429, 500, 502, 503, 504))
 
 
-def _retryable(error, extra_codes):
+def _retryable(error, extra_codes, unless):
     if isinstance(error, botocore.exceptions.ClientError):
         response = error.response or {}
         code = response.get("Error", {}).get("Code")
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return code in TRANSIENT_CODES or code in extra_codes or status in TRANSIENT_STATUSES
+        if code in extra_codes and not (unless and unless(error)):
+            return True
+        return code in TRANSIENT_CODES or status in TRANSIENT_STATUSES
     # No answer at all: refused, timed out, or closed before the response.
     return isinstance(error, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError))
 
@@ -61,11 +63,13 @@ def _retryable(error, extra_codes):
 class Retry:
     """A retry decorator of the policy, for the transient errors and ``extra_codes``.
 
+    ``unless(error)`` true keeps an error of ``extra_codes`` from being retried (it is about something else).
     ``sleep`` and ``clock`` are for tests.
     """
 
-    def __init__(self, extra_codes=(), bound=CALL_BOUND, sleep=time.sleep, clock=time.monotonic):
+    def __init__(self, extra_codes=(), bound=CALL_BOUND, sleep=time.sleep, clock=time.monotonic, unless=None):
         self.extra_codes = frozenset(extra_codes)
+        self.unless = unless
         self.bound = bound
         self.sleep = sleep
         self.clock = clock
@@ -85,7 +89,7 @@ class Retry:
                 try:
                     return function(*args, **kwargs)
                 except Exception as e:  # pylint: disable=broad-except
-                    if not _retryable(e, self.extra_codes):
+                    if not _retryable(e, self.extra_codes, self.unless):
                         raise
                     wait = random.uniform(0, longest)
                     if self.clock() - started + wait + CONNECT_TIMEOUT + READ_TIMEOUT > self.bound:

@@ -31,8 +31,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Raced
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_inline_policies_size
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
@@ -45,9 +48,15 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 DEFAULT_MAX_SESSION_DURATION = 3600  # what IAM gives a role created without MaxSessionDuration
 
+
+def _names_a_policy(error):
+    """A NoSuchEntity that names a policy ARN is about the policy (AttachRolePolicy, PutRolePermissionsBoundary), not the role."""
+    return ":policy/" in str(error.response.get("Error", {}).get("Message", ""))
+
+
 # IAM is eventually consistent: for a while after CreateRole, calls on the new role may still
-# answer NoSuchEntity. Those are retried, but only for a role this run has just created.
-AFTER_CREATE_RETRY = Retry(extra_codes=["NoSuchEntity"])
+# answer NoSuchEntity. Those are retried, but only for a role this run has just created, and only about the role.
+AFTER_CREATE_RETRY = Retry(extra_codes=["NoSuchEntity"], unless=_names_a_policy)
 
 RoleSpec = namedtuple("RoleSpec", [
     "name",
@@ -60,6 +69,7 @@ RoleSpec = namedtuple("RoleSpec", [
     "permissions_boundary",  # "" removes the boundary
     "managed_policies",
     "purge_managed_policies",
+    "managed_policy_quota",  # how many managed policies the account lets a role have
     "inline_policies",  # name -> policy document (dict)
     "purge_inline_policies",
     "tags",
@@ -153,43 +163,64 @@ class RoleConverger(Converger):
 
     # -- the whole role -------------------------------------------------------------------
 
-    def ensure_present(self, spec):
-        """Create or update the role; the outcome's ``after`` is its snapshot (the predicted one in check mode)."""
-        with_inline_documents = spec.inline_policies is not None
-        before = read_role(self.calls, with_inline_documents)
-        role = copy.deepcopy(before) if before is not None else self._create(spec)
-        if role is None:
-            # A concurrent run created the role first: converge what it made, which IAM may not show yet.
-            self.calls.created()
-            before = read_role(self.calls, with_inline_documents)
+    def plan_present(self, spec):
+        """Plan the role's creation, or bringing the existing one to ``spec``; the predicted :class:`Outcome`."""
+        self._planning(functools.partial(self.plan_present, spec))
+        before = read_role(self.calls, with_inline_documents=spec.inline_policies is not None)
+        if before is None:
+            role = new_role(spec, trust_document(spec))
+            self._creating({facet: role[facet] for facet in ("path", "description", "trust_policy", "max_session_duration",
+                                                             "permissions_boundary", "tags")},
+                           functools.partial(self._create, role, spec))
+        else:
             role = copy.deepcopy(before)
-        # Ownership first: the path refusal suggests deleting the role, which is no advice for someone else's role.
-        self._check_ownership(role, spec)
-        self._check_identity(role, spec)
+            # Ownership first: the path refusal suggests deleting the role, which is no advice for someone else's role.
+            self._check_ownership(role, spec)
+            self._check_identity(role, spec)
+        self._check_policies_exist(before, spec)
         self._converge(role, spec)
-        if not self.check_mode and self.changed:
-            role = read_role(self.calls)
-        return self._outcome(before, role)
+        return self._planned(before, role)
 
-    def ensure_absent(self, force=False):
-        """Delete the role and what blocks deletion. A role without the ownership tag is only deleted with ``force``."""
+    def plan_absent(self, force=False):
+        """Plan deleting the role and what blocks deletion. A role without the ownership tag is only deleted with ``force``."""
+        self._planning(functools.partial(self.plan_absent, force))
         role = read_role(self.calls)
         if role is None:
-            return self._outcome(None, None)
+            return self._planned(None, None)
         if not (force or is_owned(role["tags"])):
             raise Refusal(not_owned("role", self.name) + ", so the module does not delete it; set force=true to delete it anyway")
-        self._deleting(role_result(role))
-        if not self.check_mode:
-            # IAM refuses to delete a role that still has policies or instance profiles.
-            for arn in role["managed_policies"]:
-                self.calls.call_if_present(f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
-            for policy_name in role["inline_policies"]:
-                self.calls.call_if_present(f"delete inline policy {policy_name}", "delete_role_policy", PolicyName=policy_name)
-            for profile in self.calls.paginate("list instance profiles", "list_instance_profiles_for_role", "InstanceProfiles"):
-                self.calls.call_if_present(f"remove from instance profile {profile['InstanceProfileName']}",
-                                           "remove_role_from_instance_profile", InstanceProfileName=profile["InstanceProfileName"])
-            self.calls.call_if_present("delete role", "delete_role")
-        return self._outcome(role, None)
+        self._deleting(role_result(role), functools.partial(self._delete, role))
+        return self._planned(role, None)
+
+    def _applied(self):
+        return read_role(self.calls)
+
+    def _delete(self, role):
+        # IAM refuses to delete a role that still has policies or instance profiles.
+        for arn in role["managed_policies"]:
+            self.calls.call_if_present(f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
+        for policy_name in role["inline_policies"]:
+            self.calls.call_if_present(f"delete inline policy {policy_name}", "delete_role_policy", PolicyName=policy_name)
+        for profile in self.calls.paginate("list instance profiles", "list_instance_profiles_for_role", "InstanceProfiles"):
+            self.calls.call_if_present(f"remove from instance profile {profile['InstanceProfileName']}",
+                                       "remove_role_from_instance_profile", InstanceProfileName=profile["InstanceProfileName"])
+        self.calls.call_if_present("delete role", "delete_role")
+
+    def _check_policies_exist(self, before, spec):
+        """Refuse, with reads, a managed policy or permissions boundary to be attached that does not exist.
+
+        IAM would refuse it only after the role and its trust were written. What the role (``before``, None when it
+        does not exist) already has is known to exist.
+        """
+        attached = before["managed_policies"] if before else []
+        boundary = before["permissions_boundary"] if before else ""
+        wanted = [(f"managed_policies[{index}]", arn) for index, arn in enumerate(spec.managed_policies or []) if arn not in attached]
+        if spec.permissions_boundary and spec.permissions_boundary != boundary:
+            wanted.append(("permissions_boundary", spec.permissions_boundary))
+        for field, arn in wanted:
+            if self.calls.lookup(f"get managed policy {arn} (iam:GetPolicy)", "get_policy", PolicyArn=arn) is None:
+                raise Refusal(f"{field}: the managed policy {arn} does not exist (iam:GetPolicy found none in the account's "
+                              "partition): check its name and path, or create it first; nothing was written for this role")
 
     def _check_identity(self, role, spec):
         """Refuse what IAM cannot do in place, before any change."""
@@ -215,7 +246,7 @@ class RoleConverger(Converger):
         self._set_trust_policy(role, trust_document(spec, role["trust_policy"]))
         self._set_settings(role, spec.description, spec.max_session_duration)
         self._set_permissions_boundary(role, spec.permissions_boundary)
-        self._set_managed_policies(role, spec.managed_policies, spec.purge_managed_policies)
+        self._set_managed_policies(role, spec.managed_policies, spec.purge_managed_policies, spec.managed_policy_quota)
         self._set_inline_policies(role, spec.inline_policies, spec.purge_inline_policies)
         # Our roles always keep the ownership tag, also when the user does not manage tags.
         if spec.tags is None:
@@ -223,56 +254,47 @@ class RoleConverger(Converger):
         else:
             self._set_tags(role, with_owner_tag(spec.tags), spec.purge_tags, "tag_role", "untag_role")
 
-    def _create(self, spec):
-        """CreateRole with everything it accepts; the rest converges afterwards. None when the role appeared meanwhile."""
-        role = new_role(spec, trust_document(spec))
-        self._creating({facet: role[facet] for facet in ("path", "description", "trust_policy", "max_session_duration",
-                                                         "permissions_boundary", "tags")})
-        if self.check_mode:
-            return role
+    def _create(self, role, spec):
+        """CreateRole with everything it accepts; the rest converges afterwards."""
         try:
             created = self.calls.call("create role", "create_role", **create_params(role, spec))["Role"]
         except is_ansible_aws_error_code("EntityAlreadyExists"):
-            self._nothing_done()
-            return None
+            raise Raced() from None  # converge what the other run made, which IAM may not show yet
         self.calls.created()
         role.update(arn=created["Arn"], role_id=created["RoleId"], create_date=_iso_date(created.get("CreateDate")))
-        return role
 
     # -- one facet each -------------------------------------------------------------------
 
     def _set_trust_policy(self, role, desired):
         if not policies_differ(role["trust_policy"], desired):
             return
-        if self._change("trust_policy", role["trust_policy"], desired):
-            self.calls.call("update trust policy", "update_assume_role_policy", PolicyDocument=compact_json(desired))
+        self._change("trust_policy", role["trust_policy"], desired)
+        self._write("update trust policy", "update_assume_role_policy", PolicyDocument=compact_json(desired))
         role["trust_policy"] = desired
 
     def _set_settings(self, role, description, max_session_duration):
         """Description and maximum session duration share one UpdateRole call."""
         updates = {}
         if description is not None and description != role["description"]:
-            if self._change("description", role["description"], description):
-                updates["Description"] = description
-            role["description"] = description
+            self._change("description", role["description"], description)
+            updates["Description"] = role["description"] = description
         if max_session_duration is not None and max_session_duration != role["max_session_duration"]:
-            if self._change("max_session_duration", role["max_session_duration"], max_session_duration):
-                updates["MaxSessionDuration"] = max_session_duration
-            role["max_session_duration"] = max_session_duration
+            self._change("max_session_duration", role["max_session_duration"], max_session_duration)
+            updates["MaxSessionDuration"] = role["max_session_duration"] = max_session_duration
         if updates:
-            self.calls.call("update description and maximum session duration", "update_role", **updates)
+            self._write("update description and maximum session duration", "update_role", **updates)
 
     def _set_permissions_boundary(self, role, desired):
         if desired is None or desired == role["permissions_boundary"]:
             return
-        if self._change("permissions_boundary", role["permissions_boundary"], desired):
-            if desired:
-                self.calls.call("set permissions boundary", "put_role_permissions_boundary", PermissionsBoundary=desired)
-            else:
-                self.calls.call("remove permissions boundary", "delete_role_permissions_boundary")
+        self._change("permissions_boundary", role["permissions_boundary"], desired)
+        if desired:
+            self._write("set permissions boundary", "put_role_permissions_boundary", PermissionsBoundary=desired)
+        else:
+            self._write("remove permissions boundary", "delete_role_permissions_boundary")
         role["permissions_boundary"] = desired
 
-    def _set_managed_policies(self, role, desired, purge):
+    def _set_managed_policies(self, role, desired, purge, quota):
         if desired is None:
             return
         current = set(role["managed_policies"])
@@ -281,12 +303,16 @@ class RoleConverger(Converger):
         if not (to_attach or to_detach):
             return
         after = sorted((current | set(to_attach)) - set(to_detach))
-        if self._change("managed_policies", role["managed_policies"], after):
-            # Detach first: a role holds a limited number of managed policies (10 by default).
-            for arn in to_detach:
-                self.calls.call(f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
-            for arn in to_attach:
-                self.calls.call(f"attach managed policy {arn}", "attach_role_policy", PolicyArn=arn)
+        if len(after) > quota:  # only without purge: the options alone were checked before
+            raise Refusal(f"managed_policies: the role would have {len(after)} managed policies with the {len(current)} it "
+                          f"has (purge_managed_policies=false), but a role may have {quota} (managed_policy_quota): detach "
+                          "some, or set purge_managed_policies=true; nothing was written for this role")
+        self._change("managed_policies", role["managed_policies"], after)
+        # Detach first: a role holds a limited number of managed policies (10 by default).
+        for arn in to_detach:
+            self._write(f"detach managed policy {arn}", "detach_role_policy", PolicyArn=arn)
+        for arn in to_attach:
+            self._write(f"attach managed policy {arn}", "attach_role_policy", PolicyArn=arn)
         role["managed_policies"] = after
 
     def _set_inline_policies(self, role, desired, purge):
@@ -300,11 +326,16 @@ class RoleConverger(Converger):
         after = {name: document for name, document in current.items() if name not in to_delete}
         after.update(to_put)
         after = dict(sorted(after.items()))
-        if self._change("inline_policies", current, after):
-            for name in to_delete:
-                self.calls.call(f"delete inline policy {name}", "delete_role_policy", PolicyName=name)
-            for name, document in to_put.items():
-                self.calls.call(f"put inline policy {name}", "put_role_policy", PolicyName=name, PolicyDocument=compact_json(document))
+        try:  # only without purge can the role's other inline policies add to the size
+            check_inline_policies_size(after)
+        except LimitError as e:
+            raise Refusal(f"{e}; with purge_inline_policies=false the role's other inline policies count too; nothing was "
+                          "written for this role") from None
+        self._change("inline_policies", current, after)
+        for name in to_delete:
+            self._write(f"delete inline policy {name}", "delete_role_policy", PolicyName=name)
+        for name, document in to_put.items():
+            self._write(f"put inline policy {name}", "put_role_policy", PolicyName=name, PolicyDocument=compact_json(document))
         role["inline_policies"] = after
 
 
@@ -353,18 +384,26 @@ def role_result(role):
     return dict(role, inline_policies=sorted(role["inline_policies"]))
 
 
-def converge_role(module, client, options, where="", failure_context=None):
-    """What iam_web_identity_role does for ``options`` (checked by ``check_role_options``): its result.
-
-    On an error, fails the module with the message prefixed by ``where`` and ``failure_context`` added to the result.
-    """
-    converger = RoleConverger(client, options["name"], module.check_mode)
+def plan_role(module, converger, options):
+    """Plan ``options['state']`` (options checked by ``check_role_options``) with reads and refusals only."""
     if options["state"] == "absent":
-        ensure = functools.partial(converger.ensure_absent, options["force"])
-    else:
-        ensure = functools.partial(converger.ensure_present, role_spec(options, *role_account(module, options["account_id"])))
-    outcome = converged(module, ensure, where, failure_context)
+        return converger.plan_absent(options["force"])
+    return converger.plan_present(role_spec(options, *role_account(module, options["account_id"])))
+
+
+def role_outcome_result(module, outcome):
+    """The module's result for the role's :class:`~.converger.Outcome`."""
     result = dict(changed=outcome.changed, status=outcome.status, **(role_result(outcome.after) if outcome.after else {}))
     if module._diff:
         result["diff"] = outcome.diff
     return result
+
+
+def converge_role(module, client, options):
+    """What iam_web_identity_role does for ``options`` (checked by ``check_role_options``): its result.
+
+    Fails the module on an error.
+    """
+    converger = RoleConverger(client, options["name"], module.check_mode)
+    converged(module, functools.partial(plan_role, module, converger, options))
+    return role_outcome_result(module, converged(module, converger.apply))

@@ -35,7 +35,15 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import pars
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn as build_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import DEFAULT_MANAGED_POLICY_QUOTA
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_description
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_inline_policies_size
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_count
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_policy_name
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_role_name
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_role_path
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_session_duration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
@@ -322,28 +330,6 @@ def parse_permission_policy(document, field):
 
 # -- role options -------------------------------------------------------------------------------
 
-_ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
-MIN_SESSION_DURATION = 3600
-MAX_SESSION_DURATION = 43200
-
-
-def validate_role_name(name, field="name"):
-    if not isinstance(name, str) or not _ROLE_NAME_RE.match(name):
-        length = len(name) if isinstance(name, str) else 0
-        raise TrustPolicyError(f"{field} {name!r} is not a valid IAM role name: use 1 to 64 characters (this one has {length}) "
-                               "of letters, digits and + = , . @ _ -")
-
-
-# IAM paths: "/" or "/segment/.../", at most 512 characters. (Checked here rather than with amazon.aws's
-# iam module_utils, which imports boto3: this module stays pure and cheap for the rollout's preflight filters.)
-_ROLE_PATH_RE = re.compile(r"^/([\w+=,.@-]+/)*$")
-
-
-def validate_role_path(path, field="path"):
-    if not isinstance(path, str) or len(path) > 512 or not _ROLE_PATH_RE.match(path):
-        raise TrustPolicyError(f"{field} {path!r}: role path must begin and end with /, with only letters, digits and "
-                               "+ = , . @ _ - between slashes (at most 512 characters), for example /irsa/ or /")
-
 
 def validate_policy_arn(arn, field):
     """An IAM managed policy ARN (customer or AWS managed), else :class:`TrustPolicyError` naming ``field``."""
@@ -355,29 +341,24 @@ def validate_policy_arn(arn, field):
     return arn
 
 
-def validate_max_session_duration(seconds, field="max_session_duration"):
-    if seconds is not None and not MIN_SESSION_DURATION <= seconds <= MAX_SESSION_DURATION:
-        raise TrustPolicyError(f"{field} {seconds} is out of range: IAM accepts {MIN_SESSION_DURATION} to {MAX_SESSION_DURATION} seconds (1 to 12 hours)")
-
-
 def validate_size_limit(limit, field="trust_policy_size_limit"):
     if not 1 <= limit <= MAX_SIZE_LIMIT:
         raise TrustPolicyError(f"{field} {limit} is out of range: IAM allows a trust policy of at most {MAX_SIZE_LIMIT} characters "
                                f"(default quota {DEFAULT_SIZE_LIMIT}); give a number up to {MAX_SIZE_LIMIT}")
 
 
-_POLICY_NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}$")
 _PLACEHOLDER_ACCOUNT = "000000000000"
 
 
 def parse_inline_policies(policies, field="inline_policies"):
-    """``{name: document}`` with every document decoded and checked; errors name the policy."""
+    """``{name: document}`` with every document decoded and checked, and their size together; errors name the policy."""
     parsed = {}
-    for name, document in (policies or {}).items():
-        if not _POLICY_NAME_RE.match(str(name)):
-            raise TrustPolicyError(f"{field}: the policy name {name!r} is not valid: use 1 to 128 letters, digits and + = , . @ _ -")
-        parsed[str(name)] = parse_permission_policy(document, f"{field}[{name!r}]")
-    return parsed
+    try:
+        for name, document in (policies or {}).items():
+            parsed[check_policy_name(name, field)] = parse_permission_policy(document, f"{field}[{name!r}]")
+        return check_inline_policies_size(parsed, field)
+    except LimitError as e:
+        raise TrustPolicyError(str(e)) from None
 
 
 # The options of iam_web_identity_role. They live here, beside check_role_options, so that the rollout's
@@ -404,6 +385,7 @@ ROLE_ARGUMENT_SPEC = dict(
     trust_policy_size_limit=dict(type="int", default=DEFAULT_SIZE_LIMIT),
     managed_policies=dict(type="list", elements="str"),
     purge_managed_policies=dict(type="bool", default=True),
+    managed_policy_quota=dict(type="int", default=DEFAULT_MANAGED_POLICY_QUOTA),
     inline_policies=dict(type="dict"),
     purge_inline_policies=dict(type="bool", default=True),
     permissions_boundary=dict(type="str"),
@@ -433,12 +415,17 @@ def check_role_options(params):
     Raises :class:`TrustPolicyError` naming the option. The returned dict has ``inline_policies``
     decoded, ``tags`` values as strings and ``account_id`` as 12 digits (or None).
     """
-    validate_role_name(params["name"])
+    try:
+        check_role_name(params["name"])
+        if params["state"] == "absent":
+            return dict(params)
+        check_role_path(params["path"])
+        check_session_duration(params["max_session_duration"])
+        check_managed_policy_quota(params["managed_policy_quota"])
+        check_managed_policy_count(params["managed_policies"] or [], params["managed_policy_quota"])
+    except LimitError as e:
+        raise TrustPolicyError(str(e)) from None
     checked = dict(params)
-    if params["state"] == "absent":
-        return checked
-    validate_role_path(params["path"])
-    validate_max_session_duration(params["max_session_duration"])
     validate_size_limit(params["trust_policy_size_limit"])
     if not (params["audience"] or "").strip():
         raise TrustPolicyError("audience is empty: give the aud claim of the service account tokens, sts.amazonaws.com for EKS")
@@ -459,7 +446,7 @@ def check_role_options(params):
     # are not known yet, but any 12-digit account gives ARNs of the same length.
     measurable = [t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path)) for t in trusted]
     _desired_trust(measurable, checked).document()
-    try:  # after the trust: a bad subject also makes a bad service-account tag, and the subject is the cause
+    try:
         check_description(params["description"])
         if checked["tags"] is not None:
             check_tags(with_owner_tag(checked["tags"]))

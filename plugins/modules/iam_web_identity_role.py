@@ -108,6 +108,9 @@ options:
     description:
       - ARNs of the managed policies to attach, for example V(arn:aws:iam::aws:policy/ReadOnlyAccess).
       - When not given, attached policies are not managed.
+      - Each policy the role does not have yet is looked up (C(iam:GetPolicy)) before anything is written, in check
+        mode too; one that does not exist fails the task, naming it, with nothing written.
+      - At most O(managed_policy_quota) policies, counting those kept with O(purge_managed_policies=false).
     type: list
     elements: str
   purge_managed_policies:
@@ -115,11 +118,19 @@ options:
       - Detach managed policies that are not in O(managed_policies). Ignored when O(managed_policies) is not given.
     type: bool
     default: true
+  managed_policy_quota:
+    description:
+      - How many managed policies the account lets one role have, IAM's C(AttachedPoliciesPerRoleQuota).
+      - IAM's default is 10; set up to 20 only after the account's quota has been raised.
+    type: int
+    default: 10
   inline_policies:
     description:
       - Inline policies, as a dict of policy name to policy document (a dict, or JSON text).
       - Documents are compared by meaning, so reordering statements or values is not a change.
       - When not given, inline policies are not managed.
+      - Together at most 10,240 characters without whitespace, IAM's limit for one role's inline policies (counting
+        those kept with O(purge_inline_policies=false)); beyond it the task fails before anything is written.
     type: dict
   purge_inline_policies:
     description:
@@ -129,6 +140,7 @@ options:
   permissions_boundary:
     description:
       - ARN of the managed policy to use as the role's permissions boundary. V("") removes the boundary.
+      - Looked up before anything is written, like O(managed_policies).
     type: str
   max_session_duration:
     description:

@@ -118,14 +118,21 @@ roles:
       service_accounts: ["torque-agents:runner"]
 """
 
+import functools
+
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
-from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import converge_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import plan_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import provider_converger
+from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import provider_result
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import plan_role
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_outcome_result
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
@@ -183,7 +190,11 @@ def trusted_service_accounts(options):
 
 
 class AccountRun:
-    """One account's provider and roles, done in order; what was done is the result, on failure too."""
+    """One account's provider and roles: all planned (reads and refusals only), then applied in order.
+
+    So a refusal anywhere in the account (a role someone else made, a policy that does not exist) comes before the
+    account's first write. What was done is the result, on failure too.
+    """
 
     def __init__(self, module, client, provider, wanted, provider_account):
         self.module, self.client = module, client
@@ -193,42 +204,47 @@ class AccountRun:
     def outcome(self):
         return dict(provider=self.provider, roles=self.roles)
 
-    def converge_provider(self, deleted_roles=()):
-        result = converge_provider(self.module, self.client, self.provider_options, self.wanted, self.provider_account,
-                                   deleted_roles=deleted_roles, failure_context=self.outcome())
-        self.provider = _without_diff(result)
-        self._diff(f"OIDC provider {result['arn']}", result)
+    def run(self, roles):
+        """Converge the provider and ``roles`` (checked options) to the task's state; the module's result."""
+        module = self.module
+        provider = provider_converger(module, self.client, self.wanted, self.provider_account)
+        role_convergers = [RoleConverger(self.client, options["name"], module.check_mode) for options in roles]
+        steps = [(f"roles[{index}] ({options['name']}): ", options, converger)
+                 for index, (options, converger) in enumerate(zip(roles, role_convergers))]
+        for where, options, converger in steps:
+            converged(module, functools.partial(plan_role, module, converger, options), where, self.outcome())
+        deleted_roles = [options["name"] for options in roles] if module.params["state"] == "absent" else ()
+        converged(module, functools.partial(plan_provider, module, provider, self.provider_options, self.wanted,
+                                            self.provider_account, deleted_roles), failure_context=dict(self.outcome(), arn=provider.arn))
+        provider_step = ("", None, provider)
+        # The provider before the roles that trust it; the roles first when deleting: IAM would let the provider go
+        # while they trust it, and their logins would break.
+        ordered = [provider_step] + steps if module.params["state"] == "present" else steps + [provider_step]
+        for where, options, converger in ordered:
+            context = self.outcome() if options else dict(self.outcome(), arn=converger.arn)
+            outcome = converged(module, converger.apply, where, context)
+            if options is None:
+                self.provider = _without_diff(provider_result(module, converger, outcome))
+                self._diff(f"OIDC provider {converger.arn}", outcome)
+            else:
+                self.roles[options["name"]] = dict(_without_diff(role_outcome_result(module, outcome)),
+                                                   service_accounts=trusted_service_accounts(options))
+                self._diff(f"role {options['name']}", outcome)
+        changed = self.provider["changed"] or any(role["changed"] for role in self.roles.values())
+        result = dict(changed=changed, **self.outcome())
+        if module._diff:  # one diff per resource, headed by its name
+            result["diff"] = self.diffs
+        return result
 
-    def converge_role(self, index, options):
-        result = converge_role(self.module, self.client, options, where=f"roles[{index}] ({options['name']}): ",
-                               failure_context=self.outcome())
-        self.roles[options["name"]] = dict(_without_diff(result), service_accounts=trusted_service_accounts(options))
-        self._diff(f"role {options['name']}", result)
-
-    def _diff(self, label, result):
-        if result.get("diff"):
-            self.diffs.append(dict(result["diff"], before_header=label, after_header=label))
+    def _diff(self, label, outcome):
+        if outcome.diff["before"] or outcome.diff["after"]:
+            self.diffs.append(dict(outcome.diff, before_header=label, after_header=label))
 
 
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
     (provider, wanted, provider_account), roles = checked_options(module)
-    account = AccountRun(module, module.client("iam"), provider, wanted, provider_account)
-    if module.params["state"] == "present":
-        account.converge_provider()
-        for index, options in enumerate(roles):
-            account.converge_role(index, options)
-    else:
-        # The roles first: IAM would let the provider go while they trust it, and their logins would break.
-        for index, options in enumerate(roles):
-            account.converge_role(index, options)
-        account.converge_provider(deleted_roles=[options["name"] for options in roles])
-
-    changed = account.provider["changed"] or any(role["changed"] for role in account.roles.values())
-    outcome = dict(changed=changed, **account.outcome())
-    if module._diff:  # one diff per resource, headed by its name
-        outcome["diff"] = account.diffs
-    return outcome
+    return AccountRun(module, module.client("iam"), provider, wanted, provider_account).run(roles)
 
 
 def main():

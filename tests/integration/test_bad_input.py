@@ -21,6 +21,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.reliability import PREFLIGHT_PLAY, ROLLOUT, Scenario, failures, kube_writes, mutating_aws_requests
+from tests.integration.reliability import task_results
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 
 pytestmark = pytest.mark.integration
@@ -160,6 +161,31 @@ CASES = [
      ["max_session_duration 43201 is out of range", "IAM accepts 3600 to 43200 seconds"]),
     ("tag-key-too-long", _group(eks_irsa_tags={"k" * 129: "v"}), BAD,
      ["eks_irsa_tags: tag key 'kkk", "is not a valid IAM tag key", "use 1 to 128"]),
+    # -- IAM's patterns and quotas, beyond lengths
+    ("role-path-non-ascii", _role(path="/équipe/"), BAD,
+     [f"eks_irsa_roles[0] ({RUNNER}): path '/équipe/': role path must begin and end with /", "only printable ASCII"]),
+    ("role-path-with-space", _role(path="/team a/"), BAD, ["path '/team a/': role path must begin and end with /", "no spaces"]),
+    ("role-name-non-ascii", _role(name="équipe-runner"), BAD,
+     ["name 'équipe-runner' is not a valid IAM role name", "ASCII letters, digits"]),
+    ("tag-value-control-character", _group(eks_irsa_tags={"team": "platform\tteam"}), BAD,
+     ["eks_irsa_tags: the value of tag 'team' has the character '\\t' (U+0009), which IAM refuses", "no tabs, newlines"]),
+    ("role-tag-value-newline", _role(tags={"owner": "a\nb"}), BAD,
+     [f"eks_irsa_roles[0] ({RUNNER}): tags: the value of tag 'owner' has the character '\\n' (U+000A)"]),
+    ("tags-over-the-count-with-ours", _group(eks_irsa_tags={f"k{index}": "v" for index in range(49)}), BAD,
+     ["eks_irsa_tags: 51 tags with the 2 this collection adds", "give at most 48"]),
+    ("description-emoji", _role(description="deploys 🚀"), BAD,
+     [f"eks_irsa_roles[0] ({RUNNER}): description has the character '🚀' (U+1F680), which IAM refuses", "printable Latin-1"]),
+    ("description-cjk", _role(description="東京のランナー"), BAD, ["description has the character '東' (U+6771)"]),
+    ("inline-policies-over-iam-size",
+     _role(inline_policies={"a": {"Version": "2012-10-17", "Statement": [dict(STATEMENT, Resource="r" * 6000)]},
+                            "b": {"Version": "2012-10-17", "Statement": [dict(STATEMENT, Resource="r" * 5000)]}}), BAD,
+     [f"eks_irsa_roles[0] ({RUNNER}): inline_policies: the inline policies add up to", "over the 10240 IAM allows one role",
+      "customer managed policy"]),
+    ("more-managed-policies-than-the-quota", _role(managed_policies=[f"arn:aws:iam::aws:policy/P{index}" for index in range(11)]), BAD,
+     [f"eks_irsa_roles[0] ({RUNNER}): managed_policies: 11 managed policies, but a role may have 10 (eks_irsa_managed_policy_quota)",
+      "raise the account's quota"]),
+    ("managed-policy-quota-over-iam-maximum", _group(eks_irsa_managed_policy_quota=21), BAD,
+     ["eks_irsa_managed_policy_quota 21 is out of range", "give 1 to 20"]),
 ]
 
 
@@ -354,3 +380,79 @@ def test_a_direct_module_call_refuses_what_the_preflight_refuses(local_stack, ru
         assert result.get("failed") and field in result["msg"] and rule in result["msg"], (case, result.get("msg"))
         assert case is None or rule in inventory_fragments[case], (case, rule)
     assert mutating_aws_requests(local_stack) == []
+
+
+# -- what only AWS knows: refused in the account, with reads, before the account's first write ----------------------
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+MISSING_POLICY_CASES = [
+    ("aws-managed-policy-misspelt", {"managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAcess"]}, "managed_policies[0]",
+     "arn:aws:iam::aws:policy/ReadOnlyAcess"),
+    ("customer-policy-never-made", {"managed_policies": [READ_ONLY, f"arn:aws:iam::{ACCOUNTS[0]}:policy/never-made"]},
+     "managed_policies[1]", f"arn:aws:iam::{ACCOUNTS[0]}:policy/never-made"),
+    ("boundary-never-made", {"permissions_boundary": f"arn:aws:iam::{ACCOUNTS[0]}:policy/irsa/no-boundary"}, "permissions_boundary",
+     f"arn:aws:iam::{ACCOUNTS[0]}:policy/irsa/no-boundary"),
+]
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("case, role, field, arn", MISSING_POLICY_CASES, ids=[case[0] for case in MISSING_POLICY_CASES])
+def test_a_policy_that_does_not_exist_is_refused_before_the_accounts_first_write(local_stack, run_playbook, bad_inventory,
+                                                                                 case, role, field, arn, check):
+    document = bad_inventory.document()
+    group = document["all"]["children"]["eks_irsa_accounts"]
+    _role(**role)(group["vars"], group["hosts"])
+    refused_before = bad_inventory.aws_state()[ACCOUNTS[0]]
+    local_stack.reset_aws_requests()
+
+    run = run_playbook(ROLLOUT, inventory=bad_inventory.write(document), check=check)
+
+    assert run.rc != 0, f"{case}: the rollout accepted a policy that does not exist:\n{run.stdout[-3000:]}"
+    summary = "\n".join(task_results(run, "Show the summary")[BAD]["msg"])
+    assert f"FAILED {BAD} ({ACCOUNTS[0]}): eks_irsa_roles[0] ({RUNNER}): {field}: the managed policy {arn} does not exist" in summary
+    assert "nothing was written for this role" in summary
+    # Nothing in the refused account: not its provider, not the role, no attach retried; only reads reached it.
+    assert mutating_aws_requests(local_stack, accounts=[ACCOUNTS[0]]) == []
+    assert bad_inventory.aws_state()[ACCOUNTS[0]] == refused_before
+    looked_up = [r for r in local_stack.aws_requests() if r["account"] == ACCOUNTS[0] and r["action"] == "GetPolicy"]
+    assert looked_up, "the policy was not looked up"
+    # The other account is independent: converged, or in check mode only predicted.
+    assert (RUNNER in bad_inventory.role_names(ACCOUNTS[1])) is not check
+
+
+# -- the valid neighbours of the refused inputs: accepted, and written exactly ----------------------------------------
+
+TEN_POLICIES = [f"arn:aws:iam::aws:policy/{name}" for name in (
+    "ReadOnlyAccess", "SecurityAudit", "IAMReadOnlyAccess", "AmazonS3ReadOnlyAccess", "AmazonEC2ReadOnlyAccess",
+    "CloudWatchReadOnlyAccess", "AmazonSQSReadOnlyAccess", "AmazonSNSReadOnlyAccess", "AmazonDynamoDBReadOnlyAccess",
+    "AmazonRDSReadOnlyAccess")]
+
+
+def test_the_valid_neighbours_are_accepted_and_written_exactly(local_stack, run_playbook, bad_inventory):
+    """At each limit, or just inside IAM's and Kubernetes' patterns: written as given, nothing refused or changed."""
+    service_account = "runner." + "s" * 243  # 250 characters: a valid ServiceAccount name no internal tag may refuse
+    role_tags = {"équipe": "données", "owner": "Zoë Ng"}  # letters of any script, spaces
+    group_tags = {f"k{index:02d}": f"v{index}" for index in range(46)}  # with the role's 2, the cluster and ownership tags: 50
+    role = {"name": RUNNER, "service_account": service_account, "path": "/team~1/a.b/", "description": "Déploiement: café\tZürich",
+            "tags": role_tags, "managed_policies": TEN_POLICIES}
+    document = bad_inventory.document()
+    group = document["all"]["children"]["eks_irsa_accounts"]
+    group["vars"]["eks_irsa_tags"] = group_tags
+    _role(**role)(group["vars"], group["hosts"])
+
+    run = run_playbook(ROLLOUT, inventory=bad_inventory.write(document))
+
+    assert run.rc == 0, run.stdout[-3000:]
+    iam = bad_inventory.iam(ACCOUNTS[0])
+    held = iam.get_role(RoleName=RUNNER)["Role"]
+    assert (held["Path"], held["Description"]) == (role["path"], role["description"])
+    assert {tag["Key"]: tag["Value"] for tag in held["Tags"]} == dict(
+        group_tags, **role_tags, **{"eks-irsa:cluster": local_stack.cluster_name, "eks-irsa:managed-by": "torque.eks_irsa"})
+    attached = iam.list_attached_role_policies(RoleName=RUNNER)["AttachedPolicies"]
+    assert sorted(policy["PolicyArn"] for policy in attached) == sorted(TEN_POLICIES)
+    (statement,) = bad_inventory.trust_policy(ACCOUNTS[0], RUNNER)["Statement"]
+    assert list(statement["Condition"]["StringEquals"].values()).count(
+        f"system:serviceaccount:{bad_inventory.namespace}:{service_account}") == 1
+    annotations = bad_inventory.kubectl("-n", bad_inventory.namespace, "get", "serviceaccount", service_account,
+                                        "-o", "jsonpath={.metadata.annotations}").stdout
+    assert held["Arn"] in annotations

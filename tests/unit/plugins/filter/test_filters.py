@@ -210,6 +210,10 @@ def test_rollout_error_of_a_loop_without_item_messages_is_the_task_message():
 @pytest.mark.parametrize("failed_result, failed_task, expected", [
     ({"failed": True, "msg": "dev: could not assume the role"}, "Stop when the role could not be assumed", "dev: could not assume the role"),
     ({"failed": True}, "Ensure the OIDC provider", "task Ensure the OIDC provider failed"),
+    # irsa_account's roles are the inventory's eks_irsa_roles, in order: the message names the variable the user wrote.
+    ({"failed": True, "msg": "roles[1] (reader): managed_policies[0]: the managed policy x does not exist"}, "Ensure",
+     "eks_irsa_roles[1] (reader): managed_policies[0]: the managed policy x does not exist"),
+    ({"failed": True, "msg": "the role roles[1] is fine"}, "Ensure", "the role roles[1] is fine"),
     ({"failed": True}, {"name": "Ensure the roles"}, "task Ensure the roles failed"),
     (None, None, "task None failed"),
 ])

@@ -3,11 +3,15 @@
 
 """What every converger shares (plugins/module_utils/converger.py): the outcome's status, the diff, failing the module."""
 
+import copy
+import functools
+
 import pytest
 
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import IAMCalls
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Raced
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
@@ -34,34 +38,101 @@ class FakeModule:
         raise Failed()
 
 
+class Thing(Converger):
+    """A converger of a pretend resource held in ``store`` (None: it does not exist), its writes logged in ``made``."""
+
+    def __init__(self, check_mode, store, rival=None):
+        super().__init__(check_mode)
+        self.store, self.rival, self.made = store, rival, []
+        self.calls = self.Calls(self.made)  # Converger.apply calls calls.created() after a race
+
+    class Calls:
+        def __init__(self, made):
+            self.made = made
+
+        def created(self):
+            self.made.append("created()")
+
+    def plan_present(self, size):
+        self._planning(functools.partial(self.plan_present, size))
+        before = copy.deepcopy(self.store.get("thing"))
+        if before is None:
+            self._creating({"size": size}, functools.partial(self._create, size))
+            return self._planned(None, {"size": size})
+        after = dict(before)
+        if before["size"] != size:
+            self._change("size", before["size"], size)
+            self.writes.append(functools.partial(self._resize, size))
+            after["size"] = size
+        return self._planned(before, after)
+
+    def plan_absent(self):
+        self._planning(self.plan_absent)
+        before = self.store.get("thing")
+        if before is None:
+            return self._planned(None, None)
+        self._deleting(before, self._delete)
+        return self._planned(before, None)
+
+    def _create(self, size):
+        if self.rival is not None:  # another run created it between our read and our create
+            self.store["thing"], self.rival = {"size": self.rival}, None
+            raise Raced()
+        self.made.append(f"create {size}")
+        self.store["thing"] = {"size": size}
+
+    def _resize(self, size):
+        self.made.append(f"resize {size}")
+        self.store["thing"]["size"] = size
+
+    def _delete(self):
+        if self.store.pop("thing", None) is None:
+            self._nothing_done()
+        else:
+            self.made.append("delete")
+
+
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_a_change_is_recorded_and_made_only_outside_check_mode(check_mode):
-    converger = Converger(check_mode)
-    assert converger._change("tags", {"a": "1"}, {"a": "2"}) is (not check_mode)
-    outcome = converger._outcome({"tags": {"a": "1"}}, {"tags": {"a": "2"}})
-    assert outcome.status == "updated" and outcome.changed
-    assert outcome.diff == {"before": {"tags": {"a": "1"}}, "after": {"tags": {"a": "2"}}}
+def test_the_plan_predicts_and_apply_makes_the_writes_outside_check_mode_only(check_mode):
+    store = {"thing": {"size": 1}}
+    thing = Thing(check_mode, store)
+    predicted = thing.plan_present(2)
+    assert predicted == ("updated", {"size": 1}, {"size": 2}, {"before": {"size": 1}, "after": {"size": 2}})
+    assert thing.made == []  # planning writes nothing
+    assert thing.apply() == predicted
+    assert thing.made == ([] if check_mode else ["resize 2"])
+    assert store["thing"]["size"] == (1 if check_mode else 2)
 
 
 def test_the_status_names_what_happened():
-    assert Converger(False)._outcome({"x": 1}, {"x": 1}).status == "ok"
-    assert not Converger(False)._outcome(None, None).changed
+    store = {}
+    created = Thing(False, store)
+    assert created.plan_present(3).status == "created"
+    assert created.apply() == ("created", None, {"size": 3}, {"before": {}, "after": {"size": 3}})
+    again = Thing(False, store)
+    assert again.plan_present(3) == ("ok", {"size": 3}, {"size": 3}, {"before": {}, "after": {}})
+    assert again.apply().changed is False and again.made == []
+    deleted = Thing(False, store)
+    assert deleted.plan_absent()[:3] == ("deleted", {"size": 3}, None)
+    assert deleted.apply()[:3] == ("deleted", {"size": 3}, None) and store == {}
+    assert Thing(False, store).plan_absent().status == "ok"
 
-    created = Converger(False)
-    created._creating({"path": "/"})
-    created._change("managed_policies", [], ["arn"])  # converged after the create: still one creation
-    outcome = created._outcome(None, {"path": "/"})
-    assert outcome.status == "created"
-    assert outcome.diff == {"before": {}, "after": {"path": "/", "managed_policies": ["arn"]}}
 
-    deleted = Converger(True)
-    deleted._deleting({"path": "/"})
-    assert deleted._outcome({"path": "/"}, None)[::3] == ("deleted", {"before": {"path": "/"}, "after": {}})
+def test_a_race_on_create_plans_again_and_converges_what_the_other_run_made():
+    store = {}
+    thing = Thing(False, store, rival=5)
+    assert thing.plan_present(3).status == "created"
+    outcome = thing.apply()
+    assert thing.made == ["created()", "resize 3"]
+    assert outcome == ("updated", {"size": 5}, {"size": 3}, {"before": {"size": 5}, "after": {"size": 3}})
 
-    raced = Converger(False)
-    raced._creating({"path": "/"})
-    raced._nothing_done()  # someone else created it first
-    assert raced._outcome(None, None).status == "ok" and raced.diff == {"before": {}, "after": {}}
+
+def test_a_deletion_someone_else_made_first_is_no_change():
+    store = {"thing": {"size": 1}}
+    thing = Thing(False, store)
+    thing.plan_absent()
+    store.clear()
+    assert thing.apply() == ("ok", None, None, {"before": {}, "after": {}})
 
 
 def test_the_diff_keeps_what_was_recorded_even_when_the_view_moves_on():

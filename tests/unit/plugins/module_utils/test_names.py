@@ -16,7 +16,8 @@ def test_a_provider_arn_splits_back_into_its_parts():
     assert names.split_provider_arn(arn) == ("aws-us-gov", "222222222222", HOST_PATH)
 
 
-@pytest.mark.parametrize("name, path", [("torque-runner", "/"), ("r+=,.@-_1", "/agents/torque/"), ("x" * 64, "/a/")])
+@pytest.mark.parametrize("name, path", [("torque-runner", "/"), ("r+=,.@-_1", "/agents/torque/"), ("x" * 64, "/a/"),
+                                        ("runner", "/team~1/a.b/"), ("runner", "/a//b/")])
 def test_a_role_arn_splits_back_into_its_parts(name, path):
     arn = names.role_arn("aws", "222222222222", name, path)
     assert names.split_role_arn(arn) == ("aws", "222222222222", path, name)

@@ -58,11 +58,15 @@ def provider_response(client_ids=("sts.amazonaws.com",), thumbprints=(), tags=No
 
 
 def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
-    return ProviderConverger(client, arn, check_mode).ensure_present(wanted, confirm_account)
+    converger = ProviderConverger(client, arn, check_mode)
+    converger.plan_present(wanted, confirm_account)
+    return converger.apply()
 
 
 def ensure_absent(client, check_mode, arn, force=False, deleted_roles=()):
-    return ProviderConverger(client, arn, check_mode).ensure_absent(force, deleted_roles)
+    converger = ProviderConverger(client, arn, check_mode)
+    converger.plan_absent(force, deleted_roles)
+    return converger.apply()
 
 
 def expect_get(stubber, response=None):

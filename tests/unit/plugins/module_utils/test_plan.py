@@ -175,13 +175,22 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
             "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
             "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "", "max_session_duration": 7200, "adopt": True,
             "name": "torque-runner", "account_id": ACCOUNT, "trust_policy_mode": "exclusive", "purge_tags": False,
-            "tags": {"owner": "role-wins", "tier": "deploy", "eks-irsa:service-account": "torque-envs/torque-runner-dev"},
+            "tags": {"owner": "role-wins", "tier": "deploy"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
         {"service_account": "reader", "params": {
             "name": "torque-reader", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
-            "purge_tags": False, "tags": {"owner": "platform", "eks-irsa:service-account": "torque-envs/reader"},
+            "purge_tags": False, "tags": {"owner": "platform"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
     ]
+
+
+def test_a_valid_service_account_name_of_any_length_is_planned_and_the_quota_passed_on():
+    name = "s" * 250
+    (planned,) = plan.role_plans([{"name": "torque-runner", "service_account": name}], ISSUER, "n" * 63, ACCOUNT,
+                                 tags={"owner": "platform"}, managed_policy_quota=20)
+    assert planned["service_account"] == name
+    assert planned["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": [f"{'n' * 63}:{name}"]}]
+    assert planned["params"]["managed_policy_quota"] == 20 and planned["params"]["tags"] == {"owner": "platform"}
 
 
 @pytest.mark.parametrize("role, suffix, expected", [

@@ -64,7 +64,7 @@ TRUST = desired_trust().document()
 
 def spec(**overrides):
     fields = dict(name=NAME, path="/", account_id=ACCOUNT, partition="aws", trust=desired_trust(), description=None,
-                  max_session_duration=None, permissions_boundary=None, managed_policies=None, purge_managed_policies=True,
+                  max_session_duration=None, permissions_boundary=None, managed_policies=None, purge_managed_policies=True, managed_policy_quota=10,
                   inline_policies=None, purge_inline_policies=True, tags=None, purge_tags=True, adopt=False)
     fields.update(overrides)
     return RoleSpec(**fields)
@@ -107,6 +107,14 @@ def expect_read(stubber, role, inline=None, attached=(), with_documents=False):
                                  dict(ROLE, PolicyName=name))
 
 
+def expect_policies(stubber, *arns):
+    """Queue the existence check (GetPolicy) of managed policies the role does not have yet."""
+    for arn in arns:
+        name = arn.rsplit("/", 1)[-1]
+        stubber.add_response("get_policy", {"Policy": {"PolicyName": name, "Arn": arn, "Path": "/", "DefaultVersionId": "v1",
+                                                       "AttachmentCount": 0, "IsAttachable": True}}, {"PolicyArn": arn})
+
+
 def expect_missing(stubber):
     stubber.add_client_error("get_role", "NoSuchEntity", "The role with name runner cannot be found.", 404, expected_params=ROLE)
 
@@ -114,12 +122,15 @@ def expect_missing(stubber):
 def converge(iam, role_spec, check_mode=False):
     client, _stubber = iam
     converger = RoleConverger(client, role_spec.name, check_mode)
-    return converger, converger.ensure_present(role_spec).after
+    converger.plan_present(role_spec)
+    return converger, converger.apply().after
 
 
 def ensure_absent(client, name, check_mode, force=False):
     """``(changed, diff)`` of deleting the role."""
-    outcome = RoleConverger(client, name, check_mode).ensure_absent(force)
+    converger = RoleConverger(client, name, check_mode)
+    converger.plan_absent(force)
+    outcome = converger.apply()
     return outcome.changed, outcome.diff
 
 
@@ -131,6 +142,7 @@ def test_create_retries_no_such_entity_right_after_create(iam):
     wanted = spec(managed_policies=[READ_ONLY], inline_policies={"bucket": BUCKET}, tags={"owner": "platform"},
                   max_session_duration=7200, permissions_boundary=BOUNDARY, description="runner pods")
     expect_missing(stubber)
+    expect_policies(stubber, READ_ONLY, BOUNDARY)
     stubber.add_response("create_role", {"Role": aws_role(Description="runner pods", MaxSessionDuration=7200)}, dict(
         ROLE, Path="/", AssumeRolePolicyDocument=compact_json(TRUST), Description="runner pods", MaxSessionDuration=7200,
         PermissionsBoundary=BOUNDARY, Tags=[{"Key": "owner", "Value": "platform"}, OWNER_TAG]))
@@ -158,9 +170,46 @@ def test_create_retries_no_such_entity_right_after_create(iam):
                                            managed_policies=[READ_ONLY], inline_policies={"bucket": BUCKET})
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_managed_policy_or_boundary_that_does_not_exist_is_refused_before_any_write(iam, check_mode):
+    _client, stubber = iam
+    nope = "arn:aws:iam::aws:policy/Nope"
+    for wanted, field in ((spec(managed_policies=[READ_ONLY, nope]), "managed_policies[1]"),
+                          (spec(permissions_boundary=nope), "permissions_boundary")):
+        expect_missing(stubber)  # a new role: nothing is created (only reads are queued)
+        if field.startswith("managed"):
+            expect_policies(stubber, READ_ONLY)
+        stubber.add_client_error("get_policy", "NoSuchEntity", f"Policy {nope} was not found.", 404, expected_params={"PolicyArn": nope})
+        with pytest.raises(Refusal) as error:
+            converge(iam, wanted, check_mode)
+        assert str(error.value).startswith(f"{field}: the managed policy {nope} does not exist")
+        assert "nothing was written" in str(error.value)
+
+
+def test_a_policy_the_role_already_has_is_not_looked_up(iam):
+    _client, stubber = iam
+    expect_read(stubber, aws_role(PermissionsBoundary={"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": BOUNDARY}),
+                attached=[READ_ONLY])  # no GetPolicy queued: a call would fail the Stubber
+    converger, _role = converge(iam, spec(managed_policies=[READ_ONLY], permissions_boundary=BOUNDARY))
+    assert converger.changed is False
+
+
+def test_after_create_a_no_such_entity_about_the_policy_is_not_retried(iam):
+    client, stubber = iam
+    expect_missing(stubber)
+    expect_policies(stubber, READ_ONLY)  # it existed when the plan looked
+    stubber.add_response("create_role", {"Role": aws_role()}, dict(
+        ROLE, Path="/", AssumeRolePolicyDocument=compact_json(TRUST), Tags=[OWNER_TAG]))
+    stubber.add_client_error("attach_role_policy", "NoSuchEntity", f"Policy {READ_ONLY} does not exist or is not attachable.", 404,
+                             dict(ROLE, PolicyArn=READ_ONLY))  # queued once: a retry would fail the Stubber
+    with pytest.raises(AnsibleIAMError, match="iam:AttachRolePolicy"):
+        converge(iam, spec(managed_policies=[READ_ONLY]))
+
+
 def test_no_such_entity_on_an_existing_role_is_not_retried(iam):
     _client, stubber = iam
     expect_read(stubber, aws_role())
+    expect_policies(stubber, "arn:aws:iam::aws:policy/Nope")  # it existed when the plan looked, then went away
     stubber.add_client_error("attach_role_policy", "NoSuchEntity", "Policy arn:aws:iam::aws:policy/Nope does not exist", 404,
                              dict(ROLE, PolicyArn="arn:aws:iam::aws:policy/Nope"))
     with pytest.raises(AnsibleIAMError, match=r"Failed to attach managed policy arn:aws:iam::aws:policy/Nope \(role runner; iam:AttachRolePolicy\)"):
@@ -170,6 +219,7 @@ def test_no_such_entity_on_an_existing_role_is_not_retried(iam):
 def test_check_mode_create_predicts_without_mutating(iam):
     _client, stubber = iam
     expect_missing(stubber)
+    expect_policies(stubber, READ_ONLY)
     converger, role = converge(iam, spec(path="/irsa/", managed_policies=[READ_ONLY], inline_policies={"bucket": BUCKET}), check_mode=True)
     assert converger.changed is True
     assert role["arn"] == f"arn:aws:iam::{ACCOUNT}:role/irsa/{NAME}"
@@ -275,6 +325,7 @@ def test_managed_and_inline_policies_are_purged(iam):
 def test_without_purge_policies_are_only_added(iam):
     _client, stubber = iam
     expect_read(stubber, aws_role(), inline={"logs": LOGS}, attached=[AUDIT], with_documents=True)
+    expect_policies(stubber, READ_ONLY)
     stubber.add_response("attach_role_policy", {}, dict(ROLE, PolicyArn=READ_ONLY))
     stubber.add_response("put_role_policy", {}, dict(ROLE, PolicyName="bucket", PolicyDocument=compact_json(BUCKET)))
     expect_read(stubber, aws_role(), inline={"bucket": BUCKET, "logs": LOGS}, attached=[AUDIT, READ_ONLY])
@@ -287,6 +338,7 @@ def test_without_purge_policies_are_only_added(iam):
 def test_check_mode_update_reads_only_and_predicts(iam):
     _client, stubber = iam
     expect_read(stubber, aws_role(), inline={"logs": LOGS}, attached=[AUDIT], with_documents=True)
+    expect_policies(stubber, READ_ONLY)
     converger, role = converge(iam, spec(managed_policies=[READ_ONLY], inline_policies={}, tags={"a": "b"},
                                          trust=desired_trust(["torque-agents:runner", "ci:deployer"])), check_mode=True)
     assert converger.changed is True
@@ -312,6 +364,7 @@ def test_empty_boundary_removes_it_and_is_then_no_change(iam):
 def test_boundary_is_set(iam):
     _client, stubber = iam
     expect_read(stubber, aws_role())
+    expect_policies(stubber, BOUNDARY)
     stubber.add_response("put_role_permissions_boundary", {}, dict(ROLE, PermissionsBoundary=BOUNDARY))
     expect_read(stubber, aws_role(PermissionsBoundary={"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": BOUNDARY}))
     assert converge(iam, spec(permissions_boundary=BOUNDARY))[1]["permissions_boundary"] == BOUNDARY
@@ -533,7 +586,7 @@ def test_role_spec_from_module_options():
     options = check_role_options(dict(
         name=NAME, state="present", path="/", description=None, audience="sts.amazonaws.com", allow_wildcard_subjects=False,
         trust=[{"issuer": "https://" + HOST, "provider_arn": None, "service_accounts": ["torque-agents:runner"]}],
-        trust_policy_mode="exclusive", trust_policy_size_limit=2048, managed_policies=[READ_ONLY], purge_managed_policies=False,
+        trust_policy_mode="exclusive", trust_policy_size_limit=2048, managed_policies=[READ_ONLY], purge_managed_policies=False, managed_policy_quota=10,
         inline_policies={"bucket": json.dumps(BUCKET)}, purge_inline_policies=True, permissions_boundary="", max_session_duration=None,
         account_id=None, tags={"n": 1}, purge_tags=True, adopt=True, force=False))
     assert role_spec(options, ACCOUNT, "aws") == spec(

@@ -42,7 +42,7 @@ def options(**overrides):
         name="runner", state="present", path="/", description=None,
         trust=[{"issuer": ISSUER, "provider_arn": None, "service_accounts": ["torque-agents:runner"]}],
         audience="sts.amazonaws.com", allow_wildcard_subjects=False, trust_policy_mode="exclusive",
-        trust_policy_size_limit=2048, managed_policies=None, purge_managed_policies=True, inline_policies=None,
+        trust_policy_size_limit=2048, managed_policies=None, purge_managed_policies=True, managed_policy_quota=10, inline_policies=None,
         purge_inline_policies=True, permissions_boundary=None, max_session_duration=None, account_id=None,
         tags=None, purge_tags=True,
     )
