@@ -39,6 +39,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_session_name
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import RegionError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_region
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_same_partition
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
@@ -99,7 +102,18 @@ class AssumeRoleClients:
     (``plugin_utils.controller.ControllerModule``); each gives ``base_client()``, a client with its own credentials.
     """
 
+    def _checked_region(self):
+        """The region exists, and is in the assume-role ARN's partition: refused before the first call otherwise."""
+        try:
+            if self.region and self.params.get("assume_role_arn"):
+                check_same_partition(self.params["assume_role_arn"], self.region, "assume_role_arn", "region")
+            elif self.region:
+                check_region(self.region)
+        except RegionError as e:
+            self.fail_json(msg=str(e))
+
     def _assumed_credentials(self):
+        self._checked_region()
         if not self.params.get("assume_role_arn"):
             return {}
         try:  # what STS would refuse, before the first call

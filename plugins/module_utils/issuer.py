@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ACCOUNT_ID_RE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EKS_ISSUER_HOST_RE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EKS_ISSUER_PATH_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import PARTITION_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn as provider_arn_text
@@ -50,17 +52,28 @@ def normalize_issuer(value, field="issuer"):
     if not host or any(c in host for c in " ?#@") or any(c in path for c in " ?#"):
         raise IssuerError(f"{field} {value!r} is not an issuer URL: expected https://<host>[/<path>] with no "
                           "query, fragment, user or spaces")
+    if EKS_ISSUER_HOST_RE.match(host.lower()) and not EKS_ISSUER_PATH_RE.match(path):
+        raise IssuerError(f"{field} {value!r} is an EKS issuer without its ID: an EKS cluster's issuer is "
+                          f"https://{host.lower()}/id/<issuer ID>; use the URL exactly as `aws eks describe-cluster --query "
+                          "cluster.identity.oidc.issuer` prints it")
     host_path = host.lower() + slash + path
     issuer_id = path.rsplit("/", 1)[-1] if path else ""
     return Issuer(url="https://" + host_path, host_path=host_path, issuer_id=issuer_id)
 
 
 def validate_account_id(value, field="account_id"):
-    """Return the account ID as a 12-digit string, or raise :class:`IssuerError` naming ``field``."""
+    """Return the account ID as a 12-digit string, or raise :class:`IssuerError` naming ``field``.
+
+    A number is accepted only when it has 12 digits: YAML reads an unquoted ID with a leading zero as a number
+    without it, or as octal (YAML 1.1 reads ``012345670123`` as 1402433619), so no number of fewer digits can be
+    turned back into the ID the user meant.
+    """
     text = str(value).strip() if value is not None else ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML reads 012345678901 as a number and loses the leading zero; pad it back.
-        text = f"{value:012d}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not ACCOUNT_ID_RE.match(text):
+        octal = f"0{value:o}" if isinstance(value, int) and value >= 0 else None
+        as_octal = f" (an unquoted {octal} is read so, as octal)" if octal and len(octal) <= 12 else ""
+        raise IssuerError(f"{field} was read by YAML as the number {value}{as_octal}, not as the 12 digits of an account "
+                          f"ID: quote the ID in the inventory, for example {field}: \"012345678901\"")
     if not ACCOUNT_ID_RE.match(text):
         raise IssuerError(f"{field} {value!r} is not an AWS account ID: it must be exactly 12 digits "
                           "(quote it in YAML so leading zeros are kept)")

@@ -24,6 +24,10 @@ ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12
                          r"(?P<path>/(?:[\x21-\x7e]+/)?)(?P<name>[A-Za-z0-9_+=,.@-]{1,64})$")
 PROVIDER_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):oidc-provider/(?P<host_path>.+)$")
 
+# An EKS cluster's issuer: https://oidc.eks.<region>.amazonaws.com[.cn]/id/<issuer ID>.
+EKS_ISSUER_HOST_RE = re.compile(r"^oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+EKS_ISSUER_PATH_RE = re.compile(r"^id/[A-Za-z0-9]+$")
+
 SUBJECT_PREFIX = "system:serviceaccount:"
 _SUBJECT_RE = re.compile(r"^system:serviceaccount:(?P<namespace>[^:]*):(?P<name>[^:]*)$")
 

@@ -31,6 +31,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_P
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import RegionError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_region
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_same_partition
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
@@ -41,7 +44,6 @@ CLUSTER_TAG = TAG_PREFIX + "cluster"
 # Role settings passed through to the module unchanged; with name, service_account and tags, the keys of a role entry.
 PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt")
 ROLE_ENTRY_KEYS = frozenset(PASSED_THROUGH + ("name", "service_account", "tags"))
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 
 class PlanError(ValueError):
@@ -74,8 +76,11 @@ def _missing(host_vars):
         problems.append(f"{ROLES} {json.dumps(roles, default=str)} is not a list of roles: write each role as a mapping, "
                         "for example [{name: torque-runner}]")
     region = host_vars.get("eks_irsa_region")
-    if region is not None and not _REGION.match(str(region)):
-        problems.append(f"eks_irsa_region {json.dumps(region, default=str)} is not an AWS region name: write it like eu-west-1")
+    if region is not None:
+        try:
+            check_region(region, "eks_irsa_region")
+        except RegionError as e:
+            problems.append(str(e))
     return problems
 
 
@@ -186,8 +191,10 @@ def account_plan(host, host_vars, issuer_lookup):
         assume_role_arn = host_vars.get("eks_irsa_assume_role_arn")
         if assume_role_arn:
             validate_role_arn(assume_role_arn, account_id, "eks_irsa_assume_role_arn")
+            if host_vars.get("eks_irsa_region"):
+                check_same_partition(assume_role_arn, host_vars["eks_irsa_region"], "eks_irsa_assume_role_arn", "eks_irsa_region")
         external_id = check_external_id(host_vars.get("eks_irsa_external_id"), "eks_irsa_external_id")
-    except (IssuerError, LimitError) as e:
+    except (IssuerError, LimitError, RegionError) as e:
         raise PlanError(str(e)) from None
     cluster = host_vars.get("eks_irsa_cluster_name")
     tags = dict({CLUSTER_TAG: cluster} if cluster else {}, **(host_vars.get("eks_irsa_tags") or {}))

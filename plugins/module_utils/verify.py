@@ -56,8 +56,6 @@ INVALID_TOKEN, ACCESS_DENIED = "InvalidIdentityToken", "AccessDenied"
 ROLLOUT = "ansible-playbook torque.eks_irsa.rollout -i <inventory>"
 NEAR_LIMIT_SHARE = 0.9
 
-_EKS_HOST_RE = re.compile(r"^oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
-_EKS_PATH_RE = re.compile(r"^id/[A-Za-z0-9]+$")
 
 # The ServiceAccount object was not read (no Kubernetes access given): its checks are skipped.
 NOT_READ = object()
@@ -136,9 +134,6 @@ def _issuer_format_problems(value):
         problems.append("it does not start with https://")
     if text.endswith("/"):
         problems.append("it ends with a slash")
-    host, _slash, path = text.split("://", 1)[-1].rstrip("/").partition("/")
-    if _EKS_HOST_RE.match(host.lower()) and not _EKS_PATH_RE.match(path):
-        problems.append("an EKS issuer's path is /id/<issuer ID>")
     return problems
 
 
@@ -153,10 +148,8 @@ def _check_issuer(report):
         return None
     problems = _issuer_format_problems(context.issuer)
     if problems:
-        host = issuer.host_path.split("/", 1)[0]
-        example = issuer.url if not problems[-1].startswith("an EKS") else f"https://{host}/id/<issuer ID>"
         report.add("issuer-format", ERROR, INVALID_TOKEN, f"issuer {context.issuer!r} is malformed: {'; '.join(problems)}",
-                   f"use {example}, exactly as `aws eks describe-cluster --query cluster.identity.oidc.issuer` prints it "
+                   f"use {issuer.url}, exactly as `aws eks describe-cluster --query cluster.identity.oidc.issuer` prints it "
                    "(eks_irsa_issuer in the inventory, or leave it unset to look it up)")
     if context.cluster_issuer:
         try:

@@ -19,6 +19,7 @@ rollout does not manage thumbprints), and a few module-only options.
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.integration.reliability import PREFLIGHT_PLAY, ROLLOUT, Scenario, failures, kube_writes, mutating_aws_requests
 from tests.integration.reliability import task_results
@@ -90,10 +91,26 @@ CASES = [
     ("unknown-cluster", _both(_group(eks_irsa_cluster_name="no-such-cluster"), _drop_group("eks_irsa_issuer")), None,
      ["EKS cluster 'no-such-cluster' was not found in region 'eu-west-1'", "check cluster_name and region"]),
     ("region-not-a-region", _group(eks_irsa_region="mars-1"), BAD,
-     ["eks_irsa_region \"mars-1\" is not an AWS region name", "write it like eu-west-1"]),
+     ["eks_irsa_region 'mars-1' is not an AWS region botocore", "write it like eu-west-1"]),
+    ("region-in-no-partition", _group(eks_irsa_region="eu-west-9"), BAD,
+     ["eks_irsa_region 'eu-west-9' is not an AWS region botocore", "did you mean", "eu-west-1?", "upgrade botocore"]),
+    ("region-misspelt", _group(eks_irsa_region="eu-wset-1"), BAD, ["eks_irsa_region 'eu-wset-1'", "did you mean", "eu-west-1"]),
+    ("assume-role-arn-of-another-partition", _host(eks_irsa_assume_role_arn="arn:aws-us-gov:iam::555555555510:role/irsa-deployer"), BAD,
+     ["eks_irsa_assume_role_arn arn:aws-us-gov:iam::555555555510:role/irsa-deployer is in the partition aws-us-gov, but "
+      "eks_irsa_region eu-west-1 is in aws", "use a region of aws-us-gov"]),
+    ("account-id-read-as-octal", _host(eks_irsa_account_id=0o12345670123), BAD,
+     [f"eks_irsa_account_id was read by YAML as the number {0o12345670123} (an unquoted 012345670123 is read so, as octal)",
+      "quote the ID"]),
+    ("account-id-read-as-a-short-number", _host(eks_irsa_account_id=55555555551), BAD,
+     ["eks_irsa_account_id was read by YAML as the number 55555555551, not as the 12 digits", "quote the ID"]),
     ("issuer-not-https", _group(eks_irsa_issuer="http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"), BAD,
      ["eks_irsa_issuer 'http://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE' uses the scheme 'http'",
       "use the https:// URL that EKS reports"]),
+    ("issuer-eks-without-its-id", _group(eks_irsa_issuer="https://oidc.eks.eu-west-1.amazonaws.com"), BAD,
+     ["eks_irsa_issuer 'https://oidc.eks.eu-west-1.amazonaws.com' is an EKS issuer without its ID",
+      "https://oidc.eks.eu-west-1.amazonaws.com/id/<issuer ID>"]),
+    ("issuer-eks-path-not-an-id", _group(eks_irsa_issuer="https://oidc.eks.eu-west-1.amazonaws.com/EXAMPLE"), BAD,
+     ["is an EKS issuer without its ID", "aws eks describe-cluster"]),
     ("issuer-too-long-for-iam", _group(eks_irsa_issuer="https://oidc.example.com/" + "x" * 240), BAD,
      ["eks_irsa_issuer 'https://oidc.example.com/xxx", "is 265 characters", "at most 255"]),
     # -- the namespace and the ServiceAccounts
@@ -170,12 +187,12 @@ CASES = [
     ("tag-value-control-character", _group(eks_irsa_tags={"team": "platform\tteam"}), BAD,
      ["eks_irsa_tags: the value of tag 'team' has the character '\\t' (U+0009), which IAM refuses", "no tabs, newlines"]),
     ("role-tag-value-newline", _role(tags={"owner": "a\nb"}), BAD,
-     [f"eks_irsa_roles[0] ({RUNNER}): tags: the value of tag 'owner' has the character '\\n' (U+000A)"]),
+     [f"eks_irsa_roles[0] ({RUNNER}): tags: the value of tag 'owner' has the character '\\n' (U+000A), which IAM refuses"]),
     ("tags-over-the-count-with-ours", _group(eks_irsa_tags={f"k{index}": "v" for index in range(49)}), BAD,
      ["eks_irsa_tags: 51 tags with the 2 this collection adds", "give at most 48"]),
     ("description-emoji", _role(description="deploys 🚀"), BAD,
      [f"eks_irsa_roles[0] ({RUNNER}): description has the character '🚀' (U+1F680), which IAM refuses", "printable Latin-1"]),
-    ("description-cjk", _role(description="東京のランナー"), BAD, ["description has the character '東' (U+6771)"]),
+    ("description-cjk", _role(description="東京のランナー"), BAD, ["description has the character '東' (U+6771), which IAM refuses"]),
     ("inline-policies-over-iam-size",
      _role(inline_policies={"a": {"Version": "2012-10-17", "Statement": [dict(STATEMENT, Resource="r" * 6000)]},
                             "b": {"Version": "2012-10-17", "Statement": [dict(STATEMENT, Resource="r" * 5000)]}}), BAD,
@@ -357,6 +374,43 @@ SAME_RULES = [
      _role_module(trust=[{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:Runner_SA"]}]), "trust[0].service_accounts[0]"),
     ("namespace-kubernetes-rejects", "is not a valid Kubernetes name", "torque.eks_irsa.iam_web_identity_role",
      _role_module(trust=[{"issuer": "{{ issuer }}", "service_accounts": ["Torque_Envs:runner"]}]), "the namespace 'Torque_Envs'"),
+    ("role-path-non-ascii", "role path must begin and end with /",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(path="/équipe/"), "path '/équipe/'"),
+    ("role-name-non-ascii", "is not a valid IAM role name",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(name="équipe-runner"), "name 'équipe-runner'"),
+    ("tag-value-control-character", "which IAM refuses",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "{{ issuer }}", "tags": {"team": "platform\tteam"}},
+     "tags: the value of tag 'team' has the character '\\t' (U+0009)"),
+    ("role-tag-value-newline", "which IAM refuses",
+     "torque.eks_irsa.iam_web_identity_role", _role_module(tags={"owner": "a\nb"}), "tags: the value of tag 'owner'"),
+    ("description-emoji", "which IAM refuses", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(description="deploys 🚀"), "description has the character '🚀' (U+1F680)"),
+    ("description-cjk", "which IAM refuses", "torque.eks_irsa.irsa_account",
+     {"provider": {"url": "{{ issuer }}"}, "roles": [_role_module(description="東京のランナー")]},
+     "roles[0] (rel-bad-direct): description has the character '東'"),
+    ("inline-policies-over-iam-size", "over the 10240 IAM allows one role", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(inline_policies={"a": {"Version": "2012-10-17", "Statement": [dict(STATEMENT, Resource="r" * 6000)]},
+                                   "b": {"Version": "2012-10-17", "Statement": [dict(STATEMENT, Resource="r" * 5000)]}}),
+     "inline_policies: the inline policies add up to"),
+    ("more-managed-policies-than-the-quota", "11 managed policies, but a role may have 10", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(managed_policies=[f"arn:aws:iam::aws:policy/P{index}" for index in range(11)]), "managed_policies: 11"),
+    ("managed-policy-quota-over-iam-maximum", "is out of range", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(managed_policy_quota=21), "managed_policy_quota 21"),
+    ("issuer-eks-without-its-id", "is an EKS issuer without its ID",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "https://oidc.eks.eu-west-1.amazonaws.com"}, "url 'https://oidc.eks"),
+    ("issuer-eks-without-its-id", "is an EKS issuer without its ID", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(trust=[{"issuer": "https://oidc.eks.eu-west-1.amazonaws.com", "service_accounts": ["rel-bad:runner"]}]),
+     "trust[0].issuer"),
+    ("region-in-no-partition", "is not an AWS region botocore",
+     "torque.eks_irsa.iam_oidc_provider", {"url": "{{ issuer }}", "region": "eu-west-9"}, "region 'eu-west-9'"),
+    ("assume-role-arn-of-another-partition", "is in the partition aws-us-gov, but",
+     "torque.eks_irsa.irsa_account", {"provider": {"url": "{{ issuer }}"}, "region": "eu-west-1",
+                                      "assume_role_arn": "arn:aws-us-gov:iam::555555555510:role/irsa-deployer"},
+     "assume_role_arn arn:aws-us-gov:iam::555555555510:role/irsa-deployer"),
+    # The module's account_id is a string option: Ansible turns the number into text first, so the module states the same
+    # fix (quote the ID) for the digits it was given.
+    ("account-id-read-as-octal", "quote",
+     "torque.eks_irsa.irsa_account", {"account_id": 0o12345670123, "provider": {"url": "{{ issuer }}"}}, "account_id '1402433619'"),
     # No inventory variable sets the session name: the rule stands for the modules alone.
     (None, "is not a session name STS accepts",
      "torque.eks_irsa.iam_oidc_provider", dict(ASSUMED, url="{{ issuer }}", assume_role_session_name="a"), 'assume_role_session_name "a"'),
@@ -456,3 +510,21 @@ def test_the_valid_neighbours_are_accepted_and_written_exactly(local_stack, run_
     annotations = bad_inventory.kubectl("-n", bad_inventory.namespace, "get", "serviceaccount", service_account,
                                         "-o", "jsonpath={.metadata.annotations}").stdout
     assert held["Arn"] in annotations
+
+
+@pytest.mark.parametrize("playbook", ["rollout", "teardown", "verify", "preflight"])
+@pytest.mark.parametrize("groups", [{"eks_irsa_accounts": {"hosts": {}}}, {"other_group": {"hosts": {"x": {}}}}],
+                         ids=["empty-group", "no-group"])
+def test_an_inventory_with_no_accounts_fails_saying_so(local_stack, run_playbook, tmp_path, playbook, groups):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": groups}}))
+    local_stack.reset_aws_requests()
+
+    run = run_playbook(f"torque.eks_irsa.{playbook}", inventory=str(inventory))
+
+    assert run.rc != 0, run.stdout[-2000:]
+    (failure,) = failures(run)
+    assert failure[1] == "Stop when the group eks_irsa_accounts has no hosts"
+    assert "The inventory's group eks_irsa_accounts has no hosts" in failure[3] and "nothing to do" in failure[3]
+    assert ("there is no such group" in failure[3]) is ("eks_irsa_accounts" not in groups)
+    assert local_stack.aws_requests() == []

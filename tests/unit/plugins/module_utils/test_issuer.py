@@ -62,11 +62,25 @@ def test_error_names_the_field():
 @pytest.mark.parametrize("given, expected", [
     ("222222222222", "222222222222"),
     (" 222222222222 ", "222222222222"),
-    (222222222222, "222222222222"),
-    (12345678901, "012345678901"),  # YAML ate the leading zero
+    (222222222222, "222222222222"),  # an unquoted ID without a leading zero: YAML's number is exact
 ])
 def test_account_ids(given, expected):
     assert validate_account_id(given) == expected
+
+
+@pytest.mark.parametrize("given, octal", [
+    (0o12345670123, "012345670123"),  # YAML 1.1 reads an unquoted 012345670123 as this octal number
+    (0o00000000017, "017"),
+    (12345678901, None),  # 11 digits: no octal literal of 12 characters gives it, so no guess
+    (1.5e11, None),
+])
+def test_an_account_id_yaml_read_as_a_number_is_refused_saying_so(given, octal):
+    with pytest.raises(IssuerError) as error:
+        validate_account_id(given, field="eks_irsa_account_id")
+    message = str(error.value)
+    assert message.startswith(f"eks_irsa_account_id was read by YAML as the number {given}")
+    assert "quote the ID" in message
+    assert (f"an unquoted {octal} is read so, as octal" in message) if octal else "octal" not in message
 
 
 @pytest.mark.parametrize("given", ["", None, "12345", "1234567890123", "12345678901a", True, "arn:aws:iam::1"])

@@ -4,6 +4,7 @@
 
 """The plan of an inventory (plugins/module_utils/plan.py), called as the preflight's filters call it."""
 
+import botocore
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -66,7 +67,8 @@ def test_checked_inventory_reports_every_account_at_once_naming_host_and_variabl
         "dev: eks_irsa_namespace is not set: give the Kubernetes namespace the ServiceAccounts go in",
         "prod: eks_irsa_account_id is not set: give the 12-digit ID of the account as a host variable, quoted",
         'prod: eks_irsa_roles "torque-runner" is not a list of roles: write each role as a mapping, for example [{name: torque-runner}]',
-        'prod: eks_irsa_region "mars-1" is not an AWS region name: write it like eu-west-1',
+        f"prod: eks_irsa_region 'mars-1' is not an AWS region botocore {botocore.__version__} knows (write it like eu-west-1); "
+        "if AWS opened it after this botocore was released, upgrade botocore",
     ]
 
 

@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils import verify as v
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustedIssuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ServiceAccount
@@ -133,13 +135,22 @@ def test_several_checks_give_findings_in_order():
 @pytest.mark.parametrize("issuer, why, advice", [
     (HOST, "https://", ISSUER),
     (ISSUER + "/", "slash", ISSUER),
-    ("https://oidc.eks.eu-west-1.amazonaws.com/EXAMPLED539D4633E53DE1B71EXAMPLE", "/id/",
-     "https://oidc.eks.eu-west-1.amazonaws.com/id/<issuer ID>"),
 ])
 def test_issuer_format(issuer, why, advice):
     finding = only(run(issuer=issuer), "issuer-format")
     assert finding["severity"] == "error" and finding["pod_error"] == "InvalidIdentityToken"
     assert why in finding["message"] and f"use {advice}," in finding["fix"]
+
+
+@pytest.mark.parametrize("issuer", ["https://oidc.eks.eu-west-1.amazonaws.com/EXAMPLED539D4633E53DE1B71EXAMPLE",
+                                    "https://oidc.eks.eu-west-1.amazonaws.com", "oidc.eks.cn-north-1.amazonaws.com.cn/id/"])
+def test_an_eks_issuer_without_its_id_is_the_rule_the_rollout_refuses_by(issuer):
+    finding = only(run(issuer=issuer), "issuer-format")
+    with pytest.raises(IssuerError) as refused:  # the rollout's own check: one rule for both
+        normalize_issuer(issuer, "issuer")
+    assert finding["message"] == str(refused.value)
+    assert "is an EKS issuer without its ID" in finding["message"] and "/id/<issuer ID>" in finding["message"]
+    assert "aws eks describe-cluster" in finding["fix"]
 
 
 def test_an_issuer_that_cannot_be_parsed_stops_the_aws_checks_but_not_the_kubernetes_ones():
