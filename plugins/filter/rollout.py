@@ -23,9 +23,15 @@ def rollout_outcomes(hosts, hostvars):
         error = facts.get("eks_irsa_error")
         result = facts.get("eks_irsa_account_result") or {}
         plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
-        roles = [{"name": name, "arn": role.get("arn"), "status": role.get("status", "ok"),
-                  "service_account": service_account.split(":", 1)[1]}
-                 for name, role in (result.get("roles") or {}).items() for service_account in role.get("service_accounts") or []]
+        planned = {entry["params"]["name"]: (index, entry) for index, entry in enumerate(plan.get("roles") or [])}
+        roles = []
+        for name, role in (result.get("roles") or {}).items():
+            index, entry = planned.get(name, (None, {"params": {}}))
+            for service_account in role.get("service_accounts") or []:
+                roles.append({"name": name, "arn": role.get("arn"), "status": role.get("status", "ok"),
+                              "service_account": service_account.split(":", 1)[1],
+                              "adopt": bool(entry["params"].get("adopt")),
+                              "source": f"{host}: eks_irsa_roles[{index}] ({name})" if index is not None else host})
         outcomes.append({
             "host": host,
             "account_id": plan.get("account_id", facts.get("eks_irsa_account_id")),
@@ -44,7 +50,8 @@ def rollout_service_accounts(outcomes):
             continue
         for role in outcome.get("roles", []):
             if role.get("arn") and role.get("status") != "deleted":
-                items.append({"name": role["service_account"], "role_arn": role["arn"]})
+                items.append({"name": role["service_account"], "role_arn": role["arn"], "adopt": role.get("adopt", False),
+                              "source": role.get("source")})
     return items
 
 

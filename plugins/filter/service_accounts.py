@@ -25,6 +25,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY_LABEL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION as ROLE_ARN
+FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every write the service_account role makes
 # What the EKS pod identity webhook accepts for the projected token's lifetime, in seconds.
 TOKEN_EXPIRATION_RANGE = (MIN_TOKEN_EXPIRATION, MAX_TOKEN_EXPIRATION)
 
@@ -88,12 +89,12 @@ def _checked_item(item, index, namespace):
     return item["name"], role_arn
 
 
-def _checked_boolean(value):
-    """``service_account_sts_regional_endpoints`` as a bool: YAML's true/false, or a string of them (ansible-core < 2.19)."""
+def _checked_boolean(value, field="service_account_sts_regional_endpoints"):
+    """A boolean option as a bool: YAML's true/false, or a string of them (ansible-core < 2.19)."""
     try:
         return boolean(value, strict=True)
     except TypeError:
-        raise AnsibleFilterError(f"service_account_sts_regional_endpoints {value!r} is not a boolean: write true or false") from None
+        raise AnsibleFilterError(f"{field} {value!r} is not a boolean: write true or false") from None
 
 
 def _checked_token_expiration(value):
@@ -133,16 +134,14 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
         where = f"service_account_items[{index}] ({name})"
         annotations = dict(common_annotations, **_as_text_map(item.get("annotations"), where + " annotations"))
         annotations[ROLE_ARN] = role_arn
-        manifests.append({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {
-                "name": item["name"],
-                "namespace": namespace,
-                "labels": dict(common_labels, **_checked_labels(item.get("labels"), where + " labels")),
-                "annotations": annotations,
-            },
-        })
+        labels = dict(common_labels, **_checked_labels(item.get("labels"), where + " labels"))
+        if _checked_boolean(item.get("adopt") or False, where + " adopt"):
+            # Adopted, not ours: it must not look ours, or teardown would delete the whole object.
+            labels.pop(MANAGED_BY_LABEL)
+        metadata = {"name": item["name"], "namespace": namespace, "labels": labels, "annotations": annotations}
+        if not labels:  # an empty map would be a field of ours, over the labels of whoever made it
+            del metadata["labels"]
+        manifests.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata})
     return manifests
 
 
@@ -150,24 +149,50 @@ def _is_subset(wanted, actual):
     return all(actual.get(key) == value for key, value in wanted.items())
 
 
-def service_account_status(manifests, existing):
-    """``{name: "created" | "updated" | "ok"}``: what applying ``manifests`` does to ``existing`` objects.
+def service_account_takeovers(items, existing, namespace):
+    """Refuse to change a listed ServiceAccount that exists, was not made by this collection, and is not adopted.
+
+    Such a ServiceAccount (with its own labels, image pull secrets, another tool's annotations) is someone else's:
+    the rollout writes to it only when its item says ``adopt`` (the role entry's ``adopt: true``), and then only the
+    annotations and labels it sets. Returns ``[]`` when nothing would be taken over, so a task can assert on it.
+    """
+    current = {obj["metadata"]["name"]: obj for obj in existing or []}
+    refused = []
+    for item in items or []:
+        found = current.get(item.get("name"))
+        if found is not None and not is_managed(found) and not _checked_boolean(item.get("adopt") or False, "adopt"):
+            source = f"{item['source']}: " if item.get("source") else ""
+            refused.append(f"{source}ServiceAccount {namespace}/{item['name']} exists and was not made by torque.eks_irsa (it has "
+                           f"no label {MANAGED_BY_LABEL}={MANAGED_BY}), so the rollout writes nothing to it. To let it carry "
+                           "the role (only the annotations and labels the rollout sets change, the rest of it stays as it "
+                           "is, and teardown then removes only those), set adopt: true on its role; or choose another "
+                           "service_account")
+    if refused:
+        raise AnsibleFilterError(f"{len(refused)} ServiceAccount(s) would be taken over; nothing was written:\n" + "\n".join(refused))
+    return []
+
+
+def service_account_status(manifests, existing, items=None, namespace=""):
+    """``{name: "created" | "updated" | "adopted" | "ok"}``: what applying ``manifests`` does to ``existing`` objects.
 
     A ServiceAccount is ``ok`` when it already carries every wanted label and annotation; anything
-    else on it (labels or annotations other tools set) is left alone, as ``kubectl apply`` would.
+    else on it (labels or annotations other tools set) is left alone, as ``kubectl apply`` would. One that someone
+    else made is refused unless its item (of ``items``) says ``adopt`` (:func:`service_account_takeovers`); it is then
+    ``adopted`` when the apply changes it.
     """
-    current = {obj["metadata"]["name"]: obj["metadata"] for obj in existing or []}
+    service_account_takeovers(items or [{"name": m["metadata"]["name"]} for m in manifests], existing, namespace)
+    current = {obj["metadata"]["name"]: obj for obj in existing or []}
     status = {}
     for manifest in manifests:
         metadata = manifest["metadata"]
         found = current.get(metadata["name"])
         if found is None:
             status[metadata["name"]] = "created"
-        elif _is_subset(metadata.get("labels", {}), found.get("labels") or {}) and \
-                _is_subset(metadata.get("annotations", {}), found.get("annotations") or {}):
+        elif _is_subset(metadata.get("labels", {}), found["metadata"].get("labels") or {}) and \
+                _is_subset(metadata.get("annotations", {}), found["metadata"].get("annotations") or {}):
             status[metadata["name"]] = "ok"
         else:
-            status[metadata["name"]] = "updated"
+            status[metadata["name"]] = "updated" if is_managed(found) else "adopted"
     return status
 
 
@@ -182,18 +207,34 @@ def service_account_namespace_manifest(namespace):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}}
 
 
-def service_account_deletions(items, existing, namespace):
-    """What teardown deletes: ``{"refs": [...], "status": {name: "deleted" | "absent"}}``.
+def _has_our_fields(obj):
+    """True when this collection's field manager owns fields of ``obj`` (it applied to a ServiceAccount it adopted)."""
+    return any(entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply"
+               for entry in (obj.get("metadata") or {}).get("managedFields") or [])
 
-    Of the ServiceAccounts ``existing`` in the namespace, only those labelled as made by this collection are deleted.
+
+def service_account_deletions(items, existing, namespace):
+    """What teardown does: ``{"refs": [...], "releases": [...], "status": {name: "deleted" | "released" | "absent"}}``.
+
+    Of the listed ServiceAccounts ``existing`` in the namespace, those labelled as made by this collection are deleted
+    (``refs``). One it adopted is not deleted: ``releases`` are the server-side apply configurations (name and
+    namespace, nothing else) that take back only the fields the collection applied, leaving the rest as it was.
+    Any other is left alone (``absent``: nothing of ours on it).
     """
-    managed_names = {obj["metadata"]["name"] for obj in existing or [] if is_managed(obj)}
-    names = [item["name"] for item in items or []]
-    doomed = [name for name in names if name in managed_names]
-    return {
-        "refs": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}} for name in doomed],
-        "status": {name: "deleted" if name in managed_names else "absent" for name in names},
-    }
+    current = {obj["metadata"]["name"]: obj for obj in existing or []}
+    status, refs, releases = {}, [], []
+    for name in [item["name"] for item in items or []]:
+        found = current.get(name)
+        ref = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+        if found is not None and is_managed(found):
+            status[name] = "deleted"
+            refs.append(ref)
+        elif found is not None and _has_our_fields(found):
+            status[name] = "released"
+            releases.append(ref)
+        else:
+            status[name] = "absent"
+    return {"refs": refs, "releases": releases, "status": status}
 
 
 class FilterModule:
@@ -205,4 +246,5 @@ class FilterModule:
             "service_account_status": service_account_status,
             "service_account_deletions": service_account_deletions,
             "service_account_namespace_manifest": service_account_namespace_manifest,
+            "service_account_takeovers": service_account_takeovers,
         }

@@ -37,6 +37,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import che
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
 ROLES = "eks_irsa_roles"
@@ -146,6 +147,11 @@ def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None, manag
                             "account (whatever the case), so list each role once, or give this one another name")
         names[folded] = index
         service_account = role.get("service_account") or default_service_account(role["name"], suffix)
+        try:  # named as the inventory names it, before the trust entry it goes into
+            parse_service_account({"namespace": namespace or "", "name": service_account},
+                                  field="service_account" if role.get("service_account") else f"service_account (default {service_account})")
+        except TrustPolicyError as e:
+            raise PlanError(f"{where}: {e}") from None
         if service_account in seen:
             raise PlanError(f"{where}: service account {service_account!r} is already used by role {seen[service_account]!r}; "
                             "one ServiceAccount carries one role ARN, so give each role its own service_account")
@@ -254,6 +260,16 @@ def account_plans(hosts, hostvars, issuer_lookup=None):
     return plans
 
 
+def role_source(host, index, role_name):
+    """Where a role comes from in the inventory, as messages name it."""
+    return f"{host}: {ROLES}[{index}] ({role_name})"
+
+
 def planned_service_accounts(plans):
-    """``[{"name": ...}]``: every ServiceAccount the accounts' plans name."""
-    return [{"name": role["service_account"]} for plan in plans for role in plan["roles"]]
+    """``[{"name", "adopt", "source"}]``: every ServiceAccount of the plans (``{host: plan}``, ``eks_irsa_plan``).
+
+    ``adopt`` is the role entry's: it also lets the rollout annotate a ServiceAccount of that name it did not make.
+    """
+    return [{"name": role["service_account"], "adopt": bool(role["params"].get("adopt")),
+             "source": role_source(host, index, role["params"]["name"])}
+            for host, plan in plans.items() for index, role in enumerate(plan["roles"])]

@@ -66,6 +66,7 @@ _SERVICE_ACCOUNT_RE = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
 NAMESPACE_MAX_LENGTH = 63
 SERVICE_ACCOUNT_MAX_LENGTH = 253
 WILDCARDS = frozenset("*?")
+FALLBACK_SERVICE_ACCOUNT = "default"  # what a pod runs as when its spec names no ServiceAccount
 
 ServiceAccount = namedtuple("ServiceAccount", ["namespace", "name"])
 # One issuer and the service accounts of that issuer the role trusts.
@@ -123,6 +124,10 @@ def parse_service_account(value, field="service_accounts", allow_wildcard=False)
         raise TrustPolicyError(f"{field}: expected 'namespace:name' or {{namespace: ..., name: ...}}, got {type(value).__name__}")
     _check_k8s_name(namespace, "namespace", _NAMESPACE_RE, NAMESPACE_MAX_LENGTH, allow_wildcard, field)
     _check_k8s_name(name, "service account name", _SERVICE_ACCOUNT_RE, SERVICE_ACCOUNT_MAX_LENGTH, allow_wildcard, field)
+    if name == FALLBACK_SERVICE_ACCOUNT:
+        raise TrustPolicyError(f"{field}: the service account 'default' of namespace {namespace!r} is what every pod of the "
+                               "namespace runs as when it names no ServiceAccount: trusting it would give the role to all of "
+                               "them. Give the pods that need the role their own ServiceAccount and trust that one")
     return ServiceAccount(namespace, name)
 
 

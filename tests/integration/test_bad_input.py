@@ -121,6 +121,9 @@ CASES = [
     ("service-account-kubernetes-rejects", _role(service_account="Runner_SA"), BAD,
      [f"eks_irsa_roles[0] ({RUNNER})", "the service account name 'Runner_SA' is not a valid Kubernetes name",
       "DNS-1123 subdomain"]),
+    ("service-account-default", _role(service_account="default"), BAD,
+     [f"eks_irsa_roles[0] ({RUNNER}): service_account: the service account 'default' of namespace 'rel-bad' is what every pod",
+      "Give the pods that need the role their own ServiceAccount"]),
     ("wildcard-service-account-without-opt-in", _role(service_account="*"), BAD,
      ["the service account name '*' contains the wildcard '*'", "needs allow_wildcard_subjects=true"]),
     ("duplicate-service-account-in-one-account",
@@ -411,6 +414,8 @@ SAME_RULES = [
     # fix (quote the ID) for the digits it was given.
     ("account-id-read-as-octal", "quote",
      "torque.eks_irsa.irsa_account", {"account_id": 0o12345670123, "provider": {"url": "{{ issuer }}"}}, "account_id '1402433619'"),
+    ("service-account-default", "is what every pod", "torque.eks_irsa.iam_web_identity_role",
+     _role_module(trust=[{"issuer": "{{ issuer }}", "service_accounts": ["rel-bad:default"]}]), "trust[0].service_accounts[0]"),
     # No inventory variable sets the session name: the rule stands for the modules alone.
     (None, "is not a session name STS accepts",
      "torque.eks_irsa.iam_oidc_provider", dict(ASSUMED, url="{{ issuer }}", assume_role_session_name="a"), 'assume_role_session_name "a"'),

@@ -26,7 +26,7 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 @pytest.mark.parametrize("module, names", [
     (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions",
-                        "service_account_namespace_manifest"}),
+                        "service_account_namespace_manifest", "service_account_takeovers"}),
 ])
 def test_every_filter_is_registered_under_its_function_name(module, names):
     filters = module.FilterModule().filters()
@@ -129,7 +129,9 @@ def test_service_account_status_says_created_updated_or_ok():
         existing("unlabelled", None, {"eks.amazonaws.com/role-arn": ROLE_ARN}),
         existing("default"),
     ]
-    assert service_account_status(manifests, cluster) == {"new": "created", "same": "ok", "other-role": "updated", "unlabelled": "updated"}
+    items = [{"name": name} for name in ("new", "same", "other-role")] + [{"name": "unlabelled", "adopt": True}]
+    assert service_account_status(manifests, cluster, items, "ns") == {
+        "new": "created", "same": "ok", "other-role": "updated", "unlabelled": "adopted"}
     assert service_account_status(manifests, None) == dict.fromkeys(["new", "same", "other-role", "unlabelled"], "created")
     assert service_account_status([], cluster) == {}
 
@@ -149,10 +151,50 @@ def test_service_account_deletions_only_deletes_what_carries_the_ownership_label
                                            {"name": "unlabelled"}], cluster, "ns")
     assert deletions == {
         "refs": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "torque-runner-dev", "namespace": "ns"}}],
+        "releases": [],
         "status": {"torque-runner-dev": "deleted", "never-made": "absent", "made-by-helm": "absent", "unlabelled": "absent"},
     }
-    assert service_account_deletions(None, managed, "ns") == {"refs": [], "status": {}}
-    assert service_account_deletions([{"name": "x"}], None, "ns") == {"refs": [], "status": {"x": "absent"}}
+    assert service_account_deletions(None, managed, "ns") == {"refs": [], "releases": [], "status": {}}
+    assert service_account_deletions([{"name": "x"}], None, "ns") == {"refs": [], "releases": [], "status": {"x": "absent"}}
+
+
+def test_an_adopted_service_account_is_released_not_deleted():
+    adopted = existing("eksctl-runner", {"app.kubernetes.io/managed-by": "eksctl"})
+    adopted["metadata"]["managedFields"] = [{"manager": "kubectl-create", "operation": "Update"},
+                                            {"manager": "torque.eks_irsa", "operation": "Apply"}]
+    touched_by_others = existing("other")
+    touched_by_others["metadata"]["managedFields"] = [{"manager": "torque.eks_irsa", "operation": "Update"}]
+    deletions = service_account_deletions([{"name": "eksctl-runner"}, {"name": "other"}], [adopted, touched_by_others], "ns")
+    assert deletions["refs"] == []
+    assert deletions["releases"] == [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "eksctl-runner", "namespace": "ns"}}]
+    assert deletions["status"] == {"eksctl-runner": "released", "other": "absent"}
+
+
+def test_a_service_account_someone_else_made_is_refused_unless_adopted_naming_each():
+    cluster = [existing("helm-runner", {"app.kubernetes.io/managed-by": "Helm"}), existing("plain"),
+               existing("ours", {"app.kubernetes.io/managed-by": "torque.eks_irsa"})]
+    items = [{"name": "helm-runner", "source": "dev: eks_irsa_roles[0] (runner)"}, {"name": "plain", "adopt": "false"},
+             {"name": "ours"}, {"name": "new"}]
+    with pytest.raises(AnsibleFilterError) as error:
+        service_accounts.service_account_takeovers(items, cluster, "ns")
+    message = str(error.value)
+    assert message.startswith("2 ServiceAccount(s) would be taken over; nothing was written:")
+    assert "dev: eks_irsa_roles[0] (runner): ServiceAccount ns/helm-runner exists and was not made by torque.eks_irsa" in message
+    assert "ServiceAccount ns/plain exists" in message and "set adopt: true on its role" in message
+    assert "ns/ours" not in message and "ns/new" not in message
+    adopted = [dict(item, adopt=True) for item in items]
+    assert service_accounts.service_account_takeovers(adopted, cluster, "ns") == []
+
+
+def test_an_adopted_service_account_gets_only_our_annotations_and_labels():
+    items = [{"name": "eksctl-runner", "role_arn": ROLE_ARN, "adopt": True}, {"name": "ours", "role_arn": ROLE_ARN}]
+    adopted, ours = service_account_manifests(items, "ns", labels={"team": "platform"})
+    assert adopted["metadata"]["labels"] == {"team": "platform"}  # never the managed-by label: teardown would delete it
+    assert ours["metadata"]["labels"] == {"team": "platform", "app.kubernetes.io/managed-by": "torque.eks_irsa"}
+    cluster = [existing("eksctl-runner", {"app.kubernetes.io/managed-by": "eksctl"}, {"other": "x"})]
+    assert service_account_status([adopted, ours], cluster, items, "ns") == {"eksctl-runner": "adopted", "ours": "created"}
+    with pytest.raises(AnsibleFilterError, match="ServiceAccount ns/eksctl-runner exists and was not made"):
+        service_account_status([adopted], cluster, None, "ns")
 
 
 # -- rollout.py ---------------------------------------------------------------------------------------------------
@@ -177,9 +219,9 @@ def test_rollout_service_accounts_takes_every_role_of_the_accounts_that_succeede
     gone = outcome("old", "444444444444", [dict(role("x", "x-old"), status="deleted")])
     unknown = outcome("new", "555555555555", [dict(role("y", "y-new"), arn=None)])
     assert rollout_service_accounts(OUTCOMES + [gone, unknown]) == [
-        {"name": "torque-runner-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-runner"},
-        {"name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader"},
-        {"name": "torque-runner-tools", "role_arn": "arn:aws:iam::123456789012:role/torque-runner"},
+        {"name": "torque-runner-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-runner", "adopt": False, "source": None},
+        {"name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader", "adopt": False, "source": None},
+        {"name": "torque-runner-tools", "role_arn": "arn:aws:iam::123456789012:role/torque-runner", "adopt": False, "source": None},
     ]
     assert rollout_service_accounts([]) == []
 
@@ -281,7 +323,9 @@ def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
 
 
 def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
-    plan = {"dev": {"account_id": "222222222222"}, "prod": {"account_id": "333333333333"}}
+    plan = {"dev": {"account_id": "222222222222", "roles": [{"service_account": "other", "params": {"name": "other"}},
+                                                            {"service_account": "runner-dev", "params": {"name": "runner", "adopt": True}}]},
+            "prod": {"account_id": "333333333333"}}
     hostvars = {
         "dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {
             "provider": {"status": "created"},
@@ -292,6 +336,7 @@ def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
     }
     assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
         {"host": "dev", "account_id": "222222222222", "provider": "created", "error": None,
-         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "service_account": "runner-dev"}]},
+         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "service_account": "runner-dev",
+                    "adopt": True, "source": "dev: eks_irsa_roles[1] (runner)"}]},
         {"host": "prod", "account_id": "333333333333", "provider": None, "roles": [], "error": "could not assume"},
     ]

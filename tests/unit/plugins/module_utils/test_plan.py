@@ -104,7 +104,9 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
     assert plans["prod"]["issuer"] == OTHER_ISSUER
     assert plans["prod"]["assume_role_arn"] is None and plans["prod"]["external_id"] is None
     assert [role["service_account"] for role in plans["prod"]["roles"]] == ["torque-runner-prod"]
-    assert plan.planned_service_accounts(plans.values()) == [{"name": "torque-runner-dev"}, {"name": "torque-runner-prod"}]
+    assert plan.planned_service_accounts(plans) == [
+        {"name": "torque-runner-dev", "adopt": False, "source": "dev: eks_irsa_roles[0] (torque-runner)"},
+        {"name": "torque-runner-prod", "adopt": False, "source": "prod: eks_irsa_roles[0] (torque-runner)"}]
 
 
 def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
@@ -140,7 +142,7 @@ def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
     (dict(eks_irsa_roles=[{"name": "r", "managed_policies": ["ReadOnlyAccess"]}]),
      "eks_irsa_roles[0] (r): managed_policies[0] 'ReadOnlyAccess' is not an IAM policy ARN"),
     (dict(eks_irsa_roles=[{"name": "r", "service_account": "Runner_Prod"}]),
-     "eks_irsa_roles[0] (r): trust[0].service_accounts[0]: the service account name 'Runner_Prod' is not a valid Kubernetes name"),
+     "eks_irsa_roles[0] (r): service_account: the service account name 'Runner_Prod' is not a valid Kubernetes name"),
     (dict(eks_irsa_roles=[{"name": "r" * 65}]), "eks_irsa_roles[0] (" + "r" * 65 + "): name '" + "r" * 65 + "' is not a valid IAM role name"),
     (dict(eks_irsa_roles=[{"name": "r", "description": "d" * 1001}]),
      "eks_irsa_roles[0] (r): description is 1001 characters; IAM accepts at most 1000: shorten it"),

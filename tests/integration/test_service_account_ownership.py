@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A ServiceAccount someone else made, with the name the rollout plans: never taken over, never deleted, unless adopted.
+
+Made with kubectl before the rollout (its own labels, annotation and ``imagePullSecrets``), as eksctl, Helm or a
+person would. Without ``adopt`` the rollout is refused before any write anywhere and teardown leaves it alone, byte
+for byte (same resourceVersion). With ``adopt: true`` only the collection's annotation changes (server-side apply,
+its own field manager), and teardown takes back exactly that, leaving the object as it was.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.reliability import ROLE_ARN_ANNOTATION, ROLLOUT, Scenario, failures, kube_writes, mutating_aws_requests
+
+pytestmark = pytest.mark.integration
+
+TEARDOWN = "torque.eks_irsa.teardown"
+ACCOUNT = "555555555570"
+CHECK_PLAY = "Check the ServiceAccounts the rollout would write"
+
+
+@pytest.fixture
+def scenario(local_stack, tmp_path):
+    scenario = Scenario(local_stack, tmp_path, "own", [ACCOUNT], roles=[{"name": "rel-own-runner"}])
+    yield scenario
+    scenario.purge()
+
+
+def _theirs(scenario):
+    """The ServiceAccount someone else made, with the name the rollout plans for the account."""
+    name = scenario.service_account("own-0")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": scenario.namespace}}
+    manifest = {"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": name, "namespace": scenario.namespace,
+                             "labels": {"app.kubernetes.io/managed-by": "Helm", "team": "legacy"},
+                             "annotations": {"owner": "legacy-pipeline"}},
+                "imagePullSecrets": [{"name": "regcred"}]}
+    path = scenario.inventory + ".sa.json"
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": [namespace, manifest]}, handle)
+    scenario.kubectl("create", "--validate=false", "-f", path)
+    return name
+
+
+def _read(scenario, name):
+    return json.loads(scenario.kubectl("-n", scenario.namespace, "get", "serviceaccount", name, "-o", "json",
+                                       "--show-managed-fields").stdout)
+
+
+def _without_our_fields(obj):
+    """What of the object is not the collection's, to compare with the original: its own fields as they were."""
+    metadata = obj["metadata"]
+    return {"labels": metadata.get("labels"), "annotations": metadata.get("annotations"),
+            "imagePullSecrets": obj.get("imagePullSecrets"), "uid": metadata["uid"]}
+
+
+@pytest.mark.matrix
+def test_without_adopt_the_rollout_is_refused_before_any_write_and_teardown_leaves_it(local_stack, run_playbook, scenario):
+    name = _theirs(scenario)
+    before = _read(scenario, name)
+    local_stack.reset_aws_requests()
+    kube_mark = len(local_stack.kube_requests())
+
+    run = run_playbook(ROLLOUT, inventory=scenario.inventory)
+
+    assert run.rc != 0, run.stdout[-3000:]
+    failed = failures(run)
+    assert len(failed) == 1, (run.rc, run.stdout[-3000:], run.stderr[-3000:])
+    (failure,) = failed
+    assert failure[0] == CHECK_PLAY, failure
+    assert f"own-0: eks_irsa_roles[0] (rel-own-runner): ServiceAccount {scenario.namespace}/{name} exists and was not made by " \
+           "torque.eks_irsa" in failure[3]
+    assert "set adopt: true on its role" in failure[3] and "nothing was written" in failure[3]
+    assert mutating_aws_requests(local_stack) == [] and kube_writes(local_stack, kube_mark) == []
+    assert _read(scenario, name) == before  # byte for byte: the same resourceVersion
+
+    teardown = run_playbook(TEARDOWN, inventory=scenario.inventory)
+    assert teardown.rc == 0, teardown.stdout[-3000:]
+    assert _read(scenario, name) == before
+
+
+def test_with_adopt_only_our_annotation_changes_and_teardown_takes_back_only_that(local_stack, run_playbook, scenario):
+    name = _theirs(scenario)
+    original = _without_our_fields(_read(scenario, name))
+    document = scenario.document()
+    document["all"]["children"]["eks_irsa_accounts"]["vars"]["eks_irsa_roles"] = [{"name": "rel-own-runner", "adopt": True}]
+    inventory = scenario.write(document)
+
+    predicted = run_playbook(ROLLOUT, inventory=inventory, check=True)
+    assert predicted.rc == 0, predicted.stdout[-3000:]
+    assert _without_our_fields(_read(scenario, name)) == original and ROLE_ARN_ANNOTATION not in original["annotations"]
+
+    run = run_playbook(ROLLOUT, inventory=inventory)
+
+    assert run.rc == 0, run.stdout[-3000:]
+    adopted = _read(scenario, name)
+    role_arn = scenario.iam(ACCOUNT).get_role(RoleName="rel-own-runner")["Role"]["Arn"]
+    assert adopted["metadata"]["annotations"] == dict(original["annotations"], **{ROLE_ARN_ANNOTATION: role_arn})
+    assert adopted["metadata"]["labels"] == original["labels"]  # no managed-by label of ours: it stays theirs
+    assert adopted["imagePullSecrets"] == original["imagePullSecrets"] and adopted["metadata"]["uid"] == original["uid"]
+    assert any(entry["manager"] == "torque.eks_irsa" and entry["operation"] == "Apply" for entry in adopted["metadata"]["managedFields"])
+
+    kube_mark = len(local_stack.kube_requests())
+    again = run_playbook(ROLLOUT, inventory=inventory)
+    assert again.rc == 0 and kube_writes(local_stack, kube_mark) == []
+
+    check_teardown = run_playbook(TEARDOWN, inventory=inventory, check=True)
+    assert check_teardown.rc == 0 and _read(scenario, name)["metadata"]["annotations"][ROLE_ARN_ANNOTATION] == role_arn
+
+    teardown = run_playbook(TEARDOWN, inventory=inventory)
+
+    assert teardown.rc == 0, teardown.stdout[-3000:]
+    assert _without_our_fields(_read(scenario, name)) == original  # still there, as it was before the rollout
