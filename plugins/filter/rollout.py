@@ -9,6 +9,8 @@ import re
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 
 HEADER = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "SERVICE ACCOUNT", "SA STATUS"]
+# What the summary publishes of a role (set_stats eks_irsa_rollout); ``adopt`` and ``source`` only steer the apply.
+PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "service_account")
 
 
 def rollout_outcomes(hosts, hostvars):
@@ -108,7 +110,8 @@ def rollout_summary(outcomes, namespace, service_account_status=None, service_ac
             "account_id": o["account_id"],
             "provider": o.get("provider"),
             "error": o.get("error"),
-            "roles": [dict(role, service_account_status=service_account_status.get(role["service_account"]))
+            "roles": [dict({key: role[key] for key in PUBLISHED_ROLE_KEYS if key in role},
+                           service_account_status=service_account_status.get(role["service_account"]))
                       for role in o.get("roles", [])],
         }
         for o in outcomes
