@@ -14,6 +14,15 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 
 
+def accepted_or_refused(check, value, ok, message):
+    """``check(value)`` returns ``value`` when ``ok``, else raises a LimitError matching ``message``."""
+    if ok:
+        assert check(value) == value
+    else:
+        with pytest.raises(limits.LimitError, match=message):
+            check(value)
+
+
 @pytest.mark.parametrize("tags", [
     {f"k{index}": "v" for index in range(50)},
     {"k" * 128: "v" * 256},
@@ -79,11 +88,7 @@ def test_role_paths_iam_refuses(path):
 @pytest.mark.parametrize("name, ok", [("r", True), ("r" * 64, True), ("torque_runner+=,.@-1", True), ("r" * 65, False),
                                       ("", False), ("équipe", False), ("runner/x", False), ("run ner", False), (None, False)])
 def test_role_names(name, ok):
-    if ok:
-        assert limits.check_role_name(name) == name
-    else:
-        with pytest.raises(limits.LimitError, match="is not a valid IAM role name: use 1 to 64 characters"):
-            limits.check_role_name(name)
+    accepted_or_refused(limits.check_role_name, name, ok, "is not a valid IAM role name: use 1 to 64 characters")
 
 
 def _policy_of(size):
@@ -109,11 +114,7 @@ def test_inline_policies_up_to_ten_thousand_two_hundred_and_forty_characters_tog
 
 @pytest.mark.parametrize("quota, ok", [(1, True), (10, True), (20, True), (0, False), (21, False), (True, False), ("10", False)])
 def test_managed_policy_quota_between_one_and_twenty(quota, ok):
-    if ok:
-        assert limits.check_managed_policy_quota(quota) == quota
-    else:
-        with pytest.raises(limits.LimitError, match="managed_policy_quota .* is out of range: .* give 1 to 20"):
-            limits.check_managed_policy_quota(quota)
+    accepted_or_refused(limits.check_managed_policy_quota, quota, ok, "managed_policy_quota .* is out of range: .* give 1 to 20")
 
 
 def test_managed_policies_up_to_the_quota():
@@ -139,11 +140,7 @@ def test_external_ids_sts_refuses_name_the_field(given):
 @pytest.mark.parametrize("given, ok", [("ab", True), ("a" * 64, True), ("torque-eks-irsa", True), ("a", False),
                                        ("a" * 65, False), ("with space", False), ("a/b", False)])
 def test_session_names(given, ok):
-    if ok:
-        assert limits.check_session_name(given) == given
-    else:
-        with pytest.raises(limits.LimitError, match="^assume_role_session_name .* is not a session name STS accepts"):
-            limits.check_session_name(given)
+    accepted_or_refused(limits.check_session_name, given, ok, "^assume_role_session_name .* is not a session name STS accepts")
 
 
 def test_the_role_module_refuses_what_iam_would():
