@@ -71,6 +71,7 @@ options:
           - Service accounts to trust, each as a C(namespace:name) string or a dict with C(namespace) and C(name).
           - The namespace must be a DNS-1123 label, the name a DNS-1123 subdomain (Kubernetes naming rules).
           - C(*) and C(?) are accepted only with O(allow_wildcard_subjects=true).
+          - The name C(default) is refused; every pod that names no ServiceAccount runs as it.
         type: list
         elements: raw
         required: true
