@@ -63,6 +63,7 @@ from ansible_collections.amazon.aws.plugins.plugin_utils.botocore import get_aws
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import ASSUME_ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AssumeRoleClients
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import known_regions
 
 display = Display()
 
