@@ -220,13 +220,14 @@ def module_code(module_name):
 def preload():
     """Import every module's code and warm botocore in this process: the controller's, when Ansible loads an action class.
 
-    A failure (a missing library) is left for the module process to report as it would anyway.
+    A missing library is left for the module process to report as it would anyway; any other error is a bug, and
+    surfaces (swallowing it once hid a warm-up that did nothing).
     """
     try:
         for module_name in MODULES:
             module_code(module_name)
         warm_up()
-    except Exception:  # pylint: disable=broad-except
+    except ImportError:
         pass
 
 
