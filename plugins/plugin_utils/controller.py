@@ -83,13 +83,12 @@ def botocore_session(profile=None):
 
 
 def warm_up():
-    """Read botocore's data for the services and regions our modules use, once, in this process (no request is sent)."""
+    """Read botocore's data for the services our modules use, once, in this process (clients are made, no request)."""
     if botocore is None or _sessions:
         return
     session = botocore_session()
     for service in WARMED_SERVICES:
         session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
-    known_regions()  # botocore's partition data, read once here rather than in every forked worker
 
 
 def no_log_values(argument_spec, params):
@@ -227,6 +226,7 @@ def preload():
         for module_name in MODULES:
             module_code(module_name)
         warm_up()
+        known_regions()  # botocore's partition data: read here once, not in every forked worker
     except ImportError:
         pass
 
