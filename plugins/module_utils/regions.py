@@ -28,6 +28,8 @@ class RegionError(ValueError):
 @functools.lru_cache(maxsize=1)
 def known_regions():
     """``{region: partition}`` of every region botocore knows (STS is in every region of every partition)."""
+    if botocore is None:
+        raise ImportError("botocore is required to check AWS regions")
     session = botocore.session.get_session()
     return {region: partition for partition in session.get_available_partitions()
             for region in session.get_available_regions("sts", partition_name=partition)}
