@@ -2,7 +2,7 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""AWS regions and their partitions, from botocore's endpoint data: a region must exist, and match the role's partition.
+"""AWS regions and their partitions, from botocore's partition data: a region must exist, and match the role's partition.
 
 A region that exists in no partition (``eu-west-9``) would otherwise be found out only by the first call, after its
 retries, with an HTML page as the message; an assume-role ARN of ``aws-us-gov`` with a region of ``aws`` would be
@@ -16,7 +16,7 @@ import functools
 
 try:
     import botocore
-    import botocore.session
+    import botocore.loaders
 except ImportError:
     botocore = None  # AnsibleAWSModule reports the missing library; the preflight needs it installed beside Ansible
 
@@ -27,12 +27,22 @@ class RegionError(ValueError):
 
 @functools.lru_cache(maxsize=1)
 def known_regions():
-    """``{region: partition}`` of every region botocore knows (STS is in every region of every partition)."""
+    """``{region: partition}`` of every region botocore knows.
+
+    From ``partitions.json``, the small file botocore's endpoint rules read, not the service endpoint data: every
+    module run checks its region, and that file is parsed in a fraction of the time and memory. A partition's
+    ``<partition>-global`` entry is the name of its global endpoints, not a region a client can be made for.
+    """
     if botocore is None:
         raise ImportError("botocore is required to check AWS regions")
-    session = botocore.session.get_session()
-    return {region: partition for partition in session.get_available_partitions()
-            for region in session.get_available_regions("sts", partition_name=partition)}
+    data = botocore.loaders.create_loader().load_data("partitions")
+    return {region: partition["id"] for partition in data["partitions"]
+            for region in partition.get("regions") or {} if region != f"{partition['id']}-global"}
+
+
+def partition_of(region, default="aws"):
+    """The partition of a known ``region``; ``default`` for one botocore does not know (checked elsewhere)."""
+    return known_regions().get(region, default)
 
 
 def check_region(region, field="region"):

@@ -19,12 +19,6 @@ import functools
 import json
 from collections import namedtuple
 
-try:
-    import botocore.exceptions
-    import botocore.session
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing dependency
-
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
@@ -40,6 +34,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import partition_of
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
@@ -88,19 +83,7 @@ def role_account(module, account_id=None):
     """``(account_id, partition)`` the role lives in: the caller's (one sts:GetCallerIdentity) unless given."""
     if account_id is None:
         return get_aws_account_info(module)
-    return account_id, partition_for_region(module.region or "us-east-1")
-
-
-@functools.lru_cache(maxsize=None)
-def partition_for_region(region):
-    """The AWS partition of ``region`` (``aws`` when botocore does not know it), from botocore's data.
-
-    Cached: a botocore session costs about 10 ms to make, and the loop items of a task run in one process.
-    """
-    try:
-        return botocore.session.get_session().get_partition_for_region(region)
-    except botocore.exceptions.UnknownRegionError:
-        return "aws"
+    return account_id, partition_of(module.region or "us-east-1")
 
 
 def compact_json(document):

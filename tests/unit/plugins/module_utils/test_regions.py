@@ -42,3 +42,15 @@ def test_a_role_of_another_partition_than_the_region_is_refused(arn, region):
 def test_a_role_of_the_regions_partition_passes():
     assert regions.check_same_partition("arn:aws-us-gov:iam::222222222222:role/d", "us-gov-east-1", "a", "r") == "aws-us-gov"
     assert regions.check_same_partition("arn:aws:iam::222222222222:role/d", "eu-west-1", "a", "r") == "aws"
+
+
+@pytest.mark.parametrize("name", ["aws-global", "aws-us-gov-global", "aws-cn-global"])
+def test_a_partitions_global_endpoint_name_is_not_a_region(name):
+    with pytest.raises(regions.RegionError, match=f"'{name}' is not an AWS region"):
+        regions.check_region(name)
+
+
+def test_partition_of_a_known_region_and_the_default_for_an_unknown_one():
+    assert regions.partition_of("cn-northwest-1") == "aws-cn"
+    assert regions.partition_of("us-gov-east-1") == "aws-us-gov"
+    assert regions.partition_of("nowhere-1") == "aws"
