@@ -18,16 +18,14 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MAX_TOKEN_EXPIRATION
-from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_token_expiration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EXPIRATION_ANNOTATION as TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY_LABEL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION as ROLE_ARN
 FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every write the service_account role makes
-# What the EKS pod identity webhook accepts for the projected token's lifetime, in seconds.
-TOKEN_EXPIRATION_RANGE = (MIN_TOKEN_EXPIRATION, MAX_TOKEN_EXPIRATION)
 
 
 def _as_text_map(value, where):
@@ -98,15 +96,10 @@ def _checked_boolean(value, field="service_account_sts_regional_endpoints"):
 
 
 def _checked_token_expiration(value):
-    low, high = TOKEN_EXPIRATION_RANGE
     try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        seconds = None
-    if seconds is None or isinstance(value, bool) or not low <= seconds <= high:
-        raise AnsibleFilterError(f"service_account_token_expiration {value!r} is not a token lifetime EKS accepts: "
-                                 f"give seconds from {low} to {high}")
-    return str(seconds)
+        return check_token_expiration(value, "service_account_token_expiration")
+    except LimitError as e:
+        raise AnsibleFilterError(str(e)) from None
 
 
 def service_account_manifests(items, namespace, labels=None, sts_regional_endpoints=None, token_expiration=None):

@@ -52,6 +52,19 @@ class LimitError(ValueError):
     """A value IAM or STS would refuse; the message names the field and the fix."""
 
 
+def check_token_expiration(value, field="token_expiration"):
+    """The ``eks.amazonaws.com/token-expiration`` annotation value for ``value``, as the text the webhook reads.
+
+    One rule for the rollout (what it writes) and verify (what it finds): whole seconds, as a number or a string of
+    digits, from the API server's minimum to EKS's maximum; the webhook does not use any other value as given.
+    """
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (isinstance(text, str) and text.isascii() and text.isdigit() and MIN_TOKEN_EXPIRATION <= int(text) <= MAX_TOKEN_EXPIRATION):
+        raise LimitError(f"{field} {value!r} is not a token lifetime EKS accepts: give seconds from {MIN_TOKEN_EXPIRATION} to "
+                         f"{MAX_TOKEN_EXPIRATION} (whole seconds, as a number or digits), for example 86400")
+    return str(int(text))
+
+
 def _tag_text(text):
     """True when IAM's tag pattern accepts every character of ``text``."""
     return all(char in _TAG_SYMBOLS or unicodedata.category(char).startswith(_TAG_CATEGORIES) for char in text)

@@ -199,6 +199,30 @@ def evaluate_condition_block(condition, context):
     return True
 
 
+def positive_string_tests(statement, key):
+    """``[(kind, values)]``: the tests a statement's condition puts a single-valued ``key`` to, ANDed.
+
+    ``kind`` is ``"like"`` (glob values) or ``"equals"`` (literal values; the ignore-case operators give the values
+    lower-cased, for keys such as ``sub`` whose values are lower case). Negated operators and ``Null`` are left
+    out: they only narrow what the others admit, so what the tests admit is an upper bound, never an understatement.
+    A set qualifier or ``IfExists`` changes nothing for a key every request has.
+    """
+    tests = []
+    for operator, entries in ((statement or {}).get("Condition") or {}).items():
+        if not isinstance(entries, dict):
+            continue
+        _qualifier, base, _if_exists = _split_operator(operator)
+        if base not in ("StringEquals", "StringEqualsIgnoreCase", "StringLike"):
+            continue
+        for entry_key, values in entries.items():
+            if entry_key.lower() == key.lower():
+                texts = [_as_policy_string(value, f"Condition.{operator}.{entry_key}") for value in as_list(values)]
+                if base == "StringEqualsIgnoreCase":
+                    texts = [text.lower() for text in texts]
+                tests.append(("like" if base == "StringLike" else "equals", texts))
+    return tests
+
+
 # -- statements ----------------------------------------------------------------------------------
 
 

@@ -26,6 +26,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MAX_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_token_expiration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EXPIRATION_ANNOTATION
@@ -39,6 +41,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_subject
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import subject
+from ansible_collections.torque.eks_irsa.plugins.module_utils.subject_patterns import admitted_subjects
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import DENY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError
@@ -46,6 +49,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation i
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import matching_statements
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import positive_string_tests
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statement_applies
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statements
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
@@ -305,15 +309,30 @@ class _TrustDiagnosis:
                             "value has no wildcard",
                             f"test it with StringEquals: \"StringEquals\": {{\"{self.aud_key}\": \"{self.report.context.audience}\"}}, "
                             f"or {ROLLOUT}")
-        check = self.report.check
-        probes = [subject(check.namespace, f"{check.service_account}-other"), subject(f"{check.namespace}-other", check.service_account),
-                  subject("kube-system", "default")]
-        let_in = [probe for probe in probes if self.decide(document, sub=probe) == ALLOW]
-        if let_in:
+        broad = next(filter(None, (self._broad_subject(statement) for statement in allowing)), None)
+        if broad:
             self.report.add("trust-subject-broad", WARNING, None,
-                            f"the trust policy of role {self.role_name} also lets other service accounts in, for example {let_in[0]} "
-                            "(a wildcard or no sub condition)",
+                            f"the trust policy of role {self.role_name} also lets other service accounts in: {broad}",
                             f"allow exactly \"StringEquals\": {{\"{self.sub_key}\": \"{self.subject}\"}}, or {ROLLOUT}")
+
+    def _broad_subject(self, statement):
+        """What in ``statement`` admits more than one service account (no sub test, or a pattern), with an example.
+
+        Listing several exact subjects is not broad: each is a service account someone named. A pattern is broad when
+        it admits two real subjects, wherever its wildcards are (:func:`.subject_patterns.admitted_subjects`).
+        """
+        tests = positive_string_tests(statement, self.sub_key)
+        if not tests:
+            other = next(s for s in admitted_subjects([]) if s != self.subject)
+            return f"it does not test {self.sub_key}, so any service account of the cluster gets in (for example {other})"
+        for index, (kind, values) in enumerate(tests):
+            others = tests[:index] + tests[index + 1:]
+            for pattern in values if kind == "like" else ():
+                admitted = admitted_subjects([("like", [pattern])] + others)
+                if len(admitted) > 1:
+                    other = next(s for s in admitted if s != self.subject)
+                    return f"the pattern {pattern!r} admits other service accounts too, for example {other}"
+        return None
 
     def _operators_for(self, statement, claim):
         """The operators under which ``statement`` tests this issuer's ``claim`` key."""
@@ -533,11 +552,11 @@ def _check_optional_annotations(report, where, annotations):
                   f"set {REGIONAL_ANNOTATION}=true (or false)")
     expiration = annotations.get(EXPIRATION_ANNOTATION)
     if expiration is not None:
-        text = str(expiration).strip()
-        if not text.isdigit() or not MIN_TOKEN_EXPIRATION <= int(text) <= MAX_TOKEN_EXPIRATION:
-            malformed(EXPIRATION_ANNOTATION, expiration,
-                      f"is not a whole number of seconds from {MIN_TOKEN_EXPIRATION} to {MAX_TOKEN_EXPIRATION}: the webhook does not use it as given",
-                      None, f"set {EXPIRATION_ANNOTATION} to a number of seconds in that range, for example 86400")
+        try:
+            check_token_expiration(expiration, EXPIRATION_ANNOTATION)
+        except LimitError:
+            malformed(EXPIRATION_ANNOTATION, expiration, "is not a token lifetime the webhook uses as given", None,
+                      f"set {EXPIRATION_ANNOTATION} to whole seconds from {MIN_TOKEN_EXPIRATION} to {MAX_TOKEN_EXPIRATION}, for example 86400")
     audience = annotations.get(AUDIENCE_ANNOTATION)
     if audience is not None and audience != context.audience:
         malformed(AUDIENCE_ANNOTATION, audience, f"differs from the audience {context.audience} the provider and role expect",

@@ -157,3 +157,14 @@ def test_the_provider_module_refuses_what_iam_would():
     with pytest.raises(ProviderOptionError, match="^url 'https://oidc.example.com/x+' is 265 characters"):
         wanted_provider("https://oidc.example.com/" + "x" * 240)
     assert wanted_provider("https://oidc.example.com/" + "x" * 230).issuer.url.endswith("x")
+
+
+@pytest.mark.parametrize("value, text", [(600, "600"), ("600", "600"), (86400, "86400"), ("3600", "3600")])
+def test_a_token_lifetime_the_webhook_uses_is_given_as_its_text(value, text):
+    assert limits.check_token_expiration(value) == text
+
+
+@pytest.mark.parametrize("value", [599, 86401, "599", "86401", "1h", " 3600", "3600.0", "-600", True, None, 3600.0, "٣٦٠٠"])
+def test_any_other_token_lifetime_is_refused(value):
+    with pytest.raises(limits.LimitError, match=r"^eks\.amazonaws\.com/token-expiration .* give seconds from 600 to 86400"):
+        limits.check_token_expiration(value, "eks.amazonaws.com/token-expiration")

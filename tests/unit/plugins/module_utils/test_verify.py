@@ -283,15 +283,38 @@ def test_subject_mismatch():
     only(run(the_role=role(trust(sub="system:serviceaccount:other:someone-else"))), "trust-subject-mismatch")
 
 
-@pytest.mark.parametrize("sub, operator", [
-    (f"system:serviceaccount:{NS}:*", "StringLike"),
-    (f"system:serviceaccount:*:{SA}", "StringLike"),
-    (None, None),
+@pytest.mark.parametrize("sub, operator, example", [
+    (f"system:serviceaccount:{NS}:*", "StringLike", f"system:serviceaccount:{NS}:a"),
+    (f"system:serviceaccount:*:{SA}", "StringLike", f"system:serviceaccount:a:{SA}"),
+    (f"system:serviceaccount:{NS}:{SA[:-1]}?", "StringLike", f"system:serviceaccount:{NS}:{SA[:-1]}a"),  # one name character
+    (f"system:serviceaccount:{NS[:-1]}?:{SA}", "StringLike", f"system:serviceaccount:{NS[:-1]}a:{SA}"),  # one namespace character
+    (f"system:serviceaccount:{NS}:{SA}*", "StringLike", f"system:serviceaccount:{NS}:{SA}a"),  # a suffix
+    (f"system:serviceaccount:{NS}*", "StringLike", f"system:serviceaccount:{NS}:a"),  # across the separator
+    ([SUB, f"system:serviceaccount:{NS}:x*"], "StringLike", f"system:serviceaccount:{NS}:x"),  # one broad value of two
+    (None, None, "system:serviceaccount:a:a"),
 ])
-def test_subject_broad(sub, operator):
+def test_subject_broad(sub, operator, example):
     findings = run(the_role=role(trust(sub=sub, sub_operator=operator or "StringEquals")))
     assert codes(findings) == ["trust-subject-broad"]
     assert findings[0]["severity"] == "warning" and SUB in findings[0]["fix"]
+    assert f"for example {example}" in findings[0]["message"]
+
+
+@pytest.mark.parametrize("sub, operator", [
+    ("system:serviceaccoun?:" + f"{NS}:{SA}", "StringLike"),  # the wildcard can only be the prefix's own letter
+    (f"*:{NS}:{SA}", "StringLike"),  # a name holds no ':', so the star can only be the prefix
+    (SUB, "StringLike"),  # a pattern without a wildcard
+    ([SUB, f"system:serviceaccount:{NS}:other", "system:serviceaccount:ci:deployer"], "StringEquals"),  # names, listed
+    ([SUB, f"system:serviceaccount:{NS}:x?-Upper"], "StringLike"),  # a pattern that admits no real subject
+])
+def test_subject_not_broad_when_no_pattern_admits_two_service_accounts(sub, operator):
+    assert codes(run(the_role=role(trust(sub=sub, sub_operator=operator)))) == ["ok"]
+
+
+def test_a_pattern_narrowed_by_another_test_of_sub_is_judged_with_it():
+    document = trust(sub=f"system:serviceaccount:{NS}:*", sub_operator="StringLike")
+    document["Statement"][0]["Condition"]["StringEquals"][f"{HOST}:sub"] = SUB  # ANDed: only SUB passes both
+    assert codes(run(the_role=role(document))) == ["ok"]
 
 
 def test_an_explicit_deny_is_trust_denied():
