@@ -260,11 +260,21 @@ def _list_roles(client):
     return client.get_paginator("list_roles").paginate().build_full_result()["Roles"]
 
 
-def roles_trusting(client, arn):
-    """Sorted names of the roles in the account whose trust policy has ``arn`` as a Federated principal."""
+def roles_trusting(client, arn, planned_trust=None):
+    """Sorted names of the roles in the account whose trust policy has ``arn`` as a Federated principal.
+
+    ``planned_trust`` (``{lower-case role name: trust policy, or None}``) is what the same run leaves some roles with
+    (None: it deletes them): those count by it, not by what IAM holds now, so a check run decides as the real one.
+    """
     # A provider is only trusted by roles of its own account, so the account's roles are the whole story.
-    return sorted(role["RoleName"] for role in _list_roles(client)
-                  if arn in federated_principals(role.get("AssumeRolePolicyDocument") or {}))
+    planned_trust = planned_trust or {}
+    trusting = []
+    for role in _list_roles(client):
+        name = role["RoleName"].lower()  # IAM role names ignore case
+        document = planned_trust[name] if name in planned_trust else role.get("AssumeRolePolicyDocument") or {}
+        if document is not None and arn in federated_principals(document):
+            trusting.append(role["RoleName"])
+    return sorted(trusting)
 
 
 def provider_calls(client, arn):
@@ -321,19 +331,18 @@ class ProviderConverger(Converger):
         # ``after`` is what IAM holds once the writes succeeded; re-reading could only show a stale copy.
         return self._planned(before, after)
 
-    def plan_absent(self, force=False, deleted_roles=()):
+    def plan_absent(self, force=False, planned_trust=None):
         """Plan the provider's deletion; without ``force``, only ours and only when no role trusts it.
 
         Both refusals are decided from reads alone, so check mode refuses exactly when a real run would.
-        ``deleted_roles`` are roles the same run deletes first: not counted as trusting it (a check run still reads them).
+        ``planned_trust`` is the trust the same run, first, leaves its roles with (see :func:`roles_trusting`).
         """
-        self._planning(functools.partial(self.plan_absent, force, deleted_roles))
+        self._planning(functools.partial(self.plan_absent, force, planned_trust))
         before = self._read()
         if before is None:
             return self._planned(None, None)
         if not force:
-            deleted = {name.lower() for name in deleted_roles}  # IAM role names ignore case
-            trusting = [name for name in roles_trusting(self.calls.client, self.arn) if name.lower() not in deleted]
+            trusting = roles_trusting(self.calls.client, self.arn, planned_trust)
             if not is_owned(before["tags"]):
                 raise ProviderNotOwnedError(self.arn, trusting)
             if trusting:
@@ -421,12 +430,12 @@ def provider_converger(module, client, wanted, given_account_id):
     return ProviderConverger(client, provider_arn(partition, account_id, wanted.issuer.url), module.check_mode)
 
 
-def plan_provider(module, converger, params, wanted, given_account_id, deleted_roles=()):
-    """Plan ``params['state']`` with reads and refusals only (see :meth:`ProviderConverger.plan_absent` for ``deleted_roles``)."""
+def plan_provider(module, converger, params, wanted, given_account_id, planned_trust=None):
+    """Plan ``params['state']`` with reads and refusals only (see :meth:`ProviderConverger.plan_absent` for ``planned_trust``)."""
     if params["state"] == "present":
         confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
         return converger.plan_present(wanted, confirm_account)
-    return converger.plan_absent(params["force"], deleted_roles)
+    return converger.plan_absent(params["force"], planned_trust)
 
 
 def provider_result(module, converger, outcome):

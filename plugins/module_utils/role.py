@@ -37,6 +37,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import w
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import partition_of
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statements
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import policies_differ
@@ -164,12 +165,22 @@ class RoleConverger(Converger):
         self._converge(role, spec)
         return self._planned(before, role)
 
-    def plan_absent(self, force=False):
-        """Plan deleting the role and what blocks deletion. A role without the ownership tag is only deleted with ``force``."""
-        self._planning(functools.partial(self.plan_absent, force))
+    def plan_absent(self, force=False, shared_trust=None):
+        """Plan deleting the role and what blocks deletion. A role without the ownership tag is only deleted with ``force``.
+
+        With ``shared_trust`` (a :class:`DesiredTrust` of ``trust_policy_mode=shared``) only its statements go: the role
+        itself is deleted only when no other writer's statement is left in its trust policy.
+        """
+        self._planning(functools.partial(self.plan_absent, force, shared_trust))
         role = read_role(self.calls)
         if role is None:
             return self._planned(None, None)
+        if shared_trust is not None:
+            left, _removed = shared_trust.without_ours(role["trust_policy"])
+            if statements(left):
+                after = copy.deepcopy(role)
+                self._set_trust_policy(after, left)
+                return self._planned(role, after)
         if not (force or is_owned(role["tags"])):
             raise Refusal(not_owned("role", self.name) + ", so the module does not delete it; set force=true to delete it anyway")
         self._deleting(role_result(role), functools.partial(self._delete, role))
@@ -370,7 +381,8 @@ def role_result(role):
 def plan_role(module, converger, options):
     """Plan ``options['state']`` (options checked by ``check_role_options``) with reads and refusals only."""
     if options["state"] == "absent":
-        return converger.plan_absent(options["force"])
+        shared = options["trust_policy_mode"] == "shared"
+        return converger.plan_absent(options["force"], desired_trust(options, None, None) if shared else None)
     return converger.plan_present(role_spec(options, *role_account(module, options["account_id"])))
 
 

@@ -8,14 +8,16 @@ A web identity role trusts ``system:serviceaccount:<namespace>:<name>`` subjects
 cluster OIDC issuers. This module turns the user's (issuer, service accounts) pairs into the trust
 policy IAM stores, in one deterministic form so that a re-run compares equal:
 
-- one statement per issuer, with a ``Sid`` derived from the issuer alone (``IrsaOidc`` + a short
-  hash of its host path), so the same issuer always lands in the same statement;
+- one statement per issuer, with a stable ``Sid`` (``IrsaOidc`` + a short hash): in exclusive mode of the issuer
+  alone, so the same issuer always lands in the same statement; in shared mode of the issuer, the audience and the
+  subjects, so two writers trusting different service accounts of one cluster each keep their own statement;
 - subjects sorted and de-duplicated; ``aud`` always under ``StringEquals``; ``sub`` under
   ``StringEquals``, or under ``StringLike`` when (and only when) a permitted wildcard is used;
 - the ``Federated`` principal is the provider ARN in the role's own account, because IAM only
   honours an OIDC provider that lives in the same account as the role.
 
-It also merges those statements into a shared role's existing policy (by ``Sid``), measures the
+It also merges those statements into a shared role's existing policy (by ``Sid``), takes them out of it again
+(:meth:`DesiredTrust.without_ours`), measures the
 policy as IAM does, validates inline permission policies, and lists the providers a trust policy
 references (:func:`federated_principals`, used by ``iam_oidc_provider``).
 """
@@ -185,17 +187,22 @@ def parse_trust(entries, partition, account_id, allow_wildcard=False, field="tru
 # -- statements ---------------------------------------------------------------------------------
 
 
-def statement_sid(host_path):
-    """Stable Sid for an issuer's statement: IAM Sids are alphanumeric only, so the host path is hashed."""
-    return SID_PREFIX + hashlib.sha256(host_path.encode("utf-8")).hexdigest()[:16]
+def statement_sid(host_path, subjects=None, audience=None):
+    """Stable Sid of a statement of ours: IAM Sids are alphanumeric only, so what identifies it is hashed.
+
+    The issuer's host path alone (exclusive mode: one statement per issuer), or with the audience and the sorted
+    subjects (shared mode: the statement of one writer).
+    """
+    identity = host_path if subjects is None else "\n".join([host_path, audience or DEFAULT_AUDIENCE] + sorted(subjects))
+    return SID_PREFIX + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
 
 
 def _one_or_many(values):
     return values[0] if len(values) == 1 else list(values)
 
 
-def build_statement(trusted, audience=DEFAULT_AUDIENCE):
-    """The statement letting ``trusted.service_accounts`` of one issuer assume the role."""
+def build_statement(trusted, audience=DEFAULT_AUDIENCE, shared=False):
+    """The statement letting ``trusted.service_accounts`` of one issuer assume the role (its Sid: :func:`statement_sid`)."""
     subjects = sorted({subject(sa) for sa in trusted.service_accounts})
     # Conditions in a statement are ANDed, so all subjects of an issuer share one operator:
     # StringLike when any of them is a pattern (exact names match themselves), else StringEquals.
@@ -203,7 +210,7 @@ def build_statement(trusted, audience=DEFAULT_AUDIENCE):
     conditions = {"StringEquals": {f"{trusted.host_path}:aud": audience}}
     conditions.setdefault(sub_operator, {})[f"{trusted.host_path}:sub"] = _one_or_many(subjects)
     return {
-        "Sid": statement_sid(trusted.host_path),
+        "Sid": statement_sid(trusted.host_path, subjects if shared else None, audience),
         "Effect": "Allow",
         "Principal": {"Federated": trusted.provider_arn},
         "Action": WEB_IDENTITY_ACTION,
@@ -211,8 +218,8 @@ def build_statement(trusted, audience=DEFAULT_AUDIENCE):
     }
 
 
-def build_statements(trusted_issuers, audience=DEFAULT_AUDIENCE):
-    return [build_statement(trusted, audience) for trusted in trusted_issuers]
+def build_statements(trusted_issuers, audience=DEFAULT_AUDIENCE, shared=False):
+    return [build_statement(trusted, audience, shared) for trusted in trusted_issuers]
 
 
 def policy_document(statements):
@@ -256,12 +263,12 @@ def policy_size(document):
     return len(json.dumps(document, separators=(",", ":")))
 
 
-def check_size(document, limit=DEFAULT_SIZE_LIMIT, trusted_issuers=(), field="trust_policy_size_limit"):
+def check_size(document, limit=DEFAULT_SIZE_LIMIT, trusted_issuers=(), field="trust_policy_size_limit", shared=False, audience=DEFAULT_AUDIENCE):
     """Raise :class:`TrustPolicyError` when ``document`` is over ``limit``, saying what made it grow."""
     size = policy_size(document)
     if size <= limit:
         return size
-    ours = {statement_sid(trusted.host_path): trusted for trusted in trusted_issuers}
+    ours = {build_statement(trusted, audience, shared)["Sid"]: trusted for trusted in trusted_issuers}
     largest_first = sorted(statements(document), key=policy_size, reverse=True)
     advice = "trust fewer service accounts per role, or use one wildcard subject (allow_wildcard_subjects)"
     if limit < MAX_SIZE_LIMIT:
@@ -288,13 +295,24 @@ class DesiredTrust(namedtuple("DesiredTrust", ["trusted_issuers", "audience", "e
     __slots__ = ()
 
     def statements(self):
-        return build_statements(self.trusted_issuers, self.audience)
+        return build_statements(self.trusted_issuers, self.audience, shared=not self.exclusive)
 
     def document(self, current=None):
         """The trust policy to store given the ``current`` one (``None`` for a new role), checked for size."""
         document = merge_statements(current, self.statements(), self.exclusive)
-        check_size(document, self.size_limit, self.trusted_issuers)
+        check_size(document, self.size_limit, self.trusted_issuers, shared=not self.exclusive, audience=self.audience)
         return document
+
+    def without_ours(self, current):
+        """``(policy, removed)``: ``current`` without the statements of ours (by Sid), and how many were in it.
+
+        What a shared writer's removal leaves: the other writers' statements, untouched and in their places.
+        """
+        current = decode_policy(current, "current trust policy") or {}
+        ours = {statement["Sid"] for statement in self.statements()}
+        every = statements(current)
+        kept = [statement for statement in every if not (isinstance(statement, dict) and statement.get("Sid") in ours)]
+        return {"Version": current.get("Version", POLICY_VERSION), "Statement": kept}, len(every) - len(kept)
 
 
 # -- reading trust policies ---------------------------------------------------------------------
@@ -423,7 +441,7 @@ def check_role_options(params):
     try:
         check_role_name(params["name"])
         if params["state"] == "absent":
-            return dict(params)
+            return _checked_removal(params)
         check_role_path(params["path"])
         check_session_duration(params["max_session_duration"])
         check_managed_policy_quota(params["managed_policy_quota"])
@@ -458,6 +476,16 @@ def check_role_options(params):
     except LimitError as e:
         raise TrustPolicyError(str(e)) from None
     return checked
+
+
+def _checked_removal(params):
+    """The options of ``state=absent``: in shared mode, ``trust`` names the statements to remove, and must be given."""
+    if params["trust_policy_mode"] == "shared":
+        if not params["trust"]:
+            raise TrustPolicyError("trust is required with state=absent and trust_policy_mode=shared: it names this task's "
+                                   "statements, the only ones removed (the role is deleted only when no other statement is left)")
+        parse_trust(params["trust"], None, None, params["allow_wildcard_subjects"])
+    return dict(params)
 
 
 def desired_trust(options, partition, account_id):

@@ -31,7 +31,8 @@ options:
     description:
       - V(present) creates or updates the role.
       - V(absent) detaches its managed policies, deletes its inline policies, removes it from instance profiles and
-        deletes it. A role that does not exist is not an error.
+        deletes it. A role that does not exist is not an error. With O(trust_policy_mode=shared), only this task's
+        trust statements are removed while other statements are left.
     type: str
     choices: [present, absent]
     default: present
@@ -91,9 +92,13 @@ options:
   trust_policy_mode:
     description:
       - V(exclusive) makes the trust policy exactly the statements built from O(trust).
-      - V(shared) replaces only the statements this module builds (by C(Sid)) and keeps every other statement,
-        for a role whose trust policy other tools also edit. In this mode a statement for an issuer no longer
-        listed is kept as well; use V(exclusive) to remove it.
+      - V(shared) adds or keeps only the statements this task builds and keeps every other statement, for a role
+        whose trust policy other tools or other inventories also edit. A statement is identified (its C(Sid)) by its
+        issuer, audience and subjects, so two writers trusting different service accounts of one cluster each keep
+        their own. Trusting other subjects is therefore another statement: the old one stays until its writer
+        removes it with O(state=absent) and the old O(trust), or a task with V(exclusive) rewrites the policy.
+      - With O(state=absent), V(shared) removes only this task's statements (O(trust) is then required); the role is
+        deleted only when no other statement is left.
     type: str
     choices: [exclusive, shared]
     default: exclusive
@@ -234,6 +239,16 @@ EXAMPLES = r"""
   torque.eks_irsa.iam_web_identity_role:
     name: torque-runner
     state: absent
+
+- name: Take this inventory's statement out of a shared role (other writers' statements stay)
+  torque.eks_irsa.iam_web_identity_role:
+    name: shared-deployer
+    state: absent
+    trust_policy_mode: shared
+    allow_wildcard_subjects: true
+    trust:
+      - issuer: "{{ cluster.issuer }}"
+        service_accounts: ["torque-env-*:runner"]
 """
 
 RETURN = r"""

@@ -211,11 +211,14 @@ class AccountRun:
         role_convergers = [RoleConverger(self.client, options["name"], module.check_mode) for options in roles]
         steps = [(f"roles[{index}] ({options['name']}): ", options, converger)
                  for index, (options, converger) in enumerate(zip(roles, role_convergers))]
+        # What the roles will trust once the run is done: a role it deletes, or no longer lets trust the provider,
+        # does not keep the provider from going.
+        planned_trust = {}
         for where, options, converger in steps:
-            converged(module, functools.partial(plan_role, module, converger, options), where, self.outcome())
-        deleted_roles = [options["name"] for options in roles] if module.params["state"] == "absent" else ()
+            planned = converged(module, functools.partial(plan_role, module, converger, options), where, self.outcome())
+            planned_trust[options["name"].lower()] = (planned.after or {}).get("trust_policy")
         converged(module, functools.partial(plan_provider, module, provider, self.provider_options, self.wanted,
-                                            self.provider_account, deleted_roles), failure_context=dict(self.outcome(), arn=provider.arn))
+                                            self.provider_account, planned_trust), failure_context=dict(self.outcome(), arn=provider.arn))
         provider_step = ("", None, provider)
         # The provider before the roles that trust it; the roles first when deleting: IAM would let the provider go
         # while they trust it, and their logins would break.

@@ -334,19 +334,65 @@ def test_shared_mode_keeps_a_foreign_statement(local_stack, run_playbook):
     assert statements[0] == foreign
     assert len(statements) == 2 and statements[1]["Sid"].startswith("IrsaOidc")
 
+    # A shared statement is identified by its issuer and subjects: other subjects are another statement, added after
+    # the others; the first stays until its writer removes it (state=absent with the same trust).
     local_stack.reset_aws_requests()
     widened = dict(shared, trust=[{"issuer": local_stack.issuer, "service_accounts": ["torque-agents:runner", "torque-agents:dry-run"]}])
-    run = run_playbook(role_play(("share", shared), ("widen", widened), ("widen again", widened)), inventory=inventory(account))
+    run = run_playbook(role_play(("share", shared), ("widen", widened), ("widen again", widened),
+                                 ("remove the first", dict(shared, state="absent"))), inventory=inventory(account))
     succeeded(run)
-    assert [run.result(task, host)["changed"] for task in ("share", "widen", "widen again")] == [False, True, False]
-    assert [call[2] for call in mutating_calls(local_stack)] == ["UpdateAssumeRolePolicy"]
+    assert [run.result(task, host)["changed"] for task in ("share", "widen", "widen again", "remove the first")] == [False, True, False, True]
+    assert [call[2] for call in mutating_calls(local_stack)] == ["UpdateAssumeRolePolicy"] * 2
     statements = read_role(local_stack, account, "shared")["role"]["AssumeRolePolicyDocument"]["Statement"]
     assert statements[0] == foreign and len(statements) == 2
+    assert statements[1]["Condition"]["StringEquals"][f"{local_stack.issuer.removeprefix('https://')}:sub"] == [
+        "system:serviceaccount:torque-agents:dry-run", "system:serviceaccount:torque-agents:runner"]
 
     run = run_playbook(role_play(("take over", dict(shared, trust_policy_mode="exclusive"))), inventory=inventory(account))
     succeeded(run)
     statements = read_role(local_stack, account, "shared")["role"]["AssumeRolePolicyDocument"]["Statement"]
     assert [statement["Sid"] for statement in statements] == [run.result("take over", host)["trust_policy"]["Statement"][0]["Sid"]]
+
+
+def test_two_shared_writers_on_one_cluster_both_survive_and_each_removes_only_its_own(local_stack, run_playbook):
+    account = "320000000013"
+    host = f"account-{account}"
+    team = {name: {"name": "shared-by-two", "trust_policy_mode": "shared",
+                   "trust": [{"issuer": local_stack.issuer, "service_accounts": [f"{name}:runner"]}]} for name in ("team-a", "team-b")}
+
+    def subjects():
+        document = read_role(local_stack, account, "shared-by-two")["role"]["AssumeRolePolicyDocument"]
+        return [statement["Condition"]["StringEquals"][f"{local_stack.issuer.removeprefix('https://')}:sub"] for statement in document["Statement"]]
+
+    # Two writers (two playbooks, two inventories in real life) on one role and one issuer, then again: both stay.
+    run = run_playbook(role_play(("a", team["team-a"]), ("b", team["team-b"]), ("a again", team["team-a"]), ("b again", team["team-b"])),
+                       inventory=inventory(account))
+    succeeded(run)
+    assert [run.result(task, host)["status"] for task in ("a", "b", "a again", "b again")] == ["created", "updated", "ok", "ok"]
+    assert subjects() == ["system:serviceaccount:team-a:runner", "system:serviceaccount:team-b:runner"]
+
+    # Removal, predicted by check mode, takes only the writer's own statement; the last one's removal deletes the role.
+    for check in (True, False):
+        run = run_playbook(role_play(("a leaves", dict(team["team-a"], state="absent"))), inventory=inventory(account), check=check)
+        succeeded(run)
+        assert run.result("a leaves", host)["status"] == "updated"
+    assert subjects() == ["system:serviceaccount:team-b:runner"]
+    run = run_playbook(role_play(("a leaves again", dict(team["team-a"], state="absent")), ("b leaves", dict(team["team-b"], state="absent"))),
+                       inventory=inventory(account))
+    succeeded(run)
+    assert [run.result(task, host)["status"] for task in ("a leaves again", "b leaves")] == ["ok", "deleted"]
+    with pytest.raises(botocore.exceptions.ClientError, match="NoSuchEntity"):
+        local_stack.account_client("iam", account).get_role(RoleName="shared-by-two")
+
+
+def test_shared_removal_needs_the_trust_it_removes(local_stack, run_playbook):
+    play = yaml.safe_dump([{"name": "no trust", "hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "role", MODULE: {"name": "r", "state": "absent", "trust_policy_mode": "shared"}}]}])
+    local_stack.reset_aws_requests()
+    run = run_playbook(play)
+    assert run.rc == 2
+    assert run.result("role")["msg"].startswith("trust is required with state=absent and trust_policy_mode=shared")
+    assert local_stack.aws_requests() == []
 
 
 def test_role_made_by_hand_is_neither_changed_nor_deleted_until_adopted(local_stack, run_playbook):

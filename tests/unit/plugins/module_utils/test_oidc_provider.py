@@ -63,9 +63,9 @@ def ensure_present(client, check_mode, arn, wanted, confirm_account=None):
     return converger.apply()
 
 
-def ensure_absent(client, check_mode, arn, force=False, deleted_roles=()):
+def ensure_absent(client, check_mode, arn, force=False, planned_trust=None):
     converger = ProviderConverger(client, arn, check_mode)
-    converger.plan_absent(force, deleted_roles)
+    converger.plan_absent(force, planned_trust)
     return converger.apply()
 
 
@@ -515,12 +515,12 @@ def test_absent_does_not_count_the_roles_the_same_run_deletes(iam, check_mode):
                                         "IsTruncated": False}, {})
     if not check_mode:
         expect_mutation(stubber, "delete_open_id_connect_provider")
-    assert ensure_absent(client, check_mode, ARN, deleted_roles=["torque-runner"]).changed
+    assert ensure_absent(client, check_mode, ARN, planned_trust={"torque-runner": None}).changed
 
     expect_get(stubber, provider_response())
     stubber.add_response("list_roles", {"Roles": [role("torque-runner", ARN), role("hand-made", ARN)], "IsTruncated": False}, {})
     with pytest.raises(ProviderInUseError) as error:
-        ensure_absent(client, check_mode, ARN, deleted_roles=["torque-runner"])
+        ensure_absent(client, check_mode, ARN, planned_trust={"torque-runner": None})
     assert error.value.details == {"trusted_by": ["hand-made"]}
 
 # -- account --------------------------------------------------------------------------------------

@@ -395,7 +395,7 @@ def test_shared_mode_keeps_the_foreign_statement(iam):
     _client, stubber = iam
     foreign = {"Sid": "Ci", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sts:AssumeRole"}
     current = {"Version": "2012-10-17", "Statement": [foreign]}
-    merged = {"Version": "2012-10-17", "Statement": [foreign] + TRUST["Statement"]}
+    merged = {"Version": "2012-10-17", "Statement": [foreign] + desired_trust(exclusive=False).statements()}
     expect_read(stubber, aws_role(current))
     stubber.add_response("update_assume_role_policy", {}, dict(ROLE, PolicyDocument=compact_json(merged)))
     expect_read(stubber, aws_role(merged))

@@ -206,16 +206,47 @@ def test_exclusive_mode_drops_foreign_statements():
     assert len(document([{"issuer": ISSUER, "service_accounts": ["a:b"]}], current=current)["Statement"]) == 1
 
 
+def shared(entries, current=None):
+    return document(entries, exclusive=False, current=current)
+
+
 def test_shared_mode_replaces_ours_in_place_keeps_foreign_and_appends_new():
-    old_ours = document([{"issuer": ISSUER, "service_accounts": ["a:b"]}])["Statement"][0]
-    stale_ours = document([{"issuer": "https://oidc.example.com/gone", "service_accounts": ["a:b"]}])["Statement"][0]
+    old_ours = shared([{"issuer": ISSUER, "service_accounts": ["c:d", "a:b"]}])["Statement"][0]
+    stale_ours = shared([{"issuer": "https://oidc.example.com/gone", "service_accounts": ["a:b"]}])["Statement"][0]
     current = {"Version": "2012-10-17", "Statement": [old_ours, FOREIGN, stale_ours]}
-    merged = document([{"issuer": ISSUER, "service_accounts": ["a:b", "c:d"]}, {"issuer": OTHER_HOST, "service_accounts": ["e:f"]}],
-                      exclusive=False, current=json.dumps(current))
+    merged = shared([{"issuer": ISSUER, "service_accounts": ["a:b", "c:d"]}, {"issuer": OTHER_HOST, "service_accounts": ["e:f"]}],
+                    current=json.dumps(current))
     sids = [statement["Sid"] for statement in merged["Statement"]]
-    assert sids == [tp.statement_sid(HOST), "CiDeployer", stale_ours["Sid"], tp.statement_sid(OTHER_HOST)]
-    assert merged["Statement"][1] == FOREIGN
+    assert sids == [old_ours["Sid"], "CiDeployer", stale_ours["Sid"], shared([{"issuer": OTHER_HOST, "service_accounts": ["e:f"]}])["Statement"][0]["Sid"]]
+    assert merged["Statement"][:3] == current["Statement"]  # the same subjects, in any order: the same statement
     assert merged["Statement"][0]["Condition"]["StringEquals"][f"{HOST}:sub"] == ["system:serviceaccount:a:b", "system:serviceaccount:c:d"]
+
+
+def test_shared_statements_are_identified_by_issuer_audience_and_subjects():
+    sid = tp.statement_sid(HOST, ["system:serviceaccount:a:b"], "sts.amazonaws.com")
+    assert sid.startswith("IrsaOidc") and sid.isalnum() and sid != tp.statement_sid(HOST)
+    assert sid == tp.statement_sid(HOST, ["system:serviceaccount:a:b"])  # the default audience
+    assert sid != tp.statement_sid(HOST, ["system:serviceaccount:a:c"], "sts.amazonaws.com")
+    assert sid != tp.statement_sid(HOST, ["system:serviceaccount:a:b"], "other")
+    assert sid != tp.statement_sid(OTHER_HOST, ["system:serviceaccount:a:b"], "sts.amazonaws.com")
+    assert tp.statement_sid(HOST, ["x", "y"]) == tp.statement_sid(HOST, ["y", "x"])
+
+
+def test_two_shared_writers_on_one_issuer_both_keep_their_statement():
+    first = shared([{"issuer": ISSUER, "service_accounts": ["team-a:runner"]}])
+    both = shared([{"issuer": ISSUER, "service_accounts": ["team-b:runner"]}], current=first)
+    assert [s["Condition"]["StringEquals"][f"{HOST}:sub"] for s in both["Statement"]] == \
+        ["system:serviceaccount:team-a:runner", "system:serviceaccount:team-b:runner"]
+    assert shared([{"issuer": ISSUER, "service_accounts": ["team-a:runner"]}], current=both) == both  # a re-run changes nothing
+
+
+def test_a_shared_writer_removes_only_its_own_statement():
+    a = DesiredTrust(trusted([{"issuer": ISSUER, "service_accounts": ["team-a:runner"]}]), "sts.amazonaws.com", False, 2048)
+    b = DesiredTrust(trusted([{"issuer": ISSUER, "service_accounts": ["team-b:runner"]}]), "sts.amazonaws.com", False, 2048)
+    both = b.document(a.document({"Version": "2012-10-17", "Statement": [FOREIGN]}))
+    left, removed = a.without_ours(json.dumps(both))
+    assert removed == 1 and left == {"Version": "2012-10-17", "Statement": [FOREIGN] + b.statements()}
+    assert a.without_ours(left) == (left, 0)
 
 
 def test_shared_mode_accepts_a_single_statement_object_and_no_policy():
