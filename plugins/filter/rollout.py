@@ -6,6 +6,7 @@
 
 import re
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 
 HEADER = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "SERVICE ACCOUNT", "SA STATUS"]
@@ -33,7 +34,7 @@ def rollout_outcomes(hosts, hostvars):
                 roles.append({"name": name, "arn": role.get("arn"), "status": role.get("status", "ok"),
                               "service_account": service_account.split(":", 1)[1],
                               "adopt": bool(entry["params"].get("adopt")),
-                              "source": f"{host}: eks_irsa_roles[{index}] ({name})" if index is not None else host})
+                              "source": role_source(host, index, name) if index is not None else host})
         outcomes.append({
             "host": host,
             "account_id": plan.get("account_id", facts.get("eks_irsa_account_id")),
