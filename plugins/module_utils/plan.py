@@ -85,9 +85,48 @@ def _missing(host_vars):
     return problems
 
 
+# Variables the run uses once for every account, each with why: a host giving its own value would get a silent wrong
+# result (its roles trusting a cluster its ServiceAccounts are not applied in, say), so differing values are refused.
+RUN_LEVEL = {
+    "eks_irsa_cluster_name": "the issuer is looked up once, and every account's roles trust that cluster",
+    "eks_irsa_issuer": "every account's roles trust one cluster, the one the ServiceAccounts are applied in",
+    "eks_irsa_namespace": "the ServiceAccounts are applied in one namespace, and every role trusts that namespace",
+    "eks_irsa_kubeconfig": "the ServiceAccounts are applied through one Kubernetes connection",
+    "eks_irsa_kube_context": "the ServiceAccounts are applied through one Kubernetes connection",
+    "eks_irsa_create_namespace": "the ServiceAccounts' namespace is created, or not, once for the run",
+    "eks_irsa_render_dir": "the run renders every ServiceAccount, or applies every one",
+    "eks_irsa_service_account_labels": "every ServiceAccount gets the same labels",
+    "eks_irsa_sts_regional_endpoints": "every ServiceAccount gets the same EKS annotations",
+    "eks_irsa_token_expiration": "every ServiceAccount gets the same EKS annotations",
+}
+NOT_SET = object()
+
+
+def _shown(value):
+    return "(not set)" if value is NOT_SET else json.dumps(value, sort_keys=True, default=str)
+
+
+def _run_level_problems(hosts, hostvars):
+    """One line per run-level variable whose value differs between hosts, naming the hosts and their values."""
+    problems = []
+    for variable, why in RUN_LEVEL.items():
+        values = {}
+        for host in hosts:
+            value = plain_data(hostvars[host][variable]) if variable in hostvars[host] else NOT_SET
+            if value is NOT_SET and variable == "eks_irsa_namespace":
+                continue  # required: its absence is reported as such
+            values.setdefault(_shown(value), []).append(host)
+        if len(values) > 1:
+            shown = "; ".join(f"{', '.join(named[:3])}{' and others' if len(named) > 3 else ''}: {value}" for value, named in values.items())
+            problems.append(f"{variable} differs between hosts ({shown}), but {why}. Set it once, for the group "
+                            "eks_irsa_accounts (group_vars), not per host")
+    return problems
+
+
 def checked_inventory(hosts, hostvars):
-    """The hosts, unchanged, when every account's entry sets what it needs (before the issuer can be looked up)."""
-    _refuse([f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])])
+    """The hosts, unchanged, when every account's entry sets what it needs and the run-level variables agree (before
+    the issuer can be looked up, which uses them)."""
+    _refuse([f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])] + _run_level_problems(hosts, hostvars))
     return list(hosts)
 
 

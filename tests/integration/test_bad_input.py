@@ -206,6 +206,19 @@ CASES = [
       "raise the account's quota"]),
     ("managed-policy-quota-over-iam-maximum", _group(eks_irsa_managed_policy_quota=21), BAD,
      ["eks_irsa_managed_policy_quota 21 is out of range", "give 1 to 20"]),
+    # -- what the run uses once, given by one host for itself (its roles would trust what its ServiceAccounts are not)
+    ("host-with-its-own-namespace", _host(eks_irsa_namespace="rel-team-b"), BAD,
+     [f'eks_irsa_namespace differs between hosts ({BAD}: "rel-team-b"; {OTHER}: "rel-bad")',
+      "the ServiceAccounts are applied in one namespace", "Set it once, for the group eks_irsa_accounts (group_vars), not per host"]),
+    ("host-with-its-own-cluster", _host(eks_irsa_cluster_name="no-such-cluster"), BAD,
+     ["eks_irsa_cluster_name differs between hosts", f'{BAD}: "no-such-cluster"', "the issuer is looked up once",
+      "Set it once, for the group eks_irsa_accounts"]),
+    ("host-with-its-own-issuer", _host(eks_irsa_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/0THERC1USTER"), BAD,
+     ["eks_irsa_issuer differs between hosts", "every account's roles trust one cluster", "Set it once"]),
+    ("host-with-its-own-kube-context", _host(eks_irsa_kube_context="elsewhere"), BAD,
+     ["eks_irsa_kube_context differs between hosts", f"{OTHER}: (not set)", "one Kubernetes connection"]),
+    ("host-with-its-own-service-account-labels", _host(eks_irsa_service_account_labels={"team": "b"}), BAD,
+     ["eks_irsa_service_account_labels differs between hosts", "every ServiceAccount gets the same labels"]),
 ]
 
 

@@ -224,3 +224,44 @@ def test_one_role_listed_by_two_hosts_of_one_account_is_refused():
     lines = _problems(*_inventory(dev=_account(ACCOUNT), again=_account(ACCOUNT)))
     assert lines[1].startswith(f"again: eks_irsa_roles[0] (torque-runner): role 'torque-runner' of account {ACCOUNT} is already "
                                "listed by dev")
+
+
+# -- what the run uses once ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable, dev_value, why", [
+    ("eks_irsa_cluster_name", "other-cluster", "the issuer is looked up once, and every account's roles trust that cluster"),
+    ("eks_irsa_namespace", "team-b", "the ServiceAccounts are applied in one namespace"),
+    ("eks_irsa_issuer", OTHER_ISSUER, "every account's roles trust one cluster"),
+    ("eks_irsa_kube_context", "other", "one Kubernetes connection"),
+    ("eks_irsa_kubeconfig", "/tmp/other", "one Kubernetes connection"),
+    ("eks_irsa_service_account_labels", {"team": "b"}, "the same labels"),
+    ("eks_irsa_token_expiration", 3600, "the same EKS annotations"),
+    ("eks_irsa_sts_regional_endpoints", True, "the same EKS annotations"),
+    ("eks_irsa_create_namespace", True, "created, or not, once"),
+    ("eks_irsa_render_dir", "/tmp/out", "renders every ServiceAccount"),
+])
+def test_a_run_level_variable_given_differently_by_one_host_is_refused(variable, dev_value, why):
+    hostvars = {"tools": _account("111111111111"), "dev": _account("222222222222", **{variable: dev_value}),
+                "prod": _account("333333333333")}
+    with pytest.raises(PlanError) as error:
+        plan.checked_inventory(list(hostvars), hostvars)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2, lines
+    assert lines[1].startswith(f"{variable} differs between hosts (")
+    before = "(not set)" if variable not in ("eks_irsa_cluster_name", "eks_irsa_namespace") else f'"{_account("1")[variable]}"'
+    assert f"tools, prod: {before}" in lines[1] and "dev: " in lines[1]
+    assert why in lines[1] and lines[1].endswith("Set it once, for the group eks_irsa_accounts (group_vars), not per host")
+
+
+def test_a_run_level_variable_set_alike_on_every_host_passes():
+    hostvars = {host: _account(account, eks_irsa_kube_context="agents", eks_irsa_service_account_labels={"a": "b"})
+                for host, account in (("dev", "111111111111"), ("prod", "222222222222"))}
+    assert plan.checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
+
+
+def test_many_hosts_sharing_a_value_are_shortened():
+    hostvars = {f"h{index}": _account(f"1111111111{index:02d}") for index in range(6)}
+    hostvars["h5"]["eks_irsa_namespace"] = "odd"
+    with pytest.raises(PlanError, match=r'\(h0, h1, h2 and others: "torque"; h5: "odd"\)'):
+        plan.checked_inventory(list(hostvars), hostvars)
