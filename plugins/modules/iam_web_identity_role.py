@@ -95,7 +95,7 @@ options:
       - V(shared) adds or keeps only the statements this task builds and keeps every other statement, for a role
         whose trust policy other tools or other inventories also edit. A statement is identified (its C(Sid)) by its
         issuer, audience and subjects, so two writers trusting different service accounts of one cluster each keep
-        their own. Trusting other subjects is therefore another statement: the old one stays until its writer
+        their own. Trusting other subjects is therefore another statement, and the old one stays until its writer
         removes it with O(state=absent) and the old O(trust), or a task with V(exclusive) rewrites the policy.
       - With O(state=absent), V(shared) removes only this task's statements (O(trust) is then required); the role is
         deleted only when no other statement is left.
