@@ -23,9 +23,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import DEFAULT_MANAGED_POLICY_QUOTA
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
-from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_count
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
@@ -196,11 +194,8 @@ def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None, manag
                             "one ServiceAccount carries one role ARN, so give each role its own service_account")
         seen[service_account] = role["name"]
         params = _role_params(role, issuer, namespace, service_account, account_id, tags, managed_policy_quota)
-        try:
-            if isinstance(role.get("managed_policies"), list):  # the quota as the inventory names it
-                check_managed_policy_count(role["managed_policies"], managed_policy_quota or DEFAULT_MANAGED_POLICY_QUOTA,
-                                           quota_field="eks_irsa_managed_policy_quota")
-            validated_role_options(params)  # the module's own checks; it fills its defaults itself
+        try:  # the module's own checks (it fills its defaults itself), naming the quota as the inventory sets it
+            validated_role_options(params, fields={"managed_policy_quota": "eks_irsa_managed_policy_quota"})
         except (TrustPolicyError, LimitError) as e:
             raise PlanError(f"{where}: {e}") from None
         planned.append({"service_account": service_account, "params": params})

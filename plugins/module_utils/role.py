@@ -30,6 +30,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import R
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_inline_policies_size
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_count
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
@@ -297,10 +298,11 @@ class RoleConverger(Converger):
         if not (to_attach or to_detach):
             return
         after = sorted((current | set(to_attach)) - set(to_detach))
-        if len(after) > quota:  # only without purge: the options alone were checked before
-            raise Refusal(f"managed_policies: the role would have {len(after)} managed policies with the {len(current)} it "
-                          f"has (purge_managed_policies=false), but a role may have {quota} (managed_policy_quota): detach "
-                          "some, or set purge_managed_policies=true; nothing was written for this role")
+        try:  # only without purge can the role's other policies add to the count: the options alone were checked before
+            check_managed_policy_count(after, quota)
+        except LimitError as e:
+            raise Refusal(f"{e}; with purge_managed_policies=false the {len(current)} the role has count too (or set it "
+                          "to true); nothing was written for this role") from None
         self._change("managed_policies", role["managed_policies"], after)
         # Detach first: a role holds a limited number of managed policies (10 by default).
         for arn in to_detach:

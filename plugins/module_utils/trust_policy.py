@@ -422,30 +422,32 @@ ROLE_ARGUMENT_SPEC = dict(
 ROLE_REQUIRED_IF = [("state", "present", ["trust"])]
 
 
-def validated_role_options(given):
+def validated_role_options(given, fields=None):
     """An iam_web_identity_role task's options, given as a dict, checked as the module checks them (spec, then
     :func:`check_role_options`); raises :class:`TrustPolicyError` naming the option."""
     try:
         params = validated_options(ROLE_ARGUMENT_SPEC, given, ROLE_REQUIRED_IF)
     except OptionsError as e:
         raise TrustPolicyError(str(e)) from None
-    return check_role_options(params)
+    return check_role_options(params, fields)
 
 
-def check_role_options(params):
+def check_role_options(params, fields=None):
     """Check the module's options before any AWS call; return them normalised.
 
-    Raises :class:`TrustPolicyError` naming the option. The returned dict has ``inline_policies``
-    decoded, ``tags`` values as strings and ``account_id`` as 12 digits (or None).
+    Raises :class:`TrustPolicyError` naming the option, or the name ``fields`` gives it (the preflight names
+    ``managed_policy_quota`` as the inventory sets it). The returned dict has ``inline_policies`` decoded, ``tags``
+    values as strings and ``account_id`` as 12 digits (or None).
     """
+    quota_field = (fields or {}).get("managed_policy_quota", "managed_policy_quota")
     try:
         check_role_name(params["name"])
         if params["state"] == "absent":
             return _checked_removal(params)
         check_role_path(params["path"])
         check_session_duration(params["max_session_duration"])
-        check_managed_policy_quota(params["managed_policy_quota"])
-        check_managed_policy_count(params["managed_policies"] or [], params["managed_policy_quota"])
+        check_managed_policy_quota(params["managed_policy_quota"], quota_field)
+        check_managed_policy_count(params["managed_policies"] or [], params["managed_policy_quota"], quota_field=quota_field)
     except LimitError as e:
         raise TrustPolicyError(str(e)) from None
     checked = dict(params)

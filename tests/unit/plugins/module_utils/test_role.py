@@ -592,3 +592,18 @@ def test_role_spec_from_module_options():
     assert role_spec(options, ACCOUNT, "aws") == spec(
         managed_policies=[READ_ONLY], purge_managed_policies=False, inline_policies={"bucket": BUCKET}, permissions_boundary="", tags={"n": "1"},
         adopt=True)
+
+
+def test_kept_managed_policies_count_against_the_quota_and_nothing_is_written(iam):
+    _client, stubber = iam
+    kept = [f"arn:aws:iam::aws:policy/Kept{index}" for index in range(9)]
+    wanted = ["arn:aws:iam::aws:policy/New0", "arn:aws:iam::aws:policy/New1"]
+    expect_read(stubber, aws_role(), attached=kept)
+    expect_policies(stubber, *wanted)
+    with pytest.raises(Refusal) as refusal:
+        converge(iam, spec(managed_policies=wanted, purge_managed_policies=False))
+    assert str(refusal.value) == (
+        "managed_policies: 11 managed policies, but a role may have 10 (managed_policy_quota): attach fewer, or raise the "
+        "account's quota (Service Quotas, up to 20) and set managed_policy_quota; with purge_managed_policies=false the 9 the "
+        "role has count too (or set it to true); nothing was written for this role")
+    stubber.assert_no_pending_responses()  # the reads only: no write was sent
