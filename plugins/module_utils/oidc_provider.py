@@ -282,10 +282,15 @@ def provider_calls(client, arn):
     return IAMCalls(client, f"OIDC provider {arn}", _NEW_PROVIDER_RETRY, OpenIDConnectProviderArn=arn)
 
 
+def read_provider(calls, arn):
+    """The provider's view, read with ``calls`` (see :func:`provider_calls`), or ``None`` when IAM has none with this ARN."""
+    response = calls.read("get the provider", "get_open_id_connect_provider")
+    return None if response is None else provider_view(arn, response)
+
+
 def get_provider(client, arn):
     """The provider's view, or ``None`` when IAM has no provider with this ARN."""
-    response = provider_calls(client, arn).read("get the provider", "get_open_id_connect_provider")
-    return None if response is None else provider_view(arn, response)
+    return read_provider(provider_calls(client, arn), arn)
 
 
 # -- convergence: each step decides first, so check mode is exact ----------------------------------
@@ -300,8 +305,7 @@ class ProviderConverger(Converger):
         self.calls = provider_calls(client, arn)
 
     def _read(self):
-        response = self.calls.read("get the provider", "get_open_id_connect_provider")
-        return None if response is None else provider_view(self.arn, response)
+        return read_provider(self.calls, self.arn)  # this converger's calls: after a create, they wait for IAM to show it
 
     def _read_created(self):
         try:
