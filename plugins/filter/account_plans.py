@@ -29,4 +29,5 @@ class FilterModule:
 
     def filters(self):
         return {function.__name__: _filter(function)
-                for function in (plan.checked_inventory, plan.account_plans, plan.planned_service_accounts)}
+                for function in (plan.checked_inventory, plan.account_plans, plan.planned_service_accounts,
+                                 plan.planned_service_account_groups)}

@@ -9,26 +9,27 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table
 HEADER = ["ACCOUNT", "HOST", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
 
 
-def verify_checks(plan, namespace):
-    """The ``checks`` option of irsa_verify for one account, from its role plan (``web_identity_role_plan``).
+def verify_checks(plan):
+    """The ``checks`` option of irsa_verify for one account: one per role and ServiceAccount of its role plan.
 
     The plan is what the rollout converges, so verify looks at exactly the roles and ServiceAccounts the
-    rollout makes, with the same defaults (ServiceAccount names, role paths).
+    rollout makes, with the same defaults (ServiceAccount names and namespaces, role paths).
     """
     return [{
         "role_name": role["params"]["name"],
         "role_path": role["params"].get("path") or "/",
-        "namespace": namespace,
-        "service_account": role["service_account"],
-    } for role in plan or []]
+        "namespace": service_account["namespace"],
+        "service_account": service_account["name"],
+    } for role in plan or [] for service_account in role["service_accounts"]]
 
 
 def verify_proof_checks(findings):
-    """The ``checks`` option of irsa_token_proof: each (ServiceAccount, role ARN) irsa_verify looked at, once."""
+    """The ``checks`` option of irsa_token_proof: each (namespace, ServiceAccount, role ARN) irsa_verify looked at, once."""
     seen = {}
     for finding in findings or []:
-        seen.setdefault((finding["service_account"], finding["role_arn"]), None)
-    return [{"service_account": service_account, "role_arn": role_arn} for service_account, role_arn in seen]
+        seen.setdefault((finding["namespace"], finding["service_account"], finding["role_arn"]), None)
+    return [{"namespace": namespace, "service_account": service_account, "role_arn": role_arn}
+            for namespace, service_account, role_arn in seen]
 
 
 def _account(host, facts):

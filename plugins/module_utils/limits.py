@@ -61,7 +61,7 @@ def check_token_expiration(value, field="token_expiration"):
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not (isinstance(text, str) and text.isascii() and text.isdigit() and MIN_TOKEN_EXPIRATION <= int(text) <= MAX_TOKEN_EXPIRATION):
         raise LimitError(f"{field} {value!r} is not a token lifetime EKS accepts: give seconds from {MIN_TOKEN_EXPIRATION} to "
-                         f"{MAX_TOKEN_EXPIRATION} (whole seconds, as a number or digits), for example 86400")
+                         f"{MAX_TOKEN_EXPIRATION}")
     return str(int(text))
 
 

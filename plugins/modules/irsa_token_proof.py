@@ -20,15 +20,18 @@ description:
   - Writes nothing (a TokenRequest stores no object), so it also runs in check mode.
 options:
   namespace:
-    description: Namespace of the ServiceAccounts.
+    description: Namespace of the ServiceAccounts whose check gives none of its own.
     type: str
-    required: true
   checks:
     description: The ServiceAccounts and the role each one should be able to assume.
     type: list
     elements: dict
     required: true
     suboptions:
+      namespace:
+        description: Namespace of the ServiceAccount; default O(namespace).
+        type: str
+        version_added: 1.3.0
       service_account:
         description: Name of the ServiceAccount.
         type: str
@@ -124,6 +127,7 @@ except ImportError:
     ApiException = None  # main() reports the missing library
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import PROOF_RETRY_CODES
@@ -180,8 +184,9 @@ def core_v1_api(module):
 
 def main():
     argument_spec = dict(
-        namespace=dict(type="str", required=True),
+        namespace=dict(type="str"),
         checks=dict(type="list", elements="dict", required=True, options=dict(
+            namespace=dict(type="str"),
             service_account=dict(type="str", required=True),
             role_arn=dict(type="str", required=True),
         )),
@@ -196,9 +201,13 @@ def main():
     params = module.params
     if ApiException is None:
         module.fail_json(msg="the Python library kubernetes is missing: pip install kubernetes (requirements.txt lists it)")
-    if params["attempts"] < 1 or params["delay"] < 0 or params["token_expiration"] < 600:
-        module.fail_json(msg="attempts must be at least 1, delay at least 0, and token_expiration at least 600 seconds "
-                             "(the API server's minimum): fix those options")
+    if params["attempts"] < 1 or params["delay"] < 0 or params["token_expiration"] < MIN_TOKEN_EXPIRATION:
+        module.fail_json(msg=f"attempts must be at least 1, delay at least 0, and token_expiration at least {MIN_TOKEN_EXPIRATION} "
+                             "seconds (the API server's minimum): fix those options")
+    for index, check in enumerate(params["checks"]):
+        if not (check["namespace"] or params["namespace"]):
+            module.fail_json(msg=f"checks[{index}] ({check['service_account']}): no namespace: give it the check's namespace, "
+                                 "or the module's namespace option")
     # AssumeRoleWithWebIdentity is authorised by the token: the request is sent unsigned, with no AWS credentials.
     config = dict(CLIENT_CONFIG, signature_version=botocore.UNSIGNED)
     sts = module.client("sts", config=botocore.config.Config(**config))
@@ -207,20 +216,20 @@ def main():
     except Exception as e:  # pylint: disable=broad-exception-caught
         module.fail_json(msg=f"could not reach Kubernetes: {e}. Set kubeconfig and kube_context (or K8S_AUTH_KUBECONFIG)")
 
-    findings, tokens = [], {}  # ServiceAccount -> (token, why there is none)
+    findings, tokens = [], {}  # (namespace, ServiceAccount) -> (token, why there is none)
     for check in params["checks"]:
-        name = check["service_account"]
-        if name not in tokens:
+        namespace, name = check["namespace"] or params["namespace"], check["service_account"]
+        if (namespace, name) not in tokens:
             try:
-                tokens[name] = (request_token(core_api, params["namespace"], name, params["audience"], params["token_expiration"]), None)
+                tokens[namespace, name] = (request_token(core_api, namespace, name, params["audience"], params["token_expiration"]), None)
             except ApiException as e:
-                tokens[name] = (None, f"the Kubernetes API refused a token for it: {e.status} {e.reason}")
-        token, refusal = tokens[name]
+                tokens[namespace, name] = (None, f"the Kubernetes API refused a token for it: {e.status} {e.reason}")
+        token, refusal = tokens[namespace, name]
         if token is None:
-            findings.append(token_proof_finding(params["namespace"], name, check["role_arn"], "TokenRequestFailed", refusal, 0))
+            findings.append(token_proof_finding(namespace, name, check["role_arn"], "TokenRequestFailed", refusal, 0))
             continue
         code, message, attempts = assume_with_token(sts, check["role_arn"], token, params["attempts"], params["delay"])
-        findings.append(token_proof_finding(params["namespace"], name, check["role_arn"], code, message, attempts))
+        findings.append(token_proof_finding(namespace, name, check["role_arn"], code, message, attempts))
     tokens.clear()
     module.exit_json(changed=False, findings=findings, error_count=sum(1 for f in findings if f["severity"] == "error"))
 

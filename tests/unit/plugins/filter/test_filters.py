@@ -24,7 +24,7 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 
 @pytest.mark.parametrize("module, names", [
-    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_summary"}),
+    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_service_account_groups", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions",
                         "service_account_namespace_manifest", "service_account_takeovers"}),
 ])
@@ -199,8 +199,9 @@ def test_an_adopted_service_account_gets_only_our_annotations_and_labels():
 
 # -- rollout.py ---------------------------------------------------------------------------------------------------
 
-def role(name, service_account, status="created", account=ACCOUNT):
-    return {"name": name, "arn": f"arn:aws:iam::{account}:role/{name}", "status": status, "service_account": service_account}
+def role(name, service_account, status="created", account=ACCOUNT, namespace="torque-envs"):
+    return {"name": name, "arn": f"arn:aws:iam::{account}:role/{name}", "status": status, "namespace": namespace,
+            "service_account": service_account}
 
 
 def outcome(host, account, roles=(), provider="created", error=None):
@@ -218,12 +219,27 @@ OUTCOMES = [
 def test_rollout_service_accounts_takes_every_role_of_the_accounts_that_succeeded():
     gone = outcome("old", "444444444444", [dict(role("x", "x-old"), status="deleted")])
     unknown = outcome("new", "555555555555", [dict(role("y", "y-new"), arn=None)])
-    assert rollout_service_accounts(OUTCOMES + [gone, unknown]) == [
-        {"name": "torque-runner-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-runner", "adopt": False, "source": None},
-        {"name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader", "adopt": False, "source": None},
-        {"name": "torque-runner-tools", "role_arn": "arn:aws:iam::123456789012:role/torque-runner", "adopt": False, "source": None},
+    pattern = outcome("ci", "666666666666", [dict(role("z", "runner-*", account="666666666666"), pattern=True)])
+    assert rollout_service_accounts(OUTCOMES + [gone, unknown, pattern]) == [
+        {"namespace": "torque-envs", "name": "torque-runner-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-runner",
+         "adopt": False, "source": None},
+        {"namespace": "torque-envs", "name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader",
+         "adopt": False, "source": None},
+        {"namespace": "torque-envs", "name": "torque-runner-tools", "role_arn": "arn:aws:iam::123456789012:role/torque-runner",
+         "adopt": False, "source": None},
     ]
     assert rollout_service_accounts([]) == []
+
+
+def test_rollout_service_account_groups_are_one_per_namespace_with_its_creation_and_render_dir():
+    outcomes = [outcome("a", "111111111111", [role("r", "runner", namespace="team-b"), role("s", "other", namespace="team-a")]),
+                outcome("b", "222222222222", [role("r", "runner", account="222222222222", namespace="team-a")])]
+    groups = rollout.rollout_service_account_groups(outcomes, ["team-b"], "/out")
+    assert [(g["namespace"], [i["name"] for i in g["service_accounts"]], g["create_namespace"], g["render_dir"]) for g in groups] == [
+        ("team-a", ["other", "runner"], False, "/out/team-a"), ("team-b", ["runner"], True, "/out/team-b")]
+    (only,) = rollout.rollout_service_account_groups(OUTCOMES, True, "/out")
+    assert only["namespace"] == "torque-envs" and only["create_namespace"] is True and only["render_dir"] == "/out"
+    assert "render_dir" not in rollout.rollout_service_account_groups(OUTCOMES)[0]
 
 
 def plan(*pairs):
@@ -265,7 +281,7 @@ def test_rollout_error_of_a_single_task(failed_result, failed_task, expected):
 
 def test_rollout_summary_table_failures_and_blueprint():
     status = {"torque-runner-prod": "ok", "torque-reader-prod": "updated", "torque-runner-tools": "created"}
-    summary = rollout_summary(OUTCOMES, "torque-envs", status)
+    summary = rollout_summary(OUTCOMES, "torque-envs", {"torque-envs": {"status": status, "error": None}})
     assert summary["lines"] == [
         "ACCOUNT       HOST   PROVIDER  ROLE                                          ROLE STATUS  SERVICE ACCOUNT      SA STATUS",
         "123456789012  tools  created   arn:aws:iam::123456789012:role/torque-runner  created      torque-runner-tools  created",
@@ -278,32 +294,59 @@ def test_rollout_summary_table_failures_and_blueprint():
         "  account 333333333333 (prod): torque-runner-prod  (role torque-runner)",
         "  account 333333333333 (prod): torque-reader-prod  (role torque-reader)",
     ]
-    assert summary["failed"] == ["dev"]
+    assert summary["failed"] == ["dev"] and summary["service_account_failed"] == []
     assert summary["namespace"] == "torque-envs" and summary["service_account_error"] is None
-    assert summary["accounts"]["dev"] == {"account_id": "222222222222", "provider": "created", "roles": [],
+    assert summary["namespaces"] == ["torque-envs"]
+    assert summary["accounts"]["dev"] == {"account_id": "222222222222", "provider": "created", "roles": [], "service_account_error": None,
                                           "error": "dev: could not assume arn:aws:iam::222222222222:role/irsa-deployer: AccessDenied"}
-    assert summary["accounts"]["prod"]["roles"] == [
-        dict(role("torque-runner", "torque-runner-prod", "ok", "333333333333"), service_account_status="ok"),
-        dict(role("torque-reader", "torque-reader-prod", "updated", "333333333333"), service_account_status="updated"),
-    ]
+    published = [{key: value for key, value in role(*args).items() if key != "namespace"}
+                 for args in (("torque-runner", "torque-runner-prod", "ok", "333333333333"),
+                              ("torque-reader", "torque-reader-prod", "updated", "333333333333"))]
+    assert summary["accounts"]["prod"]["roles"] == [dict(published[0], service_account_status="ok"),
+                                                    dict(published[1], service_account_status="updated")]
 
 
 def test_rollout_summary_when_the_service_accounts_failed_gives_no_blueprint():
-    summary = rollout_summary([OUTCOMES[2]], "torque-envs", None, "namespace 'torque-envs' does not exist in the cluster")
+    summary = rollout_summary([OUTCOMES[2]], "torque-envs",
+                              {"torque-envs": {"status": {}, "error": "namespace 'torque-envs' does not exist in the cluster"}})
     assert summary["lines"] == [
         "ACCOUNT       HOST   PROVIDER  ROLE                                          ROLE STATUS  SERVICE ACCOUNT      SA STATUS",
         "123456789012  tools  created   arn:aws:iam::123456789012:role/torque-runner  created      torque-runner-tools  FAILED",
         "FAILED ServiceAccounts in namespace torque-envs: namespace 'torque-envs' does not exist in the cluster",
     ]
-    assert summary["failed"] == []
-    assert summary["service_account_error"] == "namespace 'torque-envs' does not exist in the cluster"
+    assert summary["failed"] == [] and summary["service_account_failed"] == ["tools"]
+    assert summary["service_account_error"] == "namespace torque-envs: namespace 'torque-envs' does not exist in the cluster"
     assert summary["accounts"]["tools"]["roles"][0]["service_account_status"] is None
+    assert summary["accounts"]["tools"]["service_account_error"] == summary["service_account_error"]
+
+
+def test_a_failed_namespace_marks_only_the_accounts_whose_service_accounts_it_holds():
+    outcomes = [outcome("a", "111111111111", [role("r", "runner", account="111111111111", namespace="team-a")]),
+                outcome("b", "222222222222", [role("r", "runner", account="222222222222", namespace="team-b")]),
+                outcome("c", "333333333333", [role("r", "runner", account="333333333333", namespace="team-a"),
+                                              dict(role("p", "runner-*", account="333333333333", namespace="ci"), pattern=True)])]
+    summary = rollout_summary(outcomes, "team-a", {"team-a": {"status": {"runner": "created"}, "error": None},
+                                                   "team-b": {"status": {}, "error": "forbidden"}})
+    assert [line.split()[-1] for line in summary["lines"][1:5]] == ["created", "FAILED", "created", "(pattern)"]
+    assert summary["service_account_failed"] == ["b"] and summary["failed"] == []
+    assert summary["lines"][5:] == [
+        "FAILED ServiceAccounts in namespace team-b: forbidden",
+        "Blueprint: in namespace team-a, use the service account that deploys into each account:",
+        "  account 111111111111 (a): runner  (role r)",
+        "  account 333333333333 (c): runner  (role r)",
+    ]
+    assert summary["accounts"]["a"]["service_account_error"] is None
+    assert summary["accounts"]["b"]["service_account_error"] == "namespace team-b: forbidden"
+    assert summary["accounts"]["c"]["roles"][1]["service_account_status"] is None
+    assert summary["accounts"]["c"]["roles"][1]["namespace"] == "ci"  # several namespaces: each role says its own
+    assert summary["lines"][0].split()[6] == "NAMESPACE" and summary["lines"][1].split()[5] == "team-a"  # "ROLE STATUS" is two words
+    assert summary["namespaces"] == ["ci", "team-a", "team-b"]
 
 
 def test_rollout_summary_shows_an_account_without_roles_and_deleted_roles_get_no_hint():
     outcomes = [outcome("bare", "444444444444", provider="ok"),
-                outcome("old", "555555555555", [dict(role("x", "x-old", account="555555555555"), status="deleted")])]
-    lines = rollout_summary(outcomes, "ns", {"x-old": "deleted"})["lines"]
+                outcome("old", "555555555555", [dict(role("x", "x-old", account="555555555555", namespace="ns"), status="deleted")])]
+    lines = rollout_summary(outcomes, "ns", {"ns": {"status": {"x-old": "deleted"}, "error": None}})["lines"]
     assert lines == [
         "ACCOUNT       HOST  PROVIDER  ROLE                              ROLE STATUS  SERVICE ACCOUNT  SA STATUS",
         "444444444444  bare  ok        -                                 -            -                -",
@@ -323,20 +366,22 @@ def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
 
 
 def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
-    plan = {"dev": {"account_id": "222222222222", "roles": [{"service_account": "other", "params": {"name": "other"}},
-                                                            {"service_account": "runner-dev", "params": {"name": "runner", "adopt": True}}]},
+    plan = {"dev": {"account_id": "222222222222", "roles": [{"service_accounts": [], "params": {"name": "other"}},
+                                                            {"service_accounts": [], "params": {"name": "runner", "adopt": True}}]},
             "prod": {"account_id": "333333333333"}}
     hostvars = {
         "dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {
             "provider": {"status": "created"},
             "roles": {"runner": {"arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "name": "runner",
-                                 "service_accounts": ["torque-envs:runner-dev"]}}}},
+                                 "service_accounts": ["torque-envs:runner-dev", "ci:runner-*"]}}}},
         "prod": {"eks_irsa_plan": plan, "eks_irsa_error": "could not assume",
                  "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": {}}},
     }
     assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
         {"host": "dev", "account_id": "222222222222", "provider": "created", "error": None,
-         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "service_account": "runner-dev",
-                    "adopt": True, "source": "dev: eks_irsa_roles[1] (runner)"}]},
+         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "namespace": "torque-envs",
+                    "service_account": "runner-dev", "pattern": False, "adopt": True, "source": "dev: eks_irsa_roles[1] (runner)"},
+                   {"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "namespace": "ci",
+                    "service_account": "runner-*", "pattern": True, "adopt": True, "source": "dev: eks_irsa_roles[1] (runner)"}]},
         {"host": "prod", "account_id": "333333333333", "provider": None, "roles": [], "error": "could not assume"},
     ]

@@ -14,9 +14,9 @@ ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71E
 
 
 def finding(code, severity, role="torque-runner", sa="torque-runner-dev", account="222222222222", **extra):
-    return dict(dict(account_id=account, role_name=role, role_arn=f"arn:aws:iam::{account}:role/{role}", namespace="envs",
-                     service_account=sa, code=code, severity=severity, message=f"{code} happened", pod_error=None,
-                     fix=f"fix {code}"), **extra)
+    base = dict(account_id=account, role_name=role, role_arn=f"arn:aws:iam::{account}:role/{role}", namespace="envs",
+                service_account=sa, code=code, severity=severity, message=f"{code} happened", pod_error=None, fix=f"fix {code}")
+    return dict(base, **extra)
 
 
 def test_the_filters_are_registered():
@@ -26,11 +26,11 @@ def test_the_filters_are_registered():
 def test_checks_come_from_the_rollouts_own_plan_with_its_defaults():
     plan = role_plans([{"name": "torque-runner"}, {"name": "reader", "service_account": "reads", "path": "/irsa/"}],
                       ISSUER, "envs", "222222222222", suffix="dev")
-    assert verify_checks(plan, "envs") == [
+    assert verify_checks(plan) == [
         {"role_name": "torque-runner", "role_path": "/", "namespace": "envs", "service_account": "torque-runner-dev"},
         {"role_name": "reader", "role_path": "/irsa/", "namespace": "envs", "service_account": "reads"},
     ]
-    assert verify_checks(None, "envs") == []
+    assert verify_checks(None) == []
 
 
 def test_the_report_has_a_row_per_finding_ok_rows_included_and_explains_the_problems():
@@ -71,10 +71,11 @@ def test_an_account_that_could_not_be_verified_fails_and_says_why():
 
 def test_the_proof_checks_each_service_account_and_role_verify_looked_at_once():
     findings = [finding("trust-subject-broad", "warning"), finding("pod-restart-needed", "warning"),
-                finding("ok", "ok", role="reader", sa="reads")]
+                finding("ok", "ok", role="reader", sa="reads"), finding("ok", "ok", role="reader", sa="reads", namespace="team-b")]
     assert verify_proof_checks(findings) == [
-        {"service_account": "torque-runner-dev", "role_arn": "arn:aws:iam::222222222222:role/torque-runner"},
-        {"service_account": "reads", "role_arn": "arn:aws:iam::222222222222:role/reader"}]
+        {"namespace": "envs", "service_account": "torque-runner-dev", "role_arn": "arn:aws:iam::222222222222:role/torque-runner"},
+        {"namespace": "envs", "service_account": "reads", "role_arn": "arn:aws:iam::222222222222:role/reader"},
+        {"namespace": "team-b", "service_account": "reads", "role_arn": "arn:aws:iam::222222222222:role/reader"}]
 
 
 def test_the_proofs_findings_join_the_accounts_findings_and_a_failed_proof_fails_the_run():

@@ -40,7 +40,7 @@ def _problems(hosts, hostvars, issuer=ISSUER):
 
 def test_filters_are_the_plan_functions_with_filter_errors():
     registered = filters.FilterModule().filters()
-    assert set(registered) == {"checked_inventory", "account_plans", "planned_service_accounts"}
+    assert set(registered) == {"checked_inventory", "account_plans", "planned_service_accounts", "planned_service_account_groups"}
     with pytest.raises(AnsibleFilterError) as error:
         registered["account_plans"](*_inventory(dev=_account("1")), ISSUER)
     assert str(error.value).splitlines()[1].startswith("dev: eks_irsa_account_id '1' is not an AWS account ID")
@@ -103,10 +103,10 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
     # A host's own eks_irsa_issuer wins over the looked-up one, in IAM's form (no trailing slash).
     assert plans["prod"]["issuer"] == OTHER_ISSUER
     assert plans["prod"]["assume_role_arn"] is None and plans["prod"]["external_id"] is None
-    assert [role["service_account"] for role in plans["prod"]["roles"]] == ["torque-runner-prod"]
+    assert [role["service_accounts"] for role in plans["prod"]["roles"]] == [[{"namespace": "torque", "name": "torque-runner-prod"}]]
     assert plan.planned_service_accounts(plans) == [
-        {"name": "torque-runner-dev", "adopt": False, "source": "dev: eks_irsa_roles[0] (torque-runner)"},
-        {"name": "torque-runner-prod", "adopt": False, "source": "prod: eks_irsa_roles[0] (torque-runner)"}]
+        {"namespace": "torque", "name": "torque-runner-dev", "adopt": False, "source": "dev: eks_irsa_roles[0] (torque-runner)"},
+        {"namespace": "torque", "name": "torque-runner-prod", "adopt": False, "source": "prod: eks_irsa_roles[0] (torque-runner)"}]
 
 
 def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
@@ -175,13 +175,13 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
         {"name": "torque-reader", "service_account": "reader", "description": None},
     ]
     assert plan.role_plans(roles, ISSUER, "torque-envs", ACCOUNT, suffix="dev", tags={"owner": "platform"}) == [
-        {"service_account": "torque-runner-dev", "params": {
+        {"service_accounts": [{"namespace": "torque-envs", "name": "torque-runner-dev"}], "params": {
             "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
             "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "", "max_session_duration": 7200, "adopt": True,
             "name": "torque-runner", "account_id": ACCOUNT, "trust_policy_mode": "exclusive", "purge_tags": False,
             "tags": {"owner": "role-wins", "tier": "deploy"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
-        {"service_account": "reader", "params": {
+        {"service_accounts": [{"namespace": "torque-envs", "name": "reader"}], "params": {
             "name": "torque-reader", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
             "purge_tags": False, "tags": {"owner": "platform"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
@@ -192,7 +192,7 @@ def test_a_valid_service_account_name_of_any_length_is_planned_and_the_quota_pas
     name = "s" * 250
     (planned,) = plan.role_plans([{"name": "torque-runner", "service_account": name}], ISSUER, "n" * 63, ACCOUNT,
                                  tags={"owner": "platform"}, managed_policy_quota=20)
-    assert planned["service_account"] == name
+    assert planned["service_accounts"] == [{"namespace": "n" * 63, "name": name}]
     assert planned["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": [f"{'n' * 63}:{name}"]}]
     assert planned["params"]["managed_policy_quota"] == 20 and planned["params"]["tags"] == {"owner": "platform"}
 
@@ -231,7 +231,6 @@ def test_one_role_listed_by_two_hosts_of_one_account_is_refused():
 
 @pytest.mark.parametrize("variable, dev_value, why", [
     ("eks_irsa_cluster_name", "other-cluster", "the issuer is looked up once, and every account's roles trust that cluster"),
-    ("eks_irsa_namespace", "team-b", "the ServiceAccounts are applied in one namespace"),
     ("eks_irsa_issuer", OTHER_ISSUER, "every account's roles trust one cluster"),
     ("eks_irsa_kube_context", "other", "one Kubernetes connection"),
     ("eks_irsa_kubeconfig", "/tmp/other", "one Kubernetes connection"),
@@ -249,7 +248,7 @@ def test_a_run_level_variable_given_differently_by_one_host_is_refused(variable,
     lines = str(error.value).splitlines()
     assert len(lines) == 2, lines
     assert lines[1].startswith(f"{variable} differs between hosts (")
-    before = "(not set)" if variable not in ("eks_irsa_cluster_name", "eks_irsa_namespace") else f'"{_account("1")[variable]}"'
+    before = "(not set)" if variable != "eks_irsa_cluster_name" else f'"{_account("1")[variable]}"'
     assert f"tools, prod: {before}" in lines[1] and "dev: " in lines[1]
     assert why in lines[1] and lines[1].endswith("Set it once, for the group eks_irsa_accounts (group_vars), not per host")
 
@@ -262,6 +261,70 @@ def test_a_run_level_variable_set_alike_on_every_host_passes():
 
 def test_many_hosts_sharing_a_value_are_shortened():
     hostvars = {f"h{index}": _account(f"1111111111{index:02d}") for index in range(6)}
-    hostvars["h5"]["eks_irsa_namespace"] = "odd"
-    with pytest.raises(PlanError, match=r'\(h0, h1, h2 and others: "torque"; h5: "odd"\)'):
+    hostvars["h5"]["eks_irsa_cluster_name"] = "odd"
+    with pytest.raises(PlanError, match=r'\(h0, h1, h2 and others: "agents"; h5: "odd"\)'):
         plan.checked_inventory(list(hostvars), hostvars)
+
+
+# -- namespaces and subjects per role -----------------------------------------------------------------------
+
+
+def test_a_role_trusts_the_subjects_it_lists_in_their_namespaces_and_patterns_are_trusted_not_applied():
+    subjects = ["team-a:runner", {"namespace": "team-b", "name": "runner"}, "team-a:runner", "ci-*:runner"]
+    roles = [{"name": "deployer", "subjects": subjects, "allow_wildcard_subjects": True},
+             {"name": "reader", "namespace": "team-c"},
+             {"name": "torque-runner"}]
+    (deployer, reader, runner) = plan.role_plans(roles, ISSUER, "torque", ACCOUNT, suffix="dev")
+    assert deployer["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": ["team-a:runner", "team-b:runner", "ci-*:runner"]}]
+    assert deployer["params"]["allow_wildcard_subjects"] is True
+    assert deployer["service_accounts"] == [{"namespace": "team-a", "name": "runner"}, {"namespace": "team-b", "name": "runner"}]
+    assert reader["service_accounts"] == [{"namespace": "team-c", "name": "reader-dev"}]
+    assert reader["params"]["trust"][0]["service_accounts"] == ["team-c:reader-dev"]
+    assert runner["service_accounts"] == [{"namespace": "torque", "name": "torque-runner-dev"}]
+
+
+@pytest.mark.parametrize("role, message", [
+    ({"name": "r", "subjects": ["ci-*:runner"]}, "eks_irsa_roles[0] (r): subjects[0]: the namespace 'ci-*' contains the wildcard '*'"),
+    ({"name": "r", "subjects": ["team-a:runner"], "service_account": "x"},
+     "eks_irsa_roles[0] (r): subjects lists the ServiceAccounts the role trusts, so service_account cannot be given too"),
+    ({"name": "r", "subjects": ["team-a:runner"], "namespace": "x"}, "so namespace cannot be given too"),
+    ({"name": "r", "subjects": "team-a:runner"}, "eks_irsa_roles[0] (r): subjects \"team-a:runner\" is not a list of ServiceAccounts"),
+    ({"name": "r", "subjects": []}, "subjects [] is not a list of ServiceAccounts"),
+    ({"name": "r", "subjects": ["team-a"]}, "subjects[0]: 'team-a' is not a service account: write it as 'namespace:name'"),
+    ({"name": "r", "subjects": ["team-a:default"]}, "subjects[0]: the service account 'default' of namespace 'team-a'"),
+    ({"name": "r", "namespace": "Team_A"}, "service_account (default r-prod) in namespace: the namespace 'Team_A' is not a valid"),
+])
+def test_bad_subjects_are_refused_naming_the_role_and_field(role, message):
+    lines = _problems(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=[role])))
+    assert message in lines[1], lines
+
+
+def test_one_name_in_two_namespaces_is_two_service_accounts_but_one_in_one_namespace_is_refused():
+    both = [{"name": "a", "subjects": ["team-a:runner"]}, {"name": "b", "subjects": ["team-b:runner"]}]
+    assert len(plan.account_plans(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=both)), ISSUER)["prod"]["roles"]) == 2
+    clash = [{"name": "a", "subjects": ["team-a:runner"]}, {"name": "b", "namespace": "team-a", "service_account": "runner"}]
+    (line,) = _problems(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=clash)))[1:]
+    assert line == ("prod: eks_irsa_roles[1] (b): service account 'team-a:runner' is already used by role 'a'; one ServiceAccount "
+                    "carries one role ARN, so give each role its own service_account")
+
+
+def test_hosts_may_each_have_their_namespace_and_a_service_account_is_claimed_once_per_namespace():
+    hostvars = {"dev": _account("111111111111", eks_irsa_namespace="team-a", eks_irsa_roles=[{"name": "r", "service_account": "runner"}]),
+                "prod": _account("222222222222", eks_irsa_namespace="team-b", eks_irsa_roles=[{"name": "r", "service_account": "runner"}])}
+    assert plan.checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
+    plans = plan.account_plans(list(hostvars), hostvars, ISSUER)
+    assert plan.planned_service_account_groups(plans) == [
+        {"namespace": "team-a", "service_accounts": [{"name": "runner", "adopt": False, "source": "dev: eks_irsa_roles[0] (r)"}]},
+        {"namespace": "team-b", "service_accounts": [{"name": "runner", "adopt": False, "source": "prod: eks_irsa_roles[0] (r)"}]}]
+    hostvars["prod"]["eks_irsa_roles"] = [{"name": "r", "subjects": ["team-a:runner"]}]
+    (line,) = _problems(list(hostvars), hostvars)[1:]
+    assert line.startswith("prod: eks_irsa_roles[0] (r): service account 'team-a:runner' is already used by role 'r' of dev")
+
+
+def test_the_namespace_is_needed_only_by_roles_that_inherit_it():
+    own = _account(ACCOUNT, eks_irsa_roles=[{"name": "a", "namespace": "team-a"}, {"name": "b", "subjects": ["team-b:runner"]}])
+    del own["eks_irsa_namespace"]
+    assert plan.checked_inventory(*_inventory(prod=own)) == ["prod"]
+    own["eks_irsa_roles"].append({"name": "c"})
+    with pytest.raises(PlanError, match="prod: eks_irsa_namespace is not set"):
+        plan.checked_inventory(*_inventory(prod=own))
