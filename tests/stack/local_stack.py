@@ -166,6 +166,19 @@ class LocalStack:
         )["cluster"]
         return cluster["identity"]["oidc"]["issuer"]
 
+    def add_cluster(self, name, region):
+        """Another cluster, as a platform with several has them: an EKS cluster in moto and its own Kubernetes API.
+
+        moto gives every cluster of one region the same issuer, so ``region`` should differ from the stack's (a
+        cluster per region, or blue/green across regions). The API is a second emulator with its own kubeconfig,
+        stopped with the stack. Returns ``{"name", "region", "issuer", "kubeconfig", "kube_url"}``.
+        """
+        kubeconfig = os.path.join(self.state_dir, f"kubeconfig-{name}")
+        process = self._spawn([sys.executable, "-m", "tests.stack.kube_emulator", "--kubeconfig", kubeconfig])
+        kube_url = _wait_ready(process, f"kube-emulator for {name}")
+        return {"name": name, "region": region, "issuer": self.create_cluster(name, region), "kubeconfig": kubeconfig,
+                "kube_url": kube_url}
+
     def aws_requests(self):
         with urllib.request.urlopen(self.aws_url + "/_proxy/requests", timeout=10) as response:
             return json.load(response)
