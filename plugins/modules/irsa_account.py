@@ -10,8 +10,8 @@ short_description: Ensure (or delete) one AWS account's IAM OIDC provider and we
 version_added: 1.1.0
 description:
   - Brings one target account's IRSA resources to O(state) in one module run. With V(present), first the IAM OIDC
-    provider for the cluster's issuer, then each role in O(roles) in order. With V(absent), first every role of
-    O(roles), then the provider, which is refused (as M(torque.eks_irsa.iam_oidc_provider) refuses it) while any
+    provider for the cluster's issuer (or each of O(providers)), then each role in O(roles) in order, then the
+    providers that go. With V(absent), first every role of O(roles), then the provider, which is refused (as M(torque.eks_irsa.iam_oidc_provider) refuses it) while any
     other role of the account still trusts it, or when this collection did not create it and C(force) is not set. Each does exactly what
     M(torque.eks_irsa.iam_oidc_provider) and M(torque.eks_irsa.iam_web_identity_role) do with the same options
     (same checks, same AWS calls, same results), so the rollout playbook uses one task per account instead of one
@@ -38,8 +38,19 @@ options:
       - The options of M(torque.eks_irsa.iam_oidc_provider) for the account's provider (C(url) is required), for
         example a C(url) and C(tags); its state is O(state) (a C(state) given here must be the same).
       - The AWS connection options (credentials, region, O(assume_role_arn), ...) are this task's, not given here.
+      - One of O(provider) and O(providers) is required.
     type: dict
-    required: true
+  providers:
+    description:
+      - The account's providers, one per cluster issuer its roles trust, each with the options of
+        M(torque.eks_irsa.iam_oidc_provider), as in O(provider). Instead of O(provider).
+      - With O(state=present), an entry with C(state=absent) is a retired cluster's provider. It is deleted after the
+        roles, and, as M(torque.eks_irsa.iam_oidc_provider) decides it, only when this collection made it (or C(force))
+        and no role of the account still trusts it once the roles of this task are done.
+      - With O(state=absent) every provider is deleted after the roles; an entry may not say C(state=present) then.
+    type: list
+    elements: dict
+    version_added: 1.3.0
   roles:
     description:
       - The roles of the account, each a dict of the options of M(torque.eks_irsa.iam_web_identity_role)
@@ -84,6 +95,20 @@ EXAMPLES = r"""
         state: absent
   register: account
 
+- name: Blue/green, last step - trust only the green cluster; blue's provider goes when nothing else trusts it
+  torque.eks_irsa.irsa_account:
+    assume_role_arn: arn:aws:iam::222222222222:role/irsa-deployer
+    account_id: "222222222222"
+    providers:
+      - url: "{{ green.issuer }}"
+      - url: "{{ blue.issuer }}"
+        state: absent
+    roles:
+      - name: torque-runner
+        trust:
+          - issuer: "{{ green.issuer }}"
+            service_accounts: ["torque-agents:runner"]
+
 - name: Delete the role, then the provider when nothing else trusts it
   torque.eks_irsa.irsa_account:
     state: absent
@@ -98,9 +123,18 @@ EXAMPLES = r"""
 RETURN = r"""
 provider:
   description: The result of the provider, as M(torque.eks_irsa.iam_oidc_provider) returns it (without its diff).
-  returned: always, on failure when the provider was done
+  returned: when O(provider) is given; on failure, when the provider was done
   type: dict
   sample: {arn: "arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", status: ok, changed: false}
+providers:
+  description: The result of each provider done, in the order of O(providers), as for RV(provider).
+  returned: when O(providers) is given; on failure, the providers done before it
+  type: list
+  elements: dict
+  version_added: 1.3.0
+  sample:
+    - {arn: "arn:aws:iam::222222222222:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/GREEN", status: created, changed: true}
+    - {arn: "arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/BLUE", status: deleted, changed: true}
 roles:
   description:
     - The result of each role done, keyed by role name, in the order of O(roles), as
@@ -119,6 +153,7 @@ roles:
 """
 
 import functools
+from collections import namedtuple
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
@@ -139,11 +174,15 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
-    provider=dict(type="dict", required=True),
+    provider=dict(type="dict"),
+    providers=dict(type="list", elements="dict"),
     roles=dict(type="list", elements="dict", default=[]),
     account_id=dict(type="str"),
 )
-ARGUMENT_RULES = {}
+ARGUMENT_RULES = dict(mutually_exclusive=[("provider", "providers")], required_one_of=[("provider", "providers")])
+
+# One provider entry, checked: where messages name it, its options, the wanted provider, the account given for it.
+ProviderEntry = namedtuple("ProviderEntry", ["where", "options", "wanted", "account"])
 
 
 def _entry_state(entry, state, where):
@@ -156,17 +195,46 @@ def _entry_state(entry, state, where):
     return dict(entry, state="absent")
 
 
-def checked_options(module):
-    """The provider's and every role's options, checked as their modules check them, before any AWS call."""
-    account_id, state = module.params["account_id"], module.params["state"]
+def _provider_entry(given, index, state, account_id):
+    """One provider entry, checked as iam_oidc_provider checks its options; its state defaults to the task's.
+
+    ``provider`` (``index`` None) has the task's state. A ``providers`` entry of a ``state=present`` task may say
+    absent (a cluster retired: its provider goes once the run's roles no longer trust it); with ``state=absent`` every
+    provider goes.
+    """
+    where = "provider" if index is None else f"providers[{index}]"
     try:
-        given = module.params["provider"]
-        if given.get("state") not in (None, state):
-            raise OptionsError(f"state is {given['state']} but the task's state is {state}: set state on the task, not here")
-        provider = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id}, **dict(given, state=state)))
-        wanted, provider_account = checked_provider_options(provider)
+        if index is None and given.get("state") not in (None, state):
+            raise OptionsError(f"state is {given['state']} but the task's state is {state}: set state on the task, not here "
+                               "(or list the providers in providers, where each may say its own)")
+        if state == "absent" and given.get("state") not in (None, "absent"):
+            raise OptionsError(f"state is {given['state']} but the task's state is absent, which deletes every provider: "
+                               "leave the entry's state out, or run the task with state=present")
+        options = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id, "state": state}, **given))
+        wanted, provider_account = checked_provider_options(options)
     except (OptionsError, IssuerError) as e:
-        module.fail_json(msg=f"provider: {e}")
+        raise OptionsError(f"{where}: {e}") from None
+    return ProviderEntry(where, options, wanted, provider_account)
+
+
+def checked_options(module):
+    """``(providers, roles)``: every provider's and role's options, checked as their modules check them, before any AWS call."""
+    account_id, state = module.params["account_id"], module.params["state"]
+    given = [(None, module.params["provider"])] if module.params.get("provider") is not None else \
+        list(enumerate(module.params.get("providers") or []))
+    providers, issuers = [], {}
+    try:
+        if not given:
+            raise OptionsError("providers is empty: list the account's OIDC providers, each with its url")
+        for index, entry in given:
+            provider = _provider_entry(entry, index, state, account_id)
+            host_path = provider.wanted.issuer.host_path
+            if host_path in issuers:
+                raise OptionsError(f"{provider.where}: the issuer {host_path} is already {issuers[host_path]}: list each provider once")
+            issuers[host_path] = provider.where
+            providers.append(provider)
+    except OptionsError as e:
+        module.fail_json(msg=str(e))
     roles = []
     for index, role in enumerate(module.params["roles"]):
         where = f"roles[{index}] ({role.get('name') or role.get('role_name')})"
@@ -176,7 +244,7 @@ def checked_options(module):
             module.fail_json(msg=str(e))
         except TrustPolicyError as e:
             module.fail_json(msg=f"{where}: {e}")
-    return (provider, wanted, provider_account), roles
+    return providers, roles
 
 
 def _without_diff(result):
@@ -184,60 +252,72 @@ def _without_diff(result):
 
 
 def trusted_service_accounts(options):
-    """The ServiceAccounts (``namespace:name``) a role's entry trusts, in the order given."""
+    """The ServiceAccounts (``namespace:name``, patterns too: the options were checked) a role's entry trusts, in order."""
     return [f"{sa.namespace}:{sa.name}" for entry in options.get("trust") or []
-            for sa in map(parse_service_account, entry["service_accounts"])]
+            for sa in (parse_service_account(value, allow_wildcard=True) for value in entry["service_accounts"])]
 
 
 class AccountRun:
-    """One account's provider and roles: all planned (reads and refusals only), then applied in order.
+    """One account's providers and roles: all planned (reads and refusals only), then applied in order.
 
-    So a refusal anywhere in the account (a role someone else made, a policy that does not exist) comes before the
-    account's first write. What was done is the result, on failure too.
+    So a refusal anywhere in the account (a role someone else made, a policy that does not exist, a provider still
+    trusted) comes before the account's first write. What was done is the result, on failure too.
     """
 
-    def __init__(self, module, client, provider, wanted, provider_account):
-        self.module, self.client = module, client
-        self.provider_options, self.wanted, self.provider_account = provider, wanted, provider_account
-        self.provider, self.roles, self.diffs = None, {}, []
+    def __init__(self, module, client, providers):
+        self.module, self.client, self.providers = module, client, providers
+        self.provider_results, self.roles, self.diffs = {}, {}, []  # provider results by entry (where), roles by name
 
     def outcome(self):
-        return dict(provider=self.provider, roles=self.roles)
+        """What was done so far: ``providers`` in the order given (``provider`` when the task named one), ``roles``."""
+        if self.module.params.get("provider") is not None:
+            return dict(provider=self.provider_results.get("provider"), roles=self.roles)
+        return dict(providers=[self.provider_results[e.where] for e in self.providers if e.where in self.provider_results],
+                    roles=self.roles)
+
+    def _where(self, entry):
+        return f"{entry.where}: " if self.module.params.get("provider") is None else ""
 
     def run(self, roles):
-        """Converge the provider and ``roles`` (checked options) to the task's state; the module's result."""
+        """Converge the providers and ``roles`` (checked options) to their states; the module's result."""
         module = self.module
-        provider = provider_converger(module, self.client, self.wanted, self.provider_account)
-        role_convergers = [RoleConverger(self.client, options["name"], module.check_mode) for options in roles]
-        steps = [(f"roles[{index}] ({options['name']}): ", options, converger)
-                 for index, (options, converger) in enumerate(zip(roles, role_convergers))]
-        # What the roles will trust once the run is done: a role it deletes, or no longer lets trust the provider,
-        # does not keep the provider from going.
+        role_steps = [(f"roles[{index}] ({options['name']}): ", options, RoleConverger(self.client, options["name"], module.check_mode))
+                      for index, options in enumerate(roles)]
+        # What the roles will trust once the run is done: a role it deletes, or no longer lets trust a provider,
+        # does not keep that provider from going.
         planned_trust = {}
-        for where, options, converger in steps:
+        for where, options, converger in role_steps:
             planned = converged(module, functools.partial(plan_role, module, converger, options), where, self.outcome())
             planned_trust[options["name"].lower()] = (planned.after or {}).get("trust_policy")
-        converged(module, functools.partial(plan_provider, module, provider, self.provider_options, self.wanted,
-                                            self.provider_account, planned_trust), failure_context=dict(self.outcome(), arn=provider.arn))
-        provider_step = ("", None, provider)
-        # The provider before the roles that trust it; the roles first when deleting: IAM would let the provider go
-        # while they trust it, and their logins would break.
-        ordered = [provider_step] + steps if module.params["state"] == "present" else steps + [provider_step]
-        for where, options, converger in ordered:
-            context = self.outcome() if options else dict(self.outcome(), arn=converger.arn)
-            outcome = converged(module, converger.apply, where, context)
-            if options is None:
-                self.provider = _without_diff(provider_result(module, converger, outcome))
-                self._diff(f"OIDC provider {converger.arn}", outcome)
-            else:
-                self.roles[options["name"]] = dict(_without_diff(role_outcome_result(module, outcome)),
-                                                   service_accounts=trusted_service_accounts(options))
-                self._diff(f"role {options['name']}", outcome)
-        changed = self.provider["changed"] or any(role["changed"] for role in self.roles.values())
+        provider_steps = []
+        for entry in self.providers:
+            converger = provider_converger(module, self.client, entry.wanted, entry.account)
+            converged(module, functools.partial(plan_provider, module, converger, entry.options, entry.wanted, entry.account,
+                                                planned_trust), self._where(entry), dict(self.outcome(), arn=converger.arn))
+            provider_steps.append((entry, converger))
+        # Providers before the roles that trust them; the roles before the providers that go: IAM would let a provider
+        # go while roles trust it, and their logins would break.
+        ensured = [step for step in provider_steps if step[0].options["state"] == "present"]
+        removed = [step for step in provider_steps if step[0].options["state"] == "absent"]
+        for entry, converger in ensured:
+            self._apply_provider(entry, converger)
+        for where, options, converger in role_steps:
+            outcome = converged(module, converger.apply, where, self.outcome())
+            self.roles[options["name"]] = dict(_without_diff(role_outcome_result(module, outcome)),
+                                               service_accounts=trusted_service_accounts(options))
+            self._diff(f"role {options['name']}", outcome)
+        for entry, converger in removed:
+            self._apply_provider(entry, converger)
+        changed = any(result["changed"] for result in self.provider_results.values()) or any(role["changed"] for role in self.roles.values())
         result = dict(changed=changed, **self.outcome())
         if module._diff:  # one diff per resource, headed by its name
             result["diff"] = self.diffs
         return result
+
+    def _apply_provider(self, entry, converger):
+        outcome = converged(self.module, converger.apply, self._where(entry), dict(self.outcome(), arn=converger.arn))
+        self.provider_results[entry.where] = _without_diff(provider_result(self.module, converger, outcome))
+        self._diff(f"OIDC provider {converger.arn}", outcome)
 
     def _diff(self, label, outcome):
         if outcome.diff["before"] or outcome.diff["after"]:
@@ -246,8 +326,8 @@ class AccountRun:
 
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
-    (provider, wanted, provider_account), roles = checked_options(module)
-    return AccountRun(module, module.client("iam"), provider, wanted, provider_account).run(roles)
+    providers, roles = checked_options(module)
+    return AccountRun(module, module.client("iam"), providers).run(roles)
 
 
 def main():

@@ -13,6 +13,7 @@ ServiceAccounts it holds; check mode predicts the run; verify passes; teardown r
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -27,18 +28,19 @@ VERIFY = "torque.eks_irsa.verify"
 TEAM_A, TEAM_B, TEAM_C = "rel-ns-team-a", "rel-ns-team-b", "rel-ns-team-c"
 ACCOUNTS = ("555555555580", "555555555581")
 DEPLOYER = "rel-ns-deployer"
+PATTERN = "rel-ns-ci-*"  # a wildcard namespace: trusted, and no ServiceAccount is applied for it
 
 
 def inventory(scenario, create_namespace=True, deployer=True):
     """Host ``ns-0`` in team-a (its own eks_irsa_namespace), ``ns-1`` in the group's; ns-1 also has a role trusted by
-    three ServiceAccounts in two namespaces."""
+    three ServiceAccounts in two namespaces and by a pattern."""
     document = scenario.document()
     hosts = document["all"]["children"]["eks_irsa_accounts"]["hosts"]
     hosts["ns-0"]["eks_irsa_namespace"] = TEAM_A
     if deployer:
         hosts["ns-1"]["eks_irsa_roles"] = scenario.roles + [{
-            "name": DEPLOYER, "managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "subjects": [f"{TEAM_B}:deployer", f"{TEAM_C}:deployer", f"{TEAM_C}:deployer-ci"]}]
+            "name": DEPLOYER, "managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"], "allow_wildcard_subjects": True,
+            "subjects": [f"{TEAM_B}:deployer", f"{TEAM_C}:deployer", f"{TEAM_C}:deployer-ci", f"{PATTERN}:deployer"]}]
     document["all"]["children"]["eks_irsa_accounts"]["vars"]["eks_irsa_create_namespace"] = create_namespace
     return scenario.write(document)
 
@@ -77,11 +79,12 @@ def test_each_service_account_goes_in_its_namespace_and_each_role_trusts_exactly
     assert mutating_aws_requests(local_stack) == [] and kube_writes(local_stack, kube_mark) == []
     predicted = {(role["namespace"], role["service_account"]): (role["status"], role["service_account_status"])
                  for account in summary(check)["accounts"].values() for role in account["roles"]}
-    assert predicted == {key: ("created", "created") for key in expected}
+    assert predicted == {**{key: ("created", "created") for key in expected}, (PATTERN, "deployer"): ("created", None)}
+    assert re.search(rf"{re.escape(PATTERN)} +deployer +\(pattern\)", check.stdout), check.stdout[-3000:]
 
     run = run_playbook(ROLLOUT, inventory=scenario.inventory)
     assert run.rc == 0, failures(run)
-    assert summary(run)["namespaces"] == sorted({TEAM_A, TEAM_B, TEAM_C, scenario.namespace})
+    assert summary(run)["namespaces"] == sorted({TEAM_A, TEAM_B, TEAM_C, scenario.namespace, PATTERN})
     for (namespace, name), account in expected.items():
         found = service_account(scenario, namespace, name)
         assert found is not None, (namespace, name)
@@ -95,7 +98,9 @@ def test_each_service_account_goes_in_its_namespace_and_each_role_trusts_exactly
     deployer = scenario.trust_policy(ACCOUNTS[1], DEPLOYER)
     for namespace, name in [(TEAM_B, "deployer"), (TEAM_C, "deployer"), (TEAM_C, "deployer-ci")]:
         assert evaluate_web_identity(deployer, ACCOUNTS[1], issuer, f"system:serviceaccount:{namespace}:{name}") == ALLOW
-    for namespace, name in [(TEAM_B, "deployer-ci"), (TEAM_A, "deployer"), (scenario.namespace, "deployer"), (TEAM_C, "deployer-c")]:
+    assert evaluate_web_identity(deployer, ACCOUNTS[1], issuer, "system:serviceaccount:rel-ns-ci-7:deployer") == ALLOW
+    for namespace, name in [(TEAM_B, "deployer-ci"), (TEAM_A, "deployer"), (scenario.namespace, "deployer"), (TEAM_C, "deployer-c"),
+                            ("rel-ns-ci-7", "runner")]:
         assert evaluate_web_identity(deployer, ACCOUNTS[1], issuer, f"system:serviceaccount:{namespace}:{name}") != ALLOW  # implicitly denied
     runner = scenario.trust_policy(ACCOUNTS[0], scenario.runner)
     assert evaluate_web_identity(runner, ACCOUNTS[0], issuer, f"system:serviceaccount:{TEAM_A}:{runner_0}") == ALLOW
@@ -109,8 +114,12 @@ def test_each_service_account_goes_in_its_namespace_and_each_role_trusts_exactly
     verify = run_playbook(VERIFY, inventory=scenario.inventory)
     assert verify.rc == 0, verify.stdout[-3000:]
     report = verify.report["custom_stats"]["_run"]["eks_irsa_verify"]
-    checked = {(f["namespace"], f["service_account"]): f["code"] for account in report["accounts"].values() for f in account["findings"]}
-    assert checked == {key: "ok" for key in expected}
+    checked = {}
+    for account in report["accounts"].values():
+        for finding in account["findings"]:
+            checked.setdefault((finding["namespace"], finding["service_account"]), set()).add(finding["code"])
+    # The deployer's pattern lets other ServiceAccounts in: verify says so for each of its ServiceAccounts.
+    assert checked == {key: {"trust-subject-broad"} if key[1].startswith("deployer") else {"ok"} for key in expected}
     down = run_playbook(TEARDOWN, inventory=scenario.inventory)
     assert down.rc == 0, failures(down)
     assert all(service_account(scenario, namespace, name) is None for namespace, name in expected)

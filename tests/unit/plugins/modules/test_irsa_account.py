@@ -21,8 +21,8 @@ class Failed(Exception):
 class FakeModule:
     """What checked_options uses of AnsibleModule: the params and fail_json."""
 
-    def __init__(self, provider, roles=(), account_id=ACCOUNT, state="present"):
-        self.params = {"provider": provider, "roles": list(roles), "account_id": account_id, "state": state}
+    def __init__(self, provider, roles=(), account_id=ACCOUNT, state="present", providers=None):
+        self.params = {"provider": provider, "providers": providers, "roles": list(roles), "account_id": account_id, "state": state}
 
     def fail_json(self, msg, **_kwargs):
         raise Failed(msg)
@@ -34,9 +34,10 @@ def role(name="torque-runner", **options):
 
 def test_the_account_id_reaches_the_provider_and_every_role_unless_an_entry_gives_its_own():
     module = FakeModule({"url": ISSUER}, [role(), role("other", account_id="333333333333"), {"name": "old", "state": "absent"}])
-    (provider, wanted, provider_account), roles = irsa_account.checked_options(module)
+    (entry,), roles = irsa_account.checked_options(module)
+    provider, wanted, provider_account = entry.options, entry.wanted, entry.account
     assert provider_account == ACCOUNT and provider["state"] == "present" and provider["purge_tags"] is True
-    assert wanted.issuer.url == ISSUER
+    assert wanted.issuer.url == ISSUER and entry.where == "provider"
     assert [(r["name"], r["account_id"], r["state"]) for r in roles] == [
         ("torque-runner", ACCOUNT, "present"), ("other", "333333333333", "present"), ("old", ACCOUNT, "absent")]
     assert roles[0]["audience"] == "sts.amazonaws.com"  # the role module's defaults are filled in
@@ -61,8 +62,8 @@ def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, messag
 @pytest.mark.parametrize("provider", [{"url": ISSUER}, {"url": ISSUER, "state": "absent"}])
 def test_state_absent_deletes_every_listed_role_and_the_provider(provider):
     module = FakeModule(provider, [role(), {"name": "old", "state": "absent"}], state="absent")
-    (provider, _wanted, _account), roles = irsa_account.checked_options(module)
-    assert provider["state"] == "absent" and [(r["name"], r["state"]) for r in roles] == [("torque-runner", "absent"), ("old", "absent")]
+    (entry,), roles = irsa_account.checked_options(module)
+    assert entry.options["state"] == "absent" and [(r["name"], r["state"]) for r in roles] == [("torque-runner", "absent"), ("old", "absent")]
 
 
 @pytest.mark.parametrize("provider, roles, message", [
@@ -80,3 +81,29 @@ def test_the_result_names_each_role_with_the_service_accounts_it_trusts():
     options = role(trust=[{"issuer": ISSUER, "service_accounts": ["envs:runner", {"namespace": "ci", "name": "builder"}]}])
     assert irsa_account.trusted_service_accounts(options) == ["envs:runner", "ci:builder"]
     assert irsa_account.trusted_service_accounts({"name": "old", "trust": None}) == []
+    wildcard = role(trust=[{"issuer": ISSUER, "service_accounts": ["ci-*:runner"]}], allow_wildcard_subjects=True)
+    assert irsa_account.trusted_service_accounts(wildcard) == ["ci-*:runner"]
+
+
+OTHER_ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/0THERC1USTER"
+
+
+def test_providers_each_have_their_state_and_a_retired_one_may_go_in_a_present_task():
+    module = FakeModule(None, [role()], providers=[{"url": ISSUER}, {"url": OTHER_ISSUER, "state": "absent", "force": True}])
+    providers, _roles = irsa_account.checked_options(module)
+    assert [(p.where, p.wanted.issuer.url, p.options["state"], p.options["force"], p.account) for p in providers] == [
+        ("providers[0]", ISSUER, "present", False, ACCOUNT), ("providers[1]", OTHER_ISSUER, "absent", True, ACCOUNT)]
+
+
+@pytest.mark.parametrize("providers, state, message", [
+    ([{"url": ISSUER}, {"url": ISSUER + "/"}], "present",
+     "providers[1]: the issuer oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE is already providers[0]"),
+    ([{"url": ISSUER}, {"url": OTHER_ISSUER, "state": "present"}], "absent",
+     "providers[1]: state is present but the task's state is absent, which deletes every provider"),
+    ([{"url": ISSUER}, {"url": "http://x.example.com/id/X"}], "present", "providers[1]: "),
+    ([], "present", "providers is empty: list the account's OIDC providers"),
+])
+def test_bad_providers_are_refused_naming_the_entry(providers, state, message):
+    with pytest.raises(Failed) as failed:
+        irsa_account.checked_options(FakeModule(None, [], state=state, providers=providers))
+    assert str(failed.value).startswith(message), str(failed.value)
