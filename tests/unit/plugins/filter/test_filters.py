@@ -242,10 +242,6 @@ def test_rollout_service_account_groups_are_one_per_namespace_with_its_creation_
     assert "render_dir" not in rollout.rollout_service_account_groups(OUTCOMES)[0]
 
 
-def plan(*pairs):
-    return [{"service_account": service_account, "params": {"name": name}} for name, service_account in pairs]
-
-
 def test_rollout_error_of_a_loop_gives_the_first_failed_item_after_its_label():
     failed = {"failed": True, "msg": "One or more items failed", "results": [
         {"failed": False, "ansible_loop_var": "item", "_ansible_item_label": "torque-runner"},
