@@ -11,8 +11,9 @@ version_added: 1.1.0
 description:
   - Brings one target account's IRSA resources to O(state) in one module run. With V(present), first the IAM OIDC
     provider for the cluster's issuer (or each of O(providers)), then each role in O(roles) in order, then the
-    providers that go. With V(absent), first every role of O(roles), then the provider, which is refused (as M(torque.eks_irsa.iam_oidc_provider) refuses it) while any
-    other role of the account still trusts it, or when this collection did not create it and C(force) is not set. Each does exactly what
+    providers that go. With V(absent), first every role of O(roles), then the provider, which is refused (as
+    M(torque.eks_irsa.iam_oidc_provider) refuses it) while any other role of the account still trusts it, or when
+    this collection did not create it and C(force) is not set. Each does exactly what
     M(torque.eks_irsa.iam_oidc_provider) and M(torque.eks_irsa.iam_web_identity_role) do with the same options
     (same checks, same AWS calls, same results), so the rollout playbook uses one task per account instead of one
     per resource.
