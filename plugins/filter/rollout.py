@@ -11,6 +11,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import by_nam
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import creates_namespace
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import WILDCARDS
 
 HEADER = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "NAMESPACE", "SERVICE ACCOUNT", "SA STATUS"]
 NAMESPACE_COLUMN = HEADER.index("NAMESPACE")
@@ -41,7 +42,7 @@ def rollout_outcomes(hosts, hostvars):
             for subject in role.get("service_accounts") or []:
                 namespace, service_account = subject.split(":", 1)
                 roles.append({"name": name, "arn": role.get("arn"), "status": role.get("status", "ok"),
-                              "namespace": namespace, "service_account": service_account, "pattern": bool(set(subject) & set("*?")),
+                              "namespace": namespace, "service_account": service_account, "pattern": bool(WILDCARDS.intersection(subject)),
                               "adopt": bool(entry["params"].get("adopt")),
                               "source": role_source(host, index, name) if index is not None else host})
         outcomes.append({
@@ -99,11 +100,21 @@ def rollout_error(failed_result, failed_task=None):
     return f"task {failed_task.get('name') if isinstance(failed_task, dict) else failed_task} failed"
 
 
+def _service_account_status(role, results):
+    """What the apply did to the role's ServiceAccount; None for a pattern, a failed namespace, or one not applied."""
+    result = results.get(role["namespace"]) or {}
+    if role.get("pattern") or result.get("error"):
+        return None
+    return (result.get("status") or {}).get(role["service_account"])
+
+
 def _service_account_state(role, results):
+    """:func:`_service_account_status` as the table's SA STATUS shows it."""
     if role.get("pattern"):
         return PATTERN
-    result = results.get(role["namespace"]) or {}
-    return "FAILED" if result.get("error") else (result.get("status") or {}).get(role["service_account"], "-")
+    if (results.get(role["namespace"]) or {}).get("error"):
+        return "FAILED"
+    return _service_account_status(role, results) or "-"
 
 
 def _rows(outcomes, results):
@@ -172,8 +183,7 @@ def rollout_summary(outcomes, namespace, service_account_results=None):
             "error": o.get("error"),
             "service_account_error": account_error(o),
             "roles": [dict({key: role[key] for key in published_keys if key in role},
-                           service_account_status=None if role.get("pattern") or role["namespace"] in errors
-                           else ((results.get(role["namespace"]) or {}).get("status") or {}).get(role["service_account"]))
+                           service_account_status=_service_account_status(role, results))
                       for role in o.get("roles", [])],
         }
         for o in outcomes

@@ -263,12 +263,15 @@ def policy_size(document):
     return len(json.dumps(document, separators=(",", ":")))
 
 
-def check_size(document, limit=DEFAULT_SIZE_LIMIT, trusted_issuers=(), field="trust_policy_size_limit", shared=False, audience=DEFAULT_AUDIENCE):
-    """Raise :class:`TrustPolicyError` when ``document`` is over ``limit``, saying what made it grow."""
+def check_size(document, limit=DEFAULT_SIZE_LIMIT, ours=None, field="trust_policy_size_limit"):
+    """Raise :class:`TrustPolicyError` when ``document`` is over ``limit``, saying what made it grow.
+
+    ``ours`` maps the Sid of each statement of ours to its :class:`TrustedIssuer`, to name the issuer and subjects.
+    """
     size = policy_size(document)
     if size <= limit:
         return size
-    ours = {build_statement(trusted, audience, shared)["Sid"]: trusted for trusted in trusted_issuers}
+    ours = ours or {}
     largest_first = sorted(statements(document), key=policy_size, reverse=True)
     advice = "trust fewer service accounts per role, or use one wildcard subject (allow_wildcard_subjects)"
     if limit < MAX_SIZE_LIMIT:
@@ -299,8 +302,9 @@ class DesiredTrust(namedtuple("DesiredTrust", ["trusted_issuers", "audience", "e
 
     def document(self, current=None):
         """The trust policy to store given the ``current`` one (``None`` for a new role), checked for size."""
-        document = merge_statements(current, self.statements(), self.exclusive)
-        check_size(document, self.size_limit, self.trusted_issuers, shared=not self.exclusive, audience=self.audience)
+        ours = self.statements()
+        document = merge_statements(current, ours, self.exclusive)
+        check_size(document, self.size_limit, {statement["Sid"]: trusted for statement, trusted in zip(ours, self.trusted_issuers)})
         return document
 
     def without_ours(self, current):
