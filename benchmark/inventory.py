@@ -59,8 +59,9 @@ def roles(managed_policies=True):
     return [dict(role) if managed_policies else {k: v for k, v in role.items() if k != "managed_policies"} for role in ROLE_TEMPLATES]
 
 
-def inventory(accounts, cluster_name, region, namespace, managed_policies=True):
-    """The inventory document for ``accounts`` (list of account IDs)."""
+def inventory(accounts, cluster_name, region, namespace, managed_policies=True, second=None):
+    """The inventory document for ``accounts`` (list of account IDs); with ``second`` (LocalStack.add_cluster's), the
+    run's clusters are the stack's and that one."""
     hosts = {
         host_name(account): {
             "eks_irsa_account_id": account,
@@ -78,11 +79,15 @@ def inventory(accounts, cluster_name, region, namespace, managed_policies=True):
         "eks_irsa_tags": {"owner": "benchmark"},
         "eks_irsa_roles": roles(managed_policies),
     }
+    if second:
+        del group_vars["eks_irsa_cluster_name"]
+        group_vars["eks_irsa_clusters"] = [{"name": cluster_name, "region": region},
+                                           {"name": second["name"], "region": second["region"], "kubeconfig": second["kubeconfig"]}]
     return {"all": {"children": {"eks_irsa_accounts": {"vars": group_vars, "hosts": hosts}}}}
 
 
-def write_inventory(path, accounts, cluster_name, region, namespace, managed_policies=True):
+def write_inventory(path, accounts, cluster_name, region, namespace, managed_policies=True, second=None):
     """Write the inventory YAML to ``path`` and return ``path``."""
     with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(inventory(accounts, cluster_name, region, namespace, managed_policies), handle, sort_keys=False)
+        yaml.safe_dump(inventory(accounts, cluster_name, region, namespace, managed_policies, second), handle, sort_keys=False)
     return path

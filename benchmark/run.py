@@ -50,6 +50,7 @@ PLAYBOOKS = {
 }
 TOOL_INDEX = {"ours": 0, "baseline": 1}  # each tool's accounts are 3<index>000000NNN
 SCENARIOS = ("check", "converge", "noop")  # run in this order on the same fresh accounts
+SECOND_CLUSTER_REGION = "us-west-2"  # another region than the stack's: moto gives every cluster of one region one issuer
 COLLECTION_CONTENT = ("galaxy.yml", "meta", "plugins", "roles", "playbooks")  # what ansible-playbook loads of ours
 _RECAP_RE = re.compile(r"(ok|changed|unreachable|failed|skipped|rescued|ignored)=(\d+)")
 
@@ -77,6 +78,10 @@ def parse_args(argv=None):
     parser.add_argument("--managed-policies", choices=["aws", "none"], default="aws",
                         help="'none': the roles attach no AWS managed policy and moto loads none (at N=500 loading them into "
                              "every account costs minutes and gigabytes of the stack's, not ours; default: %(default)s)")
+    parser.add_argument("--clusters", type=int, choices=[1, 2], default=1,
+                        help="2: ours rolls out to two clusters (eks_irsa_clusters; the second in another region, with its own "
+                             "Kubernetes API), so every account gets two providers and every role two statements; the "
+                             "baseline knows one cluster, so it needs --tools ours (default: %(default)s)")
     parser.add_argument("--keep-work", action="store_true", help="keep the inventories, logs and profiles (else kept only on failures)")
     args = parser.parse_args(argv)
     args.accounts = [int(n) for n in args.accounts.split(",") if n.strip()]
@@ -89,6 +94,8 @@ def parse_args(argv=None):
     counts = [args.repeat, *args.repeat_at.values()]
     if unknown or not args.tools or min(args.accounts, default=0) < 1 or min(counts) < 1:
         parser.error("--tools takes ours and/or baseline; --accounts and repetitions must be positive")
+    if args.clusters > 1 and args.tools != ["ours"]:
+        parser.error("--clusters 2 measures ours alone (the baseline rolls out to one cluster): add --tools ours")
     return args
 
 
@@ -114,10 +121,10 @@ def warm_accounts(stack, accounts):
     return time.monotonic() - started
 
 
-def create_namespace(stack, name):
-    """Create a namespace in the Kubernetes emulator (an environment namespace exists before a rollout)."""
+def create_namespace(kube_url, name):
+    """Create a namespace in a Kubernetes emulator (an environment namespace exists before a rollout)."""
     body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).encode()
-    request = urllib.request.Request(stack.kube_url + "/api/v1/namespaces", data=body, method="POST",
+    request = urllib.request.Request(kube_url + "/api/v1/namespaces", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10):
         pass
@@ -316,7 +323,7 @@ def measure(stack, work, run, accounts, forks):
     return measurement
 
 
-def run_repetition(n, rep, tools, forks, work, managed_policies=True):
+def run_repetition(n, rep, tools, forks, work, managed_policies=True, clusters=1):
     """A fresh stack; every tool's check, converge and no-op on its own warmed accounts; the end-state comparison.
 
     The tools take turns scenario by scenario (and who goes first alternates by repetition), so that the
@@ -330,10 +337,14 @@ def run_repetition(n, rep, tools, forks, work, managed_policies=True):
         warm_s = warm_accounts(stack, [account for tool in tools for account in accounts[tool]])
         print(f"N={n} repetition {rep + 1}: stack up, {len(tools) * n} accounts warmed in {warm_s:.1f} s", flush=True)
         inventories = {}
+        second = stack.add_cluster("bench-green", SECOND_CLUSTER_REGION) if clusters > 1 else None
         for tool in order:
-            create_namespace(stack, namespaces[tool])
+            create_namespace(stack.kube_url, namespaces[tool])
+            if second:
+                create_namespace(second["kube_url"], namespaces[tool])
             inventories[tool] = inventory.write_inventory(work.file(f"n{n}-r{rep}-{tool}", "inventory.yml"), accounts[tool],
-                                                          stack.cluster_name, stack.region, namespaces[tool], managed_policies)
+                                                          stack.cluster_name, stack.region, namespaces[tool], managed_policies,
+                                                          second=second)
         for scenario in SCENARIOS:
             for tool in order:
                 run = {"n": n, "rep": rep, "tool": tool, "scenario": scenario, "inventory": inventories[tool]}
@@ -378,6 +389,7 @@ def environment(args, work):
         "cluster_account": CLUSTER_ACCOUNT,
         "roles_per_account": inventory.ROLES_PER_ACCOUNT,
         "managed_policies": args.managed_policies,
+        "clusters": args.clusters,
     }
 
 
@@ -407,7 +419,7 @@ def main(argv=None):
     try:
         for n, reps, tools in plan(args):
             for rep in range(reps):
-                runs, info = run_repetition(n, rep, tools, args.forks, work, args.managed_policies == "aws")
+                runs, info = run_repetition(n, rep, tools, args.forks, work, args.managed_policies == "aws", args.clusters)
                 measurements.extend(runs)
                 repetitions.append(info)
                 results, paths = save(args, meta, previous, measurements, repetitions)

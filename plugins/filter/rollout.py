@@ -7,27 +7,38 @@
 import os
 import re
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import by_namespace
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import creates_namespace
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
+from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import service_account_groups
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import WILDCARDS
 
-HEADER = ["ACCOUNT", "HOST", "PROVIDER", "ROLE", "ROLE STATUS", "NAMESPACE", "SERVICE ACCOUNT", "SA STATUS"]
-NAMESPACE_COLUMN = HEADER.index("NAMESPACE")
+# The table's columns; CLUSTER only when the run has several clusters, NAMESPACE only when it has several namespaces: with
+# one, the table keeps the shape it had before they could differ.
+COLUMNS = ("ACCOUNT", "HOST", "CLUSTER", "PROVIDER", "ROLE", "ROLE STATUS", "NAMESPACE", "SERVICE ACCOUNT", "SA STATUS")
 # What the summary publishes of a role (set_stats eks_irsa_rollout); ``adopt`` and ``source`` only steer the apply.
-# ``namespace`` only when the run has several: with one, it is the summary's ``namespace``, and the table and the
-# published data keep the shape they had before namespaces could differ.
-PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "namespace", "service_account")
+# ``cluster`` and ``namespace`` only when the run has several (with one, the summary's ``namespace`` says it).
+PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "cluster", "namespace", "service_account")
 PATTERN = "(pattern)"  # the SA STATUS of a wildcard subject: trusted, and no ServiceAccount of that name is applied
 
 
-def rollout_outcomes(hosts, hostvars):
-    """Each account's outcome, from what its irsa_account task registered (and its plan, for the account ID).
+def _provider_statuses(plan, result):
+    """``{cluster: status}`` of the account's providers, from irsa_account's ``providers`` (in the plan's order), or its
+    ``provider`` when the account has one."""
+    done = result.get("providers") or ([result["provider"]] if result.get("provider") else [])
+    return {provider["cluster"]: (done[index] or {}).get("status") if index < len(done) else None
+            for index, provider in enumerate(plan.get("providers") or [])}
 
-    ``{host, account_id, provider, roles: [{name, arn, status, namespace, service_account, pattern}], error}``, a role per
-    ServiceAccount it trusts (``pattern``: a wildcard subject); ``error`` is the message the account's rescue recorded
-    (``eks_irsa_error``), or None.
+
+def rollout_outcomes(hosts, hostvars):
+    """Each account's outcome, from its plan and what its irsa_account task registered.
+
+    ``{host, account_id, provider, providers, roles: [{name, arn, status, cluster, namespace, service_account, pattern,
+    adopt, source}], retired, error}``: a role per (cluster, subject) it trusts (``pattern``: a wildcard subject);
+    ``providers`` maps each cluster to its provider's status (``provider``: the one provider's, when the account has
+    one); ``retired`` the ServiceAccounts to remove from retired clusters; ``error`` the message the account's rescue
+    recorded (``eks_irsa_error``), or None.
     """
     outcomes = []
     for host in hosts:
@@ -35,21 +46,28 @@ def rollout_outcomes(hosts, hostvars):
         error = facts.get("eks_irsa_error")
         result = facts.get("eks_irsa_account_result") or {}
         plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
-        planned = {entry["params"]["name"]: (index, entry) for index, entry in enumerate(plan.get("roles") or [])}
-        roles = []
-        for name, role in (result.get("roles") or {}).items():
-            index, entry = planned.get(name, (None, {"params": {}}))
-            for subject in role.get("service_accounts") or []:
-                namespace, service_account = subject.split(":", 1)
-                roles.append({"name": name, "arn": role.get("arn"), "status": role.get("status", "ok"),
-                              "namespace": namespace, "service_account": service_account, "pattern": bool(WILDCARDS.intersection(subject)),
-                              "adopt": bool(entry["params"].get("adopt")),
-                              "source": role_source(host, index, name) if index is not None else host})
+        done = result.get("roles") or {}
+        roles, retired = [], []
+        for index, entry in enumerate(plan.get("roles") or []):
+            name = entry["params"]["name"]
+            source = role_source(host, index, name)
+            if name not in done:
+                continue
+            adopt = bool(entry["params"].get("adopt"))
+            audience = entry["params"].get("audience")
+            roles.extend(dict({"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"),
+                               "cluster": subject["cluster"], "namespace": subject["namespace"], "service_account": subject["name"],
+                               "pattern": subject["pattern"], "adopt": adopt, "source": source},
+                              **({"audience": audience} if audience else {})) for subject in entry["trusted"])
+            retired.extend(dict(service_account, role=name, adopt=adopt, source=source) for service_account in entry["retired_service_accounts"])
+        providers = {} if error else _provider_statuses(plan, result)
         outcomes.append({
             "host": host,
             "account_id": plan.get("account_id", facts.get("eks_irsa_account_id")),
-            "provider": None if error else (result.get("provider") or {}).get("status"),
+            "provider": next(iter(providers.values())) if len(providers) == 1 else None,
+            "providers": providers,
             "roles": [] if error else roles,
+            "retired": [] if error else retired,
             "error": error,
         })
     return outcomes
@@ -63,23 +81,34 @@ def rollout_service_accounts(outcomes):
             continue
         for role in outcome.get("roles", []):
             if role.get("arn") and role.get("status") != "deleted" and not role.get("pattern"):
-                items.append({"namespace": role["namespace"], "name": role["service_account"], "role_arn": role["arn"],
-                              "adopt": role.get("adopt", False), "source": role.get("source")})
+                item = {"cluster": role.get("cluster"), "namespace": role["namespace"], "name": role["service_account"],
+                        "role_arn": role["arn"], "adopt": role.get("adopt", False), "source": role.get("source")}
+                if role.get("audience") and role["audience"] != DEFAULT_AUDIENCE:  # the webhook then asks for that audience
+                    item["annotations"] = {AUDIENCE_ANNOTATION: role["audience"]}
+                items.append(item)
     return items
 
 
-def rollout_service_account_groups(outcomes, create_namespace=False, render_dir=None):
-    """:func:`rollout_service_accounts` by namespace: ``[{"namespace", "service_accounts", "create_namespace", "render_dir"?}]``, what
-    the service_account role's ``groups`` entry point applies, one namespace at a time.
+def rollout_service_account_groups(outcomes, clusters=None, create_namespace=False, render_dir=None):
+    """What the service_account role's ``groups`` entry point does, one (cluster, namespace) at a time
+    (:func:`~.plan.service_account_groups`): apply :func:`rollout_service_accounts` in the present clusters, and remove
+    the succeeded accounts' ServiceAccounts from the retired ones (``state: absent``; not when rendering).
 
-    ``create_namespace`` is ``eks_irsa_create_namespace`` (true, false, or the namespaces to create). Rendered, the
-    manifests of one namespace go in ``render_dir`` itself; of several, in a directory per namespace within it.
+    ``clusters`` are the run's (``eks_irsa_run_clusters``); ``create_namespace`` is ``eks_irsa_create_namespace``
+    (true, false, or the namespaces to create). Rendered, the manifests of one group go in ``render_dir`` itself; of
+    several, in a directory per namespace within it (per cluster, then namespace, when the run has several clusters).
     """
-    groups = by_namespace(rollout_service_accounts(outcomes))
+    clusters = clusters or [{"name": None, "state": "present"}]
+    groups = service_account_groups(rollout_service_accounts(outcomes), clusters)
     for group in groups:
+        group["state"] = "present"
         group["create_namespace"] = creates_namespace(create_namespace, group["namespace"])
         if render_dir:
-            group["render_dir"] = render_dir if len(groups) == 1 else os.path.join(render_dir, group["namespace"])
+            group["render_dir"] = render_dir if len(groups) == 1 else os.path.join(render_dir, *group["label"].split("/"))
+    if not render_dir:
+        retired = [{key: value for key, value in item.items() if key != "role"}  # the summary's, not the role's
+                   for outcome in outcomes if not outcome.get("error") for item in outcome.get("retired") or []]
+        groups.extend(dict(group, state="absent") for group in service_account_groups(retired, clusters))
     return groups
 
 
@@ -100,98 +129,135 @@ def rollout_error(failed_result, failed_task=None):
     return f"task {failed_task.get('name') if isinstance(failed_task, dict) else failed_task} failed"
 
 
-def _service_account_status(role, results):
-    """What the apply did to the role's ServiceAccount; None for a pattern, a failed namespace, or one not applied."""
-    result = results.get(role["namespace"]) or {}
+def _label(role, several):
+    return f"{role.get('cluster')}/{role['namespace']}" if several else role["namespace"]
+
+
+def _group_name(label, several):
+    """A group's label (:func:`~.plan.service_account_groups`) as messages name it."""
+    if several:
+        cluster, namespace = label.split("/", 1)
+        return f"namespace {namespace} of cluster {cluster}"
+    return f"namespace {label}"
+
+
+def _service_account_status(role, results, several):
+    """What the apply did to the role's ServiceAccount; None for a pattern, a failed group, or one not applied."""
+    result = results.get(_label(role, several)) or {}
     if role.get("pattern") or result.get("error"):
         return None
     return (result.get("status") or {}).get(role["service_account"])
 
 
-def _service_account_state(role, results):
+def _service_account_state(role, results, several):
     """:func:`_service_account_status` as the table's SA STATUS shows it."""
     if role.get("pattern"):
         return PATTERN
-    if (results.get(role["namespace"]) or {}).get("error"):
+    if (results.get(_label(role, several)) or {}).get("error"):
         return "FAILED"
-    return _service_account_status(role, results) or "-"
+    return _service_account_status(role, results, several) or "-"
 
 
-def _rows(outcomes, results):
+def _rows(outcomes, results, several):
+    """The table's rows, each a mapping of its COLUMNS."""
     for outcome in outcomes:
+        account = {"ACCOUNT": outcome["account_id"], "HOST": outcome["host"]}
         if outcome.get("error"):
-            yield [outcome["account_id"], outcome["host"], "FAILED", "-", "-", "-", "-", "-"]
+            yield dict(account, PROVIDER="FAILED")
             continue
+        providers = outcome.get("providers") or {}
         if not outcome.get("roles"):  # an account with no roles still shows its provider
-            yield [outcome["account_id"], outcome["host"], outcome.get("provider") or "-", "-", "-", "-", "-", "-"]
+            yield dict(account, PROVIDER=outcome.get("provider") or "-")
         for role in outcome.get("roles", []):
-            yield [outcome["account_id"], outcome["host"], outcome.get("provider") or "-", role["arn"] or role["name"],
-                   role["status"], role["namespace"], role["service_account"], _service_account_state(role, results)]
+            yield dict(account, CLUSTER=role.get("cluster"), PROVIDER=providers.get(role.get("cluster")) or outcome.get("provider") or "-",
+                       ROLE=role["arn"] or role["name"], **{"ROLE STATUS": role["status"], "NAMESPACE": role["namespace"],
+                                                            "SERVICE ACCOUNT": role["service_account"],
+                                                            "SA STATUS": _service_account_state(role, results, several)})
+        for item in outcome.get("retired") or []:  # a retired cluster's ServiceAccounts, deleted
+            deleted = _retired(item, results, several)
+            failed = (results.get(_label(item, several)) or {}).get("error")
+            yield dict(account, CLUSTER=item["cluster"], PROVIDER=providers.get(item["cluster"]) or "-", ROLE=item["role"],
+                       NAMESPACE=item["namespace"], **{"SERVICE ACCOUNT": item["name"],
+                                                       "SA STATUS": "FAILED" if failed else deleted["service_account_status"]})
+        shown = {role.get("cluster") for role in outcome.get("roles", [])} | {item["cluster"] for item in outcome.get("retired") or []}
+        for cluster, status in providers.items():  # a retired cluster's provider, when no ServiceAccount of ours was there
+            if cluster not in shown:
+                yield dict(account, CLUSTER=cluster, PROVIDER=status or "-")
 
 
-def _without(cells, index):
-    return cells[:index] + cells[index + 1:]
+def _retired(item, results, several):
+    """A retired cluster's ServiceAccount as the summary publishes it, with what its deletion did (None if it failed)."""
+    result = results.get(_label(item, several)) or {}
+    return {"cluster": item["cluster"], "namespace": item["namespace"], "service_account": item["name"], "role": item["role"],
+            "service_account_status": None if result.get("error") else (result.get("status") or {}).get(item["name"])}
 
 
-def _blueprint(outcomes, results):
+def _blueprint(outcomes, results, several):
     """Per namespace whose ServiceAccounts were applied, the one that deploys into each account (Torque's runner-namespace)."""
     hints = {}
     for outcome in outcomes:
         for role in [] if outcome.get("error") else outcome.get("roles", []):
-            if role["status"] != "deleted" and not role.get("pattern") and not (results.get(role["namespace"]) or {}).get("error"):
-                hints.setdefault(role["namespace"], []).append(
+            label = _label(role, several)
+            if role["status"] != "deleted" and not role.get("pattern") and not (results.get(label) or {}).get("error"):
+                hints.setdefault(label, []).append(
                     f"  account {outcome['account_id']} ({outcome['host']}): {role['service_account']}  (role {role['name']})")
-    for namespace in sorted(hints):
-        yield f"Blueprint: in namespace {namespace}, use the service account that deploys into each account:"
-        yield from hints[namespace]
+    for label in sorted(hints):
+        yield f"Blueprint: in {_group_name(label, several)}, use the service account that deploys into each account:"
+        yield from hints[label]
 
 
-def rollout_summary(outcomes, namespace, service_account_results=None):
+def rollout_summary(outcomes, namespace, service_account_results=None, clusters=None):
     """The summary of a rollout: ``{"lines": [...], "accounts": {...}, "failed": [...], ...}``.
 
-    ``service_account_results`` is what the service_account role's ``groups`` entry point recorded: per namespace, the
-    ``status`` of each ServiceAccount, or the ``error`` that stopped that namespace. A failed namespace marks only the
-    roles (and accounts, ``service_account_failed``) whose ServiceAccounts it holds. The table has a NAMESPACE column, and
-    each published role its ``namespace``, when the run has more than one. ``lines`` is the table and the
-    blueprint hint for people; the rest is the same data for machines (the playbook publishes it with set_stats for AWX
-    workflows). ``namespace`` is the inventory's ``eks_irsa_namespace``, published as it was.
+    ``service_account_results`` is what the service_account role's ``groups`` entry point recorded: per group (its
+    namespace, or ``<cluster>/<namespace>`` with several clusters), the ``status`` of each ServiceAccount, or the
+    ``error`` that stopped that group. A failed group marks only the roles (and accounts, ``service_account_failed``)
+    whose ServiceAccounts it holds. The table has a CLUSTER column, and each published role its ``cluster`` and each
+    account its ``providers`` and the ``retired`` clusters' ServiceAccounts it deleted, when the run has more than one
+    cluster (``clusters``, ``eks_irsa_run_clusters``); a NAMESPACE column and ``namespace`` likewise. ``lines`` is the
+    table and the blueprint hint for people; the rest is the same data for machines (the playbook publishes it with
+    set_stats for AWX workflows). ``namespace`` is the inventory's ``eks_irsa_namespace``, published as it was.
     """
     results = service_account_results or {}
+    cluster_names = [cluster["name"] for cluster in clusters or []]
+    several = len(cluster_names) > 1
     outcomes = sorted(outcomes, key=lambda o: (o["account_id"], o["host"]))
     namespaces = sorted({role["namespace"] for o in outcomes for role in o.get("roles", [])})
-    rows = list(_rows(outcomes, results))
-    if len(namespaces) > 1:
-        lines = table_lines(HEADER, rows)
-    else:
-        lines = table_lines(_without(HEADER, NAMESPACE_COLUMN), [_without(row, NAMESPACE_COLUMN) for row in rows])
-    published_keys = PUBLISHED_ROLE_KEYS if len(namespaces) > 1 else tuple(k for k in PUBLISHED_ROLE_KEYS if k != "namespace")
+    shown = [column for column in COLUMNS if (column != "CLUSTER" or several) and (column != "NAMESPACE" or len(namespaces) > 1)]
+    lines = table_lines(shown, [[row.get(column) or "-" for column in shown] for row in _rows(outcomes, results, several)])
+    published_keys = tuple(key for key in PUBLISHED_ROLE_KEYS
+                           if (key != "cluster" or several) and (key != "namespace" or len(namespaces) > 1))
     failed = [o for o in outcomes if o.get("error")]
     for outcome in failed:
         lines.append(f"FAILED {outcome['host']} ({outcome['account_id']}): {outcome['error']}")
-    errors = {name: result["error"] for name, result in sorted(results.items()) if result.get("error")}
-    lines.extend(f"FAILED ServiceAccounts in namespace {name}: {error}" for name, error in errors.items())
-    lines.extend(_blueprint(outcomes, results))
+    errors = {label: result["error"] for label, result in sorted(results.items()) if result.get("error")}
+    lines.extend(f"FAILED ServiceAccounts in {_group_name(label, several)}: {error}" for label, error in errors.items())
+    lines.extend(_blueprint(outcomes, results, several))
 
     def account_error(outcome):
-        found = sorted({role["namespace"] for role in outcome.get("roles", []) if role["namespace"] in errors})
-        return "; ".join(f"namespace {name}: {errors[name]}" for name in found) or None
+        labels = {_label(role, several) for role in outcome.get("roles", [])} | {_label(item, several) for item in outcome.get("retired") or []}
+        return "; ".join(f"{_group_name(label, several)}: {errors[label]}" for label in sorted(labels) if label in errors) or None
 
     accounts = {
-        o["host"]: {
+        o["host"]: dict({
             "account_id": o["account_id"],
             "provider": o.get("provider"),
             "error": o.get("error"),
             "service_account_error": account_error(o),
             "roles": [dict({key: role[key] for key in published_keys if key in role},
-                           service_account_status=_service_account_status(role, results))
+                           service_account_status=_service_account_status(role, results, several))
                       for role in o.get("roles", [])],
-        }
+        }, **({"providers": o.get("providers") or {}, "retired": [_retired(item, results, several) for item in o.get("retired") or []]}
+              if several else {}))
         for o in outcomes
     }
-    return {"lines": lines, "accounts": accounts, "failed": [o["host"] for o in failed],
-            "service_account_failed": [host for host, account in accounts.items() if account["service_account_error"]],
-            "namespace": namespace, "namespaces": namespaces,
-            "service_account_error": "; ".join(f"namespace {name}: {error}" for name, error in errors.items()) or None}
+    summary = {"lines": lines, "accounts": accounts, "failed": [o["host"] for o in failed],
+               "service_account_failed": [host for host, account in accounts.items() if account["service_account_error"]],
+               "namespace": namespace, "namespaces": namespaces,
+               "service_account_error": "; ".join(f"{_group_name(label, several)}: {error}" for label, error in errors.items()) or None}
+    if several:
+        summary["clusters"] = cluster_names
+    return summary
 
 
 class FilterModule:

@@ -6,21 +6,59 @@
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 
-HEADER = ["ACCOUNT", "HOST", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
+HEADER = ["ACCOUNT", "HOST", "CLUSTER", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
+CLUSTER_COLUMN = HEADER.index("CLUSTER")  # shown only when the run has several clusters
 
 
-def verify_checks(plan):
-    """The ``checks`` option of irsa_verify for one account: one per role and ServiceAccount of its role plan.
+def verify_checks(plan, cluster=None):
+    """The ``checks`` option of irsa_verify for one account: one per role and ServiceAccount of its role plan (of
+    ``cluster``, when given).
 
     The plan is what the rollout converges, so verify looks at exactly the roles and ServiceAccounts the
     rollout makes, with the same defaults (ServiceAccount names and namespaces, role paths).
     """
-    return [{
+    return [dict({
         "role_name": role["params"]["name"],
         "role_path": role["params"].get("path") or "/",
         "namespace": service_account["namespace"],
         "service_account": service_account["name"],
-    } for role in plan or [] for service_account in role["service_accounts"]]
+    }, **({"audience": role["params"]["audience"]} if role["params"].get("audience") else {}))
+        for role in plan or [] for service_account in role["service_accounts"] if cluster is None or service_account.get("cluster") == cluster]
+
+
+def _resources_of(reads, cluster):
+    """The objects a looped k8s_info read in ``cluster``'s groups (each item a group of the plan)."""
+    return [resource for read in reads or [] if read[read.get("ansible_loop_var") or "item"].get("cluster") == cluster
+            for resource in read.get("resources") or []]
+
+
+def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None, pod_reads=None):
+    """irsa_verify's inputs for one account (``eks_irsa_plan[host]``), one per present cluster its roles trust:
+    ``[{name, cluster, issuer, cluster_issuer, checks, service_accounts, pods, kubeconfig, context}]``.
+
+    ``clusters`` are the run's (``eks_irsa_run_clusters``: the issuer as the inventory gave it, or looked up);
+    ``current_issuers`` maps a cluster to its issuer now, where the playbook could describe it; the reads are the
+    looped k8s_info results of the plan's (cluster, namespace) groups. ``cluster`` is None with a single cluster,
+    so the findings keep the shape they had before clusters could be several.
+    """
+    by_name = {cluster["name"]: cluster for cluster in clusters}
+    runs = []
+    for provider in plan["providers"]:
+        cluster = by_name.get(provider["cluster"])
+        if provider["state"] != "present" or cluster is None:
+            continue
+        runs.append({
+            "name": cluster["name"],
+            "cluster": cluster["name"] if len(clusters) > 1 else None,
+            "issuer": cluster["issuer"],
+            "cluster_issuer": (current_issuers or {}).get(cluster["name"]),
+            "checks": verify_checks(plan["roles"], cluster["name"]),
+            "service_accounts": _resources_of(service_account_reads, cluster["name"]),
+            "pods": _resources_of(pod_reads, cluster["name"]),
+            "kubeconfig": cluster.get("kubeconfig"),
+            "context": cluster.get("context"),
+        })
+    return runs
 
 
 def verify_proof_checks(findings):
@@ -32,13 +70,24 @@ def verify_proof_checks(findings):
             for namespace, service_account, role_arn in seen]
 
 
+def _findings(registered):
+    """The findings a task registered, once or in a loop over :func:`verify_runs` (each with the run's ``cluster``)."""
+    registered = registered or {}
+    if "results" not in registered:
+        return list(registered.get("findings") or [])
+    findings = []
+    for result in registered["results"]:
+        run = result.get(result.get("ansible_loop_var") or "item") or {}
+        cluster = run.get("cluster") or (run.get("_eks_irsa_verify_run") or {}).get("cluster")
+        findings.extend(dict(finding, cluster=cluster) if cluster else finding for finding in result.get("findings") or [])
+    return findings
+
+
 def _account(host, facts):
-    result = facts.get("eks_irsa_verify_result") or {}
     error = facts.get("eks_irsa_verify_error")
-    findings = [] if error else list(result.get("findings") or [])
-    proof = facts.get("eks_irsa_verify_proof") or {}
+    findings = [] if error else _findings(facts.get("eks_irsa_verify_result"))
     if not error:  # the optional end-to-end proof (eks_irsa_verify_token_proof)
-        findings.extend(proof.get("findings") or [])
+        findings.extend(_findings(facts.get("eks_irsa_verify_proof")))
     return {
         "account_id": str(facts.get("eks_irsa_account_id", "")),
         "findings": findings,
@@ -52,10 +101,11 @@ def _rows(accounts):
     """``(cells, details)`` per finding; details are the message, the pod's error and the fix, for non-ok findings."""
     for host, account in accounts.items():
         if account["error"]:
-            yield [account["account_id"], host, "-", "-", "FAILED", "-"], [f"could not verify the account: {account['error']}"]
+            yield [account["account_id"], host, "-", "-", "-", "FAILED", "-"], [f"could not verify the account: {account['error']}"]
             continue
         for finding in account["findings"]:
-            cells = [account["account_id"], host, finding.get("role_name") or "-", finding.get("service_account") or "-",
+            cells = [account["account_id"], host, finding.get("cluster") or "-", finding.get("role_name") or "-",
+                     finding.get("service_account") or "-",
                      str(finding.get("severity", "")).upper(), finding.get("code", "")]
             details = []
             if finding.get("severity") != "ok":
@@ -69,7 +119,12 @@ def _rows(accounts):
 def verify_lines(accounts):
     """The findings of every account as a table (ok rows included), each problem followed by its explanation and fix."""
     rows = list(_rows(accounts))
-    return table_lines(HEADER, [cells for cells, _details in rows], [details for _cells, details in rows])
+    several = any(finding.get("cluster") for account in accounts.values() for finding in account["findings"])
+    header, cells = HEADER, [cells for cells, _details in rows]
+    if not several:
+        header = HEADER[:CLUSTER_COLUMN] + HEADER[CLUSTER_COLUMN + 1:]
+        cells = [row[:CLUSTER_COLUMN] + row[CLUSTER_COLUMN + 1:] for row in cells]
+    return table_lines(header, cells, [details for _cells, details in rows])
 
 
 def verify_report(hosts, hostvars):
@@ -95,6 +150,7 @@ class FilterModule:
     def filters(self):
         return {
             "verify_checks": verify_checks,
+            "verify_runs": verify_runs,
             "verify_proof_checks": verify_proof_checks,
             "verify_report": verify_report,
         }

@@ -64,7 +64,8 @@ _THUMBPRINT_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 # it, not the policy's whole bound: one that never shows up means a wrong ARN, not a slow IAM.
 _NEW_PROVIDER_RETRY = Retry(extra_codes=["NoSuchEntity"], bound=45)
 
-WantedProvider = namedtuple("WantedProvider", ["issuer", "client_ids", "thumbprints", "tags", "purge_tags"])
+WantedProvider = namedtuple("WantedProvider", ["issuer", "client_ids", "thumbprints", "tags", "purge_tags", "purge_client_ids"],
+                            defaults=(True,))
 WantedProvider.__doc__ = """The provider the user asked for; ``None`` in a field means "don't manage it"."""
 
 
@@ -153,7 +154,7 @@ def validate_tags(tags, field="tags"):
     return tags
 
 
-def wanted_provider(url, client_ids=None, thumbprints=None, tags=None, purge_tags=True, fields=None):
+def wanted_provider(url, client_ids=None, thumbprints=None, tags=None, purge_tags=True, fields=None, purge_client_ids=True):
     """Validate module options into a :class:`WantedProvider`; raises :class:`IssuerError` naming the option.
 
     ``fields`` renames options in the messages (``{"url": "eks_irsa_issuer"}`` for an inventory).
@@ -165,6 +166,7 @@ def wanted_provider(url, client_ids=None, thumbprints=None, tags=None, purge_tag
         thumbprints=validate_thumbprints(thumbprints),
         tags=validate_tags(tags, fields["tags"]),
         purge_tags=purge_tags,
+        purge_client_ids=purge_client_ids,
     )
 
 
@@ -328,7 +330,7 @@ class ProviderConverger(Converger):
             self._creating(diff_view(new), functools.partial(self._create, wanted))
             return self._planned(None, new)
         after = copy.deepcopy(before)
-        self._set_client_ids(after, wanted.client_ids)
+        self._set_client_ids(after, wanted.client_ids, wanted.purge_client_ids)
         self._set_thumbprints(after, wanted.thumbprints)
         self._set_tags(after, wanted_tags(before, wanted), wanted.purge_tags,
                        "tag_open_id_connect_provider", "untag_open_id_connect_provider")
@@ -379,11 +381,17 @@ class ProviderConverger(Converger):
         if not self.calls.call_if_present("delete the provider", "delete_open_id_connect_provider"):
             self._nothing_done()  # deleted by someone else meanwhile
 
-    def _set_client_ids(self, view, client_ids):
-        """Make the provider's client IDs exactly ``client_ids`` (``None``: leave them alone)."""
+    def _set_client_ids(self, view, client_ids, purge=True):
+        """Make the provider's client IDs exactly ``client_ids``, or with ``purge`` false at least them (``None``: leave
+        them alone)."""
         if client_ids is None:
             return
         current = set(view["client_ids"])
+        if not purge:
+            client_ids = sorted(current | set(client_ids))
+            if len(client_ids) > MAX_CLIENT_IDS:
+                raise Refusal(f"client_ids: OIDC provider {self.arn} would accept {len(client_ids)} client IDs with the ones it has, "
+                              f"IAM allows at most {MAX_CLIENT_IDS}: remove some it no longer needs")
         to_remove, to_add = sorted(current - set(client_ids)), sorted(set(client_ids) - current)
         if not to_remove and not to_add:
             return
@@ -413,6 +421,7 @@ PROVIDER_ARGUMENT_SPEC = dict(
     thumbprints=dict(type="list", elements="str"),
     tags=dict(type="dict", aliases=["resource_tags"]),
     purge_tags=dict(type="bool", default=True),
+    purge_client_ids=dict(type="bool", default=True),
     force=dict(type="bool", default=False),
     account_id=dict(type="str"),
 )
@@ -424,7 +433,7 @@ def checked_provider_options(params, fields=None):
     Raises ``IssuerError`` naming the option (or its name in ``fields``), before any AWS call.
     """
     wanted = wanted_provider(params["url"], params["client_ids"], params["thumbprints"], params["tags"], params["purge_tags"],
-                             fields=fields)
+                             fields=fields, purge_client_ids=params["purge_client_ids"])
     return wanted, validate_account_id(params["account_id"]) if params["account_id"] is not None else None
 
 

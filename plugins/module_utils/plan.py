@@ -10,11 +10,19 @@ exactly what a module would, and the plan adds only what needs the whole invento
 ServiceAccount, one role listed by two hosts. Every message names the inventory host and the variable the user wrote
 (``dev: eks_irsa_roles[0] (torque-runner): path 'irsa': ...``), and every bad account is reported in one error.
 
-The plan of an account is ``{account_id, assume_role_arn, external_id, issuer, tags, roles}``; ``roles`` holds, per
-role, the ``service_accounts`` (``{namespace, name}``) its pods run as, which the rollout applies, and the irsa_account
-entry (``params``) the rollout and teardown hand to the module. A role trusts one ServiceAccount by default
-(``service_account``, in the host's ``eks_irsa_namespace`` or the role's own ``namespace``) or the ``subjects`` it lists
-(``namespace:name``, patterns only with ``allow_wildcard_subjects``; a pattern is trusted, not applied).
+The run's clusters are ``eks_irsa_clusters`` (name, region, issuer, kubeconfig, context, state), or the one cluster of
+``eks_irsa_cluster_name`` / ``eks_irsa_issuer`` / ``eks_irsa_kubeconfig`` / ``eks_irsa_kube_context``; a retired
+cluster (``state: absent``) loses its trust, providers and ServiceAccounts.
+
+The plan of an account is ``{account_id, assume_role_arn, external_id, providers, roles}``: ``providers`` one per
+cluster its roles trust (and one ``absent`` per retired cluster), ``roles`` holds, per role, the ``service_accounts``
+(``{cluster, namespace, name}``) its pods run as, which the rollout applies in their clusters, the
+``retired_service_accounts`` it removes from retired clusters, everything it ``trusted`` (patterns included), the
+``clusters`` it trusts, and the irsa_account entry (``params``) the rollout and teardown hand to the module. A role
+trusts one ServiceAccount by default (``service_account``, in the host's ``eks_irsa_namespace`` or the role's own
+``namespace``) or the ``subjects`` it lists (``namespace:name``, patterns only with ``allow_wildcard_subjects``; a
+pattern is trusted, not applied), in every cluster of its ``clusters`` (default all present ones) unless a subject
+names its own ``cluster``.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import Issu
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import TAG_VALUE_MAX_LENGTH
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
@@ -48,8 +58,13 @@ ROLES = "eks_irsa_roles"
 CLUSTER_TAG = TAG_PREFIX + "cluster"
 # Role settings passed through to the module unchanged; with name, service_account and tags, the keys of a role entry.
 PASSED_THROUGH = ("path", "description", "managed_policies", "inline_policies", "permissions_boundary", "max_session_duration", "adopt",
-                  "allow_wildcard_subjects")
-ROLE_ENTRY_KEYS = frozenset(PASSED_THROUGH + ("name", "service_account", "namespace", "subjects", "tags"))
+                  "allow_wildcard_subjects", "audience")
+ROLE_ENTRY_KEYS = frozenset(PASSED_THROUGH + ("name", "service_account", "namespace", "subjects", "clusters", "tags"))
+CLUSTERS = "eks_irsa_clusters"
+CLUSTER_KEYS = ("name", "region", "issuer", "kubeconfig", "context", "state")
+# The one-cluster form of the run's cluster: these variables, or eks_irsa_clusters, never both.
+SINGLE_CLUSTER = {"eks_irsa_cluster_name": "name", "eks_irsa_issuer": "issuer", "eks_irsa_kubeconfig": "kubeconfig",
+                  "eks_irsa_kube_context": "context"}
 
 
 class PlanError(ValueError):
@@ -70,9 +85,9 @@ def _missing(host_vars):
     problems = []
     if not str(host_vars.get("eks_irsa_account_id") or ""):
         problems.append("eks_irsa_account_id is not set: give the 12-digit ID of the account as a host variable, quoted")
-    if not host_vars.get("eks_irsa_cluster_name") and "eks_irsa_issuer" not in host_vars:
+    if CLUSTERS not in host_vars and not host_vars.get("eks_irsa_cluster_name") and "eks_irsa_issuer" not in host_vars:
         problems.append("eks_irsa_cluster_name is not set: give the name of the EKS cluster whose pods get the roles "
-                        "(or its issuer URL as eks_irsa_issuer)")
+                        "(or its issuer URL as eks_irsa_issuer, or several clusters as eks_irsa_clusters)")
     roles = host_vars.get(ROLES)
     inheriting = not isinstance(roles, (list, tuple)) or any(
         isinstance(role, dict) and not (role.get("namespace") or role.get("subjects")) for role in roles)
@@ -111,6 +126,7 @@ def creates_namespace(setting, namespace):
 # Variables the run uses once for every account, each with why: a host giving its own value would get a silent wrong
 # result (its roles trusting a cluster its ServiceAccounts are not applied in, say), so differing values are refused.
 RUN_LEVEL = {
+    CLUSTERS: "the run's clusters are looked up once, and every account's roles trust the clusters their entries name",
     "eks_irsa_cluster_name": "the issuer is looked up once, and every account's roles trust that cluster",
     "eks_irsa_issuer": "every account's roles trust one cluster, the one the ServiceAccounts are applied in",
     "eks_irsa_kubeconfig": "the ServiceAccounts are applied through one Kubernetes connection",
@@ -146,8 +162,102 @@ def _run_level_problems(hosts, hostvars):
 def checked_inventory(hosts, hostvars):
     """The hosts, unchanged, when every account's entry sets what it needs and the run-level variables agree (before
     the issuer can be looked up, which uses them)."""
-    _refuse([f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])] + _run_level_problems(hosts, hostvars))
+    problems = [f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])] + _run_level_problems(hosts, hostvars)
+    if not problems and hosts:  # the run's clusters, once: the same for every host by now
+        try:
+            run_clusters(hosts, hostvars)
+        except PlanError as e:
+            problems.append(str(e))
+    _refuse(problems)
     return list(hosts)
+
+
+# -- the run's clusters ------------------------------------------------------------------------------
+
+
+def _cluster_entries(host_vars):
+    """The run's cluster entries as written: ``eks_irsa_clusters``, or the one cluster of the single-cluster variables."""
+    if CLUSTERS not in host_vars:
+        single = {key: host_vars.get(variable) for variable, key in SINGLE_CLUSTER.items()}
+        return [dict(single, region=host_vars.get("eks_irsa_region"), state="present")], {}
+    mixed = sorted(variable for variable in SINGLE_CLUSTER if variable in host_vars)
+    if mixed:
+        raise PlanError(f"{CLUSTERS} names the run's clusters, so {' and '.join(mixed)} cannot be set too: move "
+                        f"{'them' if len(mixed) > 1 else 'it'} into the {CLUSTERS} entries (name, issuer, kubeconfig, context), "
+                        "or leave eks_irsa_clusters out for a single cluster")
+    entries = host_vars[CLUSTERS]
+    if isinstance(entries, (str, bytes, dict)) or not isinstance(entries, (list, tuple)) or not entries \
+            or not all(isinstance(entry, dict) for entry in entries):
+        raise PlanError(f"{CLUSTERS} {json.dumps(entries, default=str)} is not a list of clusters: write "
+                        "[{name: blue, region: eu-west-1}, {name: green, region: eu-west-1}]")
+    return entries, {"region": host_vars.get("eks_irsa_region")}
+
+
+def _checked_cluster(entry, where, defaults):
+    unknown = sorted(set(entry) - set(CLUSTER_KEYS))
+    if unknown:
+        raise PlanError(f"{where}: unsupported parameters {', '.join(unknown)} (a typo?); a cluster has {', '.join(CLUSTER_KEYS)}")
+    cluster = {key: entry.get(key) if entry.get(key) is not None else defaults.get(key) for key in CLUSTER_KEYS}
+    for key in ("name", "region", "issuer", "kubeconfig", "context"):
+        if cluster[key] is not None and not isinstance(cluster[key], str):
+            raise PlanError(f"{where}: {key} {json.dumps(cluster[key], default=str)} is not a string")
+    if not cluster["name"]:
+        raise PlanError(f"{where}: each cluster needs a 'name' (the EKS cluster name, which roles' clusters and the "
+                        f"{CLUSTER_TAG} tag use)")
+    if cluster["state"] is None:
+        cluster["state"] = "present"
+    if cluster["state"] not in ("present", "absent"):
+        raise PlanError(f"{where}: state {json.dumps(cluster['state'], default=str)} is neither present nor absent (absent: "
+                        "a retired cluster, whose trust, providers and ServiceAccounts the rollout removes)")
+    if cluster["region"] is not None:
+        try:
+            check_region(cluster["region"], f"{where}: region")
+        except RegionError as e:
+            raise PlanError(str(e)) from None
+    return cluster
+
+
+def _clusters(host_vars, issuers=None):
+    """The run's clusters ``[{name, region, issuer, kubeconfig, context, state}]``, checked, with each issuer: given, or
+    ``issuers[name]`` (the preflight's lookups), or None before the lookup. Raises :class:`PlanError`."""
+    entries, defaults = _cluster_entries(host_vars)
+    if CLUSTERS not in host_vars:
+        clusters = [dict(entries[0])]
+    else:
+        clusters, problems, names = [], [], {}
+        for index, entry in enumerate(entries):
+            where = f"{CLUSTERS}[{index}]" + (f" ({entry.get('name')})" if entry.get("name") else "")
+            try:
+                cluster = _checked_cluster(entry, where, defaults)
+            except PlanError as e:
+                problems.append(str(e))
+                continue
+            if cluster["name"] in names:
+                problems.append(f"{where}: the cluster is already listed as {CLUSTERS}[{names[cluster['name']]}]; roles and tags "
+                                "name a cluster by its name, so list each cluster once")
+            names.setdefault(cluster["name"], index)
+            clusters.append(cluster)
+        if not problems and not any(cluster["state"] == "present" for cluster in clusters):
+            problems.append(f"{CLUSTERS}: every cluster is retired (state: absent): keep at least one present, or run the "
+                            "teardown playbook to remove everything")
+        if problems:
+            raise PlanError("\n".join(problems))
+    for cluster in clusters:
+        if not cluster.get("issuer"):
+            cluster["issuer"] = (issuers or {}).get(cluster["name"])
+    return clusters
+
+
+def run_clusters(hosts, hostvars, issuers=None):
+    """The run's clusters (:func:`_clusters`), from the first host: the preflight has refused hosts that differ."""
+    if not hosts:
+        return []
+    host_vars = hostvars[hosts[0]]  # only our variables are read (each templated when read)
+    return _clusters({key: plain_data(host_vars.get(key)) for key in host_vars if str(key).startswith("eks_irsa_")}, issuers)
+
+
+def present_clusters(clusters):
+    return [cluster for cluster in clusters if cluster["state"] == "present"]
 
 
 # -- one account ----------------------------------------------------------------------------------------
@@ -164,7 +274,7 @@ def default_service_account(role_name, suffix):
     return re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
 
 
-def _role_params(role, issuer, subjects, account_id, tags, managed_policy_quota):
+def _role_params(role, trust, account_id, tags, managed_policy_quota):
     """The role's irsa_account entry (iam_web_identity_role options); its state is the task's (rollout or teardown).
 
     The ServiceAccounts a role serves are in its trust policy, not in a tag: a tag value holds at most 256 characters, a
@@ -176,8 +286,8 @@ def _role_params(role, issuer, subjects, account_id, tags, managed_policy_quota)
         account_id=account_id,
         trust_policy_mode="exclusive",
         purge_tags=False,  # tags set outside the inventory are kept (the ownership tag is kept anyway)
-        tags=dict(tags or {}, **(role.get("tags") or {})),
-        trust=[{"issuer": issuer, "service_accounts": [f"{sa.namespace}:{sa.name}" for sa in subjects]}],
+        tags=tags,
+        trust=trust,
     )
     if managed_policy_quota is not None:
         params["managed_policy_quota"] = managed_policy_quota
@@ -185,7 +295,8 @@ def _role_params(role, issuer, subjects, account_id, tags, managed_policy_quota)
 
 
 def _subjects(role, namespace, suffix):
-    """The ServiceAccounts (:class:`~.trust_policy.ServiceAccount`) a role entry trusts, in the order written, once each."""
+    """``[(field, cluster or None, ServiceAccount)]``: what a role entry trusts, in the order written, once each, with the
+    field that wrote it; a subject's own ``cluster`` pins it to that cluster, None means every cluster of the role."""
     if role.get("subjects") is not None:
         given = sorted(key for key in ("service_account", "namespace") if role.get(key) is not None)
         if given:
@@ -194,31 +305,103 @@ def _subjects(role, namespace, suffix):
         values = role["subjects"]
         if isinstance(values, (str, bytes, dict)) or not isinstance(values, (list, tuple)) or not values:
             raise PlanError(f"subjects {json.dumps(values, default=str)} is not a list of ServiceAccounts: write "
-                            "[team-a:runner, {namespace: team-b, name: runner}]")
-        parsed = [parse_service_account(value, f"subjects[{index}]", allow_wildcard=bool(role.get("allow_wildcard_subjects")))
-                  for index, value in enumerate(values)]
-        return list(dict.fromkeys(parsed))
+                            "[team-a:runner, {namespace: team-b, name: runner, cluster: green}]")
+        parsed = []
+        for index, value in enumerate(values):
+            field = f"subjects[{index}]"
+            pinned = value.get("cluster") if isinstance(value, dict) else None
+            if isinstance(value, dict) and "cluster" in value:
+                if not isinstance(pinned, str) or not pinned:
+                    raise PlanError(f"{field}: cluster {json.dumps(pinned, default=str)} is not a cluster name")
+                value = {key: item for key, item in value.items() if key != "cluster"}
+            service_account = parse_service_account(value, field, allow_wildcard=bool(role.get("allow_wildcard_subjects")))
+            parsed.append((field, pinned, service_account))
+        return list({(pinned, sa): (field, pinned, sa) for field, pinned, sa in parsed}.values())
     own_namespace = role.get("namespace") or namespace or ""
     name = role.get("service_account") or default_service_account(role["name"], suffix)
     field = "service_account" if role.get("service_account") else f"service_account (default {name})"
     if role.get("namespace"):
         field += " in namespace"
-    return [parse_service_account({"namespace": own_namespace, "name": name}, field=field)]
+    return [(field, None, parse_service_account({"namespace": own_namespace, "name": name}, field=field))]
+
+
+def _role_clusters(role, clusters):
+    """The present clusters whose pods may use the role: its ``clusters``, in the run's order, or every present one."""
+    present = present_clusters(clusters)
+    names = role.get("clusters")
+    if names is None:
+        return present
+    if isinstance(names, (str, bytes, dict)) or not isinstance(names, (list, tuple)) or not names:
+        raise PlanError(f"clusters {json.dumps(names, default=str)} is not a list of cluster names: write [blue, green], or "
+                        "leave it out for every cluster of the run")
+    known = {cluster["name"]: cluster for cluster in clusters if cluster["name"]}
+    for name in names:
+        if name not in known:
+            listed = ", ".join(known) or "none: the run has one cluster, eks_irsa_issuer, with no name"
+            raise PlanError(f"clusters names {name!r}, which is not a cluster of the run ({listed}): add it to {CLUSTERS}, "
+                            "or fix the name")
+        if known[name]["state"] != "present":
+            raise PlanError(f"clusters names {name!r}, a retired cluster (state: absent) whose trust the rollout removes: "
+                            "leave it out")
+    return [cluster for cluster in present if cluster["name"] in names]
 
 
 def service_account_label(service_account, namespace):
-    """A ServiceAccount as messages name it: its name in the host's namespace, else ``namespace:name``."""
-    return service_account["name"] if service_account["namespace"] == namespace else f"{service_account['namespace']}:{service_account['name']}"
+    """A ServiceAccount as messages name it: its name in the host's namespace, else ``namespace:name``; with its
+    cluster when the run has several (``cluster`` set)."""
+    label = service_account["name"] if service_account["namespace"] == namespace else f"{service_account['namespace']}:{service_account['name']}"
+    return f"{label} in cluster {service_account['cluster']}" if service_account.get("cluster") else label
 
 
-def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None, managed_policy_quota=None):
-    """``[{"service_accounts": [{namespace, name}], "params": irsa_account entry}]`` for an account's roles.
+def _cluster_tag(names):
+    value = " ".join(names)
+    if len(value) > TAG_VALUE_MAX_LENGTH:
+        raise PlanError(f"the role's {CLUSTER_TAG} tag would name its clusters ({value}) in {len(value)} characters, more than "
+                        f"the {TAG_VALUE_MAX_LENGTH} an IAM tag value holds: give the role fewer clusters, or set {CLUSTER_TAG} "
+                        "in its tags yourself")
+    return {CLUSTER_TAG: value} if value else {}
 
-    ``namespace`` is the host's (``eks_irsa_namespace``), the default of its roles. Raises :class:`PlanError`.
+
+def _one_role(role, clusters, namespace, suffix):
+    """``(trust, trusted, cluster names, unpinned)``: the role's trust entries (one per cluster, in the run's order), what
+    it trusts (``[{cluster, namespace, name, pattern}]``), the clusters it trusts, and the ``(namespace, name)`` of the
+    ServiceAccounts it would have in any cluster (no cluster of their own, no pattern)."""
+    role_clusters = _role_clusters(role, clusters)
+    by_cluster = {cluster["name"]: [] for cluster in role_clusters}
+    unpinned = []
+    for field, pinned, service_account in _subjects(role, namespace, suffix):
+        if pinned is not None and pinned not in by_cluster:
+            listed = ", ".join(name for name in by_cluster if name) or "none named"
+            raise PlanError(f"{field}: cluster {pinned!r} is not a cluster the role trusts ({listed}): add it to the role's "
+                            f"clusters (and to {CLUSTERS}), or fix the name")
+        if pinned is None and not has_wildcard(service_account):
+            unpinned.append((service_account.namespace, service_account.name))
+        for name in [pinned] if pinned is not None else by_cluster:
+            by_cluster[name].append(service_account)
+    trust, trusted, names = [], [], []
+    for cluster in role_clusters:
+        subjects = by_cluster[cluster["name"]]
+        if subjects:
+            trust.append({"issuer": cluster["issuer"], "service_accounts": [f"{sa.namespace}:{sa.name}" for sa in subjects]})
+            trusted.extend({"cluster": cluster["name"], "namespace": sa.namespace, "name": sa.name, "pattern": has_wildcard(sa)}
+                           for sa in subjects)
+            names.append(cluster["name"])
+    return trust, trusted, names, unpinned
+
+
+def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, managed_policy_quota=None):
+    """``[{"service_accounts", "retired_service_accounts", "trusted", "clusters", "params"}]`` for an account's roles.
+
+    ``clusters`` are the run's (:func:`_clusters`, issuers known); ``service_accounts`` (``{cluster, namespace, name}``)
+    are applied in their clusters, ``retired_service_accounts`` removed from the retired clusters; ``trusted`` lists
+    every subject (``pattern``: a wildcard, trusted and not applied). ``namespace`` is the host's
+    (``eks_irsa_namespace``), the default of its roles. Raises :class:`PlanError`.
     """
     if not roles:
         raise PlanError(f"{ROLES} is empty: list at least one role for this account, for example [{{name: torque-runner}}], "
                         "or leave the host out of the inventory")
+    several = len(clusters) > 1
+    retired = [cluster for cluster in clusters if cluster["state"] != "present"]
     planned, seen, names = [], {}, {}
     for index, role in enumerate(roles):
         where = f"{ROLES}[{index}]"
@@ -236,33 +419,41 @@ def role_plans(roles, issuer, namespace, account_id, suffix="", tags=None, manag
                             "account (whatever the case), so list each role once, or give this one another name")
         names[folded] = index
         try:  # named as the inventory names it, before the trust entry it goes into
-            subjects = _subjects(role, namespace, suffix)
-        except TrustPolicyError as e:
+            trust, trusted, cluster_names, unpinned = _one_role(role, clusters, namespace, suffix)
+            role_tags = dict(tags or {}, **(role.get("tags") or {}))
+            if CLUSTER_TAG not in role_tags:  # unless the inventory sets it, the tag names the clusters the role trusts
+                role_tags.update(_cluster_tag([name for name in cluster_names if name]))
+        except (TrustPolicyError, PlanError) as e:
             raise PlanError(f"{where}: {e}") from None
-        except PlanError as e:
-            raise PlanError(f"{where}: {e}") from None
-        applied = [{"namespace": sa.namespace, "name": sa.name} for sa in subjects if not has_wildcard(sa)]
+        applied = [{key: subject[key] for key in ("cluster", "namespace", "name")} for subject in trusted if not subject["pattern"]]
         for service_account in applied:
-            key = (service_account["namespace"], service_account["name"])
+            key = (service_account["cluster"], service_account["namespace"], service_account["name"])
             if key in seen:
-                raise PlanError(f"{where}: service account {service_account_label(service_account, namespace)!r} is already used "
-                                f"by role {seen[key]!r}; one ServiceAccount carries one role ARN, so give each role its own "
-                                "service_account")
+                label = service_account_label(dict(service_account, cluster=service_account["cluster"] if several else None), namespace)
+                raise PlanError(f"{where}: service account {label!r} is already used by role {seen[key]!r}; one ServiceAccount "
+                                "carries one role ARN, so give each role its own service_account")
             seen[key] = role["name"]
-        params = _role_params(role, issuer, subjects, account_id, tags, managed_policy_quota)
+        params = _role_params(role, trust, account_id, role_tags, managed_policy_quota)
         try:  # the module's own checks (it fills its defaults itself), naming the quota as the inventory sets it
             validated_role_options(params, fields={"managed_policy_quota": "eks_irsa_managed_policy_quota"})
         except (TrustPolicyError, LimitError) as e:
             raise PlanError(f"{where}: {e}") from None
-        planned.append({"service_accounts": applied, "params": params})
+        planned.append({
+            "service_accounts": applied,
+            "retired_service_accounts": [{"cluster": cluster["name"], "namespace": sa_namespace, "name": sa_name}
+                                         for cluster in retired for sa_namespace, sa_name in unpinned],
+            "trusted": trusted,
+            "clusters": cluster_names,
+            "params": params,
+        })
     return planned
 
 
-def _checked_provider(issuer, tags, account_id):
+def _checked_provider(issuer, tags, account_id, field):
     """The issuer as irsa_account's provider checks it (URL, length, tags), naming the inventory variables."""
     try:
         options = validated_options(PROVIDER_ARGUMENT_SPEC, {"url": issuer, "tags": tags, "account_id": account_id})
-        wanted, _account = checked_provider_options(options, fields={"url": "eks_irsa_issuer", "tags": "eks_irsa_tags"})
+        wanted, _account = checked_provider_options(options, fields={"url": field, "tags": "eks_irsa_tags"})
     except (OptionsError, IssuerError) as e:
         raise PlanError(str(e)) from None
     return wanted.issuer.url
@@ -279,8 +470,37 @@ def _managed_policy_quota(host_vars):
         raise PlanError(str(e)) from None
 
 
-def account_plan(host, host_vars, issuer_lookup):
-    """One account's plan (see the module docstring); raises :class:`PlanError` naming the variable."""
+def _issuer_field(host_vars, index, cluster):
+    return f"{CLUSTERS}[{index}] ({cluster['name']}): issuer" if CLUSTERS in host_vars else "eks_irsa_issuer"
+
+
+def _provider_tags(cluster, tags):
+    """A cluster's provider tags: ``eks-irsa:cluster`` names it (unless ``eks_irsa_tags`` sets it), then ``eks_irsa_tags``."""
+    return dict({CLUSTER_TAG: cluster["name"]} if cluster["name"] else {}, **tags)
+
+
+def _checked_issuers(clusters, host_vars, account_id):
+    """Each cluster with its issuer in IAM's form, checked as the provider module checks it (with the provider's tags);
+    two clusters of one issuer are refused (their trust statements and providers would be one)."""
+    checked, owners = [], {}
+    for index, cluster in enumerate(clusters):
+        field = _issuer_field(host_vars, index, cluster)
+        if not cluster.get("issuer"):
+            raise PlanError(f"{field}: the issuer of cluster {cluster['name']!r} is not known: the preflight looks it up, or give it")
+        url = _checked_provider(cluster["issuer"], _provider_tags(cluster, host_vars.get("eks_irsa_tags") or {}), account_id, field)
+        if url in owners:
+            raise PlanError(f"{field}: clusters {owners[url]!r} and {cluster['name']!r} have the same issuer {url}; each cluster "
+                            "has its own, so one of the entries names the wrong cluster (or region)")
+        owners[url] = cluster["name"]
+        checked.append(dict(cluster, issuer=url))
+    return checked
+
+
+def account_plan(host, host_vars, issuers):
+    """One account's plan (see the module docstring); raises :class:`PlanError` naming the variable.
+
+    ``issuers`` maps a cluster's name to the issuer the preflight looked up; a cluster's own issuer wins.
+    """
     host_vars = {key: plain_data(host_vars.get(key)) for key in host_vars if str(key).startswith("eks_irsa_")}
     try:
         account_id = validate_account_id(host_vars.get("eks_irsa_account_id"), "eks_irsa_account_id")
@@ -292,17 +512,26 @@ def account_plan(host, host_vars, issuer_lookup):
         external_id = check_external_id(host_vars.get("eks_irsa_external_id"), "eks_irsa_external_id")
     except (IssuerError, LimitError, RegionError) as e:
         raise PlanError(str(e)) from None
-    cluster = host_vars.get("eks_irsa_cluster_name")
-    tags = dict({CLUSTER_TAG: cluster} if cluster else {}, **(host_vars.get("eks_irsa_tags") or {}))
-    issuer = _checked_provider(host_vars["eks_irsa_issuer"] if "eks_irsa_issuer" in host_vars else issuer_lookup, tags, account_id)
+    clusters = _checked_issuers(_clusters(host_vars, issuers), host_vars, account_id)
+    tags = host_vars.get("eks_irsa_tags") or {}
+    roles = role_plans(host_vars.get(ROLES), clusters, host_vars.get("eks_irsa_namespace"), account_id, suffix=host, tags=tags,
+                       managed_policy_quota=_managed_policy_quota(host_vars))
+    # A provider accepts at least the audience of every role that trusts it (others' client IDs are kept).
+    audiences = {}
+    for role in roles:
+        for name in role["clusters"]:
+            audiences.setdefault(name, set()).add(role["params"].get("audience") or DEFAULT_AUDIENCE)
+    providers = [{"cluster": cluster["name"], "url": cluster["issuer"], "state": "present", "tags": _provider_tags(cluster, tags),
+                  "client_ids": sorted(audiences[cluster["name"]])}
+                 for cluster in clusters if cluster["state"] == "present" and cluster["name"] in audiences]
+    providers.extend({"cluster": cluster["name"], "url": cluster["issuer"], "state": "absent"}
+                     for cluster in clusters if cluster["state"] != "present")
     return {
         "account_id": account_id,
         "assume_role_arn": assume_role_arn or None,
         "external_id": external_id,
-        "issuer": issuer,
-        "tags": tags,
-        "roles": role_plans(host_vars.get(ROLES), issuer, host_vars.get("eks_irsa_namespace"), account_id, suffix=host, tags=tags,
-                            managed_policy_quota=_managed_policy_quota(host_vars)),
+        "providers": providers,
+        "roles": roles,
     }
 
 
@@ -310,22 +539,25 @@ def account_plan(host, host_vars, issuer_lookup):
 
 
 def checked_unique_service_accounts(plans_by_host, namespaces=None):
-    """Refuse two accounts' roles sharing one ServiceAccount, and two hosts of one account listing the same role.
+    """Refuse two accounts' roles sharing one ServiceAccount (in one cluster), and two hosts of one account listing the
+    same role.
 
     A ServiceAccount carries one role ARN, so the second apply would silently take the first account's role away;
     two hosts listing one role would rewrite each other's trust policy on every run. ``namespaces`` are the hosts'
     own (``eks_irsa_namespace``), for naming a ServiceAccount as the host's inventory writes it.
     """
     owners, roles = {}, {}
+    clusters = {sa["cluster"] for plan in plans_by_host.values() for role in plan for sa in role["service_accounts"]}
     for host, plan in plans_by_host.items():
         for index, role in enumerate(plan):
             role_name = role["params"]["name"]
             where = f"{host}: {ROLES}[{index}] ({role_name})"
             for service_account in role["service_accounts"]:
-                key = (service_account["namespace"], service_account["name"])
+                key = (service_account["cluster"], service_account["namespace"], service_account["name"])
                 if key in owners and owners[key][0] != host:
                     other_host, other_role = owners[key]
-                    label = service_account_label(service_account, (namespaces or {}).get(host))
+                    shown = dict(service_account, cluster=service_account["cluster"] if len(clusters) > 1 else None)
+                    label = service_account_label(shown, (namespaces or {}).get(host))
                     raise PlanError(f"{where}: service account {label!r} is already used by role {other_role!r} of {other_host}; "
                                     "one ServiceAccount carries one role ARN, so give each role its own service_account")
                 owners.setdefault(key, (host, role_name))
@@ -337,13 +569,13 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
                                 "list it under one host only, or give it another name")
 
 
-def account_plans(hosts, hostvars, issuer_lookup=None):
-    """``{host: plan}`` for every account, all checked; ``issuer_lookup`` is the issuer the preflight looked up, used
-    by every host that does not give ``eks_irsa_issuer`` itself. Raises :class:`PlanError` naming each bad account."""
+def account_plans(hosts, hostvars, issuers=None):
+    """``{host: plan}`` for every account, all checked; ``issuers`` maps each cluster's name to the issuer the
+    preflight looked up (a cluster that gives its issuer needs none). Raises :class:`PlanError` naming each bad account."""
     plans, problems = {}, []
     for host in hosts:
         try:
-            plans[host] = account_plan(host, hostvars[host], issuer_lookup)
+            plans[host] = account_plan(host, hostvars[host], issuers or {})
         except PlanError as e:
             problems.append(f"{host}: {e}")
     _refuse(problems)
@@ -355,28 +587,48 @@ def account_plans(hosts, hostvars, issuer_lookup=None):
     return plans
 
 
+def provider_options(providers, state="present"):
+    """irsa_account's ``providers`` for an account plan's ``providers``: with ``state=absent`` (the teardown) every one goes."""
+    if state == "absent":
+        return [{"url": provider["url"]} for provider in providers]
+    return [dict({"url": provider["url"], "state": provider["state"]},
+                 **({"tags": provider["tags"], "purge_tags": False, "client_ids": provider["client_ids"], "purge_client_ids": False}
+                    if provider["state"] == "present" else {})) for provider in providers]
+
+
 def role_source(host, index, role_name):
     """Where a role comes from in the inventory, as messages name it."""
     return f"{host}: {ROLES}[{index}] ({role_name})"
 
 
-def planned_service_accounts(plans):
-    """``[{"namespace", "name", "adopt", "source"}]``: every ServiceAccount of the plans (``{host: plan}``, ``eks_irsa_plan``).
+def planned_service_accounts(plans, key="service_accounts"):
+    """``[{"cluster", "namespace", "name", "adopt", "source"}]``: every ServiceAccount of the plans (``{host: plan}``,
+    ``eks_irsa_plan``); ``key`` ``retired_service_accounts`` gives those of the retired clusters instead.
 
     ``adopt`` is the role entry's: it also lets the rollout annotate a ServiceAccount of that name it did not make.
     """
     return [dict(service_account, adopt=bool(role["params"].get("adopt")), source=role_source(host, index, role["params"]["name"]))
-            for host, plan in plans.items() for index, role in enumerate(plan["roles"]) for service_account in role["service_accounts"]]
+            for host, plan in plans.items() for index, role in enumerate(plan["roles"]) for service_account in role[key]]
 
 
-def by_namespace(items):
-    """``[{"namespace", "service_accounts"}]``, one per namespace in name order, each with its items (without the namespace) in order."""
+def service_account_groups(items, clusters):
+    """``[{"cluster", "namespace", "label", "service_accounts", "kubeconfig", "context"}]``, one per (cluster, namespace) in
+    the run's cluster order and namespace name order, each with its items (without cluster and namespace) in order, and the
+    cluster's Kubernetes access. ``label`` names the group in results and messages: its namespace, or
+    ``<cluster>/<namespace>`` when the run has several clusters."""
+    order = {cluster["name"]: index for index, cluster in enumerate(clusters)}
+    access = {cluster["name"]: cluster for cluster in clusters}
     groups = {}
     for item in items:
-        groups.setdefault(item["namespace"], []).append({key: value for key, value in item.items() if key != "namespace"})
-    return [{"namespace": namespace, "service_accounts": groups[namespace]} for namespace in sorted(groups)]
+        groups.setdefault((item.get("cluster"), item["namespace"]), []).append(
+            {key: value for key, value in item.items() if key not in ("cluster", "namespace")})
+    return [{"cluster": cluster, "namespace": namespace,
+             "label": f"{cluster}/{namespace}" if len(clusters) > 1 else namespace,
+             "service_accounts": groups[(cluster, namespace)],
+             "kubeconfig": (access.get(cluster) or {}).get("kubeconfig"), "context": (access.get(cluster) or {}).get("context")}
+            for cluster, namespace in sorted(groups, key=lambda key: (order.get(key[0], len(order)), key[1]))]
 
 
-def planned_service_account_groups(plans):
-    """The planned ServiceAccounts (:func:`planned_service_accounts`) by namespace (:func:`by_namespace`)."""
-    return by_namespace(planned_service_accounts(plans))
+def planned_service_account_groups(plans, clusters, key="service_accounts"):
+    """The planned ServiceAccounts (:func:`planned_service_accounts`) by cluster and namespace (:func:`service_account_groups`)."""
+    return service_account_groups(planned_service_accounts(plans, key), clusters)

@@ -65,7 +65,8 @@ NEAR_LIMIT_SHARE = 0.9
 NOT_READ = object()
 
 Context = namedtuple("Context", ["issuer", "cluster_issuer", "audience", "account_id", "partition", "providers", "size_limit"])
-Check = namedtuple("Check", ["role_name", "role_path", "namespace", "service_account", "role", "service_account_object", "pods"])
+Check = namedtuple("Check", ["role_name", "role_path", "namespace", "service_account", "role", "service_account_object", "pods",
+                             "audience"], defaults=(None,))
 
 
 def make_context(issuer, account_id, providers, audience=DEFAULT_AUDIENCE, cluster_issuer=None, partition="aws",
@@ -74,16 +75,18 @@ def make_context(issuer, account_id, providers, audience=DEFAULT_AUDIENCE, clust
     return Context(issuer, cluster_issuer, audience or DEFAULT_AUDIENCE, account_id, partition, dict(providers or {}), size_limit)
 
 
-def make_check(role_name, namespace, service_account, role=None, role_path="/", service_account_object=NOT_READ, pods=None):
-    """One (role, ServiceAccount) to verify: ``role`` is GetRole's ``Role`` or None, ``pods`` None when not listed."""
-    return Check(role_name, role_path or "/", namespace, service_account, role, service_account_object, pods)
+def make_check(role_name, namespace, service_account, role=None, role_path="/", service_account_object=NOT_READ, pods=None,
+               audience=None):
+    """One (role, ServiceAccount) to verify: ``role`` is GetRole's ``Role`` or None, ``pods`` None when not listed,
+    ``audience`` the ServiceAccount's own token audience (None: the context's)."""
+    return Check(role_name, role_path or "/", namespace, service_account, role, service_account_object, pods, audience)
 
 
 def verify(context, checks):
     """All findings for ``checks`` (a list of :class:`Check`) in one account, in check order."""
     findings = []
     for check in checks:
-        findings.extend(verify_check(context, check))
+        findings.extend(verify_check(context._replace(audience=check.audience) if check.audience else context, check))
     return findings
 
 

@@ -41,12 +41,20 @@ options:
   client_ids:
     description:
       - The client IDs (audiences) the provider accepts.
-      - When given, the provider ends with exactly this set (IDs missing are added, others removed).
+      - When given, the provider ends with exactly this set (IDs missing are added, others removed), or with at least
+        this set when O(purge_client_ids=false).
       - When left out, a new provider gets V(sts.amazonaws.com), the audience IRSA uses, and the client IDs
         of an existing provider are left alone.
       - Each ID has 1 to 255 characters; at most 100 IDs.
     type: list
     elements: str
+  purge_client_ids:
+    description:
+      - With V(false), O(client_ids) are added to the ones an existing provider accepts, and none is removed (for
+        several writers, each needing its audiences).
+    type: bool
+    default: true
+    version_added: 1.3.0
   thumbprints:
     description:
       - SHA-1 fingerprints of the issuer's server certificate, each exactly 40 hexadecimal digits (case does

@@ -66,6 +66,12 @@ options:
         description: Name of the ServiceAccount the role should trust.
         type: str
         required: true
+      audience:
+        description:
+          - The audience of this ServiceAccount's tokens (its C(eks.amazonaws.com/audience) annotation), when the role
+            trusts another than O(audience).
+        type: str
+        version_added: 1.3.0
   service_accounts:
     description:
       - The ServiceAccount objects of the namespace(s), as M(kubernetes.core.k8s_info) returns them in C(resources).
@@ -220,6 +226,7 @@ ARGUMENT_SPEC = dict(
         role_path=dict(type="str", default="/"),
         namespace=dict(type="str", required=True),
         service_account=dict(type="str", required=True),
+        audience=dict(type="str"),
     )),
     service_accounts=dict(type="list", elements="dict"),
     pods=dict(type="list", elements="dict"),
@@ -312,7 +319,7 @@ def run(module):
     checks = [make_check(check["role_name"], check["namespace"], check["service_account"], role=roles[check["role_name"]],
                          role_path=check["role_path"],
                          service_account_object=find_object(params["service_accounts"], check["namespace"], check["service_account"]),
-                         pods=params["pods"])
+                         pods=params["pods"], audience=check.get("audience"))
               for check in params["checks"]]
     findings = verify(context, checks)
     errors, warnings = summarise(findings)

@@ -221,12 +221,12 @@ def test_rollout_service_accounts_takes_every_role_of_the_accounts_that_succeede
     unknown = outcome("new", "555555555555", [dict(role("y", "y-new"), arn=None)])
     pattern = outcome("ci", "666666666666", [dict(role("z", "runner-*", account="666666666666"), pattern=True)])
     assert rollout_service_accounts(OUTCOMES + [gone, unknown, pattern]) == [
-        {"namespace": "torque-envs", "name": "torque-runner-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-runner",
-         "adopt": False, "source": None},
-        {"namespace": "torque-envs", "name": "torque-reader-prod", "role_arn": "arn:aws:iam::333333333333:role/torque-reader",
-         "adopt": False, "source": None},
-        {"namespace": "torque-envs", "name": "torque-runner-tools", "role_arn": "arn:aws:iam::123456789012:role/torque-runner",
-         "adopt": False, "source": None},
+        {"cluster": None, "namespace": "torque-envs", "name": "torque-runner-prod",
+         "role_arn": "arn:aws:iam::333333333333:role/torque-runner", "adopt": False, "source": None},
+        {"cluster": None, "namespace": "torque-envs", "name": "torque-reader-prod",
+         "role_arn": "arn:aws:iam::333333333333:role/torque-reader", "adopt": False, "source": None},
+        {"cluster": None, "namespace": "torque-envs", "name": "torque-runner-tools",
+         "role_arn": "arn:aws:iam::123456789012:role/torque-runner", "adopt": False, "source": None},
     ]
     assert rollout_service_accounts([]) == []
 
@@ -234,10 +234,11 @@ def test_rollout_service_accounts_takes_every_role_of_the_accounts_that_succeede
 def test_rollout_service_account_groups_are_one_per_namespace_with_its_creation_and_render_dir():
     outcomes = [outcome("a", "111111111111", [role("r", "runner", namespace="team-b"), role("s", "other", namespace="team-a")]),
                 outcome("b", "222222222222", [role("r", "runner", account="222222222222", namespace="team-a")])]
-    groups = rollout.rollout_service_account_groups(outcomes, ["team-b"], "/out")
+    groups = rollout.rollout_service_account_groups(outcomes, create_namespace=["team-b"], render_dir="/out")
     assert [(g["namespace"], [i["name"] for i in g["service_accounts"]], g["create_namespace"], g["render_dir"]) for g in groups] == [
         ("team-a", ["other", "runner"], False, "/out/team-a"), ("team-b", ["runner"], True, "/out/team-b")]
-    (only,) = rollout.rollout_service_account_groups(OUTCOMES, True, "/out")
+    assert [(g["label"], g["state"]) for g in groups] == [("team-a", "present"), ("team-b", "present")]
+    (only,) = rollout.rollout_service_account_groups(OUTCOMES, None, True, "/out")
     assert only["namespace"] == "torque-envs" and only["create_namespace"] is True and only["render_dir"] == "/out"
     assert "render_dir" not in rollout.rollout_service_account_groups(OUTCOMES)[0]
 
@@ -362,9 +363,13 @@ def test_rollout_summary_names_a_role_without_an_arn_by_its_name():
 
 
 def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
-    plan = {"dev": {"account_id": "222222222222", "roles": [{"service_accounts": [], "params": {"name": "other"}},
-                                                            {"service_accounts": [], "params": {"name": "runner", "adopt": True}}]},
-            "prod": {"account_id": "333333333333"}}
+    trusted = [{"cluster": "agents", "namespace": "torque-envs", "name": "runner-dev", "pattern": False},
+               {"cluster": "agents", "namespace": "ci", "name": "runner-*", "pattern": True}]
+    providers = [{"cluster": "agents", "url": "https://oidc.example/agents", "state": "present", "tags": {}}]
+    plan = {"dev": {"account_id": "222222222222", "providers": providers,
+                    "roles": [{"trusted": [], "retired_service_accounts": [], "params": {"name": "other"}},
+                              {"trusted": trusted, "retired_service_accounts": [], "params": {"name": "runner", "adopt": True}}]},
+            "prod": {"account_id": "333333333333", "providers": providers}}
     hostvars = {
         "dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {
             "provider": {"status": "created"},
@@ -374,10 +379,95 @@ def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
                  "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": {}}},
     }
     assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
-        {"host": "dev", "account_id": "222222222222", "provider": "created", "error": None,
-         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "namespace": "torque-envs",
-                    "service_account": "runner-dev", "pattern": False, "adopt": True, "source": "dev: eks_irsa_roles[1] (runner)"},
-                   {"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "namespace": "ci",
-                    "service_account": "runner-*", "pattern": True, "adopt": True, "source": "dev: eks_irsa_roles[1] (runner)"}]},
-        {"host": "prod", "account_id": "333333333333", "provider": None, "roles": [], "error": "could not assume"},
+        {"host": "dev", "account_id": "222222222222", "provider": "created", "providers": {"agents": "created"}, "error": None,
+         "retired": [],
+         "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "cluster": "agents",
+                    "namespace": "torque-envs", "service_account": "runner-dev", "pattern": False, "adopt": True,
+                    "source": "dev: eks_irsa_roles[1] (runner)"},
+                   {"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "cluster": "agents",
+                    "namespace": "ci", "service_account": "runner-*", "pattern": True, "adopt": True,
+                    "source": "dev: eks_irsa_roles[1] (runner)"}]},
+        {"host": "prod", "account_id": "333333333333", "provider": None, "providers": {}, "roles": [], "retired": [],
+         "error": "could not assume"},
     ]
+
+
+# -- several clusters ---------------------------------------------------------------------------------------------
+
+CLUSTERS = [{"name": "blue", "state": "absent", "kubeconfig": "/k/blue", "context": None},
+            {"name": "green", "state": "present", "kubeconfig": "/k/green", "context": "admin"}]
+
+
+def clustered(host, account, providers, roles=(), retired=(), error=None):
+    return {"host": host, "account_id": account, "provider": None, "providers": providers, "roles": list(roles),
+            "retired": list(retired), "error": error}
+
+
+def test_a_retired_cluster_gets_its_service_accounts_deleted_and_the_present_ones_applied_with_their_access():
+    runner = dict(role("runner", "runner-a"), cluster="green")
+    outcomes = [clustered("a", "111111111111", {"green": "ok", "blue": "deleted"}, [runner],
+                          [{"cluster": "blue", "namespace": "torque-envs", "name": "runner-a", "role": "runner", "adopt": False,
+                            "source": "a"}]),
+                clustered("b", "222222222222", {}, retired=[{"cluster": "blue", "namespace": "torque-envs", "name": "runner-b"}],
+                          error="AccessDenied")]
+    groups = rollout.rollout_service_account_groups(outcomes, CLUSTERS, create_namespace=True)
+    assert [(g["label"], g["state"], g["kubeconfig"], g["context"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
+        ("green/torque-envs", "present", "/k/green", "admin", ["runner-a"]),
+        ("blue/torque-envs", "absent", "/k/blue", None, ["runner-a"])]  # a failed account's ServiceAccounts stay
+    assert groups[1]["service_accounts"] == [{"name": "runner-a", "adopt": False, "source": "a"}]  # what the role takes
+    rendered = rollout.rollout_service_account_groups(outcomes, CLUSTERS, render_dir="/out")
+    assert [(g["label"], g["render_dir"]) for g in rendered] == [("green/torque-envs", "/out")]  # nothing to delete in files
+
+
+def test_the_summary_of_several_clusters_has_a_cluster_column_and_publishes_each_provider():
+    blue, green = (dict(role("runner", "runner-a", account="111111111111"), cluster=name) for name in ("blue", "green"))
+    outcomes = [clustered("a", "111111111111", {"blue": "ok", "green": "created"}, [blue, green]),
+                clustered("b", "222222222222", {"green": "ok", "old": "deleted"},
+                          [dict(role("runner", "runner-b", account="222222222222"), cluster="green")])]
+    clusters = [{"name": "blue"}, {"name": "green"}, {"name": "old", "state": "absent"}]
+    results = {"blue/torque-envs": {"status": {"runner-a": "ok"}, "error": None},
+               "green/torque-envs": {"status": {}, "error": "forbidden"}}
+    summary = rollout_summary(outcomes, "torque-envs", results, clusters)
+    assert summary["lines"][:5] == [
+        "ACCOUNT       HOST  CLUSTER  PROVIDER  ROLE                                   ROLE STATUS  SERVICE ACCOUNT  SA STATUS",
+        "111111111111  a     blue     ok        arn:aws:iam::111111111111:role/runner  created      runner-a         ok",
+        "111111111111  a     green    created   arn:aws:iam::111111111111:role/runner  created      runner-a         FAILED",
+        "222222222222  b     green    ok        arn:aws:iam::222222222222:role/runner  created      runner-b         FAILED",
+        "222222222222  b     old      deleted   -                                      -            -                -",
+    ]
+    assert summary["lines"][5:] == [
+        "FAILED ServiceAccounts in namespace torque-envs of cluster green: forbidden",
+        "Blueprint: in namespace torque-envs of cluster blue, use the service account that deploys into each account:",
+        "  account 111111111111 (a): runner-a  (role runner)",
+    ]
+    assert summary["clusters"] == ["blue", "green", "old"] and summary["service_account_failed"] == ["a", "b"]
+    assert summary["accounts"]["b"]["providers"] == {"green": "ok", "old": "deleted"}
+    assert summary["accounts"]["a"]["roles"][0] == {"name": "runner", "arn": "arn:aws:iam::111111111111:role/runner", "status": "created",
+                                                    "cluster": "blue", "service_account": "runner-a", "service_account_status": "ok"}
+    assert summary["accounts"]["a"]["service_account_error"] == "namespace torque-envs of cluster green: forbidden"
+    assert summary["accounts"]["b"]["retired"] == []
+    retiring = clustered("c", "333333333333", {"green": "ok", "old": "deleted"},
+                         [dict(role("runner", "runner-c", account="333333333333"), cluster="green")],
+                         [{"cluster": "old", "namespace": "torque-envs", "name": "runner-c", "role": "runner"}])
+    summary = rollout_summary([retiring], "torque-envs", {"old/torque-envs": {"status": {"runner-c": "deleted"}, "error": None},
+                                                          "green/torque-envs": {"status": {"runner-c": "ok"}, "error": None}}, clusters)
+    assert summary["lines"][2].split() == ["333333333333", "c", "old", "deleted", "runner", "-", "runner-c", "deleted"]
+    assert len(summary["lines"]) == 5  # no provider-only row: the deleted ServiceAccount's row shows the provider
+    assert summary["accounts"]["c"]["retired"] == [{"cluster": "old", "namespace": "torque-envs", "service_account": "runner-c",
+                                                    "role": "runner", "service_account_status": "deleted"}]
+    single = rollout_summary(OUTCOMES, "torque-envs", {}, [{"name": "agents"}])
+    assert "clusters" not in single and "providers" not in single["accounts"]["prod"] and "CLUSTER" not in single["lines"][0]
+
+
+def test_a_role_with_its_own_audience_gets_its_service_accounts_annotated_with_it():
+    plan = {"dev": {"account_id": ACCOUNT, "providers": [{"cluster": "agents", "state": "present"}], "roles": [
+        {"trusted": [{"cluster": "agents", "namespace": "ns", "name": "vault-dev", "pattern": False}], "retired_service_accounts": [],
+         "params": {"name": "vault", "audience": "vault.example.com"}},
+        {"trusted": [{"cluster": "agents", "namespace": "ns", "name": "runner-dev", "pattern": False}], "retired_service_accounts": [],
+         "params": {"name": "runner", "audience": "sts.amazonaws.com"}}]}}
+    hostvars = {"dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": {
+        "vault": {"arn": f"arn:aws:iam::{ACCOUNT}:role/vault", "status": "created"},
+        "runner": {"arn": f"arn:aws:iam::{ACCOUNT}:role/runner", "status": "created"}}}}}
+    vault, runner = rollout_service_accounts(rollout.rollout_outcomes(["dev"], hostvars))
+    assert vault["annotations"] == {"eks.amazonaws.com/audience": "vault.example.com"}
+    assert "annotations" not in runner  # the default audience needs no annotation

@@ -8,6 +8,7 @@ from ansible_collections.torque.eks_irsa.plugins.filter import verify
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_checks
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_proof_checks
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_report
+from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_runs
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_plans
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -20,17 +21,20 @@ def finding(code, severity, role="torque-runner", sa="torque-runner-dev", accoun
 
 
 def test_the_filters_are_registered():
-    assert set(verify.FilterModule().filters()) == {"verify_checks", "verify_proof_checks", "verify_report"}
+    assert set(verify.FilterModule().filters()) == {"verify_checks", "verify_runs", "verify_proof_checks", "verify_report"}
 
 
 def test_checks_come_from_the_rollouts_own_plan_with_its_defaults():
     plan = role_plans([{"name": "torque-runner"}, {"name": "reader", "service_account": "reads", "path": "/irsa/"}],
-                      ISSUER, "envs", "222222222222", suffix="dev")
+                      [{"name": "agents", "issuer": ISSUER, "state": "present"}], "envs", "222222222222", suffix="dev")
     assert verify_checks(plan) == [
         {"role_name": "torque-runner", "role_path": "/", "namespace": "envs", "service_account": "torque-runner-dev"},
         {"role_name": "reader", "role_path": "/irsa/", "namespace": "envs", "service_account": "reads"},
     ]
     assert verify_checks(None) == []
+    (vault,) = role_plans([{"name": "vault", "audience": "vault.example.com"}], [{"name": "agents", "issuer": ISSUER, "state": "present"}],
+                          "envs", "222222222222", suffix="dev")
+    assert verify_checks([vault])[0]["audience"] == "vault.example.com"
 
 
 def test_the_report_has_a_row_per_finding_ok_rows_included_and_explains_the_problems():
@@ -89,3 +93,39 @@ def test_the_proofs_findings_join_the_accounts_findings_and_a_failed_proof_fails
     assert [f["code"] for f in report["accounts"]["dev"]["findings"]] == ["ok", "token-proof-failed"]
     assert [f["code"] for f in report["accounts"]["prod"]["findings"]] == ["ok"]
     assert report["failed"] == ["dev"] and report["errors"] == 1
+
+
+def test_verify_runs_once_per_present_cluster_the_account_trusts_with_that_clusters_objects():
+    clusters = [{"name": "blue", "state": "present", "issuer": ISSUER + "/", "kubeconfig": "/k/blue"},
+                {"name": "green", "state": "present", "issuer": "https://oidc.example/green", "context": "g"},
+                {"name": "old", "state": "absent", "issuer": "https://oidc.example/old"}]
+    plan = {"providers": [{"cluster": "green", "state": "present"}, {"cluster": "old", "state": "absent"}],
+            "roles": role_plans([{"name": "runner"}, {"name": "blue-only", "clusters": ["blue"]}],
+                                [dict(c, issuer=c["issuer"].rstrip("/")) for c in clusters], "envs", "222222222222", suffix="dev")}
+    plan["providers"].insert(0, {"cluster": "blue", "state": "present"})
+    read = [{"ansible_loop_var": "_group", "_group": {"cluster": "blue"}, "resources": [{"metadata": {"name": "in-blue"}}]},
+            {"ansible_loop_var": "_group", "_group": {"cluster": "green"}, "resources": [{"metadata": {"name": "in-green"}}]}]
+    blue, green = verify_runs(plan, clusters, {"blue": "https://oidc.example/now"}, read, read[1:])
+    assert (blue["name"], blue["cluster"], blue["issuer"], blue["cluster_issuer"], blue["kubeconfig"]) == (
+        "blue", "blue", ISSUER + "/", "https://oidc.example/now", "/k/blue")  # the issuer as given: verify judges its form
+    assert [check["role_name"] for check in blue["checks"]] == ["runner", "blue-only"]
+    assert [check["role_name"] for check in green["checks"]] == ["runner"]
+    assert blue["service_accounts"] == [{"metadata": {"name": "in-blue"}}] and blue["pods"] == []
+    assert green["service_accounts"] == green["pods"] == [{"metadata": {"name": "in-green"}}]
+    assert (green["cluster_issuer"], green["context"]) == (None, "g")
+    (single,) = verify_runs(plan, clusters[:1], None, read, read)
+    assert single["cluster"] is None and single["name"] == "blue"  # one cluster: findings keep their shape
+
+
+def test_the_report_of_several_clusters_names_each_findings_cluster():
+    hostvars = {"dev": {"eks_irsa_account_id": "222222222222", "eks_irsa_verify_result": {"results": [
+        {"ansible_loop_var": "_run", "_run": {"cluster": "blue"}, "findings": [finding("ok", "ok")]},
+        {"ansible_loop_var": "_run", "_run": {"cluster": "green"}, "findings": [finding("provider-missing", "error")]}]}}}
+    report = verify_report(["dev"], hostvars)
+    assert report["lines"][0].split()[:3] == ["ACCOUNT", "HOST", "CLUSTER"]
+    assert [line.split()[2] for line in report["lines"][1:3]] == ["blue", "green"]
+    assert [f["cluster"] for f in report["accounts"]["dev"]["findings"]] == ["blue", "green"] and report["failed"] == ["dev"]
+    single = {"dev": {"eks_irsa_account_id": "222222222222", "eks_irsa_verify_result": {"results": [
+        {"ansible_loop_var": "_run", "_run": {"cluster": None}, "findings": [finding("ok", "ok")]}]}}}
+    report = verify_report(["dev"], single)
+    assert "CLUSTER" not in report["lines"][0] and "cluster" not in report["accounts"]["dev"]["findings"][0]

@@ -21,6 +21,7 @@ from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.torque.eks_irsa.plugins.module_utils import oidc_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import ProviderConverger
@@ -530,3 +531,22 @@ def test_given_account_id_needs_no_aws_call_and_takes_the_endpoint_partition():
     client = boto3.client("iam", region_name="cn-north-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     with Stubber(client):  # any call would fail: none is queued
         assert oidc_provider.target_account(None, client, "222222222222") == ("222222222222", "aws-cn")
+
+
+def test_without_purge_client_ids_are_only_added_and_none_removed(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(["sts.amazonaws.com", "other"]))
+    expect_mutation(stubber, "add_client_id_to_open_id_connect_provider", ClientID="vault")
+
+    outcome = ensure_present(client, False, ARN, wanted_provider(URL, client_ids=["vault", "sts.amazonaws.com"], purge_client_ids=False))
+
+    assert outcome.changed and outcome.after["client_ids"] == ["other", "sts.amazonaws.com", "vault"]
+    expect_get(stubber, provider_response(["sts.amazonaws.com", "other", "vault"]))
+    assert not ensure_present(client, False, ARN, wanted_provider(URL, client_ids=["vault"], purge_client_ids=False)).changed
+
+
+def test_adding_client_ids_beyond_what_iam_holds_is_refused_before_a_write(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response([f"id-{index}" for index in range(100)]))
+    with pytest.raises(Refusal, match=r"would accept 101 client IDs with the ones it has, IAM allows at most 100"):
+        ensure_present(client, True, ARN, wanted_provider(URL, client_ids=["sts.amazonaws.com"], purge_client_ids=False))

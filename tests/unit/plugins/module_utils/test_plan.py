@@ -14,6 +14,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import PlanEr
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 OTHER_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/OTHER"
+ISSUERS = {"agents": ISSUER}  # what the preflight looked up, by cluster name
+AGENTS = [{"name": "agents", "region": None, "issuer": ISSUER, "kubeconfig": None, "context": None, "state": "present"}]
 ACCOUNT = "222222222222"
 PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
 
@@ -29,9 +31,9 @@ def _inventory(**hosts):
     return list(hosts), hosts
 
 
-def _problems(hosts, hostvars, issuer=ISSUER):
+def _problems(hosts, hostvars, issuers=None):
     with pytest.raises(PlanError) as error:
-        plan.account_plans(hosts, hostvars, issuer)
+        plan.account_plans(hosts, hostvars, ISSUERS if issuers is None else issuers)
     return str(error.value).splitlines()
 
 
@@ -40,9 +42,10 @@ def _problems(hosts, hostvars, issuer=ISSUER):
 
 def test_filters_are_the_plan_functions_with_filter_errors():
     registered = filters.FilterModule().filters()
-    assert set(registered) == {"checked_inventory", "account_plans", "planned_service_accounts", "planned_service_account_groups"}
+    assert set(registered) == {"checked_inventory", "run_clusters", "account_plans", "provider_options", "planned_service_accounts",
+                               "planned_service_account_groups"}
     with pytest.raises(AnsibleFilterError) as error:
-        registered["account_plans"](*_inventory(dev=_account("1")), ISSUER)
+        registered["account_plans"](*_inventory(dev=_account("1")), ISSUERS)
     assert str(error.value).splitlines()[1].startswith("dev: eks_irsa_account_id '1' is not an AWS account ID")
     assert error.value.__cause__ is None and error.value.__suppress_context__  # Ansible would append the cause again
 
@@ -90,29 +93,34 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
                      eks_irsa_external_id="torque-ext", eks_irsa_tags={"team": "platform"}),
         prod=_account("222222222222", eks_irsa_issuer=OTHER_ISSUER + "/"),
     )
-    plans = plan.account_plans(hosts, hostvars, ISSUER)
+    plans = plan.account_plans(hosts, hostvars, ISSUERS)
     tags = {"eks-irsa:cluster": "agents", "team": "platform"}
     assert plans["dev"] == {
         "account_id": "111111111111",
         "assume_role_arn": "arn:aws:iam::111111111111:role/irsa-deployer",
         "external_id": "torque-ext",
-        "issuer": ISSUER,
-        "tags": tags,
-        "roles": plan.role_plans([{"name": "torque-runner"}], ISSUER, "torque", "111111111111", suffix="dev", tags=tags),
+        "providers": [{"cluster": "agents", "url": ISSUER, "state": "present", "tags": tags, "client_ids": ["sts.amazonaws.com"]}],
+        "roles": plan.role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
     }
+    assert plans["dev"]["roles"][0]["params"]["tags"] == tags
     # A host's own eks_irsa_issuer wins over the looked-up one, in IAM's form (no trailing slash).
-    assert plans["prod"]["issuer"] == OTHER_ISSUER
+    assert [provider["url"] for provider in plans["prod"]["providers"]] == [OTHER_ISSUER]
     assert plans["prod"]["assume_role_arn"] is None and plans["prod"]["external_id"] is None
-    assert [role["service_accounts"] for role in plans["prod"]["roles"]] == [[{"namespace": "torque", "name": "torque-runner-prod"}]]
+    assert [role["service_accounts"] for role in plans["prod"]["roles"]] == [
+        [{"cluster": "agents", "namespace": "torque", "name": "torque-runner-prod"}]]
     assert plan.planned_service_accounts(plans) == [
-        {"namespace": "torque", "name": "torque-runner-dev", "adopt": False, "source": "dev: eks_irsa_roles[0] (torque-runner)"},
-        {"namespace": "torque", "name": "torque-runner-prod", "adopt": False, "source": "prod: eks_irsa_roles[0] (torque-runner)"}]
+        {"cluster": "agents", "namespace": "torque", "name": "torque-runner-dev", "adopt": False,
+         "source": "dev: eks_irsa_roles[0] (torque-runner)"},
+        {"cluster": "agents", "namespace": "torque", "name": "torque-runner-prod", "adopt": False,
+         "source": "prod: eks_irsa_roles[0] (torque-runner)"}]
 
 
 def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
     without_cluster = _account(ACCOUNT, eks_irsa_issuer=ISSUER)
     del without_cluster["eks_irsa_cluster_name"]
-    assert plan.account_plans(*_inventory(dev=without_cluster))["dev"]["tags"] == {}
+    (planned,) = plan.account_plans(*_inventory(dev=without_cluster))["dev"]["providers"]
+    assert planned["tags"] == {} and planned["cluster"] is None
+    assert plan.account_plans(*_inventory(dev=without_cluster))["dev"]["roles"][0]["params"]["tags"] == {}
 
 
 @pytest.mark.parametrize("values, message", [
@@ -174,27 +182,32 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
          "path": "/irsa/", "permissions_boundary": "", "tags": {"tier": "deploy", "owner": "role-wins"}},
         {"name": "torque-reader", "service_account": "reader", "description": None},
     ]
-    assert plan.role_plans(roles, ISSUER, "torque-envs", ACCOUNT, suffix="dev", tags={"owner": "platform"}) == [
-        {"service_accounts": [{"namespace": "torque-envs", "name": "torque-runner-dev"}], "params": {
+    assert plan.role_plans(roles, AGENTS, "torque-envs", ACCOUNT, suffix="dev", tags={"owner": "platform"}) == [
+        {"service_accounts": [{"cluster": "agents", "namespace": "torque-envs", "name": "torque-runner-dev"}],
+         "retired_service_accounts": [], "clusters": ["agents"],
+         "trusted": [{"cluster": "agents", "namespace": "torque-envs", "name": "torque-runner-dev", "pattern": False}], "params": {
             "path": "/irsa/", "description": "runner", "managed_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
             "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "", "max_session_duration": 7200, "adopt": True,
             "name": "torque-runner", "account_id": ACCOUNT, "trust_policy_mode": "exclusive", "purge_tags": False,
-            "tags": {"owner": "role-wins", "tier": "deploy"},
+            "tags": {"eks-irsa:cluster": "agents", "owner": "role-wins", "tier": "deploy"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
-        {"service_accounts": [{"namespace": "torque-envs", "name": "reader"}], "params": {
+        {"service_accounts": [{"cluster": "agents", "namespace": "torque-envs", "name": "reader"}],
+         "retired_service_accounts": [], "clusters": ["agents"],
+         "trusted": [{"cluster": "agents", "namespace": "torque-envs", "name": "reader", "pattern": False}], "params": {
             "name": "torque-reader", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
-            "purge_tags": False, "tags": {"owner": "platform"},
+            "purge_tags": False, "tags": {"eks-irsa:cluster": "agents", "owner": "platform"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
     ]
 
 
 def test_a_valid_service_account_name_of_any_length_is_planned_and_the_quota_passed_on():
     name = "s" * 250
-    (planned,) = plan.role_plans([{"name": "torque-runner", "service_account": name}], ISSUER, "n" * 63, ACCOUNT,
+    (planned,) = plan.role_plans([{"name": "torque-runner", "service_account": name}], AGENTS, "n" * 63, ACCOUNT,
                                  tags={"owner": "platform"}, managed_policy_quota=20)
-    assert planned["service_accounts"] == [{"namespace": "n" * 63, "name": name}]
+    assert planned["service_accounts"] == [{"cluster": "agents", "namespace": "n" * 63, "name": name}]
     assert planned["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": [f"{'n' * 63}:{name}"]}]
-    assert planned["params"]["managed_policy_quota"] == 20 and planned["params"]["tags"] == {"owner": "platform"}
+    assert planned["params"]["managed_policy_quota"] == 20
+    assert planned["params"]["tags"] == {"eks-irsa:cluster": "agents", "owner": "platform"}
 
 
 @pytest.mark.parametrize("role, suffix, expected", [
@@ -274,13 +287,15 @@ def test_a_role_trusts_the_subjects_it_lists_in_their_namespaces_and_patterns_ar
     roles = [{"name": "deployer", "subjects": subjects, "allow_wildcard_subjects": True},
              {"name": "reader", "namespace": "team-c"},
              {"name": "torque-runner"}]
-    (deployer, reader, runner) = plan.role_plans(roles, ISSUER, "torque", ACCOUNT, suffix="dev")
+    (deployer, reader, runner) = plan.role_plans(roles, AGENTS, "torque", ACCOUNT, suffix="dev")
     assert deployer["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": ["team-a:runner", "team-b:runner", "ci-*:runner"]}]
     assert deployer["params"]["allow_wildcard_subjects"] is True
-    assert deployer["service_accounts"] == [{"namespace": "team-a", "name": "runner"}, {"namespace": "team-b", "name": "runner"}]
-    assert reader["service_accounts"] == [{"namespace": "team-c", "name": "reader-dev"}]
+    assert deployer["service_accounts"] == [{"cluster": "agents", "namespace": "team-a", "name": "runner"},
+                                            {"cluster": "agents", "namespace": "team-b", "name": "runner"}]
+    assert [subject["pattern"] for subject in deployer["trusted"]] == [False, False, True]
+    assert reader["service_accounts"] == [{"cluster": "agents", "namespace": "team-c", "name": "reader-dev"}]
     assert reader["params"]["trust"][0]["service_accounts"] == ["team-c:reader-dev"]
-    assert runner["service_accounts"] == [{"namespace": "torque", "name": "torque-runner-dev"}]
+    assert runner["service_accounts"] == [{"cluster": "agents", "namespace": "torque", "name": "torque-runner-dev"}]
 
 
 @pytest.mark.parametrize("role, message", [
@@ -301,7 +316,7 @@ def test_bad_subjects_are_refused_naming_the_role_and_field(role, message):
 
 def test_one_name_in_two_namespaces_is_two_service_accounts_but_one_in_one_namespace_is_refused():
     both = [{"name": "a", "subjects": ["team-a:runner"]}, {"name": "b", "subjects": ["team-b:runner"]}]
-    assert len(plan.account_plans(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=both)), ISSUER)["prod"]["roles"]) == 2
+    assert len(plan.account_plans(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=both)), ISSUERS)["prod"]["roles"]) == 2
     clash = [{"name": "a", "subjects": ["team-a:runner"]}, {"name": "b", "namespace": "team-a", "service_account": "runner"}]
     (line,) = _problems(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=clash)))[1:]
     assert line == ("prod: eks_irsa_roles[1] (b): service account 'team-a:runner' is already used by role 'a'; one ServiceAccount "
@@ -312,10 +327,12 @@ def test_hosts_may_each_have_their_namespace_and_a_service_account_is_claimed_on
     hostvars = {"dev": _account("111111111111", eks_irsa_namespace="team-a", eks_irsa_roles=[{"name": "r", "service_account": "runner"}]),
                 "prod": _account("222222222222", eks_irsa_namespace="team-b", eks_irsa_roles=[{"name": "r", "service_account": "runner"}])}
     assert plan.checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
-    plans = plan.account_plans(list(hostvars), hostvars, ISSUER)
-    assert plan.planned_service_account_groups(plans) == [
-        {"namespace": "team-a", "service_accounts": [{"name": "runner", "adopt": False, "source": "dev: eks_irsa_roles[0] (r)"}]},
-        {"namespace": "team-b", "service_accounts": [{"name": "runner", "adopt": False, "source": "prod: eks_irsa_roles[0] (r)"}]}]
+    plans = plan.account_plans(list(hostvars), hostvars, ISSUERS)
+    assert plan.planned_service_account_groups(plans, AGENTS) == [
+        {"cluster": "agents", "namespace": "team-a", "label": "team-a", "kubeconfig": None, "context": None,
+         "service_accounts": [{"name": "runner", "adopt": False, "source": "dev: eks_irsa_roles[0] (r)"}]},
+        {"cluster": "agents", "namespace": "team-b", "label": "team-b", "kubeconfig": None, "context": None,
+         "service_accounts": [{"name": "runner", "adopt": False, "source": "prod: eks_irsa_roles[0] (r)"}]}]
     hostvars["prod"]["eks_irsa_roles"] = [{"name": "r", "subjects": ["team-a:runner"]}]
     (line,) = _problems(list(hostvars), hostvars)[1:]
     assert line.startswith("prod: eks_irsa_roles[0] (r): service account 'team-a:runner' is already used by role 'r' of dev")
@@ -328,3 +345,200 @@ def test_the_namespace_is_needed_only_by_roles_that_inherit_it():
     own["eks_irsa_roles"].append({"name": "c"})
     with pytest.raises(PlanError, match="prod: eks_irsa_namespace is not set"):
         plan.checked_inventory(*_inventory(prod=own))
+
+
+# -- several clusters -------------------------------------------------------------------------------------------
+
+BLUE_ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/BLUE"
+GREEN_ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/GREEN"
+TWO_CLUSTERS = [{"name": "blue", "region": "eu-west-1", "kubeconfig": "/k/blue"},
+                {"name": "green", "region": "us-west-2", "kubeconfig": "/k/green", "context": "green-admin"}]
+LOOKED_UP = {"blue": BLUE_ISSUER, "green": GREEN_ISSUER}
+
+
+def _clustered(account_id, clusters=None, **values):
+    host_vars = _account(account_id, eks_irsa_clusters=TWO_CLUSTERS if clusters is None else clusters)
+    del host_vars["eks_irsa_cluster_name"]
+    return dict(host_vars, **values)
+
+
+def test_run_clusters_are_the_one_cluster_variables_or_the_list_with_issuers_given_or_looked_up():
+    hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_region="eu-west-1", eks_irsa_kubeconfig="/k"))
+    assert plan.run_clusters(hosts, hostvars) == [
+        {"name": "agents", "issuer": None, "kubeconfig": "/k", "context": None, "region": "eu-west-1", "state": "present"}]
+    assert plan.run_clusters(hosts, hostvars, ISSUERS)[0]["issuer"] == ISSUER
+    given = [dict(TWO_CLUSTERS[0], issuer=BLUE_ISSUER + "/"), dict(TWO_CLUSTERS[1], state="absent")]
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", given, eks_irsa_region="eu-central-1"))
+    blue, green = plan.run_clusters(hosts, hostvars, {"green": GREEN_ISSUER})
+    assert blue == {"name": "blue", "region": "eu-west-1", "issuer": BLUE_ISSUER + "/", "kubeconfig": "/k/blue", "context": None,
+                    "state": "present"}
+    assert green["issuer"] == GREEN_ISSUER and green["state"] == "absent" and green["context"] == "green-admin"
+    assert plan.run_clusters(*_inventory(dev=_clustered("1", [{"name": "blue"}], eks_irsa_region="eu-central-1")))[0]["region"] == \
+        "eu-central-1"  # the run's region is every cluster's default
+
+
+def test_each_account_gets_a_provider_per_cluster_and_each_role_one_statement_per_issuer():
+    roles = [{"name": "runner"},
+             {"name": "deployer", "subjects": ["team-a:deployer", {"namespace": "team-b", "name": "deployer", "cluster": "green"}]},
+             {"name": "blue-only", "clusters": ["blue"]}]
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=roles, eks_irsa_tags={"team": "platform"}))
+    assert plan.checked_inventory(hosts, hostvars) == ["dev"]
+    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    assert planned["providers"] == [
+        {"cluster": "blue", "url": BLUE_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "blue", "team": "platform"},
+         "client_ids": ["sts.amazonaws.com"]},
+        {"cluster": "green", "url": GREEN_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "green", "team": "platform"},
+         "client_ids": ["sts.amazonaws.com"]}]
+    runner, deployer, blue_only = planned["roles"]
+    assert runner["params"]["trust"] == [{"issuer": BLUE_ISSUER, "service_accounts": ["torque:runner-dev"]},
+                                         {"issuer": GREEN_ISSUER, "service_accounts": ["torque:runner-dev"]}]
+    assert runner["service_accounts"] == [{"cluster": "blue", "namespace": "torque", "name": "runner-dev"},
+                                          {"cluster": "green", "namespace": "torque", "name": "runner-dev"}]
+    assert runner["params"]["tags"] == {"eks-irsa:cluster": "blue green", "team": "platform"} and runner["clusters"] == ["blue", "green"]
+    # Three subjects, two namespaces, two clusters: a pinned subject is trusted (and applied) in its cluster only.
+    assert deployer["params"]["trust"] == [{"issuer": BLUE_ISSUER, "service_accounts": ["team-a:deployer"]},
+                                           {"issuer": GREEN_ISSUER, "service_accounts": ["team-a:deployer", "team-b:deployer"]}]
+    assert [(sa["cluster"], sa["namespace"]) for sa in deployer["service_accounts"]] == [
+        ("blue", "team-a"), ("green", "team-a"), ("green", "team-b")]
+    assert blue_only["params"]["trust"] == [{"issuer": BLUE_ISSUER, "service_accounts": ["torque:blue-only-dev"]}]
+    assert blue_only["params"]["tags"]["eks-irsa:cluster"] == "blue"
+    groups = plan.planned_service_account_groups({"dev": planned}, plan.run_clusters(hosts, hostvars, LOOKED_UP))
+    assert [(g["label"], g["kubeconfig"], g["context"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
+        ("blue/team-a", "/k/blue", None, ["deployer"]), ("blue/torque", "/k/blue", None, ["runner-dev", "blue-only-dev"]),
+        ("green/team-a", "/k/green", "green-admin", ["deployer"]), ("green/team-b", "/k/green", "green-admin", ["deployer"]),
+        ("green/torque", "/k/green", "green-admin", ["runner-dev"])]
+
+
+def test_an_account_gets_providers_only_for_the_clusters_its_roles_trust():
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=[{"name": "r", "clusters": ["green"]}]))
+    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    assert [provider["cluster"] for provider in planned["providers"]] == ["green"]
+
+
+def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
+    clusters = [dict(TWO_CLUSTERS[0], state="absent"), TWO_CLUSTERS[1]]
+    roles = [{"name": "runner"}, {"name": "ci", "subjects": ["ci:runner", "ci-*:runner", {"namespace": "x", "name": "y", "cluster": "green"}],
+                                  "allow_wildcard_subjects": True}]
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", clusters, eks_irsa_roles=roles))
+    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    assert planned["providers"] == [
+        {"cluster": "green", "url": GREEN_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "green"},
+         "client_ids": ["sts.amazonaws.com"]},
+        {"cluster": "blue", "url": BLUE_ISSUER, "state": "absent"}]
+    runner, ci = planned["roles"]
+    assert runner["params"]["trust"] == [{"issuer": GREEN_ISSUER, "service_accounts": ["torque:runner-dev"]}]
+    assert runner["retired_service_accounts"] == [{"cluster": "blue", "namespace": "torque", "name": "runner-dev"}]
+    # Neither a pattern nor a subject pinned to another cluster is a ServiceAccount of the retired one.
+    assert ci["retired_service_accounts"] == [{"cluster": "blue", "namespace": "ci", "name": "runner"}]
+    assert plan.provider_options(planned["providers"]) == [
+        {"url": GREEN_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "green"}, "purge_tags": False,
+         "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False},
+        {"url": BLUE_ISSUER, "state": "absent"}]
+    assert plan.provider_options(planned["providers"], "absent") == [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]
+    groups = plan.planned_service_account_groups({"dev": planned}, plan.run_clusters(hosts, hostvars), "retired_service_accounts")
+    assert [(g["label"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
+        ("blue/ci", ["runner"]), ("blue/torque", ["runner-dev"])]
+
+
+@pytest.mark.parametrize("clusters, message", [
+    ("blue", 'eks_irsa_clusters "blue" is not a list of clusters: write [{name: blue, region: eu-west-1}'),
+    ([], "eks_irsa_clusters [] is not a list of clusters"),
+    ([{"name": "blue", "kube_context": "x"}], "eks_irsa_clusters[0] (blue): unsupported parameters kube_context (a typo?); "
+     "a cluster has name, region, issuer, kubeconfig, context, state"),
+    ([{"region": "eu-west-1"}], "eks_irsa_clusters[0]: each cluster needs a 'name'"),
+    ([{"name": "blue"}, {"name": "blue", "region": "us-west-2"}],
+     "eks_irsa_clusters[1] (blue): the cluster is already listed as eks_irsa_clusters[0]"),
+    ([{"name": "blue", "state": "retired"}], 'eks_irsa_clusters[0] (blue): state "retired" is neither present nor absent'),
+    ([{"name": "blue", "state": "absent"}], "eks_irsa_clusters: every cluster is retired (state: absent)"),
+    ([{"name": "blue", "region": "mars-1"}], "eks_irsa_clusters[0] (blue): region 'mars-1' is not an AWS region"),
+    ([{"name": "blue", "kubeconfig": ["/a"]}], 'eks_irsa_clusters[0] (blue): kubeconfig ["/a"] is not a string'),
+])
+def test_bad_clusters_are_refused_once_before_the_lookup(clusters, message):
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", clusters), prod=_clustered("222222222222", clusters))
+    with pytest.raises(PlanError) as error:
+        plan.checked_inventory(hosts, hostvars)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2 and lines[1].startswith(message), lines
+
+
+def test_the_clusters_list_and_the_one_cluster_variables_are_not_mixed():
+    mixed = _clustered("111111111111", eks_irsa_cluster_name="agents", eks_irsa_kubeconfig="/k")
+    with pytest.raises(PlanError) as error:
+        plan.checked_inventory(*_inventory(dev=mixed))
+    assert str(error.value).splitlines()[1] == (
+        "eks_irsa_clusters names the run's clusters, so eks_irsa_cluster_name and eks_irsa_kubeconfig cannot be set too: move them "
+        "into the eks_irsa_clusters entries (name, issuer, kubeconfig, context), or leave eks_irsa_clusters out for a single cluster")
+
+
+def test_clusters_that_differ_between_hosts_are_refused():
+    hostvars = {"dev": _clustered("111111111111"), "prod": _clustered("222222222222", TWO_CLUSTERS[:1])}
+    with pytest.raises(PlanError, match=r"eks_irsa_clusters differs between hosts \(dev: .*; prod: .*\), but the run's clusters are "
+                                        "looked up once"):
+        plan.checked_inventory(list(hostvars), hostvars)
+
+
+@pytest.mark.parametrize("role, message", [
+    ({"name": "r", "clusters": ["purple"]}, "eks_irsa_roles[0] (r): clusters names 'purple', which is not a cluster of the run "
+     "(blue, green, old): add it to eks_irsa_clusters, or fix the name"),
+    ({"name": "r", "clusters": "blue"}, 'eks_irsa_roles[0] (r): clusters "blue" is not a list of cluster names: write [blue, green]'),
+    ({"name": "r", "clusters": []}, "eks_irsa_roles[0] (r): clusters [] is not a list of cluster names"),
+    ({"name": "r", "clusters": ["old"]}, "eks_irsa_roles[0] (r): clusters names 'old', a retired cluster (state: absent)"),
+    ({"name": "r", "clusters": ["blue"], "subjects": [{"namespace": "a", "name": "b", "cluster": "green"}]},
+     "eks_irsa_roles[0] (r): subjects[0]: cluster 'green' is not a cluster the role trusts (blue): add it to the role's clusters"),
+    ({"name": "r", "subjects": [{"namespace": "a", "name": "b", "cluster": "old"}]},
+     "eks_irsa_roles[0] (r): subjects[0]: cluster 'old' is not a cluster the role trusts (blue, green)"),
+    ({"name": "r", "subjects": [{"namespace": "a", "name": "b", "cluster": 3}]}, "eks_irsa_roles[0] (r): subjects[0]: cluster 3 is not"),
+])
+def test_a_cluster_the_run_does_not_reach_is_refused_naming_the_role(role, message):
+    clusters = TWO_CLUSTERS + [{"name": "old", "state": "absent", "issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/OLD"}]
+    lines = _problems(*_inventory(dev=_clustered("111111111111", clusters, eks_irsa_roles=[role])), LOOKED_UP)
+    assert lines[1].startswith("dev: " + message), lines
+
+
+def test_one_service_account_per_cluster_but_the_same_name_in_two_clusters_is_two():
+    pinned = [{"name": "a", "subjects": [{"namespace": "ns", "name": "runner", "cluster": "blue"}]},
+              {"name": "b", "subjects": [{"namespace": "ns", "name": "runner", "cluster": "green"}]}]
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=pinned))
+    assert len(plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]["roles"]) == 2
+    clash = [{"name": "a", "subjects": ["ns:runner"]}, {"name": "b", "subjects": [{"namespace": "ns", "name": "runner", "cluster": "green"}]}]
+    lines = _problems(*_inventory(dev=_clustered("111111111111", eks_irsa_roles=clash)), LOOKED_UP)
+    assert lines[1] == ("dev: eks_irsa_roles[1] (b): service account 'ns:runner in cluster green' is already used by role 'a'; one "
+                        "ServiceAccount carries one role ARN, so give each role its own service_account")
+    hostvars = {"dev": _clustered("111111111111", eks_irsa_roles=[{"name": "a", "subjects": ["ns:runner"]}]),
+                "prod": _clustered("222222222222", eks_irsa_roles=[{"name": "b", "clusters": ["green"], "subjects": ["ns:runner"]}])}
+    (line,) = _problems(list(hostvars), hostvars, LOOKED_UP)[1:]
+    assert line.startswith("prod: eks_irsa_roles[0] (b): service account 'ns:runner in cluster green' is already used by role 'a' of dev")
+
+
+def test_two_clusters_of_one_issuer_are_refused():
+    lines = _problems(*_inventory(dev=_clustered("111111111111")), {"blue": BLUE_ISSUER, "green": BLUE_ISSUER + "/"})
+    assert lines[1] == (f"dev: eks_irsa_clusters[1] (green): issuer: clusters 'blue' and 'green' have the same issuer {BLUE_ISSUER}; "
+                        "each cluster has its own, so one of the entries names the wrong cluster (or region)")
+
+
+def test_a_bad_cluster_issuer_names_its_entry():
+    clusters = [dict(TWO_CLUSTERS[0], issuer="http://oidc.example.com/x"), TWO_CLUSTERS[1]]
+    lines = _problems(*_inventory(dev=_clustered("111111111111", clusters)), LOOKED_UP)
+    assert lines[1].startswith("dev: eks_irsa_clusters[0] (blue): issuer 'http://oidc.example.com/x'"), lines
+
+
+def test_a_cluster_tag_longer_than_iam_holds_is_refused_unless_set_by_hand():
+    clusters = [{"name": f"cluster-{index}-" + "x" * 90, "issuer": f"https://oidc.example.com/{index}"} for index in range(3)]
+    lines = _problems(*_inventory(dev=_clustered("111111111111", clusters)), {})
+    assert lines[1].startswith("dev: eks_irsa_roles[0] (torque-runner): the role's eks-irsa:cluster tag would name its clusters"), lines
+    assert "give the role fewer clusters, or set eks-irsa:cluster in its tags yourself" in lines[1]
+    tagged = [{"name": "torque-runner", "tags": {"eks-irsa:cluster": "fleet"}}]
+    (planned,) = plan.account_plans(*_inventory(dev=_clustered("111111111111", clusters, eks_irsa_roles=tagged)), {})["dev"]["roles"]
+    assert planned["params"]["tags"] == {"eks-irsa:cluster": "fleet"}
+
+
+def test_a_role_may_trust_its_own_audience_and_its_providers_accept_it_beside_the_others():
+    roles = [{"name": "runner"}, {"name": "vault", "audience": "vault.example.com", "clusters": ["green"]}]
+    hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=roles))
+    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    assert [(provider["cluster"], provider["client_ids"]) for provider in planned["providers"]] == [
+        ("blue", ["sts.amazonaws.com"]), ("green", ["sts.amazonaws.com", "vault.example.com"])]
+    runner, vault = planned["roles"]
+    assert "audience" not in runner["params"] and vault["params"]["audience"] == "vault.example.com"
+    lines = _problems(*_inventory(dev=_clustered("111111111111", eks_irsa_roles=[{"name": "r", "audience": " "}])), LOOKED_UP)
+    assert lines[1].startswith("dev: eks_irsa_roles[0] (r): audience is empty"), lines

@@ -444,3 +444,18 @@ def test_inputs_are_not_modified():
     kept = copy.deepcopy(document)
     run(the_role=role(document))
     assert document == kept
+
+
+def test_a_check_with_its_own_audience_is_verified_for_that_audience_only():
+    providers = {PROVIDER: {"url": HOST, "client_ids": ["sts.amazonaws.com", "vault.example.com"]}}
+    context = v.make_context(ISSUER, ACCOUNT, providers)
+    annotated = service_account(**{v.AUDIENCE_ANNOTATION: "vault.example.com"})
+    vault = v.make_check(ROLE, NS, SA, role=role(trust(aud="vault.example.com")), service_account_object=annotated,
+                         audience="vault.example.com")
+    assert codes(v.verify(context, [vault])) == ["ok"]
+    assert "with audience vault.example.com" in v.verify(context, [vault])[0]["message"]
+    # The same role and ServiceAccount judged for the run's audience are wrong on both counts.
+    plain = vault._replace(audience=None)
+    assert set(codes(v.verify(context, [plain]))) >= {"trust-audience-mismatch"}
+    narrow = v.make_context(ISSUER, ACCOUNT, {PROVIDER: {"url": HOST, "client_ids": ["sts.amazonaws.com"]}})
+    assert "provider-audience-missing" in codes(v.verify(narrow, [vault]))

@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Every example inventory passes the preflight's checks, read as Ansible reads it, and plans what its comments say."""
+
+import glob
+import hashlib
+import os
+
+import pytest
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.vars.manager import VariableManager
+
+from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+ISSUERS = {name: f"https://oidc.eks.eu-west-1.amazonaws.com/id/{hashlib.md5(name.encode()).hexdigest().upper()}" for name in
+           ("agents", "agents-eu", "agents-us", "agents-blue", "agents-green")}
+
+
+def planned(path):
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[path])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    hosts = [host.name for host in inventory.get_hosts("eks_irsa_accounts")]
+    hostvars = {host: variables.get_vars(host=inventory.get_host(host)) for host in hosts}
+    plan.checked_inventory(hosts, hostvars)
+    return plan.account_plans(hosts, hostvars, ISSUERS)
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(EXAMPLES, "**", "*.yml"), recursive=True)),
+                         ids=lambda path: os.path.relpath(path, EXAMPLES))
+def test_every_example_inventory_passes_the_preflight_checks(path):
+    assert planned(path)
+
+
+def test_the_blue_green_steps_plan_the_migration():
+    one, two, three = (planned(os.path.join(EXAMPLES, "shapes", f"blue-green-{step}.yml")) for step in (1, 2, 3))
+    assert [p["state"] for p in one["dev"]["providers"]] == ["present"]
+    assert [len(role["params"]["trust"]) for role in two["dev"]["roles"]] == [2]
+    assert two["dev"]["roles"][0]["params"]["trust"][0] == one["dev"]["roles"][0]["params"]["trust"][0]  # blue's, unchanged
+    assert [(p["cluster"], p["state"]) for p in three["dev"]["providers"]] == [("agents-green", "present"), ("agents-blue", "absent")]
+    assert three["dev"]["roles"][0]["retired_service_accounts"] == [
+        {"cluster": "agents-blue", "namespace": "torque-envs", "name": "torque-runner-dev"}]
+
+
+def test_the_shapes_plan_what_their_comments_say():
+    two = planned(os.path.join(EXAMPLES, "shapes", "two-clusters.yml"))
+    assert [role["clusters"] for role in two["prod"]["roles"]] == [["agents-eu", "agents-us"], ["agents-eu"]]
+    spaces = planned(os.path.join(EXAMPLES, "shapes", "namespaces.yml"))
+    assert spaces["dev"]["roles"][0]["service_accounts"] == [{"cluster": "agents", "namespace": "team-a", "name": "torque-runner-dev"}]
+    assert [sa["namespace"] for sa in spaces["prod"]["roles"][1]["service_accounts"]] == ["team-a", "team-b", "team-b"]
