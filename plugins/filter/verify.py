@@ -70,15 +70,26 @@ def verify_proof_checks(findings):
             for namespace, service_account, role_arn in seen]
 
 
+def verify_proof_runs(verify_results):
+    """irsa_token_proof's inputs, one per irsa_verify run (``results`` of the loop over :func:`verify_runs`): the run's
+    cluster and access, and as ``checks`` each (namespace, ServiceAccount, role ARN) that run looked at."""
+    runs = []
+    for result in verify_results or []:
+        run = result[result.get("ansible_loop_var") or "item"]
+        runs.append({key: run.get(key) for key in ("name", "cluster", "issuer", "kubeconfig", "context")})
+        runs[-1]["checks"] = verify_proof_checks(result.get("findings"))
+    return runs
+
+
 def _findings(registered):
-    """The findings a task registered, once or in a loop over :func:`verify_runs` (each with the run's ``cluster``)."""
+    """The findings a task registered, once or in a loop over :func:`verify_runs` or :func:`verify_proof_runs` (each
+    with the run's ``cluster``)."""
     registered = registered or {}
     if "results" not in registered:
         return list(registered.get("findings") or [])
     findings = []
     for result in registered["results"]:
-        run = result.get(result.get("ansible_loop_var") or "item") or {}
-        cluster = run.get("cluster") or (run.get("_eks_irsa_verify_run") or {}).get("cluster")
+        cluster = (result.get(result.get("ansible_loop_var") or "item") or {}).get("cluster")
         findings.extend(dict(finding, cluster=cluster) if cluster else finding for finding in result.get("findings") or [])
     return findings
 
@@ -152,5 +163,6 @@ class FilterModule:
             "verify_checks": verify_checks,
             "verify_runs": verify_runs,
             "verify_proof_checks": verify_proof_checks,
+            "verify_proof_runs": verify_proof_runs,
             "verify_report": verify_report,
         }

@@ -65,6 +65,7 @@ CLUSTER_KEYS = ("name", "region", "issuer", "kubeconfig", "context", "state")
 # The one-cluster form of the run's cluster: these variables, or eks_irsa_clusters, never both.
 SINGLE_CLUSTER = {"eks_irsa_cluster_name": "name", "eks_irsa_issuer": "issuer", "eks_irsa_kubeconfig": "kubeconfig",
                   "eks_irsa_kube_context": "context"}
+CLUSTER_VARIABLES = (CLUSTERS, "eks_irsa_region", *SINGLE_CLUSTER)  # all that the run's clusters are made of
 
 
 class PlanError(ValueError):
@@ -179,7 +180,7 @@ def _cluster_entries(host_vars):
     """The run's cluster entries as written: ``eks_irsa_clusters``, or the one cluster of the single-cluster variables."""
     if CLUSTERS not in host_vars:
         single = {key: host_vars.get(variable) for variable, key in SINGLE_CLUSTER.items()}
-        return [dict(single, region=host_vars.get("eks_irsa_region"), state="present")], {}
+        return [dict(single, region=host_vars.get("eks_irsa_region"), state="present")], None
     mixed = sorted(variable for variable in SINGLE_CLUSTER if variable in host_vars)
     if mixed:
         raise PlanError(f"{CLUSTERS} names the run's clusters, so {' and '.join(mixed)} cannot be set too: move "
@@ -190,14 +191,16 @@ def _cluster_entries(host_vars):
             or not all(isinstance(entry, dict) for entry in entries):
         raise PlanError(f"{CLUSTERS} {json.dumps(entries, default=str)} is not a list of clusters: write "
                         "[{name: blue, region: eu-west-1}, {name: green, region: eu-west-1}]")
-    return entries, {"region": host_vars.get("eks_irsa_region")}
+    return entries, host_vars.get("eks_irsa_region")
 
 
-def _checked_cluster(entry, where, defaults):
+def _checked_cluster(entry, where, default_region):
     unknown = sorted(set(entry) - set(CLUSTER_KEYS))
     if unknown:
         raise PlanError(f"{where}: unsupported parameters {', '.join(unknown)} (a typo?); a cluster has {', '.join(CLUSTER_KEYS)}")
-    cluster = {key: entry.get(key) if entry.get(key) is not None else defaults.get(key) for key in CLUSTER_KEYS}
+    cluster = {key: entry.get(key) for key in CLUSTER_KEYS}
+    if cluster["region"] is None:
+        cluster["region"] = default_region
     for key in ("name", "region", "issuer", "kubeconfig", "context"):
         if cluster[key] is not None and not isinstance(cluster[key], str):
             raise PlanError(f"{where}: {key} {json.dumps(cluster[key], default=str)} is not a string")
@@ -220,7 +223,7 @@ def _checked_cluster(entry, where, defaults):
 def _clusters(host_vars, issuers=None):
     """The run's clusters ``[{name, region, issuer, kubeconfig, context, state}]``, checked, with each issuer: given, or
     ``issuers[name]`` (the preflight's lookups), or None before the lookup. Raises :class:`PlanError`."""
-    entries, defaults = _cluster_entries(host_vars)
+    entries, default_region = _cluster_entries(host_vars)
     if CLUSTERS not in host_vars:
         clusters = [dict(entries[0])]
     else:
@@ -228,7 +231,7 @@ def _clusters(host_vars, issuers=None):
         for index, entry in enumerate(entries):
             where = f"{CLUSTERS}[{index}]" + (f" ({entry.get('name')})" if entry.get("name") else "")
             try:
-                cluster = _checked_cluster(entry, where, defaults)
+                cluster = _checked_cluster(entry, where, default_region)
             except PlanError as e:
                 problems.append(str(e))
                 continue
@@ -252,8 +255,15 @@ def run_clusters(hosts, hostvars, issuers=None):
     """The run's clusters (:func:`_clusters`), from the first host: the preflight has refused hosts that differ."""
     if not hosts:
         return []
-    host_vars = hostvars[hosts[0]]  # only our variables are read (each templated when read)
-    return _clusters({key: plain_data(host_vars.get(key)) for key in host_vars if str(key).startswith("eks_irsa_")}, issuers)
+    host_vars = hostvars[hosts[0]]  # only the cluster variables are read (each templated when read)
+    return _clusters({key: plain_data(host_vars[key]) for key in CLUSTER_VARIABLES if key in host_vars}, issuers)
+
+
+def looked_up_issuers(lookups):
+    """``{cluster name: issuer URL}`` from eks_oidc_issuer results registered in a loop over clusters (``results``),
+    for those that found one."""
+    return {lookup[lookup.get("ansible_loop_var") or "item"]["name"]: lookup["issuer_url"]
+            for lookup in lookups or [] if lookup.get("issuer_url")}
 
 
 def present_clusters(clusters):
@@ -346,11 +356,11 @@ def _role_clusters(role, clusters):
     return [cluster for cluster in present if cluster["name"] in names]
 
 
-def service_account_label(service_account, namespace):
+def service_account_label(service_account, namespace, several_clusters=False):
     """A ServiceAccount as messages name it: its name in the host's namespace, else ``namespace:name``; with its
-    cluster when the run has several (``cluster`` set)."""
+    cluster when the run has several."""
     label = service_account["name"] if service_account["namespace"] == namespace else f"{service_account['namespace']}:{service_account['name']}"
-    return f"{label} in cluster {service_account['cluster']}" if service_account.get("cluster") else label
+    return f"{label} in cluster {service_account['cluster']}" if several_clusters else label
 
 
 def _cluster_tag(names):
@@ -429,7 +439,7 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
         for service_account in applied:
             key = (service_account["cluster"], service_account["namespace"], service_account["name"])
             if key in seen:
-                label = service_account_label(dict(service_account, cluster=service_account["cluster"] if several else None), namespace)
+                label = service_account_label(service_account, namespace, several)
                 raise PlanError(f"{where}: service account {label!r} is already used by role {seen[key]!r}; one ServiceAccount "
                                 "carries one role ARN, so give each role its own service_account")
             seen[key] = role["name"]
@@ -556,8 +566,7 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
                 key = (service_account["cluster"], service_account["namespace"], service_account["name"])
                 if key in owners and owners[key][0] != host:
                     other_host, other_role = owners[key]
-                    shown = dict(service_account, cluster=service_account["cluster"] if len(clusters) > 1 else None)
-                    label = service_account_label(shown, (namespaces or {}).get(host))
+                    label = service_account_label(service_account, (namespaces or {}).get(host), len(clusters) > 1)
                     raise PlanError(f"{where}: service account {label!r} is already used by role {other_role!r} of {other_host}; "
                                     "one ServiceAccount carries one role ARN, so give each role its own service_account")
                 owners.setdefault(key, (host, role_name))

@@ -7,6 +7,7 @@
 from ansible_collections.torque.eks_irsa.plugins.filter import verify
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_checks
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_proof_checks
+from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_proof_runs
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_report
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_runs
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_plans
@@ -21,7 +22,8 @@ def finding(code, severity, role="torque-runner", sa="torque-runner-dev", accoun
 
 
 def test_the_filters_are_registered():
-    assert set(verify.FilterModule().filters()) == {"verify_checks", "verify_runs", "verify_proof_checks", "verify_report"}
+    assert set(verify.FilterModule().filters()) == {"verify_checks", "verify_runs", "verify_proof_checks", "verify_proof_runs",
+                                                    "verify_report"}
 
 
 def test_checks_come_from_the_rollouts_own_plan_with_its_defaults():
@@ -129,3 +131,24 @@ def test_the_report_of_several_clusters_names_each_findings_cluster():
         {"ansible_loop_var": "_run", "_run": {"cluster": None}, "findings": [finding("ok", "ok")]}]}}}
     report = verify_report(["dev"], single)
     assert "CLUSTER" not in report["lines"][0] and "cluster" not in report["accounts"]["dev"]["findings"][0]
+
+
+def test_each_proof_run_keeps_its_verify_runs_cluster_and_access_and_its_findings_become_its_checks():
+    results = [{"ansible_loop_var": "_run", "findings": [finding("ok", "ok"), finding("pod-stale", "warning")],
+                "_run": {"name": "blue", "cluster": "blue", "issuer": ISSUER, "kubeconfig": "/k/blue", "context": None,
+                         "pods": [{"metadata": {"name": "p"}}]}},
+               {"ansible_loop_var": "_run", "findings": [finding("ok", "ok", sa="other")],
+                "_run": {"name": "green", "cluster": "green", "issuer": "https://oidc.example/green", "context": "g"}}]
+    blue, green = verify_proof_runs(results)
+    assert blue == {"name": "blue", "cluster": "blue", "issuer": ISSUER, "kubeconfig": "/k/blue", "context": None,
+                    "checks": [{"namespace": "envs", "service_account": "torque-runner-dev",
+                                "role_arn": "arn:aws:iam::222222222222:role/torque-runner"}]}
+    assert (green["kubeconfig"], green["context"], [c["service_account"] for c in green["checks"]]) == (None, "g", ["other"])
+    # the proof's findings are reported under the run's cluster, as the verify run's are
+    hostvars = {"dev": {"eks_irsa_account_id": "222222222222", "eks_irsa_verify_result": {"results": results},
+                        "eks_irsa_verify_proof": {"results": [
+                            {"ansible_loop_var": "_run", "_run": green, "findings": [finding("token-proof-failed", "error", sa="other")]}]}}}
+    findings = verify_report(["dev"], hostvars)["accounts"]["dev"]["findings"]
+    assert [(f["cluster"], f["code"]) for f in findings] == [("blue", "ok"), ("blue", "pod-stale"), ("green", "ok"),
+                                                            ("green", "token-proof-failed")]
+    assert verify_proof_runs(None) == []

@@ -42,8 +42,8 @@ def _problems(hosts, hostvars, issuers=None):
 
 def test_filters_are_the_plan_functions_with_filter_errors():
     registered = filters.FilterModule().filters()
-    assert set(registered) == {"checked_inventory", "run_clusters", "account_plans", "provider_options", "planned_service_accounts",
-                               "planned_service_account_groups"}
+    assert set(registered) == {"checked_inventory", "run_clusters", "looked_up_issuers", "account_plans", "provider_options",
+                               "planned_service_accounts", "planned_service_account_groups"}
     with pytest.raises(AnsibleFilterError) as error:
         registered["account_plans"](*_inventory(dev=_account("1")), ISSUERS)
     assert str(error.value).splitlines()[1].startswith("dev: eks_irsa_account_id '1' is not an AWS account ID")
@@ -375,6 +375,14 @@ def test_run_clusters_are_the_one_cluster_variables_or_the_list_with_issuers_giv
     assert green["issuer"] == GREEN_ISSUER and green["state"] == "absent" and green["context"] == "green-admin"
     assert plan.run_clusters(*_inventory(dev=_clustered("1", [{"name": "blue"}], eks_irsa_region="eu-central-1")))[0]["region"] == \
         "eu-central-1"  # the run's region is every cluster's default
+
+
+def test_looked_up_issuers_map_each_cluster_that_was_found_to_its_issuer():
+    lookups = [{"ansible_loop_var": "_cluster", "_cluster": {"name": "blue"}, "issuer_url": BLUE_ISSUER},
+               {"ansible_loop_var": "_cluster", "_cluster": {"name": "gone"}, "failed": True, "msg": "not found"},
+               {"item": {"name": "green"}, "issuer_url": GREEN_ISSUER}]
+    assert plan.looked_up_issuers(lookups) == {"blue": BLUE_ISSUER, "green": GREEN_ISSUER}
+    assert plan.looked_up_issuers([]) == plan.looked_up_issuers(None) == {}
 
 
 def test_each_account_gets_a_provider_per_cluster_and_each_role_one_statement_per_issuer():
