@@ -29,5 +29,5 @@ class FilterModule:
 
     def filters(self):
         return {function.__name__: _filter(function)
-                for function in (plan.checked_inventory, plan.run_clusters, plan.looked_up_issuers, plan.account_plans, plan.provider_options,
+                for function in (plan.checked_inventory, plan.run_clusters, plan.looked_up_issuers, plan.account_plans,
                                  plan.planned_service_accounts, plan.planned_service_account_groups)}

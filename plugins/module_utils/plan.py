@@ -541,6 +541,9 @@ def account_plan(host, host_vars, issuers):
         "assume_role_arn": assume_role_arn or None,
         "external_id": external_id,
         "providers": providers,
+        # irsa_account's ``providers`` for the rollout (state present) and the teardown (absent), made here once: a filter
+        # in the per-account task would be loaded again in every forked worker.
+        "provider_arguments": {state: provider_options(providers, state) for state in ("present", "absent")},
         "roles": roles,
     }
 

@@ -42,8 +42,8 @@ def _problems(hosts, hostvars, issuers=None):
 
 def test_filters_are_the_plan_functions_with_filter_errors():
     registered = filters.FilterModule().filters()
-    assert set(registered) == {"checked_inventory", "run_clusters", "looked_up_issuers", "account_plans", "provider_options",
-                               "planned_service_accounts", "planned_service_account_groups"}
+    assert set(registered) == {"checked_inventory", "run_clusters", "looked_up_issuers", "account_plans", "planned_service_accounts",
+                               "planned_service_account_groups"}
     with pytest.raises(AnsibleFilterError) as error:
         registered["account_plans"](*_inventory(dev=_account("1")), ISSUERS)
     assert str(error.value).splitlines()[1].startswith("dev: eks_irsa_account_id '1' is not an AWS account ID")
@@ -100,6 +100,10 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
         "assume_role_arn": "arn:aws:iam::111111111111:role/irsa-deployer",
         "external_id": "torque-ext",
         "providers": [{"cluster": "agents", "url": ISSUER, "state": "present", "tags": tags, "client_ids": ["sts.amazonaws.com"]}],
+        "provider_arguments": {
+            "present": [{"url": ISSUER, "state": "present", "tags": tags, "purge_tags": False, "client_ids": ["sts.amazonaws.com"],
+                         "purge_client_ids": False}],
+            "absent": [{"url": ISSUER}]},
         "roles": plan.role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
     }
     assert plans["dev"]["roles"][0]["params"]["tags"] == tags
@@ -443,6 +447,7 @@ def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
          "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False},
         {"url": BLUE_ISSUER, "state": "absent"}]
     assert plan.provider_options(planned["providers"], "absent") == [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]
+    assert planned["provider_arguments"] == {state: plan.provider_options(planned["providers"], state) for state in ("present", "absent")}
     groups = plan.planned_service_account_groups({"dev": planned}, plan.run_clusters(hosts, hostvars), "retired_service_accounts")
     assert [(g["label"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
         ("blue/ci", ["runner"]), ("blue/torque", ["runner-dev"])]
