@@ -16,16 +16,14 @@ mode) are counted apart.
 
 import collections
 
-AWS_BUCKETS = ("provider", "role", "eks", "sts")
+AWS_BUCKETS = ("provider", "role", "eks", "sts", "organizations")
 DISCOVERY_PREFIXES = ("/api", "/apis", "/version", "/openapi")
 
 
 def aws_bucket(service, action):
-    """Which resource an AWS call works on: provider, role, eks or sts."""
-    if service == "sts":
-        return "sts"
-    if service == "eks":
-        return "eks"
+    """Which resource an AWS call works on: provider, role, eks, sts or organizations (the inventory plugin's reads)."""
+    if service in ("sts", "eks", "organizations"):
+        return service
     if "OpenIDConnectProvider" in action:
         return "provider"
     return "role"
@@ -46,16 +44,17 @@ def summarise_aws(requests, target_accounts, roles_per_account):
         kind = "mutating" if request["mutating"] else "reads"
         buckets[bucket][kind] += 1
         by_action[f"{request['service']}:{request['action']}"] += 1
-        if bucket != "sts" and request["account"] in targets:
+        if bucket not in ("sts", "organizations") and request["account"] in targets:
             per_account[(request["account"], kind)] += 1
     accounts = len(targets)
     reads = [per_account[(account, "reads")] for account in targets]
     writes = [per_account[(account, "mutating")] for account in targets]
     return {
         "total": len(requests),
-        "reads": sum(b["reads"] for name, b in buckets.items() if name != "sts"),
-        "mutating": sum(b["mutating"] for name, b in buckets.items() if name != "sts"),
+        "reads": sum(b["reads"] for name, b in buckets.items() if name not in ("sts", "organizations")),
+        "mutating": sum(b["mutating"] for name, b in buckets.items() if name not in ("sts", "organizations")),
         "sts": buckets["sts"]["reads"] + buckets["sts"]["mutating"],
+        "organizations": buckets["organizations"]["reads"] + buckets["organizations"]["mutating"],
         "issuer_reads": sum(count for action, count in by_action.items() if action.startswith("eks:GET /clusters/")),
         "buckets": buckets,
         "per_account": {

@@ -8,6 +8,8 @@ Each target account is a host reached by assuming ``irsa-deployer`` in it; each 
 each with one AWS managed policy and one inline policy, and so two ServiceAccounts.
 """
 
+import os
+
 import yaml
 
 ROLE_TEMPLATES = (
@@ -59,17 +61,10 @@ def roles(managed_policies=True):
     return [dict(role) if managed_policies else {k: v for k, v in role.items() if k != "managed_policies"} for role in ROLE_TEMPLATES]
 
 
-def inventory(accounts, cluster_name, region, namespace, managed_policies=True, second=None):
-    """The inventory document for ``accounts`` (list of account IDs); with ``second`` (LocalStack.add_cluster's), the
-    run's clusters are the stack's and that one."""
-    hosts = {
-        host_name(account): {
-            "eks_irsa_account_id": account,
-            "eks_irsa_assume_role_arn": f"arn:aws:iam::{account}:role/{DEPLOYER_ROLE}",
-        }
-        for account in accounts
-    }
-    group_vars = {
+def group_vars(cluster_name, region, namespace, managed_policies=True, second=None):
+    """What every account gets (the group's variables); with ``second`` (LocalStack.add_cluster's), the run's clusters
+    are the stack's and that one."""
+    variables = {
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "eks_irsa_cluster_name": cluster_name,
@@ -80,14 +75,41 @@ def inventory(accounts, cluster_name, region, namespace, managed_policies=True, 
         "eks_irsa_roles": roles(managed_policies),
     }
     if second:
-        del group_vars["eks_irsa_cluster_name"]
-        group_vars["eks_irsa_clusters"] = [{"name": cluster_name, "region": region},
-                                           {"name": second["name"], "region": second["region"], "kubeconfig": second["kubeconfig"]}]
-    return {"all": {"children": {"eks_irsa_accounts": {"vars": group_vars, "hosts": hosts}}}}
+        del variables["eks_irsa_cluster_name"]
+        variables["eks_irsa_clusters"] = [{"name": cluster_name, "region": region},
+                                          {"name": second["name"], "region": second["region"], "kubeconfig": second["kubeconfig"]}]
+    return variables
+
+
+def inventory(accounts, cluster_name, region, namespace, managed_policies=True, second=None):
+    """The inventory document for ``accounts`` (list of account IDs), with :func:`group_vars`."""
+    hosts = {
+        host_name(account): {
+            "eks_irsa_account_id": account,
+            "eks_irsa_assume_role_arn": f"arn:aws:iam::{account}:role/{DEPLOYER_ROLE}",
+        }
+        for account in accounts
+    }
+    return {"all": {"children": {"eks_irsa_accounts": {"vars": group_vars(cluster_name, region, namespace, managed_policies, second),
+                                                       "hosts": hosts}}}}
 
 
 def write_inventory(path, accounts, cluster_name, region, namespace, managed_policies=True, second=None):
     """Write the inventory YAML to ``path`` and return ``path``."""
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(inventory(accounts, cluster_name, region, namespace, managed_policies, second), handle, sort_keys=False)
+    return path
+
+
+def write_organization_inventory(folder, management_role_arn, cluster_name, region, namespace, managed_policies=True, second=None):
+    """An inventory folder for the inventory plugin (``--organization``): ``bench.aws_accounts.yml`` lists every account
+    of the organization but the management account, as the same hosts (``acct-<id>``, role ``irsa-deployer``) as
+    :func:`inventory`; ``group_vars/eks_irsa_accounts.yml`` holds :func:`group_vars`. Returns the plugin file's path."""
+    os.makedirs(os.path.join(folder, "group_vars"), exist_ok=True)
+    with open(os.path.join(folder, "group_vars", "eks_irsa_accounts.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(group_vars(cluster_name, region, namespace, managed_policies, second), handle, sort_keys=False)
+    path = os.path.join(folder, "bench.aws_accounts.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"plugin": "torque.eks_irsa.aws_accounts", "assume_role_arn": management_role_arn,
+                        "account_role_name": DEPLOYER_ROLE, "hostname": "acct-{{ account_id }}"}, handle, sort_keys=False)
     return path

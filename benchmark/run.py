@@ -50,6 +50,7 @@ PLAYBOOKS = {
 }
 TOOL_INDEX = {"ours": 0, "baseline": 1}  # each tool's accounts are 3<index>000000NNN
 SCENARIOS = ("check", "converge", "noop")  # run in this order on the same fresh accounts
+ORGANIZATION_MANAGEMENT = "399000000000"  # --organization: the management account, reached with the plugin's assume_role_arn
 SECOND_CLUSTER_REGION = "us-west-2"  # another region than the stack's: moto gives every cluster of one region one issuer
 COLLECTION_CONTENT = ("galaxy.yml", "meta", "plugins", "roles", "playbooks")  # what ansible-playbook loads of ours
 _RECAP_RE = re.compile(r"(ok|changed|unreachable|failed|skipped|rescued|ignored)=(\d+)")
@@ -82,6 +83,10 @@ def parse_args(argv=None):
                         help="2: ours rolls out to two clusters (eks_irsa_clusters; the second in another region, with its own "
                              "Kubernetes API), so every account gets two providers and every role two statements; the "
                              "baseline knows one cluster, so it needs --tools ours (default: %(default)s)")
+    parser.add_argument("--organization", action="store_true",
+                        help="ours only (--tools ours): the accounts are made in an AWS organization (moto's CreateAccount) "
+                             "and the inventory is the plugin torque.eks_irsa.aws_accounts listing them, so each run includes "
+                             "reading the organization")
     parser.add_argument("--keep-work", action="store_true", help="keep the inventories, logs and profiles (else kept only on failures)")
     args = parser.parse_args(argv)
     args.accounts = [int(n) for n in args.accounts.split(",") if n.strip()]
@@ -96,6 +101,8 @@ def parse_args(argv=None):
         parser.error("--tools takes ours and/or baseline; --accounts and repetitions must be positive")
     if args.clusters > 1 and args.tools != ["ours"]:
         parser.error("--clusters 2 measures ours alone (the baseline rolls out to one cluster): add --tools ours")
+    if args.organization and args.tools != ["ours"]:
+        parser.error("--organization measures ours alone (the baseline reads no inventory plugin): add --tools ours")
     return args
 
 
@@ -109,6 +116,14 @@ def plan(args):
 
 
 # -- the stack --------------------------------------------------------------------------------------
+
+
+def create_organization(stack, count):
+    """An organization in :data:`ORGANIZATION_MANAGEMENT` with ``count`` accounts (``bench-NNN``); their IDs, in order."""
+    client = stack.account_client("organizations", ORGANIZATION_MANAGEMENT, region="us-east-1")
+    client.create_organization(FeatureSet="ALL")
+    return [client.create_account(AccountName=f"bench-{number:03d}", Email=f"bench-{number:03d}@example.com")
+            ["CreateAccountStatus"]["AccountId"] for number in range(1, count + 1)]
 
 
 def warm_accounts(stack, accounts):
@@ -323,7 +338,7 @@ def measure(stack, work, run, accounts, forks):
     return measurement
 
 
-def run_repetition(n, rep, tools, forks, work, managed_policies=True, clusters=1):
+def run_repetition(n, rep, tools, forks, work, managed_policies=True, clusters=1, organization=False):
     """A fresh stack; every tool's check, converge and no-op on its own warmed accounts; the end-state comparison.
 
     The tools take turns scenario by scenario (and who goes first alternates by repetition), so that the
@@ -334,6 +349,8 @@ def run_repetition(n, rep, tools, forks, work, managed_policies=True, clusters=1
     namespaces = {tool: f"bench-{tool}" for tool in tools}
     measurements = []
     with LocalStack(work.file(f"n{n}-r{rep}", "stack"), managed_policies=managed_policies) as stack:
+        if organization:
+            accounts["ours"] = create_organization(stack, n)
         warm_s = warm_accounts(stack, [account for tool in tools for account in accounts[tool]])
         print(f"N={n} repetition {rep + 1}: stack up, {len(tools) * n} accounts warmed in {warm_s:.1f} s", flush=True)
         inventories = {}
@@ -342,9 +359,14 @@ def run_repetition(n, rep, tools, forks, work, managed_policies=True, clusters=1
             create_namespace(stack.kube_url, namespaces[tool])
             if second:
                 create_namespace(second["kube_url"], namespaces[tool])
-            inventories[tool] = inventory.write_inventory(work.file(f"n{n}-r{rep}-{tool}", "inventory.yml"), accounts[tool],
-                                                          stack.cluster_name, stack.region, namespaces[tool], managed_policies,
-                                                          second=second)
+            if organization:
+                inventories[tool] = inventory.write_organization_inventory(
+                    work.file(f"n{n}-r{rep}-{tool}-inventory"), f"arn:aws:iam::{ORGANIZATION_MANAGEMENT}:role/organization-reader",
+                    stack.cluster_name, stack.region, namespaces[tool], managed_policies, second=second)
+            else:
+                inventories[tool] = inventory.write_inventory(work.file(f"n{n}-r{rep}-{tool}", "inventory.yml"), accounts[tool],
+                                                              stack.cluster_name, stack.region, namespaces[tool], managed_policies,
+                                                              second=second)
         for scenario in SCENARIOS:
             for tool in order:
                 run = {"n": n, "rep": rep, "tool": tool, "scenario": scenario, "inventory": inventories[tool]}
@@ -390,6 +412,7 @@ def environment(args, work):
         "roles_per_account": inventory.ROLES_PER_ACCOUNT,
         "managed_policies": args.managed_policies,
         "clusters": args.clusters,
+        "organization": args.organization,
     }
 
 
@@ -419,7 +442,8 @@ def main(argv=None):
     try:
         for n, reps, tools in plan(args):
             for rep in range(reps):
-                runs, info = run_repetition(n, rep, tools, args.forks, work, args.managed_policies == "aws", args.clusters)
+                runs, info = run_repetition(n, rep, tools, args.forks, work, args.managed_policies == "aws", args.clusters,
+                                            args.organization)
                 measurements.extend(runs)
                 repetitions.append(info)
                 results, paths = save(args, meta, previous, measurements, repetitions)

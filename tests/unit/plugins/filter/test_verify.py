@@ -149,6 +149,6 @@ def test_each_proof_run_keeps_its_verify_runs_cluster_and_access_and_its_finding
                         "eks_irsa_verify_proof": {"results": [
                             {"ansible_loop_var": "_run", "_run": green, "findings": [finding("token-proof-failed", "error", sa="other")]}]}}}
     findings = verify_report(["dev"], hostvars)["accounts"]["dev"]["findings"]
-    assert [(f["cluster"], f["code"]) for f in findings] == [("blue", "ok"), ("blue", "pod-stale"), ("green", "ok"),
-                                                            ("green", "token-proof-failed")]
+    assert [(f["cluster"], f["code"]) for f in findings] == [
+        ("blue", "ok"), ("blue", "pod-stale"), ("green", "ok"), ("green", "token-proof-failed")]
     assert verify_proof_runs(None) == []
