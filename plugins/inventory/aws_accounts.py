@@ -128,6 +128,9 @@ account_role_name: AWSControlTowerExecution
 hostname: "{{ account_name }}-{{ account_id }}"
 """
 
+import hashlib
+import json
+
 try:
     import botocore.config
 except ImportError:
@@ -149,6 +152,8 @@ except ImportError:
         return value
 
 GROUP = "eks_irsa_accounts"
+# The options that decide which accounts are read from AWS (the others are applied to what was read, cached or not).
+LISTING_OPTIONS = ("organizational_units", "recursive", "include_accounts", "exclude_accounts", "include_management_account")
 DEFAULT_REGION = "us-east-1"  # when neither the options nor the environment give one
 # Organizations' own throttling (TooManyRequestsException) is retried by botocore's standard mode.
 CLIENT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 10}}
@@ -159,6 +164,12 @@ class InventoryModule(AWSInventoryBase):
 
     NAME = "torque.eks_irsa.aws_accounts"
     INVENTORY_FILE_SUFFIXES = ("aws_accounts.yml", "aws_accounts.yaml")
+
+    def get_cache_key(self, path):
+        """The file's cache key, and what the listing depends on: other OUs or patterns are not answered from the cache."""
+        listing = [self.get_option(option) for option in LISTING_OPTIONS]
+        digest = hashlib.sha256(json.dumps(listing, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return f"{super().get_cache_key(path)}_{digest}"
 
     def _do_fail(self, message):
         raise AnsibleParserError(message)
@@ -179,7 +190,9 @@ class InventoryModule(AWSInventoryBase):
         client = self.client("organizations", config=botocore.config.Config(**CLIENT_CONFIG),
                              **({} if self.region else {"region": DEFAULT_REGION}))
         try:
-            return organization.organization_accounts(client, self.get_option("organizational_units"), self.get_option("recursive"))
+            return organization.organization_accounts(
+                client, self.get_option("organizational_units"), self.get_option("recursive"), self.get_option("include_accounts"),
+                self.get_option("exclude_accounts"), self.get_option("include_management_account"))
         except OrganizationError as e:
             self._do_fail(f"{self.NAME}: {e}")
 
@@ -192,11 +205,8 @@ class InventoryModule(AWSInventoryBase):
     def _hosts(self, listed):
         """``[(host name, account, host variables)]`` of the selected accounts, their role ARNs checked."""
         management = listed["management_account_id"]
-        accounts = organization.selected_accounts(
-            [a for a in listed["accounts"] if a["id"] != management or self.get_option("include_management_account")],
-            self.get_option("include_accounts"), self.get_option("exclude_accounts"), self.get_option("account_tags"))
         hosts = []
-        for account in accounts:
+        for account in (a for a in listed["accounts"] if organization.has_tags(a, self.get_option("account_tags"))):
             variables = {"account_id": account["id"], "account_name": account["name"], "account_email": account["email"],
                          "ou_id": account["ou_id"], "ou_path": account["ou_path"], "tags": account["tags"],
                          "partition": listed["partition"]}

@@ -541,9 +541,9 @@ def account_plan(host, host_vars, issuers):
         "assume_role_arn": assume_role_arn or None,
         "external_id": external_id,
         "providers": providers,
-        # irsa_account's ``providers`` for the rollout (state present) and the teardown (absent), made here once: a filter
-        # in the per-account task would be loaded again in every forked worker.
-        "provider_arguments": {state: provider_options(providers, state) for state in ("present", "absent")},
+        # irsa_account's provider options for the rollout (state present) and the teardown (absent), made here once: a
+        # filter or a branch in the per-account task would be loaded or compiled again in every forked worker.
+        "provider_arguments": {state: provider_arguments(providers, state) for state in ("present", "absent")},
         "roles": roles,
     }
 
@@ -606,6 +606,13 @@ def provider_options(providers, state="present"):
     return [dict({"url": provider["url"], "state": provider["state"]},
                  **({"tags": provider["tags"], "purge_tags": False, "client_ids": provider["client_ids"], "purge_client_ids": False}
                     if provider["state"] == "present" else {})) for provider in providers]
+
+
+def provider_arguments(providers, state="present"):
+    """irsa_account's ``provider`` (one provider: its result and messages keep the one-cluster shape) or ``providers``
+    option, as ``{"provider": options}`` or ``{"providers": [options]}``."""
+    options = provider_options(providers, state)
+    return {"provider": options[0]} if len(options) == 1 else {"providers": options}
 
 
 def role_source(host, index, role_name):

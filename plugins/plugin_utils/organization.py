@@ -122,9 +122,11 @@ def is_active(account):
     return (account.get("State") or account.get("Status")) == ACTIVE
 
 
-def organization_accounts(client, units=None, recursive=True):
+def organization_accounts(client, units=None, recursive=True, include=None, exclude=None, management=False):
     """``{management_account_id, partition, accounts}``: every ACTIVE account under ``units`` (IDs or paths; the whole
-    organization when empty), once, in the order found, each ``{id, name, email, arn, ou_id, ou_path, tags}``."""
+    organization when empty) that the ID and name patterns keep (``include``: any, when given; ``exclude``: none), the
+    management account only with ``management``; once each, in the order found, as ``{id, name, email, arn, ou_id,
+    ou_path, tags}``. Tags are read only for the accounts kept."""
     tree = OrganizationTree(client)
     selected = [tree.resolve(unit, f"organizational_units[{index}]") for index, unit in enumerate(units or [])] or \
         [unit for unit, path in tree.paths.items() if path == "/"]
@@ -133,12 +135,13 @@ def organization_accounts(client, units=None, recursive=True):
         listed = _paginated(client, "list_accounts_for_parent", "Accounts",
                             f"list the accounts of {tree.paths[unit]} (organizations:ListAccountsForParent)", ParentId=unit)
         for account in listed:
-            if account["Id"] in seen or not is_active(account):
+            found = {"id": account["Id"], "name": account.get("Name") or account["Id"]}
+            if account["Id"] in seen or not is_active(account) or (account["Id"] == tree.management_account_id and not management) \
+                    or (include and not matches_any(found, include)) or matches_any(found, exclude or []):
                 continue
             seen.add(account["Id"])
-            accounts.append({"id": account["Id"], "name": account.get("Name") or account["Id"], "email": account.get("Email"),
-                             "arn": account.get("Arn"), "ou_id": unit, "ou_path": tree.paths[unit],
-                             "tags": _tags(client, account["Id"])})
+            accounts.append(dict(found, email=account.get("Email"), arn=account.get("Arn"), ou_id=unit, ou_path=tree.paths[unit],
+                                 tags=_tags(client, account["Id"])))
     return {"management_account_id": tree.management_account_id, "partition": tree.partition, "accounts": accounts}
 
 
@@ -155,13 +158,6 @@ def has_tags(account, wanted):
         if key not in account["tags"] or not any(fnmatch.fnmatchcase(account["tags"][key], str(value)) for value in values):
             return False
     return True
-
-
-def selected_accounts(accounts, include=None, exclude=None, tags=None):
-    """The accounts kept by the name/ID patterns (``include``: any, when given; ``exclude``: none) and the tags."""
-    return [account for account in accounts
-            if (not include or matches_any(account, include)) and not matches_any(account, exclude or [])
-            and has_tags(account, tags)]
 
 
 def host_name(value, account_id):

@@ -202,6 +202,19 @@ def test_the_cache_answers_until_it_is_flushed(local_stack, org, tmp_path):
     process, cached = ansible_inventory(local_stack, path)
     assert process.returncode == 0 and cached == first and organizations_requests(local_stack) == []
 
+    # Other OUs or patterns are not answered from the cache: they read the organization again.
+    write_inventory(str(tmp_path / "inventory"), include_accounts=["*-sandbox", "shared-services"], cache=True,
+                    cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache), cache_timeout=600)
+    process, other = ansible_inventory(local_stack, path)
+    assert process.returncode == 0 and organizations_requests(local_stack)
+    assert sorted(other["eks_irsa_accounts"]["hosts"]) == ["alice-sandbox", "bob-sandbox", "carol-sandbox", "dave-sandbox",
+                                                           "shared-services"]
+
+    write_inventory(str(tmp_path / "inventory"), include_accounts=["*-sandbox"], cache=True,
+                    cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache), cache_timeout=600)
+    local_stack.reset_aws_requests()
+    process, again = ansible_inventory(local_stack, path)
+    assert process.returncode == 0 and again == first and organizations_requests(local_stack) == []  # its own entry is kept
     process, flushed = ansible_inventory(local_stack, path, "--flush-cache")
     assert process.returncode == 0, process.stderr
     assert sorted(flushed["eks_irsa_accounts"]["hosts"]) == ["alice-sandbox", "bob-sandbox", "carol-sandbox", "dave-sandbox"]

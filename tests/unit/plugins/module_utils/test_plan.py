@@ -101,9 +101,9 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
         "external_id": "torque-ext",
         "providers": [{"cluster": "agents", "url": ISSUER, "state": "present", "tags": tags, "client_ids": ["sts.amazonaws.com"]}],
         "provider_arguments": {
-            "present": [{"url": ISSUER, "state": "present", "tags": tags, "purge_tags": False, "client_ids": ["sts.amazonaws.com"],
-                         "purge_client_ids": False}],
-            "absent": [{"url": ISSUER}]},
+            "present": {"provider": {"url": ISSUER, "state": "present", "tags": tags, "purge_tags": False,
+                                     "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False}},
+            "absent": {"provider": {"url": ISSUER}}},
         "roles": plan.role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
     }
     assert plans["dev"]["roles"][0]["params"]["tags"] == tags
@@ -447,7 +447,8 @@ def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
          "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False},
         {"url": BLUE_ISSUER, "state": "absent"}]
     assert plan.provider_options(planned["providers"], "absent") == [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]
-    assert planned["provider_arguments"] == {state: plan.provider_options(planned["providers"], state) for state in ("present", "absent")}
+    assert planned["provider_arguments"] == {"present": {"providers": plan.provider_options(planned["providers"])},
+                                             "absent": {"providers": [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]}}
     groups = plan.planned_service_account_groups({"dev": planned}, plan.run_clusters(hosts, hostvars), "retired_service_accounts")
     assert [(g["label"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
         ("blue/ci", ["runner"]), ("blue/torque", ["runner-dev"])]

@@ -52,9 +52,10 @@ def names(listed):
 
 def test_the_whole_organization_lists_every_active_account_with_its_ou_path_and_tags(org):
     client, units, ids = org
-    listed = organization.organization_accounts(client)
+    listed = organization.organization_accounts(client, management=True)
     assert listed["partition"] == "aws" and listed["management_account_id"] == "123456789012"
     assert names(listed) == ["Prod EU", "dev", "master", "play-sandbox", "workloads-shared"]  # the closed one is not
+    assert names(organization.organization_accounts(client)) == ["Prod EU", "dev", "play-sandbox", "workloads-shared"]
     by_name = {account["name"]: account for account in listed["accounts"]}
     assert by_name["Prod EU"] == {"id": ids["prod-eu"], "name": "Prod EU", "email": "ProdEU@example.com",
                                   "arn": by_name["Prod EU"]["arn"], "ou_id": units["prod"], "ou_path": "/Workloads/Prod",
@@ -68,7 +69,7 @@ def test_ous_by_path_or_id_recursive_or_not(org):
     assert names(organization.organization_accounts(client, ["/Workloads"])) == ["Prod EU", "dev", "workloads-shared"]
     assert names(organization.organization_accounts(client, ["Workloads/"], recursive=False)) == ["workloads-shared"]
     assert names(organization.organization_accounts(client, [units["prod"], "/Sandbox"])) == ["Prod EU", "play-sandbox"]
-    assert names(organization.organization_accounts(client, [units["root"]], recursive=False)) == ["master"]
+    assert names(organization.organization_accounts(client, [units["root"]], recursive=False, management=True)) == ["master"]
     # overlapping OUs give each account once
     assert names(organization.organization_accounts(client, ["/Workloads", "/Workloads/Prod"])) == ["Prod EU", "dev", "workloads-shared"]
 
@@ -86,13 +87,14 @@ def test_an_ou_that_does_not_exist_is_refused_naming_the_option_and_what_exists(
 
 def test_filters_by_id_and_name_patterns_and_tags(org):
     client, _units, ids = org
-    accounts = organization.organization_accounts(client)["accounts"]
 
-    def kept(**filters):
-        return sorted(account["name"] for account in organization.selected_accounts(accounts, **filters))
+    def kept(tags=None, **patterns):
+        return sorted(account["name"] for account in organization.organization_accounts(client, **patterns)["accounts"]
+                      if organization.has_tags(account, tags))
 
     assert kept(include=["*-sandbox", ids["dev"]]) == ["dev", "play-sandbox"]
-    assert kept(exclude=["*-sandbox", "master"]) == ["Prod EU", "dev", "workloads-shared"]
+    assert kept(exclude=["*-sandbox"], management=True) == ["Prod EU", "dev", "master", "workloads-shared"]
+    assert kept(include=["master"]) == []  # the management account only on request
     assert kept(tags={"torque": "enabled"}) == ["Prod EU", "dev"]
     assert kept(tags={"env": ["prod", "staging"]}) == ["Prod EU"]
     assert kept(tags={"env": "*"}, exclude=["dev"]) == ["Prod EU"]
@@ -139,8 +141,8 @@ def test_pages_are_followed():
                 {"Accounts": [{"Id": i, "Name": f"a{i}", "State": "ACTIVE", "Arn": f"arn:aws-cn:organizations::x:account/{i}"}
                               for i in page]}, **({"NextToken": token} if token else {})),
                 dict({"ParentId": "r-ab12"}, **({"NextToken": "next"} if token is None else {})))
-        for account_id in ("222222222222", "333333333333"):
-            stubber.add_response("list_tags_for_resource", {"Tags": []}, {"ResourceId": account_id})
-        listed = organization.organization_accounts(client)
+        for account_id in ("333333333333",):  # only the accounts kept have their tags read
+            stubber.add_response("list_tags_for_resource", {"Tags": [{"Key": "env", "Value": "prod"}]}, {"ResourceId": account_id})
+        listed = organization.organization_accounts(client, exclude=["222222222222"])
         stubber.assert_no_pending_responses()
-    assert listed["partition"] == "aws-cn" and [a["id"] for a in listed["accounts"]] == ["222222222222", "333333333333"]
+    assert listed["partition"] == "aws-cn" and [(a["id"], a["tags"]) for a in listed["accounts"]] == [("333333333333", {"env": "prod"})]
