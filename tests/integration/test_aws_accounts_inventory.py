@@ -96,6 +96,7 @@ def organizations_requests(stack):
     return [r for r in stack.aws_requests() if r["service"] == "organizations"]
 
 
+@pytest.mark.matrix  # templates, constructed groups and the cache differ between ansible-core versions
 def test_the_inventory_lists_the_selected_accounts_with_their_variables_and_groups(local_stack, org, tmp_path):
     ids = org["ids"]
     path = write_inventory(str(tmp_path), organizational_units=["/Workloads"], exclude_accounts=["prod-legacy"],
@@ -184,7 +185,8 @@ def test_a_rollout_verify_and_teardown_driven_by_the_organization(local_stack, o
         assert RUNNER not in [role["RoleName"] for role in iam.list_roles()["Roles"]]
 
 
-def test_the_cache_answers_until_it_is_flushed(local_stack, org, tmp_path):
+@pytest.mark.matrix  # templates, constructed groups and the cache differ between ansible-core versions
+def test_the_cache_answers_until_it_is_flushed(local_stack, org, run_playbook, tmp_path):
     cache = tmp_path / "cache"
     path = write_inventory(str(tmp_path / "inventory"), include_accounts=["*-sandbox"], cache=True,
                            cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache), cache_timeout=600)
@@ -215,10 +217,18 @@ def test_the_cache_answers_until_it_is_flushed(local_stack, org, tmp_path):
     local_stack.reset_aws_requests()
     process, again = ansible_inventory(local_stack, path)
     assert process.returncode == 0 and again == first and organizations_requests(local_stack) == []  # its own entry is kept
-    process, flushed = ansible_inventory(local_stack, path, "--flush-cache")
-    assert process.returncode == 0, process.stderr
-    assert sorted(flushed["eks_irsa_accounts"]["hosts"]) == ["alice-sandbox", "bob-sandbox", "carol-sandbox", "dave-sandbox"]
-    assert organizations_requests(local_stack)
+    # A run with --flush-cache (ansible-playbook's; ansible-inventory has it only from ansible-core 2.18) reads it again,
+    # and refreshes the cache.
+    flush = run_playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "List the accounts", "ansible.builtin.debug": {"msg": "{{ groups['eks_irsa_accounts'] | sort }}"}}]}],
+        inventory=path, args=["--flush-cache"])
+    assert flush.rc == 0, flush.stderr
+    sandboxes = ["alice-sandbox", "bob-sandbox", "carol-sandbox", "dave-sandbox"]
+    assert flush.result("List the accounts")["msg"] == sandboxes and organizations_requests(local_stack)
+    local_stack.reset_aws_requests()
+    process, refreshed = ansible_inventory(local_stack, path)
+    assert process.returncode == 0 and sorted(refreshed["eks_irsa_accounts"]["hosts"]) == sandboxes
+    assert organizations_requests(local_stack) == []
     client.close_account(AccountId=dave)  # the other tests' organization is as before
 
 
