@@ -9,6 +9,7 @@ import re
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import creates_namespace
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import service_account_groups
@@ -260,6 +261,12 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
     return summary
 
 
+def rollout_stats(summary):
+    """What the rollout publishes with set_stats (:func:`~.names.published_stats`): ``eks_irsa_rollout``, and each
+    account's entry under its own key, which survives the shallow merge of an AWX workflow's sliced job."""
+    return published_stats("rollout", summary)
+
+
 class FilterModule:
     """Rollout filters."""
 
@@ -269,5 +276,6 @@ class FilterModule:
             "rollout_outcomes": rollout_outcomes,
             "rollout_service_accounts": rollout_service_accounts,
             "rollout_service_account_groups": rollout_service_account_groups,
+            "rollout_stats": rollout_stats,
             "rollout_summary": rollout_summary,
         }

@@ -4,6 +4,7 @@
 
 """Filters for the verify playbook: what to verify (from the rollout's role plan) and the report table."""
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 
 HEADER = ["ACCOUNT", "HOST", "CLUSTER", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
@@ -155,6 +156,12 @@ def verify_report(hosts, hostvars):
     return {"lines": lines, "accounts": accounts, "errors": errors, "warnings": warnings, "failed": failed}
 
 
+def verify_stats(report):
+    """What verify publishes with set_stats (:func:`~.names.published_stats`): ``eks_irsa_verify``, and each account's
+    findings under its own key, which survives the shallow merge of an AWX workflow's sliced job."""
+    return published_stats("verify", report)
+
+
 class FilterModule:
     """Verify filters."""
 
@@ -165,4 +172,5 @@ class FilterModule:
             "verify_proof_checks": verify_proof_checks,
             "verify_proof_runs": verify_proof_runs,
             "verify_report": verify_report,
+            "verify_stats": verify_stats,
         }

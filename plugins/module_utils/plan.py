@@ -41,6 +41,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import account_stats_key
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
@@ -581,6 +582,18 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
                                 "list it under one host only, or give it another name")
 
 
+def checked_unique_stats_keys(plans_by_host):
+    """Refuse two hosts whose results would share one set_stats key (:func:`~.names.account_stats_key`): hosts of one
+    account whose names differ only in characters other than letters and digits."""
+    owners = {}
+    for host, plan in plans_by_host.items():
+        other = owners.setdefault(account_stats_key("rollout", plan["account_id"], host), host)
+        if other != host:
+            raise PlanError(f"{host}: its results would be published (set_stats) under the same key as those of {other}, another "
+                            f"host of account {plan['account_id']} whose name differs only in characters other than letters and "
+                            "digits: rename one of the two hosts")
+
+
 def account_plans(hosts, hostvars, issuers=None):
     """``{host: plan}`` for every account, all checked; ``issuers`` maps each cluster's name to the issuer the
     preflight looked up (a cluster that gives its issuer needs none). Raises :class:`PlanError` naming each bad account."""
@@ -594,6 +607,7 @@ def account_plans(hosts, hostvars, issuers=None):
     try:
         checked_unique_service_accounts({host: plan["roles"] for host, plan in plans.items()},
                                         {host: plain_data(hostvars[host].get("eks_irsa_namespace")) for host in plans})
+        checked_unique_stats_keys(plans)
     except PlanError as e:
         _refuse([str(e)])
     return plans

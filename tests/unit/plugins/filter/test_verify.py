@@ -10,6 +10,7 @@ from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_pro
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_proof_runs
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_report
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_runs
+from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_stats
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_plans
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -23,7 +24,7 @@ def finding(code, severity, role="torque-runner", sa="torque-runner-dev", accoun
 
 def test_the_filters_are_registered():
     assert set(verify.FilterModule().filters()) == {"verify_checks", "verify_runs", "verify_proof_checks", "verify_proof_runs",
-                                                    "verify_report"}
+                                                    "verify_report", "verify_stats"}
 
 
 def test_checks_come_from_the_rollouts_own_plan_with_its_defaults():
@@ -61,6 +62,17 @@ def test_the_report_has_a_row_per_finding_ok_rows_included_and_explains_the_prob
     # The columns line up: every row starts its CODE cell where the header does.
     column = lines[0].index("CODE")
     assert all(line[column:].split()[0] in ("ok", "provider-missing", "trust-subject-broad") for line in (lines[1], lines[2], lines[6]))
+
+
+def test_verify_stats_publish_each_accounts_findings_under_a_key_of_its_own():
+    hostvars = {"prod.eu": {"eks_irsa_account_id": "333333333333", "eks_irsa_verify_result": {"findings": [finding("provider-missing", "error")]}},
+                "dev": {"eks_irsa_account_id": "222222222222", "eks_irsa_verify_result": {"findings": [finding("ok", "ok")]}}}
+    report = verify_report(["prod.eu", "dev"], hostvars)
+    stats = verify_stats(report)
+    assert sorted(stats) == ["eks_irsa_verify", "eks_irsa_verify_account_222222222222_dev", "eks_irsa_verify_account_333333333333_prod_eu"]
+    assert stats["eks_irsa_verify"] == {key: value for key, value in report.items() if key != "lines"}
+    assert stats["eks_irsa_verify_account_333333333333_prod_eu"] == dict({"host": "prod.eu"}, **report["accounts"]["prod.eu"])
+    assert stats["eks_irsa_verify_account_333333333333_prod_eu"]["errors"] == 1
 
 
 def test_an_account_that_could_not_be_verified_fails_and_says_why():

@@ -38,3 +38,15 @@ def test_a_subject_splits_back_and_other_claims_do_not():
     for value in (None, "system:serviceaccount:too:many:parts", "system:node:ip-10-0-0-1", "repo:org/x:ref:refs/heads/main"):
         assert names.split_subject(value) is None
     assert names.split_provider_arn("arn:aws:iam::222222222222:role/x") is None
+
+
+@pytest.mark.parametrize("host, key", [
+    ("dev", "eks_irsa_rollout_account_222222222222_dev"),
+    ("Team-A.prod", "eks_irsa_rollout_account_222222222222_Team_A_prod"),
+    ("--edge--", "eks_irsa_rollout_account_222222222222_edge"),
+    ("a  b", "eks_irsa_rollout_account_222222222222_a_b"),
+])
+def test_an_accounts_stats_key_is_a_variable_name_made_of_its_id_and_host(host, key):
+    assert names.account_stats_key("rollout", "222222222222", host) == key
+    assert key.isidentifier()
+    assert names.account_stats_key("verify", "222222222222", host) == key.replace("_rollout_", "_verify_")

@@ -276,6 +276,19 @@ def test_a_run_level_variable_set_alike_on_every_host_passes():
     assert plan.checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
 
 
+def test_two_hosts_of_one_account_whose_stats_keys_would_collide_are_refused():
+    hosts, hostvars = _inventory(**{"team-a": _account(ACCOUNT, eks_irsa_roles=[{"name": "a"}]),
+                                    "team_a": _account(ACCOUNT, eks_irsa_roles=[{"name": "b"}])})
+    problems = _problems(hosts, hostvars)
+    assert problems[1] == ("team_a: its results would be published (set_stats) under the same key as those of team-a, another host "
+                           f"of account {ACCOUNT} whose name differs only in characters other than letters and digits: rename one "
+                           "of the two hosts")
+    # Other accounts' hosts of those names are published under their own account's keys.
+    hosts, hostvars = _inventory(**{"team-a": _account(ACCOUNT, eks_irsa_roles=[{"name": "a"}]),
+                                    "team_a": _account("333333333333", eks_irsa_roles=[{"name": "b"}])})
+    assert sorted(plan.account_plans(hosts, hostvars, ISSUERS)) == ["team-a", "team_a"]
+
+
 def test_many_hosts_sharing_a_value_are_shortened():
     hostvars = {f"h{index}": _account(f"1111111111{index:02d}") for index in range(6)}
     hostvars["h5"]["eks_irsa_cluster_name"] = "odd"

@@ -77,3 +77,24 @@ def test_success_is_an_ok_finding():
     finding = token_proof_finding("envs", "runner", ROLE_ARN, attempts=2)
     assert (finding["code"], finding["severity"], finding["pod_error"]) == ("token-proof-ok", "ok", None)
     assert "attempt 2" in finding["message"]
+
+
+def test_the_api_server_of_the_environment_is_read_as_kubernetes_core_reads_it(monkeypatch):
+    from kubernetes import client  # pylint: disable=import-outside-toplevel
+
+    for name in ("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_CA_CERT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("K8S_AUTH_HOST", "https://127.0.0.1:6443")
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "job-token")
+    monkeypatch.setenv("K8S_AUTH_VERIFY_SSL", "True")
+    monkeypatch.setenv("K8S_AUTH_SSL_CA_CERT", "/runner/env/k8s-ca.pem")
+    configuration = irsa_token_proof.environment_configuration(client.Configuration())
+    assert configuration.host == "https://127.0.0.1:6443"
+    assert configuration.get_api_key_with_prefix("authorization") == "Bearer job-token"
+    assert (configuration.verify_ssl, configuration.ssl_ca_cert) == (True, "/runner/env/k8s-ca.pem")
+    # The other spellings kubernetes.core accepts; a credential without a CA file leaves the default trust.
+    monkeypatch.delenv("K8S_AUTH_VERIFY_SSL")
+    monkeypatch.delenv("K8S_AUTH_SSL_CA_CERT")
+    monkeypatch.setenv("K8S_AUTH_VALIDATE_CERTS", "false")
+    configuration = irsa_token_proof.environment_configuration(client.Configuration())
+    assert (configuration.verify_ssl, configuration.ssl_ca_cert) == (False, None)
