@@ -7,13 +7,18 @@
 import os
 import re
 
+from ansible.utils.unsafe_proxy import wrap_var
+
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
+from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import checked_torque_agents
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import creates_namespace
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import service_account_groups
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import agent_line
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import blueprint_files
 
 # The table's columns; CLUSTER only when the run has several clusters, NAMESPACE only when it has several namespaces: with
 # one, the table keeps the shape it had before they could differ.
@@ -193,21 +198,32 @@ def _retired(item, results, several):
             "service_account_status": None if result.get("error") else (result.get("status") or {}).get(item["name"])}
 
 
-def _blueprint(outcomes, results, several):
-    """Per namespace whose ServiceAccounts were applied, the one that deploys into each account (Torque's runner-namespace)."""
-    hints = {}
+def _blueprint_entries(outcomes, results, several):
+    """The ServiceAccounts a Torque blueprint can name: of the accounts that succeeded, each role's (not deleted, not a
+    pattern) in a namespace whose apply did not fail; ``{host, account_id, role, cluster, namespace, service_account}``."""
     for outcome in outcomes:
         for role in [] if outcome.get("error") else outcome.get("roles", []):
-            label = _label(role, several)
-            if role["status"] != "deleted" and not role.get("pattern") and not (results.get(label) or {}).get("error"):
-                hints.setdefault(label, []).append(
-                    f"  account {outcome['account_id']} ({outcome['host']}): {role['service_account']}  (role {role['name']})")
-    for label in sorted(hints):
-        yield f"Blueprint: in {_group_name(label, several)}, use the service account that deploys into each account:"
-        yield from hints[label]
+            if role["status"] != "deleted" and not role.get("pattern") and not (results.get(_label(role, several)) or {}).get("error"):
+                yield {"host": outcome["host"], "account_id": outcome["account_id"], "role": role["name"], "cluster": role.get("cluster"),
+                       "namespace": role["namespace"], "service_account": role["service_account"]}
 
 
-def rollout_summary(outcomes, namespace, service_account_results=None, clusters=None):
+def _blueprint_lines(entries, agents, files, blueprint_dir, several):
+    """Per namespace, each account's grain ``spec.agent`` (YAML), then where the snippets were written, if asked."""
+    groups = {}
+    for entry in entries:
+        groups.setdefault(_label(entry, several), []).append(entry)
+    for label in sorted(groups):
+        yield f"Blueprint: the spec.agent of the grain that deploys into each account, in {_group_name(label, several)}:"
+        for entry in groups[label]:
+            yield f"  account {entry['account_id']} ({entry['host']}), role {entry['role']}: {agent_line(entry, agents)}"
+    if blueprint_dir and files:
+        combined = [path for path in files if not path.startswith("accounts/")]
+        yield (f"Blueprint snippets in {blueprint_dir}: accounts/<host>-<account id>.yaml for each account, and {', '.join(combined)} "
+               f"(in {'each' if len(combined) > 1 else 'it'}, the input service_account picks the account)")
+
+
+def rollout_summary(outcomes, namespace, service_account_results=None, clusters=None, torque_agent=None, blueprint_dir=None):
     """The summary of a rollout: ``{"lines": [...], "accounts": {...}, "failed": [...], ...}``.
 
     ``service_account_results`` is what the service_account role's ``groups`` entry point recorded: per group (its
@@ -218,6 +234,8 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
     cluster (``clusters``, ``eks_irsa_run_clusters``); a NAMESPACE column and ``namespace`` likewise. ``lines`` is the
     table and the blueprint hint for people; the rest is the same data for machines (the playbook publishes it with
     set_stats for AWX workflows). ``namespace`` is the inventory's ``eks_irsa_namespace``, published as it was.
+    ``blueprints`` holds the Torque blueprint snippets (:func:`~.blueprint.blueprint_files`), whose agents
+    ``torque_agent`` (``eks_irsa_torque_agent``) names; the lines say where they were written (``blueprint_dir``).
     """
     results = service_account_results or {}
     cluster_names = [cluster["name"] for cluster in clusters or []]
@@ -233,7 +251,10 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
         lines.append(f"FAILED {outcome['host']} ({outcome['account_id']}): {outcome['error']}")
     errors = {label: result["error"] for label, result in sorted(results.items()) if result.get("error")}
     lines.extend(f"FAILED ServiceAccounts in {_group_name(label, several)}: {error}" for label, error in errors.items())
-    lines.extend(_blueprint(outcomes, results, several))
+    entries = list(_blueprint_entries(outcomes, results, several))
+    agents = checked_torque_agents(torque_agent or None, cluster_names or sorted({entry["cluster"] for entry in entries}, key=str))
+    blueprints = blueprint_files(entries, agents, several)
+    lines.extend(_blueprint_lines(entries, agents, blueprints, blueprint_dir or None, several))
 
     def account_error(outcome):
         labels = {_label(role, several) for role in outcome.get("roles", [])} | {_label(item, several) for item in outcome.get("retired") or []}
@@ -252,10 +273,13 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
               if several else {}))
         for o in outcomes
     }
-    summary = {"lines": lines, "accounts": accounts, "failed": [o["host"] for o in failed],
+    summary = {"lines": wrap_var(lines), "accounts": accounts, "failed": [o["host"] for o in failed],
                "service_account_failed": [host for host, account in accounts.items() if account["service_account_error"]],
                "namespace": namespace, "namespaces": namespaces,
-               "service_account_error": "; ".join(f"{_group_name(label, several)}: {error}" for label, error in errors.items()) or None}
+               "service_account_error": "; ".join(f"{_group_name(label, several)}: {error}" for label, error in errors.items()) or None,
+               # Torque's own templates ({{ .inputs.agent }}) are text, never Ansible templates: before ansible-core 2.19 a fact
+               # is templated again where it is read, unless it is marked unsafe.
+               "blueprints": wrap_var(blueprints)}
     if several:
         summary["clusters"] = cluster_names
     return summary

@@ -94,10 +94,14 @@ def account_stats_key(kind, account_id, host):
     return f"{ACCOUNT_STATS_PREFIXES[kind]}{account_id}_{_NOT_IN_A_NAME_RE.sub('_', str(host)).strip('_')}"
 
 
+# What a report holds for people or for files, not for a workflow's next node.
+UNPUBLISHED_REPORT_KEYS = ("lines", "blueprints")
+
+
 def published_stats(kind, report):
     """The set_stats data of a rollout or verify ``report`` (its ``accounts`` keyed by host): ``eks_irsa_<kind>``, the whole
-    report but its ``lines``, and one key per account (:func:`account_stats_key`), its entry with its ``host``."""
-    stats = {f"eks_irsa_{kind}": {key: value for key, value in report.items() if key != "lines"}}
+    report but its lines and blueprint files, and one key per account (:func:`account_stats_key`), its entry with its ``host``."""
+    stats = {f"eks_irsa_{kind}": {key: value for key, value in report.items() if key not in UNPUBLISHED_REPORT_KEYS}}
     for host, account in report["accounts"].items():
         stats[account_stats_key(kind, account["account_id"], host)] = dict({"host": host}, **account)
     return stats

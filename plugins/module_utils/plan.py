@@ -67,6 +67,7 @@ CLUSTER_KEYS = ("name", "region", "issuer", "kubeconfig", "context", "state")
 SINGLE_CLUSTER = {"eks_irsa_cluster_name": "name", "eks_irsa_issuer": "issuer", "eks_irsa_kubeconfig": "kubeconfig",
                   "eks_irsa_kube_context": "context"}
 CLUSTER_VARIABLES = (CLUSTERS, "eks_irsa_region", *SINGLE_CLUSTER)  # all that the run's clusters are made of
+TORQUE_AGENT = "eks_irsa_torque_agent"  # the Torque agent the blueprint snippets name, per cluster
 
 
 class PlanError(ValueError):
@@ -138,6 +139,8 @@ RUN_LEVEL = {
     "eks_irsa_service_account_labels": "every ServiceAccount gets the same labels",
     "eks_irsa_sts_regional_endpoints": "every ServiceAccount gets the same EKS annotations",
     "eks_irsa_token_expiration": "every ServiceAccount gets the same EKS annotations",
+    "eks_irsa_blueprint_dir": "the run writes one set of Torque blueprint snippets",
+    TORQUE_AGENT: "the blueprint snippets name one Torque agent per cluster",
 }
 NOT_SET = object()
 
@@ -167,11 +170,29 @@ def checked_inventory(hosts, hostvars):
     problems = [f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])] + _run_level_problems(hosts, hostvars)
     if not problems and hosts:  # the run's clusters, once: the same for every host by now
         try:
-            run_clusters(hosts, hostvars)
+            clusters = run_clusters(hosts, hostvars)
+            checked_torque_agents(plain_data(hostvars[hosts[0]].get(TORQUE_AGENT)), [cluster["name"] for cluster in clusters])
         except PlanError as e:
             problems.append(str(e))
     _refuse(problems)
     return list(hosts)
+
+
+def checked_torque_agents(setting, cluster_names):
+    """``{cluster: agent name, or None}`` from ``eks_irsa_torque_agent``: one name for every cluster, or a mapping of
+    cluster names to names (a cluster it leaves out gets the blueprint input ``agent``); None (not set) names none."""
+    if setting is None or setting == "":
+        return {name: None for name in cluster_names}
+    if isinstance(setting, str):
+        return {name: setting for name in cluster_names}
+    if isinstance(setting, dict) and all(isinstance(key, str) and isinstance(value, str) and value for key, value in setting.items()):
+        unknown = sorted(set(setting) - set(cluster_names))
+        if unknown:
+            raise PlanError(f"{TORQUE_AGENT} names the agent of {', '.join(unknown)}, which is not a cluster of the run "
+                            f"({', '.join(cluster_names)}): give each cluster's name as the run's clusters have it")
+        return {name: setting.get(name) for name in cluster_names}
+    raise PlanError(f"{TORQUE_AGENT} must be the name of the Torque agent, or a mapping of cluster names to agent names; "
+                    f"got {json.dumps(setting, default=str)}")
 
 
 # -- the run's clusters ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71E
 HOST_PATH = ISSUER.removeprefix("https://")
 ACCOUNT = "222222222222"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/torque-runner"
+AGENT = "{name: '{{ .inputs.agent }}', service-account: %s, runner-namespace: %s}"  # a summary line's agent, none named
 PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
 
 
@@ -288,10 +289,10 @@ def test_rollout_summary_table_failures_and_blueprint():
         "333333333333  prod   ok        arn:aws:iam::333333333333:role/torque-runner  ok           torque-runner-prod   ok",
         "333333333333  prod   ok        arn:aws:iam::333333333333:role/torque-reader  updated      torque-reader-prod   updated",
         "FAILED dev (222222222222): dev: could not assume arn:aws:iam::222222222222:role/irsa-deployer: AccessDenied",
-        "Blueprint: in namespace torque-envs, use the service account that deploys into each account:",
-        "  account 123456789012 (tools): torque-runner-tools  (role torque-runner)",
-        "  account 333333333333 (prod): torque-runner-prod  (role torque-runner)",
-        "  account 333333333333 (prod): torque-reader-prod  (role torque-reader)",
+        "Blueprint: the spec.agent of the grain that deploys into each account, in namespace torque-envs:",
+        "  account 123456789012 (tools), role torque-runner: " + AGENT % ("torque-runner-tools", "torque-envs"),
+        "  account 333333333333 (prod), role torque-runner: " + AGENT % ("torque-runner-prod", "torque-envs"),
+        "  account 333333333333 (prod), role torque-reader: " + AGENT % ("torque-reader-prod", "torque-envs"),
     ]
     assert summary["failed"] == ["dev"] and summary["service_account_failed"] == []
     assert summary["namespace"] == "torque-envs" and summary["service_account_error"] is None
@@ -309,7 +310,7 @@ def test_rollout_stats_publish_every_account_under_a_key_of_its_own_that_survive
     status = {"torque-runner-prod": "ok", "torque-reader-prod": "updated", "torque-runner-tools": "created"}
     summary = rollout_summary(OUTCOMES, "torque-envs", {"torque-envs": {"status": status, "error": None}})
     stats = rollout_stats(summary)
-    assert stats["eks_irsa_rollout"] == {key: value for key, value in summary.items() if key != "lines"}
+    assert stats["eks_irsa_rollout"] == {key: value for key, value in summary.items() if key not in ("lines", "blueprints")}
     assert sorted(stats) == ["eks_irsa_rollout", "eks_irsa_rollout_account_123456789012_tools",
                              "eks_irsa_rollout_account_222222222222_dev", "eks_irsa_rollout_account_333333333333_prod"]
     assert stats["eks_irsa_rollout_account_222222222222_dev"] == dict({"host": "dev"}, **summary["accounts"]["dev"])
@@ -350,9 +351,9 @@ def test_a_failed_namespace_marks_only_the_accounts_whose_service_accounts_it_ho
     assert summary["service_account_failed"] == ["b"] and summary["failed"] == []
     assert summary["lines"][5:] == [
         "FAILED ServiceAccounts in namespace team-b: forbidden",
-        "Blueprint: in namespace team-a, use the service account that deploys into each account:",
-        "  account 111111111111 (a): runner  (role r)",
-        "  account 333333333333 (c): runner  (role r)",
+        "Blueprint: the spec.agent of the grain that deploys into each account, in namespace team-a:",
+        "  account 111111111111 (a), role r: " + AGENT % ("runner", "team-a"),
+        "  account 333333333333 (c), role r: " + AGENT % ("runner", "team-a"),
     ]
     assert summary["accounts"]["a"]["service_account_error"] is None
     assert summary["accounts"]["b"]["service_account_error"] == "namespace team-b: forbidden"
@@ -459,8 +460,8 @@ def test_the_summary_of_several_clusters_has_a_cluster_column_and_publishes_each
     ]
     assert summary["lines"][5:] == [
         "FAILED ServiceAccounts in namespace torque-envs of cluster green: forbidden",
-        "Blueprint: in namespace torque-envs of cluster blue, use the service account that deploys into each account:",
-        "  account 111111111111 (a): runner-a  (role runner)",
+        "Blueprint: the spec.agent of the grain that deploys into each account, in namespace torque-envs of cluster blue:",
+        "  account 111111111111 (a), role runner: " + AGENT % ("runner-a", "torque-envs"),
     ]
     assert summary["clusters"] == ["blue", "green", "old"] and summary["service_account_failed"] == ["a", "b"]
     assert summary["accounts"]["b"]["providers"] == {"green": "ok", "old": "deleted"}

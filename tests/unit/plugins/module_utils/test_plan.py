@@ -53,6 +53,19 @@ def test_filters_are_the_plan_functions_with_filter_errors():
 # -- what every account must set ------------------------------------------------------------------------
 
 
+def test_the_torque_agent_names_a_cluster_of_the_run_and_is_set_once_for_the_run():
+    hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_torque_agent={"green": "g"}),
+                                 prod=_account("222222222222", eks_irsa_torque_agent={"green": "g"}))
+    with pytest.raises(PlanError) as error:
+        plan.checked_inventory(hosts, hostvars)
+    assert "eks_irsa_torque_agent names the agent of green, which is not a cluster of the run (agents)" in str(error.value)
+    hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_torque_agent="a"), prod=_account("222222222222"))
+    with pytest.raises(PlanError, match="eks_irsa_torque_agent differs between hosts"):
+        plan.checked_inventory(hosts, hostvars)
+    hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_torque_agent={"agents": "eu"}))
+    assert plan.checked_inventory(hosts, hostvars) == ["dev"]
+
+
 def test_checked_inventory_passes_complete_accounts_through():
     hosts, hostvars = _inventory(dev=_account("111111111111"), prod=_account("222222222222", eks_irsa_region="eu-west-1"))
     assert plan.checked_inventory(hosts, hostvars) == ["dev", "prod"]
