@@ -18,8 +18,8 @@ trap '.venv/bin/python -m tests.stack down --env-file "$env_file"; rm -rf "$stat
 source "$env_file"
 export PATH=$root/.venv/bin:$PATH ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-1}
 
-step "Rollout, first run: providers, roles and ServiceAccounts are created"
-show ansible-playbook torque.eks_irsa.rollout -i "$inventory"
+step "Rollout, first run: providers, roles and ServiceAccounts are created; the Torque blueprint snippets are written"
+show ansible-playbook torque.eks_irsa.rollout -i "$inventory" -e eks_irsa_blueprint_dir="$state/blueprints"
 
 step "Rollout, second run: nothing to change (changed=0 on every host)"
 show ansible-playbook torque.eks_irsa.rollout -i "$inventory" | sed -n '/PLAY RECAP/,$p'
@@ -43,4 +43,8 @@ show kubectl get serviceaccounts -n torque-envs -l app.kubernetes.io/managed-by=
     -o custom-columns='NAME:.metadata.name,ROLE ARN:.metadata.annotations.eks\.amazonaws\.com/role-arn'
 show kubectl get serviceaccount torque-runner-dev -n torque-envs -o yaml
 
-step "Done: put the service account name shown for each account in the Torque blueprint. Stopping the stack."
+step "The Torque blueprint snippets: one per account, and one whose input picks the account"
+show ls "$state/blueprints" "$state/blueprints/accounts"
+show cat "$state/blueprints/accounts/dev-222222222222.yaml" "$state/blueprints/all-accounts-torque-envs.yaml"
+
+step "Done: copy a snippet's spec.agent into the grains of your Torque blueprint. Stopping the stack."
