@@ -255,8 +255,8 @@ class Processed:
         self.stats, self.artifact_data = stats["event_data"], stats["event_data"].get("artifact_data") or {}
 
 
-def test_a_job_streamed_to_an_execution_node_uses_the_awx_credentials_and_leaves_no_secret_behind(local_stack, tmp_path,
-                                                                                                 monkeypatch, tls_emulator):
+def test_a_job_streamed_to_an_execution_node_uses_the_awx_credentials_and_leaves_no_secret_behind(
+        local_stack, tmp_path, monkeypatch, tls_emulator):
     for name in list(os.environ):
         if name.startswith(("AWS_", "K8S_AUTH_", "ANSIBLE_")) or name in ("KUBECONFIG", "BOTO_CONFIG"):
             monkeypatch.delenv(name)

@@ -34,6 +34,8 @@ def planned(path):
 # lists it from an organization and runs the preflight with it. examples/awx is an AWX project's files, no inventory:
 # tests/integration/test_awx_slicing.py runs its playbook.
 NOT_INVENTORIES = ("organization", "awx")
+
+
 @pytest.mark.parametrize("path", sorted(path for path in glob.glob(os.path.join(EXAMPLES, "**", "*.yml"), recursive=True)
                                         if os.path.relpath(path, EXAMPLES).split(os.sep)[0] not in NOT_INVENTORIES),
                          ids=lambda path: os.path.relpath(path, EXAMPLES))

@@ -26,8 +26,8 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 
 @pytest.mark.parametrize("module, names", [
-    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_service_account_groups", "rollout_stats",
-                 "rollout_summary"}),
+    (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_service_account_groups",
+               "rollout_stats", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions",
                         "service_account_namespace_manifest", "service_account_takeovers"}),
 ])

@@ -95,8 +95,8 @@ def test_the_summary_shows_each_agent_as_yaml_and_where_the_snippets_were_writte
     assert shown[0] == "Blueprint: the spec.agent of the grain that deploys into each account, in namespace torque-envs:"
     prefix = "  account 222222222222 (dev), role torque-runner: "
     assert shown[1].startswith(prefix)
-    assert yaml.safe_load(shown[1][len(prefix):]) == {"name": "eu-agent", "service-account": "torque-runner-dev",
-                                                       "runner-namespace": "torque-envs"}
+    agent = {"name": "eu-agent", "service-account": "torque-runner-dev", "runner-namespace": "torque-envs"}
+    assert yaml.safe_load(shown[1][len(prefix):]) == agent
     assert shown[2] == ("Blueprint snippets in /srv/blueprints: accounts/<host>-<account id>.yaml for each account, and "
                         "all-accounts-torque-envs.yaml (in it, the input service_account picks the account)")
     assert sorted(summary["blueprints"]) == ["accounts/dev-222222222222.yaml", "all-accounts-torque-envs.yaml"]
