@@ -23,9 +23,10 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import b
 # The table's columns; CLUSTER only when the run has several clusters, NAMESPACE only when it has several namespaces: with
 # one, the table keeps the shape it had before they could differ.
 COLUMNS = ("ACCOUNT", "HOST", "CLUSTER", "PROVIDER", "ROLE", "ROLE STATUS", "NAMESPACE", "SERVICE ACCOUNT", "SA STATUS")
-# What the summary publishes of a role (set_stats eks_irsa_rollout); ``adopt`` and ``source`` only steer the apply.
+# What the summary publishes of a role (set_stats eks_irsa_rollout); ``adopt`` and ``source`` only steer the apply. ``hub``:
+# a spoke role's hub, the role it trusts (its service_account is the hub's).
 # ``cluster`` and ``namespace`` only when the run has several (with one, the summary's ``namespace`` says it).
-PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "cluster", "namespace", "service_account")
+PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "cluster", "namespace", "service_account", "hub")
 PATTERN = "(pattern)"  # the SA STATUS of a wildcard subject: trusted, and no ServiceAccount of that name is applied
 
 
@@ -56,15 +57,22 @@ def rollout_outcomes(hosts, hostvars):
         roles, retired = [], []
         for index, entry in enumerate(plan.get("roles") or []):
             name = entry["params"]["name"]
-            source = role_source(host, index, name)
+            source = role_source(host, entry)
             if name not in done:
                 continue
             adopt = bool(entry["params"].get("adopt"))
             audience = entry["params"].get("audience")
-            roles.extend(dict({"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"),
-                               "cluster": subject["cluster"], "namespace": subject["namespace"], "service_account": subject["name"],
-                               "pattern": subject["pattern"], "adopt": adopt, "source": source},
-                              **({"audience": audience} if audience else {})) for subject in entry["trusted"])
+            common = {"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"), "adopt": adopt, "source": source}
+            if entry.get("hub"):  # a spoke: the hub's ServiceAccount deploys with it, in each cluster the hub role trusts
+                hub = entry["hub"]
+                external_id = entry["params"]["trusted_role"].get("external_id")
+                roles.extend(dict(common, cluster=cluster, namespace=hub["namespace"], service_account=hub["service_account"],
+                                  pattern=False, hub=hub["role_arn"], **({"external_id": external_id} if external_id else {}))
+                             for cluster in hub["clusters"] or [None])
+                continue
+            roles.extend(dict(common, cluster=subject["cluster"], namespace=subject["namespace"], service_account=subject["name"],
+                              pattern=subject["pattern"], **({"audience": audience} if audience else {}),
+                              **({"hub_role": True} if entry.get("hub_role") else {})) for subject in entry["trusted"])
             retired.extend(dict(service_account, role=name, adopt=adopt, source=source) for service_account in entry["retired_service_accounts"])
         providers = {} if error else _provider_statuses(plan, result)
         outcomes.append({
@@ -86,7 +94,8 @@ def rollout_service_accounts(outcomes):
         if outcome.get("error"):
             continue
         for role in outcome.get("roles", []):
-            if role.get("arn") and role.get("status") != "deleted" and not role.get("pattern"):
+            # A spoke's row names the hub's ServiceAccount, which the hub role's own row applies.
+            if role.get("arn") and role.get("status") != "deleted" and not role.get("pattern") and not role.get("hub"):
                 item = {"cluster": role.get("cluster"), "namespace": role["namespace"], "name": role["service_account"],
                         "role_arn": role["arn"], "adopt": role.get("adopt", False), "source": role.get("source")}
                 if role.get("audience") and role["audience"] != DEFAULT_AUDIENCE:  # the webhook then asks for that audience
@@ -118,11 +127,12 @@ def rollout_service_account_groups(outcomes, clusters=None, create_namespace=Fal
     return groups
 
 
-def rollout_error(failed_result, failed_task=None):
+def rollout_error(failed_result, failed_task=None, sources=None):
     """One line saying why a task failed; for a loop, the message of its first failed item, after the item's label.
 
-    irsa_account names a role by its place in ``roles``, which the rollout fills from ``eks_irsa_roles`` in order: the
-    message names the inventory variable instead.
+    irsa_account names a role by its place in ``roles``, which the rollout fills from the account's plan in order: the
+    message names the inventory entry instead, from ``sources`` (each planned role's ``source``), else as
+    ``eks_irsa_roles``.
     """
     failed_result = failed_result or {}
     for item in failed_result.get("results") or []:
@@ -131,7 +141,10 @@ def rollout_error(failed_result, failed_task=None):
             return f"{label}: {item['msg']}" if label else item["msg"]
     message = failed_result.get("msg")
     if message:
-        return re.sub(r"^roles\[(\d+)\]", r"eks_irsa_roles[\1]", message)
+        def named(match):
+            index = int(match.group(1))
+            return sources[index] if sources and index < len(sources) else f"eks_irsa_roles[{index}]{match.group(2)}"
+        return re.sub(r"^roles\[(\d+)\]( \([^)]*\))?", named, message)
     return f"task {failed_task.get('name') if isinstance(failed_task, dict) else failed_task} failed"
 
 
@@ -200,12 +213,16 @@ def _retired(item, results, several):
 
 def _blueprint_entries(outcomes, results, several):
     """The ServiceAccounts a Torque blueprint can name: of the accounts that succeeded, each role's (not deleted, not a
-    pattern) in a namespace whose apply did not fail; ``{host, account_id, role, cluster, namespace, service_account}``."""
+    pattern) in a namespace whose apply did not fail; ``{host, account_id, role, cluster, namespace, service_account}``,
+    and for a spoke role the ``role_arn`` (and ``external_id``) its grain assumes through the hub's ServiceAccount."""
     for outcome in outcomes:
         for role in [] if outcome.get("error") else outcome.get("roles", []):
-            if role["status"] != "deleted" and not role.get("pattern") and not (results.get(_label(role, several)) or {}).get("error"):
-                yield {"host": outcome["host"], "account_id": outcome["account_id"], "role": role["name"], "cluster": role.get("cluster"),
-                       "namespace": role["namespace"], "service_account": role["service_account"]}
+            # The hub role only lets its ServiceAccount assume the spokes: a grain deploys with a spoke's row.
+            if role["status"] != "deleted" and not role.get("pattern") and not role.get("hub_role") \
+                    and not (results.get(_label(role, several)) or {}).get("error"):
+                yield dict({"host": outcome["host"], "account_id": outcome["account_id"], "role": role["name"],
+                            "cluster": role.get("cluster"), "namespace": role["namespace"], "service_account": role["service_account"]},
+                           **({"role_arn": role["arn"], "external_id": role.get("external_id")} if role.get("hub") else {}))
 
 
 def _blueprint_lines(entries, agents, files, blueprint_dir, several):

@@ -37,9 +37,9 @@ class OptionsError(ValueError):
     """Options the argument spec refuses; the message is the validator's, one per problem, joined by '; '."""
 
 
-def validated_options(spec, given, required_if=None):
+def validated_options(spec, given, required_if=None, mutually_exclusive=None):
     """``given`` with the spec's defaults filled in and types converted, as the module would receive it."""
-    result = ArgumentSpecValidator(spec, required_if=required_if).validate(given)
+    result = ArgumentSpecValidator(spec, required_if=required_if, mutually_exclusive=mutually_exclusive).validate(given)
     if result.error_messages:
         # The validator says "<name>. Supported parameters include: ..." where a module run says "Unsupported parameters".
         raise OptionsError("; ".join(f"unsupported parameters {error.msg}" if isinstance(error, UnsupportedError) else error.msg

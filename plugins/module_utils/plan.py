@@ -42,6 +42,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import account_stats_key
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
@@ -68,6 +69,13 @@ SINGLE_CLUSTER = {"eks_irsa_cluster_name": "name", "eks_irsa_issuer": "issuer", 
                   "eks_irsa_kube_context": "context"}
 CLUSTER_VARIABLES = (CLUSTERS, "eks_irsa_region", *SINGLE_CLUSTER)  # all that the run's clusters are made of
 TORQUE_AGENT = "eks_irsa_torque_agent"  # the Torque agent the blueprint snippets name, per cluster
+# The hub topology (Torque's one-agent cross-account pattern): one hub role, trusted by one ServiceAccount, that may
+# assume the spoke roles, the same ones in every account, which trust the hub role instead of a cluster.
+HUB = "eks_irsa_hub"
+HUB_ROLE_KEYS = ("description", "permissions_boundary", "max_session_duration", "managed_policies", "inline_policies", "tags", "adopt")
+HUB_KEYS = frozenset(("role_arn", "service_account", "namespace", "external_id", "spokes") + HUB_ROLE_KEYS)
+SPOKE_KEYS = frozenset(("name", "path") + HUB_ROLE_KEYS)
+HUB_POLICY = "eks-irsa-hub"  # the hub role's inline policy that lets it assume the spoke roles
 
 
 class PlanError(ValueError):
@@ -92,13 +100,17 @@ def _missing(host_vars):
         problems.append("eks_irsa_cluster_name is not set: give the name of the EKS cluster whose pods get the roles "
                         "(or its issuer URL as eks_irsa_issuer, or several clusters as eks_irsa_clusters)")
     roles = host_vars.get(ROLES)
-    inheriting = not isinstance(roles, (list, tuple)) or any(
-        isinstance(role, dict) and not (role.get("namespace") or role.get("subjects")) for role in roles)
+    hub = host_vars.get(HUB)
+    inheriting = (not isinstance(roles, (list, tuple)) and hub is None) or any(
+        isinstance(role, dict) and not (role.get("namespace") or role.get("subjects")) for role in roles or []) or (
+        isinstance(hub, dict) and not hub.get("namespace"))
     if not host_vars.get("eks_irsa_namespace") and inheriting:
         problems.append("eks_irsa_namespace is not set: give the Kubernetes namespace the ServiceAccounts go in")
-    if roles is None:
-        problems.append(f"{ROLES} is not set: list the roles of the account, for example [{{name: torque-runner}}]")
-    elif isinstance(roles, (str, bytes)) or not isinstance(roles, (list, tuple)) or not all(isinstance(r, dict) for r in roles):
+    if roles is None and hub is None:
+        problems.append(f"{ROLES} is not set: list the roles of the account, for example [{{name: torque-runner}}] (or give "
+                        f"{HUB}, whose spoke roles every account gets)")
+    elif roles is not None and (isinstance(roles, (str, bytes)) or not isinstance(roles, (list, tuple))
+                                or not all(isinstance(r, dict) for r in roles)):
         problems.append(f"{ROLES} {json.dumps(roles, default=str)} is not a list of roles: write each role as a mapping, "
                         "for example [{name: torque-runner}]")
     try:
@@ -140,6 +152,7 @@ RUN_LEVEL = {
     "eks_irsa_sts_regional_endpoints": "every ServiceAccount gets the same EKS annotations",
     "eks_irsa_token_expiration": "every ServiceAccount gets the same EKS annotations",
     "eks_irsa_blueprint_dir": "the run writes one set of Torque blueprint snippets",
+    HUB: "the hub role lets itself assume the same spoke roles in every account, and a job's slices must agree on them",
     TORQUE_AGENT: "the blueprint snippets name one Torque agent per cluster",
 }
 NOT_SET = object()
@@ -292,6 +305,115 @@ def present_clusters(clusters):
     return [cluster for cluster in clusters if cluster["state"] == "present"]
 
 
+# -- the hub topology --------------------------------------------------------------------------------
+
+
+def _hub_error(message):
+    return PlanError(f"{HUB}: {message}")
+
+
+def _checked_spokes(spokes):
+    if isinstance(spokes, (str, bytes, dict)) or not isinstance(spokes, (list, tuple)) or not spokes:
+        raise _hub_error(f"spokes {json.dumps(spokes, default=str)} is not a list of roles: list the roles the hub may assume "
+                         "in every account, for example [{name: torque-deployer, managed_policies: [...]}]")
+    names = {}
+    for index, spoke in enumerate(spokes):
+        where = f"spokes[{index}]"
+        if not isinstance(spoke, dict) or not spoke.get("name"):
+            raise _hub_error(f"{where}: each spoke role needs at least a 'name' (the IAM role name, the same in every account)")
+        unknown = sorted(set(spoke) - SPOKE_KEYS)
+        if unknown:
+            raise _hub_error(f"{where} ({spoke['name']}): unsupported parameters {', '.join(unknown)} (a typo?); a spoke role has "
+                             f"{', '.join(sorted(SPOKE_KEYS))}")
+        folded = str(spoke["name"]).lower()
+        if folded in names:
+            raise _hub_error(f"{where} ({spoke['name']}): the role is already listed as spokes[{names[folded]}]; list each once")
+        names[folded] = index
+    return list(spokes)
+
+
+def checked_hub(setting):
+    """``eks_irsa_hub`` checked, or None when it is not set: ``{role_arn, partition, account_id, service_account,
+    namespace, external_id, role, spokes}``, ``role`` the hub role as an ``eks_irsa_roles`` entry (its ServiceAccount,
+    and the inline policy :data:`HUB_POLICY` that lets it assume each spoke role in any account), ``spokes`` the entries
+    of the spoke roles. Raises :class:`PlanError` naming the key."""
+    if setting is None:
+        return None
+    if not isinstance(setting, dict):
+        raise PlanError(f"{HUB} {json.dumps(setting, default=str)} is not a mapping: give role_arn, service_account and spokes")
+    unknown = sorted(set(setting) - HUB_KEYS)
+    if unknown:
+        raise _hub_error(f"unsupported parameters {', '.join(unknown)} (a typo?); {HUB} has {', '.join(sorted(HUB_KEYS))}")
+    missing = [key for key in ("role_arn", "service_account", "spokes") if not setting.get(key)]
+    if missing:
+        raise _hub_error(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: give the hub role's ARN "
+                         "(arn:aws:iam::<account>:role/<name>), the ServiceAccount its pods run as, and the spoke roles")
+    try:
+        validate_role_arn(setting["role_arn"], field=f"{HUB}.role_arn")
+        external_id = check_external_id(setting.get("external_id"), f"{HUB}.external_id")
+    except (IssuerError, LimitError) as e:
+        raise PlanError(str(e)) from None
+    partition, account_id, path, name = split_role_arn(setting["role_arn"])
+    spokes = _checked_spokes(setting["spokes"])
+    inline = setting.get("inline_policies") or {}
+    if not isinstance(inline, dict) or HUB_POLICY in inline:
+        raise _hub_error(f"inline_policies must be a mapping of names to policies, without {HUB_POLICY!r}: the hub role's "
+                         "policy of that name lets it assume the spoke roles, and the rollout writes it")
+    resources = sorted({f"arn:{partition}:iam::*:role{spoke.get('path') or '/'}{spoke['name']}" for spoke in spokes})
+    assume = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AssumeTheSpokeRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": resources}]}
+    role = dict({key: setting[key] for key in HUB_ROLE_KEYS if setting.get(key) is not None},
+                name=name, path=path, service_account=setting["service_account"], inline_policies=dict(inline, **{HUB_POLICY: assume}))
+    if setting.get("namespace"):
+        role["namespace"] = setting["namespace"]
+    return {"role_arn": setting["role_arn"], "partition": partition, "account_id": account_id, "external_id": external_id,
+            "service_account": setting["service_account"], "namespace": setting.get("namespace"), "role": role, "spokes": spokes}
+
+
+def spoke_plans(hub, clusters, namespace, account_id, tags=None, managed_policy_quota=None):
+    """The plans of an account's spoke roles (as :func:`role_plans` gives them): each trusts the hub role
+    (``trusted_role``), has no ServiceAccount of its own, and ``hub`` says whose ServiceAccount deploys with it: the hub's,
+    in the hub's namespace, in the clusters the hub role trusts."""
+    planned = []
+    trusted_role = dict({"arn": hub["role_arn"]}, **({"external_id": hub["external_id"]} if hub["external_id"] else {}))
+    for index, spoke in enumerate(hub["spokes"]):
+        where = f"{HUB}.spokes[{index}] ({spoke['name']})"
+        params = {key: spoke[key] for key in SPOKE_KEYS if spoke.get(key) is not None and key != "tags"}
+        params.update(account_id=account_id, trust_policy_mode="exclusive", purge_tags=False,
+                      tags=dict(tags or {}, **(spoke.get("tags") or {})), trusted_role=trusted_role)
+        if managed_policy_quota is not None:
+            params["managed_policy_quota"] = managed_policy_quota
+        try:
+            validated_role_options(params, fields={"managed_policy_quota": "eks_irsa_managed_policy_quota"})
+        except (TrustPolicyError, LimitError) as e:
+            raise PlanError(f"{where}: {e}") from None
+        planned.append({
+            "service_accounts": [], "retired_service_accounts": [], "trusted": [], "clusters": [], "params": params, "source": where,
+            "hub": {"role_arn": hub["role_arn"], "service_account": hub["service_account"],
+                    "namespace": hub["namespace"] or namespace,
+                    "clusters": [cluster["name"] for cluster in present_clusters(clusters)]},
+        })
+    return planned
+
+
+def hub_hosts(hosts, hostvars, hub):
+    """The host that converges the hub role: the first (by name) of the hub's account, if the run has one."""
+    if hub is None:
+        return None
+    of_account = sorted(host for host in hosts if str(hostvars[host].get("eks_irsa_account_id") or "") == hub["account_id"])
+    return of_account[0] if of_account else None
+
+
+def _checked_role_names(roles):
+    """Refuse two roles of one name (IAM's names ignore case) among an account's roles, spokes and hub role."""
+    seen = {}
+    for role in roles:
+        other = seen.setdefault(role["params"]["name"].lower(), role["source"])
+        if other != role["source"]:
+            raise PlanError(f"{role['source']}: the account already has a role of that name ({other}); IAM role names are unique "
+                            "in an account, whatever the case: give one of them another name")
+
+
 # -- one account ----------------------------------------------------------------------------------------
 
 
@@ -421,22 +543,20 @@ def _one_role(role, clusters, namespace, suffix):
     return trust, trusted, names, unpinned
 
 
-def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, managed_policy_quota=None):
+def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, managed_policy_quota=None, field=ROLES):
     """``[{"service_accounts", "retired_service_accounts", "trusted", "clusters", "params"}]`` for an account's roles.
 
     ``clusters`` are the run's (:func:`_clusters`, issuers known); ``service_accounts`` (``{cluster, namespace, name}``)
     are applied in their clusters, ``retired_service_accounts`` removed from the retired clusters; ``trusted`` lists
     every subject (``pattern``: a wildcard, trusted and not applied). ``namespace`` is the host's
-    (``eks_irsa_namespace``), the default of its roles. Raises :class:`PlanError`.
+    (``eks_irsa_namespace``), the default of its roles. ``field`` is the variable messages name (the hub role is
+    ``eks_irsa_hub``'s). Raises :class:`PlanError`.
     """
-    if not roles:
-        raise PlanError(f"{ROLES} is empty: list at least one role for this account, for example [{{name: torque-runner}}], "
-                        "or leave the host out of the inventory")
     several = len(clusters) > 1
     retired = [cluster for cluster in clusters if cluster["state"] != "present"]
     planned, seen, names = [], {}, {}
     for index, role in enumerate(roles):
-        where = f"{ROLES}[{index}]"
+        where = f"{field}[{index}]" if field == ROLES else field
         if not isinstance(role, dict) or not role.get("name"):
             raise PlanError(f"{where}: each role needs at least a 'name' (the IAM role name)")
         where = f"{where} ({role['name']})"
@@ -477,6 +597,7 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
             "trusted": trusted,
             "clusters": cluster_names,
             "params": params,
+            "source": where,
         })
     return planned
 
@@ -528,10 +649,11 @@ def _checked_issuers(clusters, host_vars, account_id):
     return checked
 
 
-def account_plan(host, host_vars, issuers):
+def account_plan(host, host_vars, issuers, hub_host=False):
     """One account's plan (see the module docstring); raises :class:`PlanError` naming the variable.
 
-    ``issuers`` maps a cluster's name to the issuer the preflight looked up; a cluster's own issuer wins.
+    ``issuers`` maps a cluster's name to the issuer the preflight looked up; a cluster's own issuer wins. ``hub_host``:
+    this host converges the hub role of ``eks_irsa_hub`` (:func:`hub_hosts`).
     """
     host_vars = {key: plain_data(host_vars.get(key)) for key in host_vars if str(key).startswith("eks_irsa_")}
     try:
@@ -546,8 +668,18 @@ def account_plan(host, host_vars, issuers):
         raise PlanError(str(e)) from None
     clusters = _checked_issuers(_clusters(host_vars, issuers), host_vars, account_id)
     tags = host_vars.get("eks_irsa_tags") or {}
-    roles = role_plans(host_vars.get(ROLES), clusters, host_vars.get("eks_irsa_namespace"), account_id, suffix=host, tags=tags,
-                       managed_policy_quota=_managed_policy_quota(host_vars))
+    hub = checked_hub(host_vars.get(HUB))
+    if not host_vars.get(ROLES) and hub is None:
+        raise PlanError(f"{ROLES} is empty: list at least one role for this account, for example [{{name: torque-runner}}], "
+                        "or leave the host out of the inventory")
+    namespace, quota = host_vars.get("eks_irsa_namespace"), _managed_policy_quota(host_vars)
+    roles = role_plans(host_vars.get(ROLES) or [], clusters, namespace, account_id, suffix=host, tags=tags, managed_policy_quota=quota)
+    if hub is not None:
+        if hub_host:  # the hub role, with its ServiceAccount, is the first host of the hub's account's
+            roles.extend(dict(role, hub_role=True) for role in role_plans([hub["role"]], clusters, namespace, account_id, suffix=host,
+                                                                           tags=tags, managed_policy_quota=quota, field=HUB))
+        roles.extend(spoke_plans(hub, clusters, namespace, account_id, tags=tags, managed_policy_quota=quota))
+        _checked_role_names(roles)
     # A provider accepts at least the audience of every role that trusts it (others' client IDs are kept).
     audiences = {}
     for role in roles:
@@ -584,9 +716,9 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
     owners, roles = {}, {}
     clusters = {sa["cluster"] for plan in plans_by_host.values() for role in plan for sa in role["service_accounts"]}
     for host, plan in plans_by_host.items():
-        for index, role in enumerate(plan):
+        for role in plan:
             role_name = role["params"]["name"]
-            where = f"{host}: {ROLES}[{index}] ({role_name})"
+            where = role_source(host, role)
             for service_account in role["service_accounts"]:
                 key = (service_account["cluster"], service_account["namespace"], service_account["name"])
                 if key in owners and owners[key][0] != host:
@@ -619,9 +751,13 @@ def account_plans(hosts, hostvars, issuers=None):
     """``{host: plan}`` for every account, all checked; ``issuers`` maps each cluster's name to the issuer the
     preflight looked up (a cluster that gives its issuer needs none). Raises :class:`PlanError` naming each bad account."""
     plans, problems = {}, []
+    try:
+        hub_host = hub_hosts(hosts, hostvars, checked_hub(plain_data(hostvars[hosts[0]].get(HUB)))) if hosts else None
+    except PlanError as e:
+        _refuse([str(e)])
     for host in hosts:
         try:
-            plans[host] = account_plan(host, hostvars[host], issuers or {})
+            plans[host] = account_plan(host, hostvars[host], issuers or {}, hub_host=host == hub_host)
         except PlanError as e:
             problems.append(f"{host}: {e}")
     _refuse(problems)
@@ -650,9 +786,9 @@ def provider_arguments(providers, state="present"):
     return {"provider": options[0]} if len(options) == 1 else {"providers": options}
 
 
-def role_source(host, index, role_name):
-    """Where a role comes from in the inventory, as messages name it."""
-    return f"{host}: {ROLES}[{index}] ({role_name})"
+def role_source(host, role):
+    """Where a role (of an account's plan) comes from in the inventory, as messages name it."""
+    return f"{host}: {role['source']}"
 
 
 def planned_service_accounts(plans, key="service_accounts"):
@@ -661,8 +797,8 @@ def planned_service_accounts(plans, key="service_accounts"):
 
     ``adopt`` is the role entry's: it also lets the rollout annotate a ServiceAccount of that name it did not make.
     """
-    return [dict(service_account, adopt=bool(role["params"].get("adopt")), source=role_source(host, index, role["params"]["name"]))
-            for host, plan in plans.items() for index, role in enumerate(plan["roles"]) for service_account in role[key]]
+    return [dict(service_account, adopt=bool(role["params"].get("adopt")), source=role_source(host, role))
+            for host, plan in plans.items() for role in plan["roles"] for service_account in role[key]]
 
 
 def service_account_groups(items, clusters):

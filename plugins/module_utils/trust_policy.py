@@ -16,6 +16,13 @@ policy IAM stores, in one deterministic form so that a re-run compares equal:
 - the ``Federated`` principal is the provider ARN in the role's own account, because IAM only
   honours an OIDC provider that lives in the same account as the role.
 
+A role can instead trust one other role (the hub of Torque's one-agent cross-account pattern, option ``trusted_role``):
+one ``sts:AssumeRole`` statement whose principal is the hub's account, pinned to the hub role by ``aws:PrincipalArn``
+(``ArnEquals``), with ``sts:ExternalId`` under ``StringEquals`` when one is required (:class:`DesiredRoleTrust`).
+Naming the account and pinning the ARN, rather than naming the role as the principal, keeps the statement valid while
+the hub role does not exist yet and readable after it was recreated (IAM rewrites a role principal to the role's
+unique ID, which a new role of the same name does not get).
+
 It also merges those statements into a shared role's existing policy (by ``Sid``), takes them out of it again
 (:meth:`DesiredTrust.without_ours`), measures the
 policy as IAM does, validates inline permission policies, and lists the providers a trust policy
@@ -36,9 +43,11 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn as build_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import DEFAULT_MANAGED_POLICY_QUOTA
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_description
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_inline_policies_size
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_count
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
@@ -58,6 +67,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation i
 
 POLICY_VERSION = "2012-10-17"
 SID_PREFIX = "IrsaOidc"
+HUB_SID_PREFIX = "IrsaHub"
+ASSUME_ROLE_ACTION = "sts:AssumeRole"
 DEFAULT_SIZE_LIMIT = 2048
 MAX_SIZE_LIMIT = 4096
 
@@ -319,6 +330,43 @@ class DesiredTrust(namedtuple("DesiredTrust", ["trusted_issuers", "audience", "e
         return {"Version": current.get("Version", POLICY_VERSION), "Statement": kept}, len(every) - len(kept)
 
 
+def hub_statement(role_arn, external_id=None):
+    """The statement letting the role ``role_arn`` (the hub) assume this one: its account as the principal, pinned to the
+    role by ``aws:PrincipalArn``; ``sts:ExternalId`` required when ``external_id`` is given. Its Sid: the hub's ARN, hashed."""
+    partition, account_id = role_arn.split(":")[1], role_arn.split(":")[4]
+    conditions = {"ArnEquals": {"aws:PrincipalArn": role_arn}}
+    if external_id:
+        conditions["StringEquals"] = {"sts:ExternalId": external_id}
+    return {
+        "Sid": HUB_SID_PREFIX + hashlib.sha256(role_arn.encode("utf-8")).hexdigest()[:16],
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": ASSUME_ROLE_ACTION,
+        "Condition": conditions,
+    }
+
+
+class DesiredRoleTrust(namedtuple("DesiredRoleTrust", ["role_arn", "external_id", "exclusive", "size_limit"])):
+    """A trust policy that lets one role (the hub) assume this one (a spoke), as :class:`DesiredTrust` does for issuers."""
+
+    __slots__ = ()
+
+    def statements(self):
+        return [hub_statement(self.role_arn, self.external_id)]
+
+    def document(self, current=None):
+        document = merge_statements(current, self.statements(), self.exclusive)
+        check_size(document, self.size_limit)
+        return document
+
+    def without_ours(self, current):
+        current = decode_policy(current, "current trust policy") or {}
+        ours = {statement["Sid"] for statement in self.statements()}
+        every = statements(current)
+        kept = [statement for statement in every if not (isinstance(statement, dict) and statement.get("Sid") in ours)]
+        return {"Version": current.get("Version", POLICY_VERSION), "Statement": kept}, len(every) - len(kept)
+
+
 # -- reading trust policies ---------------------------------------------------------------------
 
 
@@ -406,6 +454,13 @@ ROLE_ARGUMENT_SPEC = dict(
         mutually_exclusive=[("issuer", "provider_arn")],
         required_one_of=[("issuer", "provider_arn")],
     ),
+    trusted_role=dict(
+        type="dict",
+        options=dict(
+            arn=dict(type="str", required=True),
+            external_id=dict(type="str", no_log=False),  # an external ID is not a secret: AWS says so, and CloudTrail logs it
+        ),
+    ),
     audience=dict(type="str", default=DEFAULT_AUDIENCE),
     allow_wildcard_subjects=dict(type="bool", default=False),
     trust_policy_mode=dict(type="str", choices=["exclusive", "shared"], default="exclusive"),
@@ -423,14 +478,15 @@ ROLE_ARGUMENT_SPEC = dict(
     adopt=dict(type="bool", default=False),
     force=dict(type="bool", default=False),
 )
-ROLE_REQUIRED_IF = [("state", "present", ["trust"])]
+ROLE_REQUIRED_IF = [("state", "present", ["trust", "trusted_role"], True)]
+ROLE_MUTUALLY_EXCLUSIVE = [("trust", "trusted_role")]
 
 
 def validated_role_options(given, fields=None):
     """An iam_web_identity_role task's options, given as a dict, checked as the module checks them (spec, then
     :func:`check_role_options`); raises :class:`TrustPolicyError` naming the option."""
     try:
-        params = validated_options(ROLE_ARGUMENT_SPEC, given, ROLE_REQUIRED_IF)
+        params = validated_options(ROLE_ARGUMENT_SPEC, given, ROLE_REQUIRED_IF, ROLE_MUTUALLY_EXCLUSIVE)
     except OptionsError as e:
         raise TrustPolicyError(str(e)) from None
     return check_role_options(params, fields)
@@ -470,11 +526,15 @@ def check_role_options(params, fields=None):
     checked["inline_policies"] = parse_inline_policies(params["inline_policies"]) if params["inline_policies"] is not None else None
     if params["tags"] is not None:
         checked["tags"] = {str(key): str(value) for key, value in params["tags"].items()}
-    trusted = parse_trust(checked["trust"], None, checked["account_id"], checked["allow_wildcard_subjects"])
-    # Measure now, so an oversized policy fails before any call; the role's partition and account
-    # are not known yet, but any 12-digit account gives ARNs of the same length.
-    measurable = [t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path)) for t in trusted]
-    _desired_trust(measurable, checked).document()
+    if checked.get("trusted_role") is not None:
+        checked["trusted_role"] = checked_trusted_role(checked["trusted_role"])
+        desired_trust(checked, None, None).document()
+    else:
+        trusted = parse_trust(checked["trust"], None, checked["account_id"], checked["allow_wildcard_subjects"])
+        # Measure now, so an oversized policy fails before any call; the role's partition and account
+        # are not known yet, but any 12-digit account gives ARNs of the same length.
+        measurable = [t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path)) for t in trusted]
+        _desired_trust(measurable, checked).document()
     try:
         check_description(params["description"])
         if checked["tags"] is not None:
@@ -484,18 +544,37 @@ def check_role_options(params, fields=None):
     return checked
 
 
+def checked_trusted_role(trusted_role, field="trusted_role"):
+    """``trusted_role`` (``{arn, external_id}``) with its ARN checked to be a role's and its external ID one STS accepts."""
+    try:
+        validate_role_arn(trusted_role["arn"], field=f"{field}.arn")
+        external_id = check_external_id(trusted_role.get("external_id"), f"{field}.external_id")
+    except (IssuerError, LimitError) as e:
+        raise TrustPolicyError(str(e)) from None
+    return {"arn": trusted_role["arn"], "external_id": external_id}
+
+
 def _checked_removal(params):
     """The options of ``state=absent``: in shared mode, ``trust`` names the statements to remove, and must be given."""
+    checked = dict(params)
     if params["trust_policy_mode"] == "shared":
-        if not params["trust"]:
-            raise TrustPolicyError("trust is required with state=absent and trust_policy_mode=shared: it names this task's "
-                                   "statements, the only ones removed (the role is deleted only when no other statement is left)")
-        parse_trust(params["trust"], None, None, params["allow_wildcard_subjects"])
-    return dict(params)
+        if not (params["trust"] or params.get("trusted_role")):
+            raise TrustPolicyError("trust (or trusted_role) is required with state=absent and trust_policy_mode=shared: it names "
+                                   "this task's statements, the only ones removed (the role is deleted only when no other "
+                                   "statement is left)")
+        if params.get("trusted_role"):
+            checked["trusted_role"] = checked_trusted_role(params["trusted_role"])
+        else:
+            parse_trust(params["trust"], None, None, params["allow_wildcard_subjects"])
+    return checked
 
 
 def desired_trust(options, partition, account_id):
-    """The :class:`DesiredTrust` for checked module options and the role's partition and account."""
+    """The :class:`DesiredTrust` (or, with ``trusted_role``, :class:`DesiredRoleTrust`) for checked module options and the
+    role's partition and account."""
+    if options.get("trusted_role"):
+        return DesiredRoleTrust(options["trusted_role"]["arn"], options["trusted_role"].get("external_id"),
+                                options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])
     return _desired_trust(parse_trust(options["trust"], partition, account_id, options["allow_wildcard_subjects"]), options)
 
 

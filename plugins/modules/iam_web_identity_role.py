@@ -48,7 +48,7 @@ options:
     type: str
   trust:
     description:
-      - The (issuer, service accounts) pairs the role trusts. Required when O(state=present).
+      - The (issuer, service accounts) pairs the role trusts. With O(state=present), this or O(trusted_role) is required.
       - Entries for the same issuer are merged into one statement.
       - The module owns the whole trust policy unless O(trust_policy_mode=shared).
     type: list
@@ -76,6 +76,23 @@ options:
         type: list
         elements: raw
         required: true
+  trusted_role:
+    description:
+      - Instead of O(trust), the role that may assume this one with C(sts:AssumeRole): the hub of the one-agent
+        cross-account pattern, whose own role a ServiceAccount gets through O(trust).
+      - The statement's principal is the hub's account, pinned to the hub role by C(aws:PrincipalArn) (C(ArnEquals)), so
+        it is valid before the hub role exists, and no other principal of that account gets in.
+      - Role chaining caps the session at one hour, whatever O(max_session_duration) says.
+    type: dict
+    version_added: 1.4.0
+    suboptions:
+      arn:
+        description: The ARN of the role to trust, C(arn:<partition>:iam::<account>:role/<path><name>).
+        type: str
+        required: true
+      external_id:
+        description: The external ID the assume call must give (C(sts:ExternalId), matched with C(StringEquals)).
+        type: str
   audience:
     description:
       - The audience (C(aud) claim) of the service account tokens, matched with C(StringEquals).
@@ -337,13 +354,14 @@ create_date:
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_MUTUALLY_EXCLUSIVE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
 
 
 ARGUMENT_SPEC = ROLE_ARGUMENT_SPEC
-ARGUMENT_RULES = dict(required_if=ROLE_REQUIRED_IF)
+ARGUMENT_RULES = dict(required_if=ROLE_REQUIRED_IF, mutually_exclusive=ROLE_MUTUALLY_EXCLUSIVE)
 
 
 def run(module):

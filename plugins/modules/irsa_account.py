@@ -39,7 +39,8 @@ options:
       - The options of M(torque.eks_irsa.iam_oidc_provider) for the account's provider (C(url) is required), for
         example a C(url) and C(tags); its state is O(state) (a C(state) given here must be the same).
       - The AWS connection options (credentials, region, O(assume_role_arn), ...) are this task's, not given here.
-      - One of O(provider) and O(providers) is required.
+      - One of O(provider) and O(providers) is required, unless every role of O(roles) trusts another role
+        (C(trusted_role)) and none a cluster's issuer (C(trust)).
     type: dict
   providers:
     description:
@@ -55,7 +56,8 @@ options:
   roles:
     description:
       - The roles of the account, each a dict of the options of M(torque.eks_irsa.iam_web_identity_role)
-        (C(name), C(trust), C(managed_policies), C(inline_policies), C(tags), C(state), ...), converged in order.
+        (C(name), C(trust) or C(trusted_role), C(managed_policies), C(inline_policies), C(tags), C(state), ...),
+        converged in order.
       - A role with C(state=absent) is deleted as M(torque.eks_irsa.iam_web_identity_role) deletes it.
     type: list
     elements: dict
@@ -140,7 +142,8 @@ roles:
   description:
     - The result of each role done, keyed by role name, in the order of O(roles), as
       M(torque.eks_irsa.iam_web_identity_role) returns it (without its diff), with C(service_accounts), the
-      ServiceAccounts (C(namespace:name)) the entry's C(trust) names.
+      ServiceAccounts (C(namespace:name)) the entry's C(trust) names, and C(trusted_role), the ARN of the role the
+      entry's C(trusted_role) names.
   returned: always; on failure, the roles done before it
   type: dict
   version_added: 1.2.0
@@ -180,7 +183,7 @@ ARGUMENT_SPEC = dict(
     roles=dict(type="list", elements="dict", default=[]),
     account_id=dict(type="str"),
 )
-ARGUMENT_RULES = dict(mutually_exclusive=[("provider", "providers")], required_one_of=[("provider", "providers")])
+ARGUMENT_RULES = dict(mutually_exclusive=[("provider", "providers")])
 
 # One provider entry, checked: where messages name it, its options, the wanted provider, the account given for it.
 ProviderEntry = namedtuple("ProviderEntry", ["where", "options", "wanted", "account"])
@@ -225,8 +228,6 @@ def checked_options(module):
         list(enumerate(module.params.get("providers") or []))
     providers, issuers = [], {}
     try:
-        if not given:
-            raise OptionsError("providers is empty: list the account's OIDC providers, each with its url")
         for index, entry in given:
             provider = _provider_entry(entry, index, state, account_id)
             host_path = provider.wanted.issuer.host_path
@@ -245,6 +246,10 @@ def checked_options(module):
             module.fail_json(msg=str(e))
         except TrustPolicyError as e:
             module.fail_json(msg=f"{where}: {e}")
+    if not providers and any(role.get("trust") for role in roles):
+        # A role that trusts a cluster needs its provider in the account; one that trusts a role (trusted_role) needs none.
+        module.fail_json(msg="providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers, each "
+                             "with its url (only an account whose roles all trust another role, trusted_role, needs none)")
     return providers, roles
 
 
@@ -305,7 +310,8 @@ class AccountRun:
         for where, options, converger in role_steps:
             outcome = converged(module, converger.apply, where, self.outcome())
             self.roles[options["name"]] = dict(_without_diff(role_outcome_result(module, outcome)),
-                                               service_accounts=trusted_service_accounts(options))
+                                               service_accounts=trusted_service_accounts(options),
+                                               **({"trusted_role": options["trusted_role"]["arn"]} if options.get("trusted_role") else {}))
             self._diff(f"role {options['name']}", outcome)
         for entry, converger in removed:
             self._apply_provider(entry, converger)

@@ -9,6 +9,11 @@ the namespace they run in (``runner-namespace``); the ServiceAccount must live i
 results this makes, per account (inventory host), a snippet with one grain per ServiceAccount that deploys into it, and
 per namespace of a cluster, one snippet whose input ``service_account`` picks the ServiceAccount, and so the account.
 An agent not named by ``eks_irsa_torque_agent`` becomes the blueprint input ``agent`` (Torque's agent type).
+
+In the hub topology every grain runs as the hub's ServiceAccount and reaches its account through a spoke role: its
+Terraform AWS provider assumes it (``spec.provider-overrides[].attributes.assume_role.role_arn``, and ``external_id``
+when the spokes require one). The spoke roles have the same name in every account, so one snippet per spoke role and
+cluster covers every account: its input ``target_account`` (the account ID) goes into the role ARN.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import yaml
 
 AGENT_INPUT = "agent"
 SERVICE_ACCOUNT_INPUT = "service_account"
+ACCOUNT_INPUT = "target_account"
 # Torque's names of grains and inputs: letters, digits, - and _, 3 to 45 of them.
 _NOT_IN_A_GRAIN_NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
 GRAIN_NAME_LENGTH = (3, 45)
@@ -61,6 +67,20 @@ def agent(entry, agents):
     return {"name": name, "service-account": entry["service_account"], "runner-namespace": entry["namespace"]}
 
 
+def provider_overrides(role_arn, external_id=None):
+    """A grain's ``spec.provider-overrides``: the Terraform AWS provider assumes ``role_arn`` (a spoke role)."""
+    assume_role = dict({"role_arn": role_arn}, **({"external_id": external_id} if external_id else {}))
+    return [{"name": "aws", "source": "hashicorp/aws", "attributes": {"assume_role": assume_role}}]
+
+
+def grain_spec(entry, agents):
+    """A grain's ``spec``: its agent, and for a spoke role the provider override that assumes it."""
+    spec = {"agent": agent(entry, agents)}
+    if entry.get("role_arn"):
+        spec["provider-overrides"] = provider_overrides(entry["role_arn"], entry.get("external_id"))
+    return spec
+
+
 def _agent_inputs(entries, agents):
     clusters = sorted({entry.get("cluster") or "" for entry in entries if not agents.get(entry.get("cluster"))})
     if not clusters:
@@ -77,7 +97,7 @@ def account_document(entries, agents):
     """The snippet of one account (host): a terraform grain per ServiceAccount that deploys into it, named after its role."""
     first = entries[0]
     taken = set()
-    grains = {grain_name(entry["role"], taken): {"kind": "terraform", "spec": {"agent": agent(entry, agents)}} for entry in entries}
+    grains = {grain_name(entry["role"], taken): {"kind": "terraform", "spec": grain_spec(entry, agents)} for entry in entries}
     document = {"spec_version": 2,
                 "description": f"Deploys into AWS {_where(first)} with the role{'s' if len(entries) > 1 else ''} "
                                + ", ".join(sorted({entry["role"] for entry in entries}))}
@@ -107,21 +127,47 @@ def combined_document(entries, agents):
     return document
 
 
+def hub_document(entries, agents):
+    """The snippet of one spoke role (in one cluster): its input ``target_account`` picks the account whose spoke role the
+    grain's AWS provider assumes."""
+    first = entries[0]
+    partition, _account, rest = first["role_arn"].split(":", 2)[1], None, first["role_arn"].split(":", 5)[5]
+    choices = "; ".join(f"{entry['account_id']}: {entry['host']}" for entry in entries)
+    arn = f"arn:{partition}:iam::{{{{ .inputs.{ACCOUNT_INPUT} }}}}:{rest}"
+    return {
+        "spec_version": 2,
+        "description": f"Deploys with the role {first['role']} of the AWS account that the input {ACCOUNT_INPUT} picks",
+        "inputs": dict({ACCOUNT_INPUT: {
+            "type": "string",
+            "description": f"The AWS account the grain deploys into (its role {first['role']}): {choices}",
+            "allowed-values": [entry["account_id"] for entry in entries],
+        }}, **_agent_inputs(entries, agents)),
+        "grains": {"deploy": {"kind": "terraform", "spec": dict(
+            {"agent": agent(first, agents)}, **{"provider-overrides": provider_overrides(arn, first.get("external_id"))})}},
+    }
+
+
 def blueprint_files(entries, agents, several_clusters):
-    """``{relative path: YAML text}``: ``accounts/<host>-<account id>.yaml`` per host, and per namespace (of each cluster,
-    with several) ``all-accounts-[<cluster>-]<namespace>.yaml``. ``entries`` are the applied ServiceAccounts, each
-    ``{host, account_id, role, cluster, namespace, service_account}``, in the summary's order."""
-    by_host, by_group = {}, {}
+    """``{relative path: YAML text}``: ``accounts/<host>-<account id>.yaml`` per host; per namespace (of each cluster,
+    with several) ``all-accounts-[<cluster>-]<namespace>.yaml``; per spoke role (of each cluster)
+    ``all-accounts-hub-[<cluster>-]<role>.yaml``. ``entries`` are the applied ServiceAccounts, each ``{host, account_id,
+    role, cluster, namespace, service_account}`` (a spoke's with ``role_arn`` and ``external_id``), in the summary's order."""
+    by_host, by_group, by_spoke = {}, {}, {}
     entries = [_plain(entry) for entry in entries]
     for entry in entries:
+        cluster = entry.get("cluster") if several_clusters else None
         by_host.setdefault((entry["host"], entry["account_id"]), []).append(entry)
-        by_group.setdefault((entry.get("cluster") if several_clusters else None, entry["namespace"]), []).append(entry)
+        if entry.get("role_arn"):
+            by_spoke.setdefault((cluster, entry["role"]), []).append(entry)
+        else:
+            by_group.setdefault((cluster, entry["namespace"]), []).append(entry)
     files = {}
     for (host, account_id), host_entries in by_host.items():
         files[f"accounts/{file_name_part(host)}-{account_id}.yaml"] = render(account_document(host_entries, agents))
-    for (cluster, namespace), group_entries in sorted(by_group.items(), key=lambda item: (item[0][0] or "", item[0][1])):
-        parts = [cluster, namespace] if cluster else [namespace]
-        files[f"all-accounts-{'-'.join(file_name_part(part) for part in parts)}.yaml"] = render(combined_document(group_entries, agents))
+    for prefix, groups, document in (("all-accounts-", by_group, combined_document), ("all-accounts-hub-", by_spoke, hub_document)):
+        for (cluster, name), group_entries in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+            parts = [cluster, name] if cluster else [name]
+            files[f"{prefix}{'-'.join(file_name_part(part) for part in parts)}.yaml"] = render(document(group_entries, agents))
     return files
 
 

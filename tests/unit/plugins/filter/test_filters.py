@@ -279,6 +279,13 @@ def test_rollout_error_of_a_single_task(failed_result, failed_task, expected):
     assert rollout_error(failed_result, failed_task) == expected
 
 
+def test_rollout_error_names_a_role_as_the_plan_says_where_it_comes_from():
+    sources = ["eks_irsa_roles[0] (runner)", "eks_irsa_hub (torque-hub)", "eks_irsa_hub.spokes[0] (deployer)"]
+    failed = {"failed": True, "msg": "roles[2] (deployer): managed_policies[0]: the managed policy x does not exist"}
+    assert rollout_error(failed, "Ensure", sources) == "eks_irsa_hub.spokes[0] (deployer): managed_policies[0]: the managed policy x does not exist"
+    assert rollout_error({"msg": "roles[7] (x): boom"}, "Ensure", sources) == "eks_irsa_roles[7] (x): boom"
+
+
 def test_rollout_summary_table_failures_and_blueprint():
     status = {"torque-runner-prod": "ok", "torque-reader-prod": "updated", "torque-runner-tools": "created"}
     summary = rollout_summary(OUTCOMES, "torque-envs", {"torque-envs": {"status": status, "error": None}})
@@ -390,8 +397,10 @@ def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
                {"cluster": "agents", "namespace": "ci", "name": "runner-*", "pattern": True}]
     providers = [{"cluster": "agents", "url": "https://oidc.example/agents", "state": "present", "tags": {}}]
     plan = {"dev": {"account_id": "222222222222", "providers": providers,
-                    "roles": [{"trusted": [], "retired_service_accounts": [], "params": {"name": "other"}},
-                              {"trusted": trusted, "retired_service_accounts": [], "params": {"name": "runner", "adopt": True}}]},
+                    "roles": [{"trusted": [], "retired_service_accounts": [], "params": {"name": "other"},
+                               "source": "eks_irsa_roles[0] (other)"},
+                              {"trusted": trusted, "retired_service_accounts": [], "params": {"name": "runner", "adopt": True},
+                               "source": "eks_irsa_roles[1] (runner)"}]},
             "prod": {"account_id": "333333333333", "providers": providers}}
     hostvars = {
         "dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {
@@ -485,9 +494,9 @@ def test_the_summary_of_several_clusters_has_a_cluster_column_and_publishes_each
 def test_a_role_with_its_own_audience_gets_its_service_accounts_annotated_with_it():
     plan = {"dev": {"account_id": ACCOUNT, "providers": [{"cluster": "agents", "state": "present"}], "roles": [
         {"trusted": [{"cluster": "agents", "namespace": "ns", "name": "vault-dev", "pattern": False}], "retired_service_accounts": [],
-         "params": {"name": "vault", "audience": "vault.example.com"}},
+         "params": {"name": "vault", "audience": "vault.example.com"}, "source": "eks_irsa_roles[0] (vault)"},
         {"trusted": [{"cluster": "agents", "namespace": "ns", "name": "runner-dev", "pattern": False}], "retired_service_accounts": [],
-         "params": {"name": "runner", "audience": "sts.amazonaws.com"}}]}}
+         "params": {"name": "runner", "audience": "sts.amazonaws.com"}, "source": "eks_irsa_roles[1] (runner)"}]}}
     hostvars = {"dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": {"provider": {"status": "ok"}, "roles": {
         "vault": {"arn": f"arn:aws:iam::{ACCOUNT}:role/vault", "status": "created"},
         "runner": {"arn": f"arn:aws:iam::{ACCOUNT}:role/runner", "status": "created"}}}}}

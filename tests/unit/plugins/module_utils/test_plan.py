@@ -207,13 +207,15 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
             "inline_policies": {"pass": PASS_ROLE}, "permissions_boundary": "", "max_session_duration": 7200, "adopt": True,
             "name": "torque-runner", "account_id": ACCOUNT, "trust_policy_mode": "exclusive", "purge_tags": False,
             "tags": {"eks-irsa:cluster": "agents", "owner": "role-wins", "tier": "deploy"},
-            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]}},
+            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]},
+         "source": "eks_irsa_roles[0] (torque-runner)"},
         {"service_accounts": [{"cluster": "agents", "namespace": "torque-envs", "name": "reader"}],
          "retired_service_accounts": [], "clusters": ["agents"],
          "trusted": [{"cluster": "agents", "namespace": "torque-envs", "name": "reader", "pattern": False}], "params": {
             "name": "torque-reader", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
             "purge_tags": False, "tags": {"eks-irsa:cluster": "agents", "owner": "platform"},
-            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]}},
+            "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]},
+         "source": "eks_irsa_roles[1] (torque-reader)"},
     ]
 
 

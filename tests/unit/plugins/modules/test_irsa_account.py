@@ -51,7 +51,7 @@ def test_the_account_id_reaches_the_provider_and_every_role_unless_an_entry_give
     ({"url": ISSUER}, [role(), role("second", managed_policy=[])],
      "roles[1] (second): unsupported parameters managed_policy. Supported parameters include: account_id"),
     ({"url": ISSUER}, [role(path="irsa")], "roles[0] (torque-runner): path 'irsa': role path must begin and end with /"),
-    ({"url": ISSUER}, [{"name": "no-trust"}], "roles[0] (no-trust): state is present but all of the following are missing: trust"),
+    ({"url": ISSUER}, [{"name": "no-trust"}], "roles[0] (no-trust): state is present but any of the following are missing: trust, trusted_role"),
 ])
 def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, message):
     with pytest.raises(Failed) as failed:
@@ -101,9 +101,18 @@ def test_providers_each_have_their_state_and_a_retired_one_may_go_in_a_present_t
     ([{"url": ISSUER}, {"url": OTHER_ISSUER, "state": "present"}], "absent",
      "providers[1]: state is present but the task's state is absent, which deletes every provider"),
     ([{"url": ISSUER}, {"url": "http://x.example.com/id/X"}], "present", "providers[1]: "),
-    ([], "present", "providers is empty: list the account's OIDC providers"),
 ])
 def test_bad_providers_are_refused_naming_the_entry(providers, state, message):
     with pytest.raises(Failed) as failed:
         irsa_account.checked_options(FakeModule(None, [], state=state, providers=providers))
     assert str(failed.value).startswith(message), str(failed.value)
+
+
+def test_an_account_needs_a_provider_only_for_roles_that_trust_a_cluster():
+    trusting = {"name": "runner", "trust": [{"issuer": ISSUER, "service_accounts": ["envs:runner"]}]}
+    spoke = {"name": "deployer", "trusted_role": {"arn": "arn:aws:iam::123456789012:role/hub"}}
+    with pytest.raises(Failed) as failed:
+        irsa_account.checked_options(FakeModule(None, [trusting, spoke], providers=[]))
+    assert str(failed.value).startswith("providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers")
+    providers, roles = irsa_account.checked_options(FakeModule(None, [spoke], providers=[]))
+    assert providers == [] and roles[0]["trusted_role"] == {"arn": "arn:aws:iam::123456789012:role/hub", "external_id": None}
