@@ -17,6 +17,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import create
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
 from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import service_account_groups
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import HUB_FILE_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import agent_line
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import blueprint_files
 
@@ -233,11 +234,13 @@ def _blueprint_lines(entries, agents, files, blueprint_dir, several):
     for label in sorted(groups):
         yield f"Blueprint: the spec.agent of the grain that deploys into each account, in {_group_name(label, several)}:"
         for entry in groups[label]:
-            yield f"  account {entry['account_id']} ({entry['host']}), role {entry['role']}: {agent_line(entry, agents)}"
+            through = f", its AWS provider assuming {entry['role_arn']}" if entry.get("role_arn") else ""
+            yield f"  account {entry['account_id']} ({entry['host']}), role {entry['role']}: {agent_line(entry, agents)}{through}"
     if blueprint_dir and files:
-        combined = [path for path in files if not path.startswith("accounts/")]
-        yield (f"Blueprint snippets in {blueprint_dir}: accounts/<host>-<account id>.yaml for each account, and {', '.join(combined)} "
-               f"(in {'each' if len(combined) > 1 else 'it'}, the input service_account picks the account)")
+        combined = [(path, "target_account" if path.startswith(HUB_FILE_PREFIX) else "service_account")
+                    for path in files if not path.startswith("accounts/")]
+        yield (f"Blueprint snippets in {blueprint_dir}: accounts/<host>-<account id>.yaml for each account, and "
+               + ", ".join(f"{path} (its input {name} picks the account)" for path, name in combined))
 
 
 def rollout_summary(outcomes, namespace, service_account_results=None, clusters=None, torque_agent=None, blueprint_dir=None):

@@ -25,6 +25,7 @@ import yaml
 AGENT_INPUT = "agent"
 SERVICE_ACCOUNT_INPUT = "service_account"
 ACCOUNT_INPUT = "target_account"
+COMBINED_FILE_PREFIX, HUB_FILE_PREFIX = "all-accounts-", "all-accounts-hub-"
 # Torque's names of grains and inputs: letters, digits, - and _, 3 to 45 of them.
 _NOT_IN_A_GRAIN_NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
 GRAIN_NAME_LENGTH = (3, 45)
@@ -131,7 +132,7 @@ def hub_document(entries, agents):
     """The snippet of one spoke role (in one cluster): its input ``target_account`` picks the account whose spoke role the
     grain's AWS provider assumes."""
     first = entries[0]
-    partition, _account, rest = first["role_arn"].split(":", 2)[1], None, first["role_arn"].split(":", 5)[5]
+    partition, rest = first["role_arn"].split(":")[1], first["role_arn"].split(":", 5)[5]
     choices = "; ".join(f"{entry['account_id']}: {entry['host']}" for entry in entries)
     arn = f"arn:{partition}:iam::{{{{ .inputs.{ACCOUNT_INPUT} }}}}:{rest}"
     return {
@@ -164,7 +165,7 @@ def blueprint_files(entries, agents, several_clusters):
     files = {}
     for (host, account_id), host_entries in by_host.items():
         files[f"accounts/{file_name_part(host)}-{account_id}.yaml"] = render(account_document(host_entries, agents))
-    for prefix, groups, document in (("all-accounts-", by_group, combined_document), ("all-accounts-hub-", by_spoke, hub_document)):
+    for prefix, groups, document in ((COMBINED_FILE_PREFIX, by_group, combined_document), (HUB_FILE_PREFIX, by_spoke, hub_document)):
         for (cluster, name), group_entries in sorted(groups.items(), key=lambda item: (item[0][0] or "", item[0][1])):
             parts = [cluster, name] if cluster else [name]
             files[f"{prefix}{'-'.join(file_name_part(part) for part in parts)}.yaml"] = render(document(group_entries, agents))

@@ -584,3 +584,79 @@ def test_a_role_may_trust_its_own_audience_and_its_providers_accept_it_beside_th
     assert "audience" not in runner["params"] and vault["params"]["audience"] == "vault.example.com"
     lines = _problems(*_inventory(dev=_clustered("111111111111", eks_irsa_roles=[{"name": "r", "audience": " "}])), LOOKED_UP)
     assert lines[1].startswith("dev: eks_irsa_roles[0] (r): audience is empty"), lines
+
+
+# -- the hub topology ----------------------------------------------------------------------------------------------
+
+HUB_ARN = "arn:aws:iam::111111111111:role/torque-hub"
+HUB = {"role_arn": HUB_ARN, "service_account": "torque-agent", "external_id": "hub-2026",
+       "spokes": [{"name": "torque-deployer", "managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]},
+                  {"name": "torque-reader", "path": "/ro/"}]}
+
+
+def test_the_hub_host_gets_the_hub_role_and_every_account_the_spoke_roles():
+    hosts, hostvars = _inventory(tools=_account("111111111111", eks_irsa_roles=None, eks_irsa_hub=HUB),
+                                 dev=_account("222222222222", eks_irsa_hub=HUB),
+                                 prod=_account("333333333333", eks_irsa_roles=[], eks_irsa_hub=HUB))
+    for host in ("tools",):
+        del hostvars[host]["eks_irsa_roles"]
+    plans = plan.account_plans(hosts, hostvars, ISSUERS)
+    tools, dev, prod = (plans[host]["roles"] for host in ("tools", "dev", "prod"))
+    assert [(role["source"], role.get("hub_role", False)) for role in tools] == [
+        ("eks_irsa_hub (torque-hub)", True), ("eks_irsa_hub.spokes[0] (torque-deployer)", False), ("eks_irsa_hub.spokes[1] (torque-reader)", False)]
+    hub_role = tools[0]
+    assert hub_role["service_accounts"] == [{"cluster": "agents", "namespace": "torque", "name": "torque-agent"}]
+    assert hub_role["params"]["inline_policies"]["eks-irsa-hub"] == {"Version": "2012-10-17", "Statement": [{
+        "Sid": "AssumeTheSpokeRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Resource": ["arn:aws:iam::*:role/ro/torque-reader", "arn:aws:iam::*:role/torque-deployer"]}]}
+    # The spokes trust the hub role, have no ServiceAccount of their own, and say whose deploys with them.
+    deployer = dev[1]
+    assert [role["params"]["name"] for role in dev] == ["torque-runner", "torque-deployer", "torque-reader"]
+    assert deployer["params"]["trusted_role"] == {"arn": HUB_ARN, "external_id": "hub-2026"} and "trust" not in deployer["params"]
+    assert deployer["service_accounts"] == [] and deployer["hub"] == {
+        "role_arn": HUB_ARN, "service_account": "torque-agent", "namespace": "torque", "clusters": ["agents"]}
+    # An account with spoke roles only needs no OIDC provider; the hub's account and one with a role of its own do.
+    assert [len(plans[host]["providers"]) for host in ("tools", "dev", "prod")] == [1, 1, 0]
+    assert plans["prod"]["provider_arguments"]["present"] == {"providers": []}
+
+
+def test_the_hub_role_goes_to_the_first_host_of_its_account_only():
+    hosts, hostvars = _inventory(b=_account("111111111111", eks_irsa_roles=[{"name": "b-role"}], eks_irsa_hub=dict(HUB, spokes=[{"name": "s"}])),
+                                 a=_account("111111111111", eks_irsa_roles=[{"name": "a-role"}], eks_irsa_hub=dict(HUB, spokes=[{"name": "s"}])))
+    with pytest.raises(PlanError, match="role 's' of account 111111111111 is already listed by"):
+        plan.account_plans(hosts, hostvars, ISSUERS)  # every host of one account would get the same spoke role
+    assert plan.hub_hosts(["b", "a", "c"], {"a": {"eks_irsa_account_id": "111111111111"}, "b": {"eks_irsa_account_id": "111111111111"},
+                                            "c": {"eks_irsa_account_id": "2"}}, plan.checked_hub(HUB)) == "a"
+    assert plan.hub_hosts(["c"], {"c": {"eks_irsa_account_id": "2"}}, plan.checked_hub(HUB)) is None
+
+
+@pytest.mark.parametrize("hub, message", [
+    ("arn:aws:iam::111111111111:role/h", 'eks_irsa_hub "arn:aws:iam::111111111111:role/h" is not a mapping'),
+    (dict(HUB, spoke=[]), "eks_irsa_hub: unsupported parameters spoke (a typo?)"),
+    ({"spokes": [{"name": "s"}]}, "eks_irsa_hub: role_arn and service_account are not set"),
+    (dict(HUB, role_arn="torque-hub"), "eks_irsa_hub.role_arn 'torque-hub' is not an IAM role ARN"),
+    (dict(HUB, external_id="x"), 'eks_irsa_hub.external_id "x" is not an external ID STS accepts'),
+    (dict(HUB, spokes={"name": "s"}), "eks_irsa_hub: spokes {\"name\": \"s\"} is not a list of roles"),
+    (dict(HUB, spokes=[{"name": "s", "service_account": "x"}]), "eks_irsa_hub: spokes[0] (s): unsupported parameters service_account"),
+    (dict(HUB, spokes=[{"name": "s"}, {"name": "S"}]), "eks_irsa_hub: spokes[1] (S): the role is already listed as spokes[0]"),
+    (dict(HUB, inline_policies={"eks-irsa-hub": {}}), "eks_irsa_hub: inline_policies must be a mapping of names to policies, without 'eks-irsa-hub'"),
+])
+def test_a_bad_hub_is_refused_naming_the_key(hub, message):
+    with pytest.raises(PlanError) as error:
+        plan.checked_hub(hub)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_a_spoke_role_named_like_another_role_of_the_account_is_refused_and_its_options_are_checked():
+    hosts, hostvars = _inventory(dev=_account("222222222222", eks_irsa_roles=[{"name": "Torque-Deployer"}], eks_irsa_hub=HUB))
+    assert _problems(hosts, hostvars)[1] == (
+        "dev: eks_irsa_hub.spokes[0] (torque-deployer): the account already has a role of that name (eks_irsa_roles[0] "
+        "(Torque-Deployer)); IAM role names are unique in an account, whatever the case: give one of them another name")
+    bad = dict(HUB, spokes=[{"name": "s", "max_session_duration": 60}])
+    hosts, hostvars = _inventory(dev=_account("222222222222", eks_irsa_hub=bad))
+    assert _problems(hosts, hostvars)[1].startswith("dev: eks_irsa_hub.spokes[0] (s): max_session_duration 60 is out of range")
+
+
+def test_without_roles_or_a_hub_an_account_is_refused():
+    hosts, hostvars = _inventory(dev=_account("222222222222", eks_irsa_roles=[]))
+    assert _problems(hosts, hostvars)[1].startswith("dev: eks_irsa_roles is empty")

@@ -391,3 +391,49 @@ def test_desired_trust_follows_the_options():
     desired = tp.desired_trust(options(trust_policy_mode="shared", audience="aud-x"), "aws", ACCOUNT)
     assert desired.exclusive is False and desired.audience == "aud-x"
     assert desired.trusted_issuers[0].provider_arn == PROVIDER
+
+
+# -- trusting a role (the hub topology's spokes) ---------------------------------------------------------------
+
+HUB = "arn:aws:iam::111111111111:role/agents/torque-hub"
+
+
+def test_a_spoke_trusts_the_hub_account_pinned_to_the_hub_role_and_its_external_id():
+    statement = tp.hub_statement(HUB, "hub-2026")
+    assert statement == {
+        "Sid": statement["Sid"], "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole",
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": HUB}, "StringEquals": {"sts:ExternalId": "hub-2026"}}}
+    assert statement["Sid"].startswith("IrsaHub") and statement["Sid"].isalnum()
+    assert "StringEquals" not in tp.hub_statement(HUB)["Condition"]
+    assert tp.hub_statement("arn:aws-cn:iam::111111111111:role/h")["Principal"] == {"AWS": "arn:aws-cn:iam::111111111111:root"}
+
+
+def test_trusted_role_options_give_a_role_trust_that_replaces_or_shares_the_policy():
+    checked = tp.check_role_options(options(trust=None, trusted_role={"arn": HUB, "external_id": None}))
+    assert checked["trusted_role"] == {"arn": HUB, "external_id": None}
+    desired = tp.desired_trust(checked, "aws", "222222222222")
+    assert isinstance(desired, tp.DesiredRoleTrust)
+    foreign = {"Sid": "Theirs", "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    current = {"Version": "2012-10-17", "Statement": [foreign]}
+    assert desired.document(current) == {"Version": "2012-10-17", "Statement": [tp.hub_statement(HUB)]}
+    shared = tp.desired_trust(dict(checked, trust_policy_mode="shared"), "aws", "222222222222")
+    document = shared.document(current)
+    assert document["Statement"] == [foreign, tp.hub_statement(HUB)]
+    assert shared.without_ours(document) == (current, 1)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"trusted_role": {"arn": "arn:aws:iam::111111111111:user/hub", "external_id": None}}, "trusted_role.arn 'arn:aws:iam::111111111111:user/hub' is not an IAM role ARN"),
+    ({"trusted_role": {"arn": HUB, "external_id": "x"}}, "trusted_role.external_id \"x\" is not an external ID STS accepts"),
+])
+def test_bad_trusted_role_options_are_named(overrides, message):
+    with pytest.raises(TrustPolicyError) as error:
+        tp.check_role_options(options(trust=None, **overrides))
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_trust_and_trusted_role_exclude_each_other_and_one_is_needed():
+    with pytest.raises(TrustPolicyError, match=r"parameters are mutually exclusive: trust\|trusted_role"):
+        tp.validated_role_options({"name": "r", "trust": [{"issuer": ISSUER, "service_accounts": ["a:b"]}], "trusted_role": {"arn": HUB}})
+    with pytest.raises(TrustPolicyError, match="any of the following are missing: trust, trusted_role"):
+        tp.validated_role_options({"name": "r"})

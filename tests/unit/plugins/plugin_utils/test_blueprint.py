@@ -98,5 +98,27 @@ def test_the_summary_shows_each_agent_as_yaml_and_where_the_snippets_were_writte
     agent = {"name": "eu-agent", "service-account": "torque-runner-dev", "runner-namespace": "torque-envs"}
     assert yaml.safe_load(shown[1][len(prefix):]) == agent
     assert shown[2] == ("Blueprint snippets in /srv/blueprints: accounts/<host>-<account id>.yaml for each account, and "
-                        "all-accounts-torque-envs.yaml (in it, the input service_account picks the account)")
+                        "all-accounts-torque-envs.yaml (its input service_account picks the account)")
     assert sorted(summary["blueprints"]) == ["accounts/dev-222222222222.yaml", "all-accounts-torque-envs.yaml"]
+
+
+def test_a_spoke_role_is_reached_through_the_hubs_service_account_and_its_provider_override():
+    spoke = dict(entry("dev", "222222222222", "torque-deployer", "torque-agent"), role_arn="arn:aws:iam::222222222222:role/ro/torque-deployer",
+                 external_id="hub-2026")
+    other = dict(entry("prod", "333333333333", "torque-deployer", "torque-agent"), role_arn="arn:aws:iam::333333333333:role/ro/torque-deployer",
+                 external_id="hub-2026")
+    files = parsed(blueprint.blueprint_files([spoke, other, ENTRIES[0]], {"agents": "eu-agent"}, False))
+    assert sorted(files) == ["accounts/dev-222222222222.yaml", "accounts/prod-333333333333.yaml",
+                             "all-accounts-hub-torque-deployer.yaml", "all-accounts-torque-envs.yaml"]
+    dev = files["accounts/dev-222222222222.yaml"]["grains"]
+    assert dev["torque-deployer"]["spec"] == {
+        "agent": {"name": "eu-agent", "service-account": "torque-agent", "runner-namespace": "torque-envs"},
+        "provider-overrides": [{"name": "aws", "source": "hashicorp/aws", "attributes": {"assume_role": {
+            "role_arn": "arn:aws:iam::222222222222:role/ro/torque-deployer", "external_id": "hub-2026"}}}]}
+    assert "provider-overrides" not in dev["torque-runner"]["spec"]  # the account's own IRSA role needs none
+    hub = files["all-accounts-hub-torque-deployer.yaml"]
+    assert hub["inputs"]["target_account"]["allowed-values"] == ["222222222222", "333333333333"]
+    assume_role = hub["grains"]["deploy"]["spec"]["provider-overrides"][0]["attributes"]["assume_role"]
+    assert assume_role == {"role_arn": "arn:aws:iam::{{ .inputs.target_account }}:role/ro/torque-deployer", "external_id": "hub-2026"}
+    # The namespace's snippet offers the IRSA ServiceAccounts only: the hub's picks no account by itself.
+    assert files["all-accounts-torque-envs.yaml"]["inputs"]["service_account"]["allowed-values"] == ["torque-runner-dev"]
