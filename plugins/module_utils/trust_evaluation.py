@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Evaluate a role trust policy the way IAM does for ``AssumeRoleWithWebIdentity``: pure, no boto3.
+"""Evaluate a role trust policy the way IAM does for ``AssumeRoleWithWebIdentity`` (and ``AssumeRole`` by a role, the hub
+topology's chain), and a permission policy for one action on one resource: pure, no boto3.
 
 IAM decides inside STS and only ever answers "AccessDenied", and moto stores trust policies without checking
 them. This evaluator gives the decision and the statements behind it, so that the ``irsa_verify`` module can
@@ -15,7 +16,8 @@ trust-policy builder, so that it can catch that builder's mistakes:
   matching ``Allow`` gives ``"Allow"``; else ``"NotApplicable"`` (IAM's implicit deny);
 - a statement matches when its principal, its action and all of its conditions match;
 - ``Principal``: ``"*"`` or ``{"AWS": "*"}`` is everyone; ``{"Federated": ...}`` (a string or a list)
-  matches the request's identity provider ARN exactly, or ``"*"``; ``NotPrincipal`` inverts that;
+  matches the request's identity provider ARN exactly, or ``"*"``; for a role's session (:class:`AwsPrincipal`),
+  ``{"AWS": ...}`` matches the role's ARN, its account's ID or its account's root ARN; ``NotPrincipal`` inverts that;
 - ``Action`` / ``NotAction``: case-insensitive, ``*`` and ``?`` wildcards (``sts:AssumeRole*``);
 - ``Condition``: operators are ANDed, the keys under one operator are ANDed, the values of one key are
   ORed, and NORed for the negated operators (``StringNotEquals``: the request value equals none of them);
@@ -26,9 +28,11 @@ trust-policy builder, so that it can catch that builder's mistakes:
 - a multivalued request key (a list) must be tested with ``ForAllValues:``/``ForAnyValue:``, as IAM requires.
 
 Operators: StringEquals, StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike,
-StringNotLike (each with an optional ``ForAnyValue:``/``ForAllValues:`` prefix and ``IfExists`` suffix) and
-Null. Anything else in a policy (another operator, a policy variable, a ``Resource`` element that a trust
-policy cannot have) raises :class:`PolicyEvaluationError`: neither a verification nor a test may pass because
+StringNotLike, ArnEquals, ArnLike, ArnNotEquals, ArnNotLike (each with an optional ``ForAnyValue:``/``ForAllValues:``
+prefix and ``IfExists`` suffix; the ARN operators match each of an ARN's six colon-separated parts on its own, with
+wildcards, ArnEquals as ArnLike, as IAM documents) and Null. Anything else in a policy (another operator, a policy
+variable, a ``Resource`` element that a trust policy cannot have, a condition in a permission policy, whose request
+context is not known here) raises :class:`PolicyEvaluationError`: neither a verification nor a test may pass because
 the evaluator skipped what it did not understand.
 """
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections import namedtuple
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
@@ -56,7 +61,27 @@ _STRING_OPERATORS = {
     "StringLike": (lambda actual, expected: _like(expected).fullmatch(actual) is not None, False),
     "StringNotLike": (lambda actual, expected: _like(expected).fullmatch(actual) is not None, True),
 }
+_ARN_OPERATORS = {
+    "ArnEquals": (lambda actual, expected: _arn_like(actual, expected), False),
+    "ArnLike": (lambda actual, expected: _arn_like(actual, expected), False),
+    "ArnNotEquals": (lambda actual, expected: _arn_like(actual, expected), True),
+    "ArnNotLike": (lambda actual, expected: _arn_like(actual, expected), True),
+}
+_VALUE_OPERATORS = dict(_STRING_OPERATORS, **_ARN_OPERATORS)
 _SET_QUALIFIERS = ("ForAnyValue", "ForAllValues")
+ASSUME_ROLE_ACTION = "sts:AssumeRole"
+_PERMISSION_STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource"}
+
+
+class AwsPrincipal(namedtuple("AwsPrincipal", ["arn", "account_id", "partition"])):
+    """A caller with AWS credentials, such as a session of a role (the request principal of ``sts:AssumeRole``)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of_role(cls, role_arn):
+        parts = role_arn.split(":")
+        return cls(role_arn, parts[4], parts[1])
 _STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}
 
 
@@ -67,6 +92,13 @@ class PolicyEvaluationError(ValueError):
 def _like(pattern):
     """IAM's ``StringLike`` pattern as a regex: ``*`` any run of characters (``:`` and ``/`` too), ``?`` one."""
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+def _arn_like(actual, pattern):
+    """IAM's ArnLike: the six colon-separated parts of the ARN, each matched on its own (``*`` and ``?`` within it)."""
+    actual_parts, pattern_parts = actual.split(":", 5), pattern.split(":", 5)
+    return len(actual_parts) == len(pattern_parts) == 6 and all(
+        _like(expected).fullmatch(part) is not None for part, expected in zip(actual_parts, pattern_parts))
 
 
 def as_list(value):
@@ -140,8 +172,9 @@ def _split_operator(operator):
             raise PolicyEvaluationError(f"condition operator {qualifier}:{operator}: the set qualifier must be ForAnyValue or ForAllValues")
     if_exists = operator.endswith("IfExists") and operator != "IfExists"
     base = operator[:-len("IfExists")] if if_exists else operator
-    if base != "Null" and base not in _STRING_OPERATORS:
-        raise PolicyEvaluationError(f"condition operator {operator!r} is not implemented (only the String operators and Null are)")
+    if base != "Null" and base not in _VALUE_OPERATORS:
+        raise PolicyEvaluationError(f"condition operator {operator!r} is not implemented (only the String and Arn operators and "
+                                    "Null are)")
     if base == "Null" and (qualifier or if_exists):
         raise PolicyEvaluationError(f"condition operator {operator!r}: Null takes no set qualifier and no IfExists")
     return qualifier, base, if_exists
@@ -164,7 +197,7 @@ def evaluate_condition(operator, key, policy_values, context):
         if not wanted <= {"true", "false"}:
             raise PolicyEvaluationError(f"{where}: Null takes true or false, got {sorted(wanted)}")
         return ("true" if not present else "false") in wanted
-    test, negated = _STRING_OPERATORS[base]
+    test, negated = _VALUE_OPERATORS[base]
     expected = [_as_policy_string(value, where) for value in as_list(policy_values)]
     if not present:
         if if_exists or qualifier == "ForAllValues":
@@ -226,14 +259,20 @@ def positive_string_tests(statement, key):
 # -- statements ----------------------------------------------------------------------------------
 
 
-def _principal_matches(principal, federated_arn, where):
+def _principal_matches(principal, requester, where):
+    """Whether a statement's principal names ``requester``: an identity provider's ARN (web identity), or an
+    :class:`AwsPrincipal`."""
     if principal == "*":
         return True
     if not isinstance(principal, dict):
         raise PolicyEvaluationError(f"{where}: expected \"*\" or an object such as {{\"Federated\": ...}}, got {principal!r}")
-    if "*" in as_list(principal.get("AWS", [])):
+    aws = as_list(principal.get("AWS", []))
+    if "*" in aws:
         return True  # {"AWS": "*"} is everyone, like "*"
-    return any(value in ("*", federated_arn) for value in as_list(principal.get("Federated", [])))
+    if isinstance(requester, AwsPrincipal):
+        names = {requester.arn, requester.account_id, f"arn:{requester.partition}:iam::{requester.account_id}:root"}
+        return any(value in names for value in aws)
+    return any(value in ("*", requester) for value in as_list(principal.get("Federated", [])))
 
 
 def _action_matches(patterns, action, where):
@@ -319,3 +358,59 @@ def evaluate_web_identity(policy_document, account_id, issuer, sub, aud=DEFAULT_
     """
     context = web_identity_context(issuer, sub, aud, **claims)
     return evaluate_trust(policy_document, provider_arn("aws", account_id, normalize_issuer(issuer).host_path), WEB_IDENTITY_ACTION, context)
+
+
+def assume_role_context(role_arn, external_id=None):
+    """The condition keys of ``sts:AssumeRole`` called by a session of the role ``role_arn``."""
+    principal = AwsPrincipal.of_role(role_arn)
+    return {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": principal.account_id, "sts:ExternalId": external_id}
+
+
+def evaluate_assume_role(policy_document, role_arn, external_id=None):
+    """:func:`evaluate_trust` for ``sts:AssumeRole`` by a session of the role ``role_arn`` (the hub topology's hop from the
+    hub role to a spoke role), giving ``external_id`` (None: none given)."""
+    return evaluate_trust(policy_document, AwsPrincipal.of_role(role_arn), ASSUME_ROLE_ACTION, assume_role_context(role_arn, external_id))
+
+
+def _resource_matches(patterns, resource, where):
+    patterns = as_list(patterns)
+    if not all(isinstance(pattern, str) for pattern in patterns):
+        raise PolicyEvaluationError(f"{where}: resources are ARN strings, got {patterns!r}")
+    return any(pattern == "*" or _arn_like(resource, pattern) for pattern in patterns)
+
+
+def permission_statement_applies(statement, action, resource, where="Statement"):
+    """True when a permission policy statement's action and resource match (a condition cannot be evaluated here)."""
+    if not isinstance(statement, dict):
+        raise PolicyEvaluationError(f"{where}: a statement is an object, got {type(statement).__name__}")
+    unknown = sorted(set(statement) - _PERMISSION_STATEMENT_KEYS)
+    if unknown:
+        raise PolicyEvaluationError(f"{where}: {', '.join(unknown)} cannot be evaluated here (a permission policy's Condition "
+                                    "depends on the request, a Principal belongs in a resource policy)")
+    if statement.get("Effect") not in (ALLOW, DENY):
+        raise PolicyEvaluationError(f"{where}.Effect must be Allow or Deny, got {statement.get('Effect')!r}")
+    if ("Action" in statement) == ("NotAction" in statement) or ("Resource" in statement) == ("NotResource" in statement):
+        raise PolicyEvaluationError(f"{where}: a statement needs exactly one of Action and NotAction, and of Resource and NotResource")
+    if "Action" in statement:
+        action_ok = _action_matches(statement["Action"], action, f"{where}.Action")
+    else:
+        action_ok = not _action_matches(statement["NotAction"], action, f"{where}.NotAction")
+    if "Resource" in statement:
+        resource_ok = _resource_matches(statement["Resource"], resource, f"{where}.Resource")
+    else:
+        resource_ok = not _resource_matches(statement["NotResource"], resource, f"{where}.NotResource")
+    return action_ok and resource_ok
+
+
+def evaluate_permission(policy_documents, action, resource):
+    """IAM's decision on ``action`` on ``resource`` by a principal whose identity policies are ``policy_documents``:
+    ``"Deny"`` when a statement denies it, else ``"Allow"`` when one allows it, else ``"NotApplicable"``."""
+    effects = set()
+    for number, document in enumerate(policy_documents):
+        policy = decode_policy(document, f"policy {number}")
+        for index, statement in enumerate(as_list((policy or {}).get("Statement") or [])):
+            if permission_statement_applies(statement, action, resource, f"policy {number} Statement[{index}]"):
+                effects.add(statement["Effect"])
+    if DENY in effects:
+        return DENY
+    return ALLOW if ALLOW in effects else NOT_APPLICABLE

@@ -15,6 +15,7 @@ import urllib.parse
 
 import pytest
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_evaluation as te
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_policy as tp
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW, DENY, NOT_APPLICABLE, WEB_IDENTITY_ACTION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError, evaluate_condition_block
@@ -421,3 +422,60 @@ def test_irsa_wildcard_beside_exact_names_keeps_the_exact_names_exact():
     document = irsa_policy("ns:*", "tools:runner", allow_wildcard=True)
     assert evaluate_web_identity(document, ACCOUNT, ISSUER, "system:serviceaccount:tools:runner") == ALLOW
     assert evaluate_web_identity(document, ACCOUNT, ISSUER, "system:serviceaccount:tools:other") == NOT_APPLICABLE
+
+
+# -- sts:AssumeRole by a role (the hub topology), and permission policies -----------------------------------------
+
+HUB_ROLE = "arn:aws:iam::111111111111:role/agents/torque-hub"
+PINNED = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole",
+    "Condition": {"ArnEquals": {"aws:PrincipalArn": HUB_ROLE}, "StringEquals": {"sts:ExternalId": "hub-2026"}}}]}
+
+
+def test_a_role_pinned_by_principal_arn_lets_only_that_role_in_and_only_with_the_external_id():
+    assert te.evaluate_assume_role(PINNED, HUB_ROLE, "hub-2026") == te.ALLOW
+    assert te.evaluate_assume_role(PINNED, HUB_ROLE) == te.NOT_APPLICABLE  # no external ID given
+    assert te.evaluate_assume_role(PINNED, HUB_ROLE, "other") == te.NOT_APPLICABLE
+    assert te.evaluate_assume_role(PINNED, "arn:aws:iam::111111111111:role/agents/other", "hub-2026") == te.NOT_APPLICABLE
+    assert te.evaluate_assume_role(PINNED, "arn:aws:iam::999999999999:role/agents/torque-hub", "hub-2026") == te.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("principal, caller, decision", [
+    ({"AWS": "111111111111"}, HUB_ROLE, te.ALLOW),  # the account's ID, as IAM also writes it
+    ({"AWS": HUB_ROLE}, HUB_ROLE, te.ALLOW),
+    ({"AWS": ["arn:aws:iam::222222222222:root"]}, HUB_ROLE, te.NOT_APPLICABLE),
+    ({"Federated": "arn:aws:iam::111111111111:oidc-provider/x"}, HUB_ROLE, te.NOT_APPLICABLE),
+    ("*", HUB_ROLE, te.ALLOW),
+])
+def test_an_aws_principal_matches_the_role_its_account_or_everyone(principal, caller, decision):
+    policy = {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}
+    assert te.evaluate_assume_role(policy, caller) == decision
+
+
+@pytest.mark.parametrize("operator, pattern, decision", [
+    ("ArnLike", "arn:aws:iam::111111111111:role/agents/*", te.ALLOW),
+    ("ArnLike", "arn:aws:iam::*:role/agents/torque-hub", te.ALLOW),
+    ("ArnEquals", "arn:aws:iam::111111111111:role/*", te.ALLOW),  # a * in the resource part spans its slashes
+    ("ArnLike", "arn:aws:iam::1111111111*:role/agents/torque-hub", te.ALLOW),
+    ("ArnLike", "arn:aws:*", te.NOT_APPLICABLE),  # not six parts: a * does not span the colons
+    ("ArnNotEquals", HUB_ROLE, te.NOT_APPLICABLE),
+    ("ArnNotLike", "arn:aws:iam::111111111111:role/other", te.ALLOW),
+])
+def test_arn_operators_match_each_part_of_the_arn(operator, pattern, decision):
+    policy = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole",
+                             "Condition": {operator: {"aws:PrincipalArn": pattern}}}]}
+    assert te.evaluate_assume_role(policy, HUB_ROLE) == decision
+
+
+def test_a_permission_policy_allows_an_action_on_matching_resources_and_a_deny_wins():
+    allow = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ["arn:aws:iam::*:role/ro/torque-reader"]}]}
+    assert te.evaluate_permission([allow], "sts:AssumeRole", "arn:aws:iam::222222222222:role/ro/torque-reader") == te.ALLOW
+    assert te.evaluate_permission([allow], "sts:AssumeRole", "arn:aws:iam::222222222222:role/torque-reader") == te.NOT_APPLICABLE
+    assert te.evaluate_permission([allow], "sts:TagSession", "arn:aws:iam::222222222222:role/ro/torque-reader") == te.NOT_APPLICABLE
+    deny = {"Statement": {"Effect": "Deny", "NotAction": "iam:*", "NotResource": "arn:aws:iam::333333333333:*"}}
+    assert te.evaluate_permission([allow, deny], "sts:AssumeRole", "arn:aws:iam::222222222222:role/ro/torque-reader") == te.DENY
+    everything = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    assert te.evaluate_permission([json.dumps(everything)], "sts:AssumeRole", "arn:aws:iam::2:role/x") == te.ALLOW
+    with pytest.raises(te.PolicyEvaluationError, match="cannot be evaluated here"):
+        te.evaluate_permission([{"Statement": [dict(allow["Statement"][0], Condition={"Bool": {"aws:SecureTransport": "true"}})]}],
+                               "sts:AssumeRole", "arn:aws:iam::2:role/ro/torque-reader")
