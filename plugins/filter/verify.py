@@ -44,6 +44,13 @@ def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None
     """
     by_name = {cluster["name"]: cluster for cluster in clusters}
     runs = []
+    spokes = [{"role_name": role["params"]["name"], "role_path": role["params"].get("path") or "/",
+               "hub_role_arn": role["hub"]["role_arn"], "external_id": role["params"]["trusted_role"].get("external_id"),
+               "namespace": role["hub"]["namespace"], "service_account": role["hub"]["service_account"]}
+              for role in plan["roles"] if role.get("hub")]
+    hub = next(({"role_name": role["params"]["name"], "spoke_arns": role.get("spoke_arns") or [],
+                 "namespace": role["service_accounts"][0]["namespace"], "service_account": role["service_accounts"][0]["name"]}
+                for role in plan["roles"] if role.get("hub_role") and role["service_accounts"]), None)
     for provider in plan["providers"]:
         cluster = by_name.get(provider["cluster"])
         if provider["state"] != "present" or cluster is None:
@@ -58,7 +65,13 @@ def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None
             "pods": _resources_of(pod_reads, cluster["name"]),
             "kubeconfig": cluster.get("kubeconfig"),
             "context": cluster.get("context"),
+            "spokes": [], "hub": None,
         })
+    if spokes or hub:  # the hub topology's checks, once per account: in its first run, or one of their own
+        if not runs:
+            runs.append({"name": None, "cluster": None, "issuer": None, "cluster_issuer": None, "checks": [], "service_accounts": [],
+                         "pods": [], "kubeconfig": None, "context": None})
+        runs[0].update(spokes=spokes, hub=hub)
     return runs
 
 
@@ -66,7 +79,8 @@ def verify_proof_checks(findings):
     """The ``checks`` option of irsa_token_proof: each (namespace, ServiceAccount, role ARN) irsa_verify looked at, once."""
     seen = {}
     for finding in findings or []:
-        seen.setdefault((finding["namespace"], finding["service_account"], finding["role_arn"]), None)
+        if not finding.get("via_hub"):  # a spoke role is reached through the hub role, not with a token
+            seen.setdefault((finding["namespace"], finding["service_account"], finding["role_arn"]), None)
     return [{"namespace": namespace, "service_account": service_account, "role_arn": role_arn}
             for namespace, service_account, role_arn in seen]
 
@@ -77,8 +91,9 @@ def verify_proof_runs(verify_results):
     runs = []
     for result in verify_results or []:
         run = result[result.get("ansible_loop_var") or "item"]
-        runs.append({key: run.get(key) for key in ("name", "cluster", "issuer", "kubeconfig", "context")})
-        runs[-1]["checks"] = verify_proof_checks(result.get("findings"))
+        checks = verify_proof_checks(result.get("findings"))
+        if checks:  # a run of the hub topology's spoke roles alone has no token to prove
+            runs.append(dict({key: run.get(key) for key in ("name", "cluster", "issuer", "kubeconfig", "context")}, checks=checks))
     return runs
 
 

@@ -34,6 +34,7 @@ _ROLE_PATH_RE = re.compile(r"^(/|/[\x21-\x7e]+/)$")
 ROLE_PATH_MAX_LENGTH = 512
 MIN_SESSION_DURATION = 3600
 MAX_SESSION_DURATION = 43200
+ROLE_CHAINING_MAX_SESSION = 3600  # a session of a role that assumes another role lasts at most an hour, whatever the role allows
 # Inline policy names; every inline policy of a role together: 10,240 characters, whitespace not counted.
 _POLICY_NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}$")
 ROLE_INLINE_POLICIES_MAX_SIZE = 10240

@@ -396,6 +396,12 @@ def spoke_plans(hub, clusters, namespace, account_id, tags=None, managed_policy_
     return planned
 
 
+def spoke_arn(account_id, spoke):
+    """The ARN of a planned spoke role in ``account_id`` (in its hub role's partition)."""
+    partition = spoke["hub"]["role_arn"].split(":")[1]
+    return f"arn:{partition}:iam::{account_id}:role{spoke['params'].get('path') or '/'}{spoke['params']['name']}"
+
+
 def hub_hosts(hosts, hostvars, hub):
     """The host that converges the hub role: the first (by name) of the hub's account, if the run has one."""
     if hub is None:
@@ -761,6 +767,11 @@ def account_plans(hosts, hostvars, issuers=None):
         except PlanError as e:
             problems.append(f"{host}: {e}")
     _refuse(problems)
+    if hub_host is not None:  # what verify checks the hub role may assume: every spoke role of the run
+        spoke_arns = sorted({spoke_arn(plan["account_id"], role) for plan in plans.values() for role in plan["roles"] if role.get("hub")})
+        for role in plans[hub_host]["roles"]:
+            if role.get("hub_role"):
+                role["spoke_arns"] = spoke_arns
     try:
         checked_unique_service_accounts({host: plan["roles"] for host, plan in plans.items()},
                                         {host: plain_data(hostvars[host].get("eks_irsa_namespace")) for host in plans})

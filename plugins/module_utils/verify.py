@@ -27,6 +27,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MAX_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import ROLE_CHAINING_MAX_SESSION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_token_expiration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
@@ -45,8 +46,11 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.subject_patterns i
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import ALLOW
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import DENY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import NOT_APPLICABLE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import as_list
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_assume_role
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_permission
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import evaluate_trust
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import matching_statements
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import positive_string_tests
@@ -613,6 +617,91 @@ def _restart_command(pod, namespace):
             return f"kubectl -n {namespace} rollout restart {kind.lower()}/{owner}"
         return f"kubectl -n {namespace} delete pod {name} (its {kind} {owner} recreates it)"
     return f"kubectl -n {namespace} delete pod {name}, then create it again"
+
+
+# -- the hub topology: the hub role's permission, each spoke role's trust ------------------------------------------
+
+Spoke = namedtuple("Spoke", ["role_name", "role_path", "hub_role_arn", "external_id", "namespace", "service_account", "role"])
+
+
+def _hub_finding(account_id, role_name, arn, namespace, service_account, code, severity, message, fix, pod_error=None, via_hub=None):
+    """A finding of the hub topology; ``via_hub``: the hub role ARN, on a spoke's findings (the pod reaches the spoke role
+    through the hub role, not with its token)."""
+    return dict(account_id=account_id, role_name=role_name, role_arn=arn, namespace=namespace, service_account=service_account,
+                code=code, severity=severity, message=message, pod_error=pod_error, fix=fix,
+                **({"via_hub": via_hub} if via_hub else {}))
+
+
+def _other_role_of(hub_arn):
+    """A role of the hub role's account that is not the hub role: who a pinned trust must keep out."""
+    partition, account_id, path, name = split_role_arn(hub_arn)
+    return f"arn:{partition}:iam::{account_id}:role{path}not-{name}"
+
+
+def verify_spoke(account_id, partition, spoke):
+    """The findings for one spoke role: it exists, its trust lets the hub role in (with the external ID), and nobody
+    else of the hub's account; its sessions, reached by role chaining, last at most an hour. One ``ok`` finding when
+    nothing is wrong."""
+    arn = spoke.role["Arn"] if spoke.role else role_arn(partition, account_id, spoke.role_name, spoke.role_path)
+    hub = spoke.hub_role_arn
+
+    def finding(code, severity, message, fix, pod_error=None):
+        return _hub_finding(account_id, spoke.role_name, arn, spoke.namespace, spoke.service_account, code, severity, message, fix,
+                            pod_error, via_hub=hub)
+
+    if spoke.role is None:
+        return [finding("spoke-missing", ERROR, f"spoke role {spoke.role_name} does not exist in account {account_id}, so the hub "
+                        f"role {hub} cannot assume it", f"create it: {ROLLOUT}", ACCESS_DENIED)]
+    trust = spoke.role.get("AssumeRolePolicyDocument")
+    try:
+        decision = evaluate_assume_role(trust, hub, spoke.external_id)
+        others = evaluate_assume_role(trust, _other_role_of(hub), spoke.external_id)
+        without_id = evaluate_assume_role(trust, hub) if spoke.external_id else NOT_APPLICABLE
+    except PolicyEvaluationError as e:
+        return [finding("trust-unparsable", ERROR, f"the trust policy of {arn} cannot be evaluated: {e}", f"let {ROLLOUT} rewrite it",
+                        ACCESS_DENIED)]
+    findings = []
+    if decision != ALLOW:
+        needs = f" with the external ID {spoke.external_id!r}" if spoke.external_id else ""
+        findings.append(finding("spoke-trust-hub", ERROR,
+                                f"the trust policy of {arn} does not let the hub role {hub} assume it (sts:AssumeRole{needs}): {decision}",
+                                f"let {ROLLOUT} rewrite it (it trusts the hub's account, pinned to the hub role by aws:PrincipalArn)",
+                                ACCESS_DENIED))
+    if others == ALLOW or without_id == ALLOW:
+        who = "other roles and users of the hub's account" if others == ALLOW else "the hub role without the external ID"
+        findings.append(finding("spoke-trust-broad", WARNING, f"the trust policy of {arn} also lets in {who}",
+                                f"pin it to the hub role with aws:PrincipalArn (and require the external ID): {ROLLOUT}"))
+    duration = spoke.role.get("MaxSessionDuration") or ROLE_CHAINING_MAX_SESSION
+    if duration > ROLE_CHAINING_MAX_SESSION:
+        findings.append(finding("spoke-session-over-chaining-limit", WARNING,
+                                f"{arn} allows sessions of {duration} s, but the hub reaches it by role chaining, which AWS caps at "
+                                f"{ROLE_CHAINING_MAX_SESSION} s: a grain that asks for more is refused",
+                                f"keep the duration of the grain's assume_role at most {ROLE_CHAINING_MAX_SESSION} s, or leave "
+                                "max_session_duration out of the spoke role"))
+    return findings or [finding("ok", OK, f"the hub role {hub} can assume {arn}", "nothing to do")]
+
+
+def verify_hub_permissions(account_id, role_name, hub_arn, namespace, service_account, policies, spoke_arns):
+    """The findings for the hub role's own permission to ``sts:AssumeRole`` each spoke role (``policies``: the documents of
+    its inline and attached managed policies; None when the role does not exist, which its IRSA check reports)."""
+    if policies is None:
+        return []
+    where = (account_id, role_name, hub_arn, namespace, service_account)
+    refused = []
+    for arn in spoke_arns:
+        try:
+            decision = evaluate_permission(policies, "sts:AssumeRole", arn)
+        except PolicyEvaluationError as e:
+            return [_hub_finding(*where, "hub-permission-unknown", WARNING,
+                                 f"the policies of the hub role {hub_arn} could not be evaluated for sts:AssumeRole on {arn}: {e}",
+                                 "check by hand that the hub role may assume every spoke role")]
+        if decision != ALLOW:
+            refused.append(arn)
+    if refused:
+        return [_hub_finding(*where, "hub-cannot-assume", ERROR,
+                             f"the hub role {hub_arn} may not sts:AssumeRole {', '.join(refused)} (its policies do not allow it)",
+                             f"let {ROLLOUT} rewrite its inline policy eks-irsa-hub", ACCESS_DENIED)]
+    return []
 
 
 def summarise(findings):

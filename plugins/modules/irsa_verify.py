@@ -23,12 +23,15 @@ description:
     O(service_accounts) the ServiceAccount checks are skipped; without O(pods) the pod check is.
   - A (role, ServiceAccount) without problems gets one finding with code C(ok).
   - The codes are listed in the collection's README, section "Verify a setup".
+  - In the hub topology (Torque's one-agent cross-account pattern) it also checks each spoke role of O(spokes) (it
+    exists, its trust policy lets the hub role in, with the external ID, and nobody else of the hub's account, its
+    session fits role chaining's hour) and, with O(hub), that the hub role may C(sts:AssumeRole) each spoke role.
 options:
   issuer:
     description:
       - The OIDC issuer URL to verify, as M(torque.eks_irsa.eks_oidc_issuer) returns it (C(issuer_url)).
+      - Required when O(checks) is not empty.
     type: str
-    required: true
   cluster_issuer:
     description:
       - The cluster's current issuer, when known. A different O(issuer) gives the finding C(issuer-not-cluster).
@@ -48,7 +51,7 @@ options:
       - The roles of the account and the ServiceAccount each one serves.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       role_name:
         description: Name of the IAM role.
@@ -72,6 +75,57 @@ options:
             trusts another than O(audience).
         type: str
         version_added: 1.3.0
+  spokes:
+    description:
+      - Spoke roles of the hub topology in the account, each trusting the hub role instead of a cluster.
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.4.0
+    suboptions:
+      role_name:
+        description: Name of the spoke role.
+        type: str
+        required: true
+      role_path:
+        description: Path of the spoke role.
+        type: str
+        default: /
+      hub_role_arn:
+        description: ARN of the hub role that must be able to assume it.
+        type: str
+        required: true
+      external_id:
+        description: The external ID the hub gives (C(sts:ExternalId)), when the spoke requires one.
+        type: str
+      namespace:
+        description: Namespace of the hub's ServiceAccount, for the findings.
+        type: str
+      service_account:
+        description: Name of the hub's ServiceAccount, whose pods deploy with the spoke role, for the findings.
+        type: str
+  hub:
+    description:
+      - The hub role of the hub topology, when it is in this account (its IRSA trust is checked through O(checks)).
+      - Its inline and attached managed policies must allow C(sts:AssumeRole) on each of O(hub.spoke_arns).
+    type: dict
+    version_added: 1.4.0
+    suboptions:
+      role_name:
+        description: Name of the hub role.
+        type: str
+        required: true
+      spoke_arns:
+        description: The ARNs of the spoke roles it must be able to assume.
+        type: list
+        elements: str
+        required: true
+      namespace:
+        description: Namespace of the hub's ServiceAccount, for the findings.
+        type: str
+      service_account:
+        description: Name of the hub's ServiceAccount, for the findings.
+        type: str
   service_accounts:
     description:
       - The ServiceAccount objects of the namespace(s), as M(kubernetes.core.k8s_info) returns them in C(resources).
@@ -202,6 +256,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
@@ -209,24 +264,41 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validate_size_limit
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import Spoke
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import make_check
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import make_context
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import same_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import summarise
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify_hub_permissions
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify_spoke
 
 ARGUMENT_SPEC = dict(
-    issuer=dict(type="str", required=True),
+    issuer=dict(type="str"),
     cluster_issuer=dict(type="str"),
     account_id=dict(type="str", required=True),
     audience=dict(type="str", default=DEFAULT_AUDIENCE),
-    checks=dict(type="list", elements="dict", required=True, options=dict(
+    checks=dict(type="list", elements="dict", default=[], options=dict(
         role_name=dict(type="str", required=True),
         role_path=dict(type="str", default="/"),
         namespace=dict(type="str", required=True),
         service_account=dict(type="str", required=True),
         audience=dict(type="str"),
+    )),
+    spokes=dict(type="list", elements="dict", default=[], options=dict(
+        role_name=dict(type="str", required=True),
+        role_path=dict(type="str", default="/"),
+        hub_role_arn=dict(type="str", required=True),
+        external_id=dict(type="str", no_log=False),  # not a secret (AWS says so)
+        namespace=dict(type="str"),
+        service_account=dict(type="str"),
+    )),
+    hub=dict(type="dict", options=dict(
+        role_name=dict(type="str", required=True),
+        spoke_arns=dict(type="list", elements="str", required=True),
+        namespace=dict(type="str"),
+        service_account=dict(type="str"),
     )),
     service_accounts=dict(type="list", elements="dict"),
     pods=dict(type="list", elements="dict"),
@@ -268,6 +340,23 @@ def read_roles(client, names):
     return {name: get_role(client, name) for name in dict.fromkeys(names)}
 
 
+@IAMErrorHandler.list_error_handler("read the role's policies (iam:ListRolePolicies, iam:GetRolePolicy, "
+                                    "iam:ListAttachedRolePolicies, iam:GetPolicy, iam:GetPolicyVersion)", default_value=None)
+def read_policy_documents(client, name):
+    """The documents of the role's inline and attached managed policies (their default versions); None when the role
+    does not exist."""
+    documents = []
+    for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
+        for policy_name in page["PolicyNames"]:
+            documents.append(client.get_role_policy(aws_retry=True, RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+    for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+        for attached in page["AttachedPolicies"]:
+            version = client.get_policy(aws_retry=True, PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+            documents.append(client.get_policy_version(aws_retry=True, PolicyArn=attached["PolicyArn"],
+                                                       VersionId=version)["PolicyVersion"]["Document"])
+    return documents
+
+
 def account_mismatch(account_id, providers, roles):
     """The first ARN IAM returned that is in another account than ``account_id`` (wrong credentials), or None."""
     arns = list(providers) + [role["Arn"] for role in roles.values() if role]
@@ -294,6 +383,13 @@ def checked_params(module):
         module.fail_json(msg=str(e))
     if not (params["audience"] or "").strip():
         module.fail_json(msg="audience is empty: give the aud claim of the pods' tokens, sts.amazonaws.com for EKS")
+    if params["checks"] and not params["issuer"]:
+        module.fail_json(msg="issuer is required with checks: give the cluster's OIDC issuer URL the roles of checks should trust")
+    for index, spoke in enumerate(params["spokes"]):
+        try:
+            validate_role_arn(spoke["hub_role_arn"], field=f"spokes[{index}].hub_role_arn")
+        except IssuerError as e:
+            module.fail_json(msg=str(e))
     return account_id
 
 
@@ -305,9 +401,11 @@ def run(module):
     partition = client.meta.partition
     base = make_context(params["issuer"], account_id, {}, params["audience"], params["cluster_issuer"], partition,
                         params["trust_policy_size_limit"])
+    hub = params["hub"]
     try:
-        providers = read_providers(client, base)
-        roles = read_roles(client, [check["role_name"] for check in params["checks"]])
+        providers = read_providers(client, base) if params["checks"] else {}
+        roles = read_roles(client, [check["role_name"] for check in params["checks"]] + [spoke["role_name"] for spoke in params["spokes"]])
+        hub_policies = read_policy_documents(client, hub["role_name"]) if hub else None
     except AnsibleIAMError as e:
         module.fail_json_aws_error(e)
     stranger = account_mismatch(account_id, providers, roles)
@@ -322,6 +420,13 @@ def run(module):
                          pods=params["pods"], audience=check.get("audience"))
               for check in params["checks"]]
     findings = verify(context, checks)
+    if hub:
+        findings.extend(verify_hub_permissions(account_id, hub["role_name"], (roles.get(hub["role_name"]) or {}).get("Arn"),
+                                               hub["namespace"], hub["service_account"], hub_policies, hub["spoke_arns"]))
+    for spoke in params["spokes"]:
+        findings.extend(verify_spoke(account_id, partition, Spoke(spoke["role_name"], spoke["role_path"], spoke["hub_role_arn"],
+                                                                  spoke["external_id"], spoke["namespace"], spoke["service_account"],
+                                                                  roles[spoke["role_name"]])))
     errors, warnings = summarise(findings)
     return dict(changed=False, findings=findings, error_count=errors, warning_count=warnings)
 
