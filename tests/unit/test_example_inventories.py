@@ -59,3 +59,12 @@ def test_the_shapes_plan_what_their_comments_say():
     spaces = planned(os.path.join(EXAMPLES, "shapes", "namespaces.yml"))
     assert spaces["dev"]["roles"][0]["service_accounts"] == [{"cluster": "agents", "namespace": "team-a", "name": "torque-runner-dev"}]
     assert [sa["namespace"] for sa in spaces["prod"]["roles"][1]["service_accounts"]] == ["team-a", "team-b", "team-b"]
+
+
+def test_the_hub_example_plans_the_hub_role_once_and_a_spoke_in_every_account():
+    plans = planned(os.path.join(EXAMPLES, "shapes", "hub.yml"))
+    assert [role["params"]["name"] for role in plans["tools"]["roles"]] == ["torque-agent-hub", "torque-deployer"]
+    assert [role["params"]["name"] for role in plans["dev"]["roles"]] == ["torque-runner", "torque-deployer"]
+    assert plans["prod"]["providers"] == [] and plans["prod"]["roles"][0]["hub"]["service_account"] == "torque-agent"
+    assert plans["tools"]["roles"][0]["spoke_arns"] == [f"arn:aws:iam::{account}:role/torque-deployer"
+                                                        for account in ("123456789012", "222222222222", "333333333333")]
