@@ -675,6 +675,11 @@ def account_plan(host, host_vars, issuers, hub_host=False):
     clusters = _checked_issuers(_clusters(host_vars, issuers), host_vars, account_id)
     tags = host_vars.get("eks_irsa_tags") or {}
     hub = checked_hub(host_vars.get(HUB))
+    if hub is not None and host_vars.get("eks_irsa_region"):  # the spokes' trust names the hub's account in its partition
+        try:
+            check_same_partition(hub["role_arn"], host_vars["eks_irsa_region"], f"{HUB}.role_arn", "eks_irsa_region")
+        except RegionError as e:
+            raise PlanError(str(e)) from None
     if not host_vars.get(ROLES) and hub is None:
         raise PlanError(f"{ROLES} is empty: list at least one role for this account, for example [{{name: torque-runner}}], "
                         "or leave the host out of the inventory")

@@ -503,3 +503,29 @@ def test_a_role_with_its_own_audience_gets_its_service_accounts_annotated_with_i
     vault, runner = rollout_service_accounts(rollout.rollout_outcomes(["dev"], hostvars))
     assert vault["annotations"] == {"eks.amazonaws.com/audience": "vault.example.com"}
     assert "annotations" not in runner  # the default audience needs no annotation
+
+
+def test_a_spoke_role_is_shown_with_the_hubs_service_account_in_each_cluster_and_applies_none():
+    hub = {"role_arn": "arn:aws:iam::111111111111:role/hub", "service_account": "agent", "namespace": "envs", "clusters": ["blue", "green"]}
+    plan = {"tools": {"account_id": "111111111111", "providers": [], "roles": [
+        {"trusted": [{"cluster": cluster, "namespace": "envs", "name": "agent", "pattern": False} for cluster in ("blue", "green")],
+         "retired_service_accounts": [], "params": {"name": "hub"}, "source": "eks_irsa_hub (hub)", "hub_role": True},
+        {"trusted": [], "retired_service_accounts": [], "params": {"name": "deployer", "trusted_role": {"arn": hub["role_arn"], "external_id": "x-1"}},
+         "source": "eks_irsa_hub.spokes[0] (deployer)", "hub": hub}]}}
+    hostvars = {"tools": {"eks_irsa_plan": plan, "eks_irsa_account_result": {"providers": [], "roles": {
+        "hub": {"arn": hub["role_arn"], "status": "created"},
+        "deployer": {"arn": "arn:aws:iam::111111111111:role/deployer", "status": "created"}}}}}
+    outcomes = rollout.rollout_outcomes(["tools"], hostvars)
+    spokes = [role for role in outcomes[0]["roles"] if role.get("hub")]
+    assert [(role["cluster"], role["service_account"], role["external_id"]) for role in spokes] == [("blue", "agent", "x-1"),
+                                                                                                      ("green", "agent", "x-1")]
+    applied = rollout_service_accounts(outcomes)
+    assert [(item["cluster"], item["name"], item["role_arn"]) for item in applied] == [("blue", "agent", hub["role_arn"]),
+                                                                                        ("green", "agent", hub["role_arn"])]
+    clusters = [{"name": "blue"}, {"name": "green"}]
+    results = {f"{cluster}/envs": {"status": {"agent": "created"}, "error": None} for cluster in ("blue", "green")}
+    summary = rollout_summary(outcomes, "envs", results, clusters, torque_agent={"blue": "b", "green": "g"})
+    published = summary["accounts"]["tools"]["roles"]
+    assert [role.get("hub") for role in published] == [None, None, hub["role_arn"], hub["role_arn"]]
+    assert sorted(summary["blueprints"]) == ["accounts/tools-111111111111.yaml", "all-accounts-hub-blue-deployer.yaml",
+                                             "all-accounts-hub-green-deployer.yaml"]  # the hub role itself is no grain's

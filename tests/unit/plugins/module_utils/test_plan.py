@@ -657,6 +657,14 @@ def test_a_spoke_role_named_like_another_role_of_the_account_is_refused_and_its_
     assert _problems(hosts, hostvars)[1].startswith("dev: eks_irsa_hub.spokes[0] (s): max_session_duration 60 is out of range")
 
 
+def test_a_hub_role_of_another_partition_than_the_region_is_refused():
+    hosts, hostvars = _inventory(dev=_account("222222222222", eks_irsa_region="cn-north-1", eks_irsa_roles=None,
+                                              eks_irsa_hub=dict(HUB, role_arn="arn:aws:iam::111111111111:role/torque-hub")))
+    with pytest.raises(PlanError, match="eks_irsa_hub.role_arn arn:aws:iam::111111111111:role/torque-hub is in the partition aws, "
+                                        "but eks_irsa_region cn-north-1 is in aws-cn"):
+        plan.account_plans(hosts, hostvars, {"agents": "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/X"})
+
+
 def test_without_roles_or_a_hub_an_account_is_refused():
     hosts, hostvars = _inventory(dev=_account("222222222222", eks_irsa_roles=[]))
     assert _problems(hosts, hostvars)[1].startswith("dev: eks_irsa_roles is empty")
