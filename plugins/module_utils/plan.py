@@ -687,8 +687,9 @@ def account_plan(host, host_vars, issuers, hub_host=False):
     roles = role_plans(host_vars.get(ROLES) or [], clusters, namespace, account_id, suffix=host, tags=tags, managed_policy_quota=quota)
     if hub is not None:
         if hub_host:  # the hub role, with its ServiceAccount, is the first host of the hub's account's
-            roles.extend(dict(role, hub_role=True) for role in role_plans([hub["role"]], clusters, namespace, account_id, suffix=host,
-                                                                           tags=tags, managed_policy_quota=quota, field=HUB))
+            hub_roles = role_plans([hub["role"]], clusters, namespace, account_id, suffix=host, tags=tags, managed_policy_quota=quota,
+                                   field=HUB)
+            roles.extend(dict(role, hub_role=True) for role in hub_roles)
         roles.extend(spoke_plans(hub, clusters, namespace, account_id, tags=tags, managed_policy_quota=quota))
         _checked_role_names(roles)
     # A provider accepts at least the audience of every role that trusts it (others' client IDs are kept).

@@ -61,13 +61,6 @@ _STRING_OPERATORS = {
     "StringLike": (lambda actual, expected: _like(expected).fullmatch(actual) is not None, False),
     "StringNotLike": (lambda actual, expected: _like(expected).fullmatch(actual) is not None, True),
 }
-_ARN_OPERATORS = {
-    "ArnEquals": (lambda actual, expected: _arn_like(actual, expected), False),
-    "ArnLike": (lambda actual, expected: _arn_like(actual, expected), False),
-    "ArnNotEquals": (lambda actual, expected: _arn_like(actual, expected), True),
-    "ArnNotLike": (lambda actual, expected: _arn_like(actual, expected), True),
-}
-_VALUE_OPERATORS = dict(_STRING_OPERATORS, **_ARN_OPERATORS)
 _SET_QUALIFIERS = ("ForAnyValue", "ForAllValues")
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
 _PERMISSION_STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource"}
@@ -82,6 +75,8 @@ class AwsPrincipal(namedtuple("AwsPrincipal", ["arn", "account_id", "partition"]
     def of_role(cls, role_arn):
         parts = role_arn.split(":")
         return cls(role_arn, parts[4], parts[1])
+
+
 _STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}
 
 
@@ -99,6 +94,12 @@ def _arn_like(actual, pattern):
     actual_parts, pattern_parts = actual.split(":", 5), pattern.split(":", 5)
     return len(actual_parts) == len(pattern_parts) == 6 and all(
         _like(expected).fullmatch(part) is not None for part, expected in zip(actual_parts, pattern_parts))
+
+
+# ArnEquals matches as ArnLike does (IAM's documentation), and the negated ones are their NOR.
+_ARN_OPERATORS = {"ArnEquals": (_arn_like, False), "ArnLike": (_arn_like, False), "ArnNotEquals": (_arn_like, True),
+                  "ArnNotLike": (_arn_like, True)}
+_VALUE_OPERATORS = dict(_STRING_OPERATORS, **_ARN_OPERATORS)
 
 
 def as_list(value):

@@ -78,8 +78,8 @@ options:
         required: true
   trusted_role:
     description:
-      - Instead of O(trust), the role that may assume this one with C(sts:AssumeRole): the hub of the one-agent
-        cross-account pattern, whose own role a ServiceAccount gets through O(trust).
+      - Instead of O(trust), the role that may assume this one with C(sts:AssumeRole), such as the hub role of the
+        one-agent cross-account pattern (whose own role a ServiceAccount gets through O(trust)).
       - The statement's principal is the hub's account, pinned to the hub role by C(aws:PrincipalArn) (C(ArnEquals)), so
         it is valid before the hub role exists, and no other principal of that account gets in.
       - Role chaining caps the session at one hour, whatever O(max_session_duration) says.

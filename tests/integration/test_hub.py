@@ -143,8 +143,8 @@ def test_one_service_account_reaches_every_account_through_the_hub_role(local_st
 
     # Broken links are found: a spoke that trusts the whole hub account, one that wants another external ID, a hub role
     # that lost its permission.
-    broad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CLUSTER_ACCOUNT}:root"},
-                                                      "Action": "sts:AssumeRole"}]}
+    root = f"arn:aws:iam::{CLUSTER_ACCOUNT}:root"
+    broad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": root}, "Action": "sts:AssumeRole"}]}
     scenario.iam(ACCOUNTS[1]).update_assume_role_policy(RoleName=SPOKE, PolicyDocument=json.dumps(broad))
     other_id = json.loads(json.dumps(scenario.trust_policy(ACCOUNTS[2], SPOKE)).replace(EXTERNAL_ID, "another-id"))
     scenario.iam(ACCOUNTS[2]).update_assume_role_policy(RoleName=SPOKE, PolicyDocument=json.dumps(other_id))

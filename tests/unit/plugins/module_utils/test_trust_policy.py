@@ -423,7 +423,8 @@ def test_trusted_role_options_give_a_role_trust_that_replaces_or_shares_the_poli
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"trusted_role": {"arn": "arn:aws:iam::111111111111:user/hub", "external_id": None}}, "trusted_role.arn 'arn:aws:iam::111111111111:user/hub' is not an IAM role ARN"),
+    ({"trusted_role": {"arn": "arn:aws:iam::111111111111:user/hub", "external_id": None}},
+     "trusted_role.arn 'arn:aws:iam::111111111111:user/hub' is not an IAM role ARN"),
     ({"trusted_role": {"arn": HUB, "external_id": "x"}}, "trusted_role.external_id \"x\" is not an external ID STS accepts"),
 ])
 def test_bad_trusted_role_options_are_named(overrides, message):
