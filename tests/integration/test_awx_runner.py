@@ -140,7 +140,7 @@ def test_rollout_through_ansible_runner_publishes_set_stats_for_awx(local_stack,
             assert annotations["eks.amazonaws.com/role-arn"] == f"arn:aws:iam::{account}:role/{ROLE}"
         # The job output shows the summary table and never the AWS secret.
         stdout = "".join(event.get("stdout", "") for event in events)
-        assert "Blueprint: in namespace awx-job" in stdout
+        assert "Blueprint: the spec.agent of the grain that deploys into each account, in namespace awx-job:" in stdout
         assert "testing" not in stdout
     finally:
         teardown = awx_job(local_stack, job_dir, "torque.eks_irsa.teardown")

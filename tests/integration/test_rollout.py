@@ -251,8 +251,10 @@ def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(
         assert row["role_status"] == "created" and row["sa_status"] == "created", row
         # The cluster account's provider may already exist from an earlier test of the session.
         assert row["provider"] == "created" or account == CLUSTER_ACCOUNT, row
-        assert f"  account {account} ({host}): {service_account}  (role {role_name})" in summary["lines"]
-    assert any(line.startswith(f"Blueprint: in namespace {rollout.namespace}") for line in summary["lines"])
+        agent = (f"  account {account} ({host}), role {role_name}: {{name: '{{{{ .inputs.agent }}}}', service-account: {service_account}, "
+                 f"runner-namespace: {rollout.namespace}}}")
+        assert agent in summary["lines"], summary["lines"]
+    assert f"Blueprint: the spec.agent of the grain that deploys into each account, in namespace {rollout.namespace}:" in summary["lines"]
     assert all(first.changed()[host] > 0 for host in rollout.hosts), first.changed()
     # The secret parts of the credentials never reach the output: the base credentials (from the environment) show
     # masked in module_args, as amazon.aws logs them; the AWS tasks of the assumed accounts were handed the role ARN
