@@ -655,11 +655,12 @@ def _checked_issuers(clusters, host_vars, account_id):
     return checked
 
 
-def account_plan(host, host_vars, issuers, hub_host=False):
+def account_plan(host, host_vars, issuers, hub=None, hub_host=False):
     """One account's plan (see the module docstring); raises :class:`PlanError` naming the variable.
 
-    ``issuers`` maps a cluster's name to the issuer the preflight looked up; a cluster's own issuer wins. ``hub_host``:
-    this host converges the hub role of ``eks_irsa_hub`` (:func:`hub_hosts`).
+    ``issuers`` maps a cluster's name to the issuer the preflight looked up; a cluster's own issuer wins. ``hub`` is the
+    run's ``eks_irsa_hub``, checked once (:func:`checked_hub`); ``hub_host``: this host converges the hub role
+    (:func:`hub_hosts`).
     """
     host_vars = {key: plain_data(host_vars.get(key)) for key in host_vars if str(key).startswith("eks_irsa_")}
     try:
@@ -674,7 +675,6 @@ def account_plan(host, host_vars, issuers, hub_host=False):
         raise PlanError(str(e)) from None
     clusters = _checked_issuers(_clusters(host_vars, issuers), host_vars, account_id)
     tags = host_vars.get("eks_irsa_tags") or {}
-    hub = checked_hub(host_vars.get(HUB))
     if hub is not None and host_vars.get("eks_irsa_region"):  # the spokes' trust names the hub's account in its partition
         try:
             check_same_partition(hub["role_arn"], host_vars["eks_irsa_region"], f"{HUB}.role_arn", "eks_irsa_region")
@@ -764,12 +764,13 @@ def account_plans(hosts, hostvars, issuers=None):
     preflight looked up (a cluster that gives its issuer needs none). Raises :class:`PlanError` naming each bad account."""
     plans, problems = {}, []
     try:
-        hub_host = hub_hosts(hosts, hostvars, checked_hub(plain_data(hostvars[hosts[0]].get(HUB)))) if hosts else None
+        hub = checked_hub(plain_data(hostvars[hosts[0]].get(HUB))) if hosts else None  # run-level: the same for every host
     except PlanError as e:
         _refuse([str(e)])
+    hub_host = hub_hosts(hosts, hostvars, hub)
     for host in hosts:
         try:
-            plans[host] = account_plan(host, hostvars[host], issuers or {}, hub_host=host == hub_host)
+            plans[host] = account_plan(host, hostvars[host], issuers or {}, hub=hub, hub_host=host == hub_host)
         except PlanError as e:
             problems.append(f"{host}: {e}")
     _refuse(problems)

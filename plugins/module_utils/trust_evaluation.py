@@ -296,15 +296,17 @@ def statement_applies(statement, principal_arn_federated, action, context, where
         raise PolicyEvaluationError(f"{where}: a trust policy statement needs exactly one of Principal and NotPrincipal")
     if ("Action" in statement) == ("NotAction" in statement):
         raise PolicyEvaluationError(f"{where}: a statement needs exactly one of Action and NotAction")
-    if "Principal" in statement:
-        principal_ok = _principal_matches(statement["Principal"], principal_arn_federated, f"{where}.Principal")
-    else:
-        principal_ok = not _principal_matches(statement["NotPrincipal"], principal_arn_federated, f"{where}.NotPrincipal")
-    if "Action" in statement:
-        action_ok = _action_matches(statement["Action"], action, f"{where}.Action")
-    else:
-        action_ok = not _action_matches(statement["NotAction"], action, f"{where}.NotAction")
+    principal_ok = _element_matches(statement, "Principal", lambda value, at: _principal_matches(value, principal_arn_federated, at), where)
+    action_ok = _element_matches(statement, "Action", lambda value, at: _action_matches(value, action, at), where)
     return principal_ok and action_ok and evaluate_condition_block(statement.get("Condition"), context)
+
+
+def _element_matches(statement, name, matches, where):
+    """Whether a statement's ``name`` element (Principal, Action, Resource) matches the request, or its ``Not<name>``
+    form does not; ``matches(value, where)`` tests one element's value."""
+    if name in statement:
+        return matches(statement[name], f"{where}.{name}")
+    return not matches(statement[f"Not{name}"], f"{where}.Not{name}")
 
 
 def decode_policy(document, field="policy", error=PolicyEvaluationError):
@@ -392,15 +394,8 @@ def permission_statement_applies(statement, action, resource, where="Statement")
         raise PolicyEvaluationError(f"{where}.Effect must be Allow or Deny, got {statement.get('Effect')!r}")
     if ("Action" in statement) == ("NotAction" in statement) or ("Resource" in statement) == ("NotResource" in statement):
         raise PolicyEvaluationError(f"{where}: a statement needs exactly one of Action and NotAction, and of Resource and NotResource")
-    if "Action" in statement:
-        action_ok = _action_matches(statement["Action"], action, f"{where}.Action")
-    else:
-        action_ok = not _action_matches(statement["NotAction"], action, f"{where}.NotAction")
-    if "Resource" in statement:
-        resource_ok = _resource_matches(statement["Resource"], resource, f"{where}.Resource")
-    else:
-        resource_ok = not _resource_matches(statement["NotResource"], resource, f"{where}.NotResource")
-    return action_ok and resource_ok
+    return (_element_matches(statement, "Action", lambda value, at: _action_matches(value, action, at), where)
+            and _element_matches(statement, "Resource", lambda value, at: _resource_matches(value, resource, at), where))
 
 
 def evaluate_permission(policy_documents, action, resource):

@@ -303,7 +303,25 @@ def _statement_share(statement, ours):
             f"(longest: {', '.join(f'{sa.namespace}:{sa.name}' for sa in longest)})")
 
 
-class DesiredTrust(namedtuple("DesiredTrust", ["trusted_issuers", "audience", "exclusive", "size_limit"])):
+class _OurStatements:
+    """What both kinds of desired trust share: the policy a shared writer's removal leaves (their ``statements()``
+    carry the Sids that say which statements are ours)."""
+
+    __slots__ = ()
+
+    def without_ours(self, current):
+        """``(policy, removed)``: ``current`` without the statements of ours (by Sid), and how many were in it.
+
+        What a shared writer's removal leaves: the other writers' statements, untouched and in their places.
+        """
+        current = decode_policy(current, "current trust policy") or {}
+        ours = {statement["Sid"] for statement in self.statements()}
+        every = statements(current)
+        kept = [statement for statement in every if not (isinstance(statement, dict) and statement.get("Sid") in ours)]
+        return {"Version": current.get("Version", POLICY_VERSION), "Statement": kept}, len(every) - len(kept)
+
+
+class DesiredTrust(_OurStatements, namedtuple("DesiredTrust", ["trusted_issuers", "audience", "exclusive", "size_limit"])):
     """What the user asked the trust policy to hold; :meth:`document` applies it to the role's current policy."""
 
     __slots__ = ()
@@ -317,17 +335,6 @@ class DesiredTrust(namedtuple("DesiredTrust", ["trusted_issuers", "audience", "e
         document = merge_statements(current, ours, self.exclusive)
         check_size(document, self.size_limit, {statement["Sid"]: trusted for statement, trusted in zip(ours, self.trusted_issuers)})
         return document
-
-    def without_ours(self, current):
-        """``(policy, removed)``: ``current`` without the statements of ours (by Sid), and how many were in it.
-
-        What a shared writer's removal leaves: the other writers' statements, untouched and in their places.
-        """
-        current = decode_policy(current, "current trust policy") or {}
-        ours = {statement["Sid"] for statement in self.statements()}
-        every = statements(current)
-        kept = [statement for statement in every if not (isinstance(statement, dict) and statement.get("Sid") in ours)]
-        return {"Version": current.get("Version", POLICY_VERSION), "Statement": kept}, len(every) - len(kept)
 
 
 def hub_statement(role_arn, external_id=None):
@@ -346,7 +353,7 @@ def hub_statement(role_arn, external_id=None):
     }
 
 
-class DesiredRoleTrust(namedtuple("DesiredRoleTrust", ["role_arn", "external_id", "exclusive", "size_limit"])):
+class DesiredRoleTrust(_OurStatements, namedtuple("DesiredRoleTrust", ["role_arn", "external_id", "exclusive", "size_limit"])):
     """A trust policy that lets one role (the hub) assume this one (a spoke), as :class:`DesiredTrust` does for issuers."""
 
     __slots__ = ()
@@ -358,13 +365,6 @@ class DesiredRoleTrust(namedtuple("DesiredRoleTrust", ["role_arn", "external_id"
         document = merge_statements(current, self.statements(), self.exclusive)
         check_size(document, self.size_limit)
         return document
-
-    def without_ours(self, current):
-        current = decode_policy(current, "current trust policy") or {}
-        ours = {statement["Sid"] for statement in self.statements()}
-        every = statements(current)
-        kept = [statement for statement in every if not (isinstance(statement, dict) and statement.get("Sid") in ours)]
-        return {"Version": current.get("Version", POLICY_VERSION), "Statement": kept}, len(every) - len(kept)
 
 
 # -- reading trust policies ---------------------------------------------------------------------
