@@ -39,14 +39,21 @@ def _provider_statuses(plan, result):
             for index, provider in enumerate(plan.get("providers") or [])}
 
 
+def kept_provider_warnings(result):
+    """What irsa_account's result says of each provider it was asked to delete but kept (``kept``: why)."""
+    done = result.get("providers") or ([result["provider"]] if result.get("provider") else [])
+    return [f"OIDC provider {provider['arn']} kept: {provider['kept']}" for provider in done if provider and provider.get("kept")]
+
+
 def rollout_outcomes(hosts, hostvars):
     """Each account's outcome, from its plan and what its irsa_account task registered.
 
     ``{host, account_id, provider, providers, roles: [{name, arn, status, cluster, namespace, service_account, pattern,
     adopt, source}], retired, error}``: a role per (cluster, subject) it trusts (``pattern``: a wildcard subject);
     ``providers`` maps each cluster to its provider's status (``provider``: the one provider's, when the account has
-    one); ``retired`` the ServiceAccounts to remove from retired clusters; ``error`` the message the account's rescue
-    recorded (``eks_irsa_error``), or None.
+    one); ``retired`` the ServiceAccounts to remove from retired clusters; ``warnings`` the providers kept although
+    asked to go (:func:`kept_provider_warnings`); ``error`` the message the account's rescue recorded
+    (``eks_irsa_error``), or None.
     """
     outcomes = []
     for host in hosts:
@@ -83,6 +90,7 @@ def rollout_outcomes(hosts, hostvars):
             "providers": providers,
             "roles": [] if error else roles,
             "retired": [] if error else retired,
+            "warnings": [] if error else kept_provider_warnings(result),
             "error": error,
         })
     return outcomes
@@ -269,6 +277,8 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
     failed = [o for o in outcomes if o.get("error")]
     for outcome in failed:
         lines.append(f"FAILED {outcome['host']} ({outcome['account_id']}): {outcome['error']}")
+    lines.extend(f"WARNING {o['host']} ({o['account_id']}): {warning}; it goes once nothing else needs it (run again then)"
+                 for o in outcomes for warning in o.get("warnings") or [])
     errors = {label: result["error"] for label, result in sorted(results.items()) if result.get("error")}
     lines.extend(f"FAILED ServiceAccounts in {_group_name(label, several)}: {error}" for label, error in errors.items())
     entries = list(_blueprint_entries(outcomes, results, several))
@@ -285,6 +295,7 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
             "account_id": o["account_id"],
             "provider": o.get("provider"),
             "error": o.get("error"),
+            "warnings": list(o.get("warnings") or []),
             "service_account_error": account_error(o),
             "roles": [dict({key: role[key] for key in published_keys if key in role},
                            service_account_status=_service_account_status(role, results, several))

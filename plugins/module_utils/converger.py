@@ -30,13 +30,17 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_R
 
 
 class Outcome(namedtuple("Outcome", ["status", "before", "after", "diff"])):
-    """What an ensure step did: ``status`` in one word, the resource's views before and after (``None``: none), the diff."""
+    """What an ensure step did: ``status`` in one word, the resource's views before and after (``None``: none), the diff.
+
+    ``kept`` is no change: a resource asked to go was left in place, not only ours to delete (the converger's ``kept``
+    says why).
+    """
 
     __slots__ = ()
 
     @property
     def changed(self):
-        return self.status != "ok"
+        return self.status not in ("ok", "kept")
 
 
 class Refusal(Exception):
@@ -69,7 +73,7 @@ class Converger:
         self.changed = self.created = False
         self.diff = {"before": {}, "after": {}}
         self.writes = []
-        self.before = self.predicted = None
+        self.before = self.predicted = self.kept = None
         self._replan = replan
 
     def _planned(self, before, predicted):
@@ -100,12 +104,19 @@ class Converger:
         self.diff = {"before": copy.deepcopy(view), "after": {}}
         self.writes.extend(writes)
 
+    def _keeping(self, view, reason):
+        """Record that the resource, asked to go, stays as ``view`` shows it, for ``reason``: no write, reported."""
+        self.kept = reason
+        return self._planned(view, view)
+
     def _nothing_done(self):
         """Someone else made the change first (a concurrent run): nothing of ours to report."""
         self.changed = self.created = False
         self.diff = {"before": {}, "after": {}}
 
     def _outcome(self, before, after):
+        if self.kept:
+            return Outcome("kept", before, after, self.diff)
         if not self.changed:
             status = "ok"
         elif before is None or self.created:

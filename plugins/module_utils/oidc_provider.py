@@ -46,6 +46,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_KEY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import OWNER_TAG_VALUE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
@@ -305,6 +307,7 @@ class ProviderConverger(Converger):
         super().__init__(check_mode)
         self.arn = arn
         self.calls = provider_calls(client, arn)
+        self.trusted_by = []  # the roles outside the run that keep a provider asked to go (plan_absent with keep)
 
     def _read(self):
         return read_provider(self.calls, self.arn)  # this converger's calls: after a create, they wait for IAM to show it
@@ -337,21 +340,30 @@ class ProviderConverger(Converger):
         # ``after`` is what IAM holds once the writes succeeded; re-reading could only show a stale copy.
         return self._planned(before, after)
 
-    def plan_absent(self, force=False, planned_trust=None):
+    def plan_absent(self, force=False, planned_trust=None, keep=False):
         """Plan the provider's deletion; without ``force``, only ours and only when no role trusts it.
 
-        Both refusals are decided from reads alone, so check mode refuses exactly when a real run would.
-        ``planned_trust`` is the trust the same run, first, leaves its roles with (see :func:`roles_trusting`).
+        A provider that is not ours, or that roles still trust, is refused; with ``keep`` it is kept instead, and the
+        outcome says why (``kept``; ``trusted_by`` names the roles): the caller deletes only what its run alone uses.
+        Both are decided from reads alone, so check mode decides exactly as a real run would. ``planned_trust`` is the
+        trust the same run, first, leaves its roles with (see :func:`roles_trusting`).
         """
-        self._planning(functools.partial(self.plan_absent, force, planned_trust))
+        self._planning(functools.partial(self.plan_absent, force, planned_trust, keep))
+        self.trusted_by = []
         before = self._read()
         if before is None:
             return self._planned(None, None)
         if not force:
             trusting = roles_trusting(self.calls.client, self.arn, planned_trust)
             if not is_owned(before["tags"]):
+                if keep:
+                    self.trusted_by = trusting
+                    return self._keeping(before, f"not created by torque.eks_irsa (no tag {OWNER_TAG_KEY}={OWNER_TAG_VALUE})")
                 raise ProviderNotOwnedError(self.arn, trusting)
             if trusting:
+                if keep:
+                    self.trusted_by = trusting
+                    return self._keeping(before, f"still trusted by {', '.join(trusting)}")
                 raise ProviderInUseError(self.arn, trusting)
         self._deleting(diff_view(before), self._delete)
         return self._planned(before, None)
@@ -443,18 +455,23 @@ def provider_converger(module, client, wanted, given_account_id):
     return ProviderConverger(client, provider_arn(partition, account_id, wanted.issuer.url), module.check_mode)
 
 
-def plan_provider(module, converger, params, wanted, given_account_id, planned_trust=None):
-    """Plan ``params['state']`` with reads and refusals only (see :meth:`ProviderConverger.plan_absent` for ``planned_trust``)."""
+def plan_provider(module, converger, params, wanted, given_account_id, planned_trust=None, keep=False):
+    """Plan ``params['state']`` with reads and refusals only (see :meth:`ProviderConverger.plan_absent` for
+    ``planned_trust`` and ``keep``)."""
     if params["state"] == "present":
         confirm_account = caller_account_guard(module, given_account_id) if given_account_id else None
         return converger.plan_present(wanted, confirm_account)
-    return converger.plan_absent(params["force"], planned_trust)
+    return converger.plan_absent(params["force"], planned_trust, keep)
 
 
 def provider_result(module, converger, outcome):
-    """The module's result for the provider's :class:`~.converger.Outcome`."""
+    """The module's result for the provider's :class:`~.converger.Outcome`; a kept provider says why, and warns."""
     result = dict(changed=outcome.changed, arn=converger.arn, status=outcome.status)
     result.update(outcome.after or {})
+    if outcome.status == "kept":
+        result.update(kept=converger.kept, trusted_by=list(converger.trusted_by))
+        module.warn(f"OIDC provider {converger.arn} kept: {converger.kept}. It goes once nothing else needs it "
+                    "(run again then), or with force=true")
     if module._diff:
         result["diff"] = outcome.diff
     return result

@@ -11,9 +11,13 @@ version_added: 1.1.0
 description:
   - Brings one target account's IRSA resources to O(state) in one module run. With V(present), first the IAM OIDC
     provider for the cluster's issuer (or each of O(providers)), then each role in O(roles) in order, then the
-    providers that go. With V(absent), first every role of O(roles), then the provider, which is refused (as
-    M(torque.eks_irsa.iam_oidc_provider) refuses it) while any other role of the account still trusts it, or when
-    this collection did not create it and C(force) is not set. Each does exactly what
+    providers that go. With V(absent), first every role of O(roles), then the provider.
+  - A provider that goes (O(state=absent), or a retired cluster's entry) is kept, not deleted, while any role of the
+    account other than those of this task still trusts it, or when this collection did not create it, unless C(force)
+    is set. Its result then has C(status=kept), says why in C(kept) and names the roles in C(trusted_by); the task
+    warns, and the roles of the task are converged all the same. (M(torque.eks_irsa.iam_oidc_provider) refuses in both
+    cases instead.)
+  - Otherwise each does exactly what
     M(torque.eks_irsa.iam_oidc_provider) and M(torque.eks_irsa.iam_web_identity_role) do with the same options
     (same checks, same AWS calls, same results), so the rollout playbook uses one task per account instead of one
     per resource.
@@ -47,8 +51,8 @@ options:
       - The account's providers, one per cluster issuer its roles trust, each with the options of
         M(torque.eks_irsa.iam_oidc_provider), as in O(provider). Instead of O(provider).
       - With O(state=present), an entry with C(state=absent) is a retired cluster's provider. It is deleted after the
-        roles, and, as M(torque.eks_irsa.iam_oidc_provider) decides it, only when this collection made it (or C(force))
-        and no role of the account still trusts it once the roles of this task are done.
+        roles, only when this collection made it (or C(force)) and no role of the account still trusts it once the roles
+        of this task are done; otherwise it is kept and reported (see the description).
       - With O(state=absent) every provider is deleted after the roles; an entry may not say C(state=present) then.
     type: list
     elements: dict
@@ -112,7 +116,7 @@ EXAMPLES = r"""
           - issuer: "{{ green.issuer }}"
             service_accounts: ["torque-agents:runner"]
 
-- name: Delete the role, then the provider when nothing else trusts it
+- name: Delete the role, then the provider when nothing else trusts it (else the provider is kept, status kept)
   torque.eks_irsa.irsa_account:
     state: absent
     assume_role_arn: arn:aws:iam::222222222222:role/irsa-deployer
@@ -125,7 +129,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 provider:
-  description: The result of the provider, as M(torque.eks_irsa.iam_oidc_provider) returns it (without its diff).
+  description:
+    - The result of the provider, as M(torque.eks_irsa.iam_oidc_provider) returns it (without its diff).
+    - A provider asked to go but kept has C(status=kept), C(changed=false), C(kept) (why, for example
+      V(still trusted by team-x-deployer)) and C(trusted_by) (the roles outside this task that still trust it).
   returned: when O(provider) is given; on failure, when the provider was done
   type: dict
   sample: {arn: "arn:aws:iam::222222222222:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", status: ok, changed: false}
@@ -298,8 +305,10 @@ class AccountRun:
         provider_steps = []
         for entry in self.providers:
             converger = provider_converger(module, self.client, entry.wanted, entry.account)
+            # keep: a provider that roles outside this task still trust, or that someone else made, is not this task's
+            # alone to delete; it stays, reported, and the roles of the task still go.
             converged(module, functools.partial(plan_provider, module, converger, entry.options, entry.wanted, entry.account,
-                                                planned_trust), self._where(entry), dict(self.outcome(), arn=converger.arn))
+                                                planned_trust, keep=True), self._where(entry), dict(self.outcome(), arn=converger.arn))
             provider_steps.append((entry, converger))
         # Providers before the roles that trust them; the roles before the providers that go: IAM would let a provider
         # go while roles trust it, and their logins would break.

@@ -8,7 +8,8 @@ Two EKS clusters in two regions (moto gives every cluster of one region the same
 Kubernetes API and kubeconfig. Step by step, each previewed in check mode first (which must predict the step and
 write nothing), then run, then read back independently (boto3 in each account, kubectl against each cluster), then
 verified: (1) blue only; (2) blue and green, blue's statement untouched; (3) blue retired, its statement, providers
-and ServiceAccounts gone, green unaffected, and a provider someone else's role still trusts kept by refusal.
+and ServiceAccounts gone, green unaffected, and a provider someone else's role still trusts kept and reported until
+that role is gone.
 """
 
 from __future__ import annotations
@@ -192,38 +193,46 @@ def test_blue_green_migration_step_by_step(local_stack, run_playbook, scenario, 
                      **{(green.name, namespace, name): "ok" for namespace, name, _account in wanted + [(TEAM_B, "deployer", None)]}}
     assert "CLUSTER" in verify.stdout
 
-    # (3) Retire blue, while someone else's role in bg-0's account still trusts blue's provider: that account is
-    # refused before any write in it (its provider would be lost to that role); bg-1 is migrated.
+    # (3) Retire blue, while someone else's role in bg-0's account still trusts blue's provider: bg-0's roles stop
+    # trusting blue and its ServiceAccounts leave blue all the same; only blue's provider stays there, kept and
+    # reported (the run succeeds), until that role is gone. bg-1 is migrated entirely.
     trusts_blue = {"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
                    "Principal": {"Federated": scenario.provider_arn(ACCOUNTS[0], blue.issuer)}}
     foreign = {"Version": "2012-10-17", "Statement": [trusts_blue]}
     scenario.iam(ACCOUNTS[0]).create_role(RoleName="rel-bg-foreign", AssumeRolePolicyDocument=json.dumps(foreign))
     inventory(scenario, [blue.entry(state="absent"), green.entry()], green=green.name)
-    local_stack.reset_aws_requests()
-    refused = run_playbook(ROLLOUT, inventory=scenario.inventory)
-    assert refused.rc != 0 and "_run" in refused.report["custom_stats"], failures(refused)
-    summary = published(refused)
-    assert summary["failed"] == ["bg-0"] and "rel-bg-foreign" in summary["accounts"]["bg-0"]["error"], summary["accounts"]["bg-0"]
-    assert mutating_aws_requests(local_stack, [ACCOUNTS[0]]) == []
-    assert blue.service_account(scenario.namespace, scenario.service_account("bg-0")) is not None  # a failed account keeps them
-    assert blue.service_account(scenario.namespace, scenario.service_account("bg-1")) is None
-    assert scenario.providers(ACCOUNTS[1]) == [scenario.provider_arn(ACCOUNTS[1], green.issuer)]
-    scenario.iam(ACCOUNTS[0]).delete_role(RoleName="rel-bg-foreign")
-
     check, run = previewed_then_run(run_playbook, local_stack, scenario, clusters)
     rows = predicted(published(run))
     assert predicted(published(check)) == rows
     assert rows[("bg-0", blue.name, scenario.runner, scenario.service_account("bg-0"))] == ("-", "deleted")
-    assert published(run)["accounts"]["bg-0"]["providers"] == {green.name: "ok", blue.name: "deleted"}
+    kept = f"OIDC provider {scenario.provider_arn(ACCOUNTS[0], blue.issuer)} kept: still trusted by rel-bg-foreign"
+    for summary in (published(check), published(run)):
+        assert summary["failed"] == []
+        assert summary["accounts"]["bg-0"]["providers"] == {green.name: "ok", blue.name: "kept"}
+        assert summary["accounts"]["bg-0"]["warnings"] == [kept]
+        assert summary["accounts"]["bg-1"]["providers"] == {green.name: "ok", blue.name: "deleted"}
+        assert summary["accounts"]["bg-1"]["warnings"] == []
+    assert f"WARNING bg-0 ({ACCOUNTS[0]}): {kept}" in run.stdout, run.stdout[-3000:]
     for account in ACCOUNTS:
         statements = statements_by_issuer(scenario, account, scenario.runner)
         assert set(statements) == {green_path}
-        assert scenario.providers(account) == [scenario.provider_arn(account, green.issuer)]
+    assert scenario.providers(ACCOUNTS[0]) == sorted(scenario.provider_arn(ACCOUNTS[0], c.issuer) for c in clusters)
+    assert scenario.providers(ACCOUNTS[1]) == [scenario.provider_arn(ACCOUNTS[1], green.issuer)]
     for namespace, name, account in wanted + [(TEAM_B, "deployer", ACCOUNTS[1])]:
         assert blue.service_account(namespace, name) is None, (namespace, name)
         assert green.service_account(namespace, name)["metadata"]["annotations"][ROLE_ARN_ANNOTATION].split(":")[4] == account
     codes = verified(run_playbook, scenario)[0]
     assert codes == {(green.name, namespace, name): "ok" for namespace, name, _account in wanted + [(TEAM_B, "deployer", None)]}
+
+    # Once that role is gone, the same step deletes blue's provider in bg-0, and writes nothing else anywhere.
+    scenario.iam(ACCOUNTS[0]).delete_role(RoleName="rel-bg-foreign")
+    check, run = previewed_then_run(run_playbook, local_stack, scenario, clusters)
+    assert [(r["account"], r["action"]) for r in mutating_aws_requests(local_stack)] == [(ACCOUNTS[0], "DeleteOpenIDConnectProvider")]
+    for summary in (published(check), published(run)):
+        assert summary["accounts"]["bg-0"]["providers"] == {green.name: "ok", blue.name: "deleted"}
+        assert summary["accounts"]["bg-0"]["warnings"] == []
+    for account in ACCOUNTS:
+        assert scenario.providers(account) == [scenario.provider_arn(account, green.issuer)]
 
     # Again: nothing to do anywhere. Then the teardown removes green's ServiceAccounts, the roles and the providers.
     local_stack.reset_aws_requests()

@@ -6,8 +6,8 @@
 
 (1) blue only; (2) blue and green: both trusted, blue's statement byte for byte as it was; (3) green only, blue's
 provider retired (``state: absent``): it goes after the role stops trusting it, in the same task. Check mode predicts
-each step and writes nothing. A role of someone else's that still trusts blue keeps blue's provider: the step is
-refused before any write, naming the role. What IAM holds is read with boto3; the two issuers are moto's clusters
+each step and writes nothing. A role of someone else's that still trusts blue keeps blue's provider: the role moves on
+to green, the provider is kept and reported (``status: kept``, the role named), until ``force``. What IAM holds is read with boto3; the two issuers are moto's clusters
 of two regions (moto gives every cluster of one region the same issuer).
 """
 
@@ -37,7 +37,7 @@ def play(providers, trusted, check=False):
     """One irsa_account task in ACCOUNT: ``providers`` (issuer, state) and the role trusting the ``trusted`` issuers."""
     task = {"name": "account", MODULE: {
         "account_id": ACCOUNT, "assume_role_arn": f"arn:aws:iam::{ACCOUNT}:role/deployer",
-        "providers": [{"url": issuer, "state": state} for issuer, state in providers],
+        "providers": [{"url": issuer, "state": state, **({"force": True} if forced else {})} for issuer, state, *forced in providers],
         "roles": [{"name": ROLE, "trust": [{"issuer": issuer, "service_accounts": [SUBJECT]} for issuer in trusted]}]},
         "register": "account"}
     return yaml.safe_dump([{"name": "one account", "hosts": "localhost", "gather_facts": False, "tasks": [task]}])
@@ -99,7 +99,7 @@ def test_blue_green_in_one_account(local_stack, run_playbook, green):
         cleanup(local_stack)
 
 
-def test_a_retired_provider_someone_else_still_trusts_is_refused_before_any_write(local_stack, run_playbook, green):
+def test_a_retired_provider_someone_else_still_trusts_is_kept_and_reported_while_the_role_moves_on(local_stack, run_playbook, green):
     blue = local_stack.issuer
     iam = local_stack.account_client("iam", ACCOUNT)
     try:
@@ -107,15 +107,23 @@ def test_a_retired_provider_someone_else_still_trusts_is_refused_before_any_writ
         theirs = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Federated": provider_arn(blue)},
                                                           "Action": "sts:AssumeRoleWithWebIdentity"}]}
         iam.create_role(RoleName="someone-elses", AssumeRolePolicyDocument=json.dumps(theirs))
-        before = statements(local_stack)
-        for check in (True, False):
-            local_stack.reset_aws_requests()
-            run = run_playbook(play([(green, "present"), (blue, "absent")], [green]), check=check)
-            assert run.rc == 2
-            message = run.result("account")["msg"]
-            assert message.startswith("providers[1]: ") and "someone-elses" in message, message
-            assert mutating(local_stack) == []
-        assert statements(local_stack) == before and provider_arn(blue) in providers(local_stack)
+        done = step(local_stack, run_playbook, [(green, "present"), (blue, "absent")], [green])
+        kept = done["providers"][1]
+        assert (kept["arn"], kept["status"], kept["changed"]) == (provider_arn(blue), "kept", False)
+        assert kept["kept"] == "still trusted by someone-elses" and kept["trusted_by"] == ["someone-elses"]
+        assert done["changed"] and done["roles"][ROLE]["status"] == "updated"
+        assert any(provider_arn(blue) in warning and "kept: still trusted by someone-elses" in warning
+                   for warning in done.get("warnings") or []), done.get("warnings")
+        assert set(statements(local_stack)) == {provider_arn(green)}  # our role no longer trusts blue
+        assert providers(local_stack) == sorted([provider_arn(blue), provider_arn(green)])
+        assert mutating(local_stack) == ["UpdateAssumeRolePolicy"]
+
+        # Again: nothing to write, the provider still kept. With force it goes, although that role still trusts it.
+        again = step(local_stack, run_playbook, [(green, "present"), (blue, "absent")], [green])
+        assert not again["changed"] and again["providers"][1]["status"] == "kept" and mutating(local_stack) == []
+        forced = step(local_stack, run_playbook, [(green, "present"), (blue, "absent", True)], [green])
+        assert forced["providers"][1]["status"] == "deleted" and "kept" not in forced["providers"][1]
+        assert providers(local_stack) == [provider_arn(green)]
     finally:
         delete(iam, "someone-elses")
         cleanup(local_stack)

@@ -304,7 +304,7 @@ def test_rollout_summary_table_failures_and_blueprint():
     assert summary["failed"] == ["dev"] and summary["service_account_failed"] == []
     assert summary["namespace"] == "torque-envs" and summary["service_account_error"] is None
     assert summary["namespaces"] == ["torque-envs"]
-    assert summary["accounts"]["dev"] == {"account_id": "222222222222", "provider": "created", "roles": [], "service_account_error": None,
+    assert summary["accounts"]["dev"] == {"account_id": "222222222222", "provider": "created", "roles": [], "service_account_error": None, "warnings": [],
                                           "error": "dev: could not assume arn:aws:iam::222222222222:role/irsa-deployer: AccessDenied"}
     published = [{key: value for key, value in role(*args).items() if key != "namespace"}
                  for args in (("torque-runner", "torque-runner-prod", "ok", "333333333333"),
@@ -412,7 +412,7 @@ def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
     }
     assert rollout.rollout_outcomes(["dev", "prod"], hostvars) == [
         {"host": "dev", "account_id": "222222222222", "provider": "created", "providers": {"agents": "created"}, "error": None,
-         "retired": [],
+         "retired": [], "warnings": [],
          "roles": [{"name": "runner", "arn": "arn:aws:iam::222222222222:role/runner", "status": "created", "cluster": "agents",
                     "namespace": "torque-envs", "service_account": "runner-dev", "pattern": False, "adopt": True,
                     "source": "dev: eks_irsa_roles[1] (runner)"},
@@ -420,8 +420,29 @@ def test_rollout_outcomes_come_from_each_account_result_keyed_by_role():
                     "namespace": "ci", "service_account": "runner-*", "pattern": True, "adopt": True,
                     "source": "dev: eks_irsa_roles[1] (runner)"}]},
         {"host": "prod", "account_id": "333333333333", "provider": None, "providers": {}, "roles": [], "retired": [],
-         "error": "could not assume"},
+         "warnings": [], "error": "could not assume"},
     ]
+
+
+def test_a_provider_kept_although_asked_to_go_is_a_warning_in_the_outcome_the_table_and_the_published_account():
+    kept = "still trusted by team-x-deployer, team-y-deployer"
+    arn = "arn:aws:iam::222222222222:oidc-provider/oidc.example/blue"
+    plan = {"dev": {"account_id": "222222222222", "roles": [],
+                    "providers": [{"cluster": "green", "url": "https://oidc.example/green", "state": "present"},
+                                  {"cluster": "blue", "url": "https://oidc.example/blue", "state": "absent"}]}}
+    result = {"providers": [{"arn": "arn:aws:iam::222222222222:oidc-provider/oidc.example/green", "status": "ok"},
+                            {"arn": arn, "status": "kept", "kept": kept, "trusted_by": ["team-x-deployer", "team-y-deployer"]}],
+              "roles": {}}
+    outcomes = rollout.rollout_outcomes(["dev"], {"dev": {"eks_irsa_plan": plan, "eks_irsa_account_result": result}})
+    assert outcomes[0]["providers"] == {"green": "ok", "blue": "kept"}
+    assert outcomes[0]["warnings"] == [f"OIDC provider {arn} kept: {kept}"]
+    clusters = [{"name": "green"}, {"name": "blue", "state": "absent"}]
+    summary = rollout_summary(outcomes, "torque-envs", {}, clusters)
+    assert summary["accounts"]["dev"]["warnings"] == [f"OIDC provider {arn} kept: {kept}"]
+    assert summary["accounts"]["dev"]["providers"] == {"green": "ok", "blue": "kept"}
+    assert f"WARNING dev (222222222222): OIDC provider {arn} kept: {kept}; it goes once nothing else needs it (run again then)" \
+        in summary["lines"]
+    assert summary["failed"] == []
 
 
 # -- several clusters ---------------------------------------------------------------------------------------------

@@ -524,6 +524,49 @@ def test_absent_does_not_count_the_roles_the_same_run_deletes(iam, check_mode):
         ensure_absent(client, check_mode, ARN, planned_trust={"torque-runner": None})
     assert error.value.details == {"trusted_by": ["hand-made"]}
 
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_absent_with_keep_keeps_a_provider_other_roles_trust_and_says_which(iam, check_mode):
+    # What irsa_account asks: the run's own roles go, a provider roles outside the run still need stays, reported.
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [role("torque-runner", ARN), role("team-b", ARN), role("team-a", ARN)],
+                                        "IsTruncated": False}, {})
+    converger = ProviderConverger(client, ARN, check_mode)
+
+    predicted = converger.plan_absent(planned_trust={"torque-runner": None}, keep=True)
+    outcome = converger.apply()  # no delete stubbed: a write would fail the stubber
+
+    assert predicted == outcome and outcome.status == "kept" and not outcome.changed
+    assert outcome.before == outcome.after and outcome.after["arn"] == ARN
+    assert outcome.diff == {"before": {}, "after": {}}
+    assert converger.kept == "still trusted by team-a, team-b" and converger.trusted_by == ["team-a", "team-b"]
+    stubber.assert_no_pending_responses()
+
+
+def test_absent_with_keep_keeps_a_provider_made_by_someone_else(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response(tags=EKSCTL_TAGS, owned=False))
+    stubber.add_response("list_roles", {"Roles": [role("web", ARN)], "IsTruncated": False}, {})
+    converger = ProviderConverger(client, ARN, False)
+
+    converger.plan_absent(keep=True)
+
+    assert converger.apply().status == "kept"
+    assert converger.kept.startswith("not created by torque.eks_irsa") and converger.trusted_by == ["web"]
+
+
+def test_absent_with_keep_still_deletes_what_only_the_run_used(iam):
+    client, stubber = iam
+    expect_get(stubber, provider_response())
+    stubber.add_response("list_roles", {"Roles": [role("torque-runner", ARN)], "IsTruncated": False}, {})
+    expect_mutation(stubber, "delete_open_id_connect_provider")
+    converger = ProviderConverger(client, ARN, False)
+
+    converger.plan_absent(planned_trust={"torque-runner": None}, keep=True)
+
+    assert converger.apply().status == "deleted" and converger.kept is None
+
 # -- account --------------------------------------------------------------------------------------
 
 
