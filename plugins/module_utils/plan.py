@@ -27,6 +27,7 @@ names its own ``cluster``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 
@@ -68,6 +69,20 @@ CLUSTER_KEYS = ("name", "region", "issuer", "kubeconfig", "context", "state")
 SINGLE_CLUSTER = {"eks_irsa_cluster_name": "name", "eks_irsa_issuer": "issuer", "eks_irsa_kubeconfig": "kubeconfig",
                   "eks_irsa_kube_context": "context"}
 CLUSTER_VARIABLES = (CLUSTERS, "eks_irsa_region", *SINGLE_CLUSTER)  # all that the run's clusters are made of
+
+
+def unsupported(entry, known, prefix=""):
+    """``unsupported parameters a (did you mean b?), c`` for the keys of ``entry`` not in ``known`` (``(a typo?)`` after
+    them when none is near a known key), or '' when none;
+    ``prefix`` is how the inventory names a key (``eks_irsa_roles.``)."""
+    def named(key):
+        near = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+        return f"{prefix}{key}" + (f" (did you mean {near[0]}?)" if near else "")
+    unknown = sorted(set(entry) - set(known), key=str)
+    if not unknown:
+        return ""
+    text = ", ".join(named(key) for key in unknown)
+    return f"unsupported parameters {text}" + ("" if "did you mean" in text else " (a typo?)")
 TORQUE_AGENT = "eks_irsa_torque_agent"  # the Torque agent the blueprint snippets name, per cluster
 # The hub topology (Torque's one-agent cross-account pattern): one hub role, trusted by one ServiceAccount, that may
 # assume the spoke roles, the same ones in every account, which trust the hub role instead of a cluster.
@@ -230,9 +245,9 @@ def _cluster_entries(host_vars):
 
 
 def _checked_cluster(entry, where, default_region):
-    unknown = sorted(set(entry) - set(CLUSTER_KEYS))
+    unknown = unsupported(entry, CLUSTER_KEYS)
     if unknown:
-        raise PlanError(f"{where}: unsupported parameters {', '.join(unknown)} (a typo?); a cluster has {', '.join(CLUSTER_KEYS)}")
+        raise PlanError(f"{where}: {unknown}; a cluster has {', '.join(CLUSTER_KEYS)}")
     cluster = {key: entry.get(key) for key in CLUSTER_KEYS}
     if cluster["region"] is None:
         cluster["region"] = default_region
@@ -319,12 +334,12 @@ def _checked_spokes(spokes):
     names = {}
     for index, spoke in enumerate(spokes):
         where = f"spokes[{index}]"
+        unknown = unsupported(spoke, SPOKE_KEYS) if isinstance(spoke, dict) else ""
         if not isinstance(spoke, dict) or not spoke.get("name"):
-            raise _hub_error(f"{where}: each spoke role needs at least a 'name' (the IAM role name, the same in every account)")
-        unknown = sorted(set(spoke) - SPOKE_KEYS)
+            raise _hub_error(f"{where}: each spoke role needs at least a 'name' (the IAM role name, the same in every account)"
+                             + (f"; it has {unknown}" if unknown else ""))
         if unknown:
-            raise _hub_error(f"{where} ({spoke['name']}): unsupported parameters {', '.join(unknown)} (a typo?); a spoke role has "
-                             f"{', '.join(sorted(SPOKE_KEYS))}")
+            raise _hub_error(f"{where} ({spoke['name']}): {unknown}; a spoke role has {', '.join(sorted(SPOKE_KEYS))}")
         folded = str(spoke["name"]).lower()
         if folded in names:
             raise _hub_error(f"{where} ({spoke['name']}): the role is already listed as spokes[{names[folded]}]; list each once")
@@ -341,9 +356,9 @@ def checked_hub(setting):
         return None
     if not isinstance(setting, dict):
         raise PlanError(f"{HUB} {json.dumps(setting, default=str)} is not a mapping: give role_arn, service_account and spokes")
-    unknown = sorted(set(setting) - HUB_KEYS)
+    unknown = unsupported(setting, HUB_KEYS)
     if unknown:
-        raise _hub_error(f"unsupported parameters {', '.join(unknown)} (a typo?); {HUB} has {', '.join(sorted(HUB_KEYS))}")
+        raise _hub_error(f"{unknown}; {HUB} has {', '.join(sorted(HUB_KEYS))}")
     missing = [key for key in ("role_arn", "service_account", "spokes") if not setting.get(key)]
     if missing:
         raise _hub_error(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: give the hub role's ARN "
@@ -563,13 +578,12 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
     planned, seen, names = [], {}, {}
     for index, role in enumerate(roles):
         where = f"{field}[{index}]" if field == ROLES else field
+        unknown = unsupported(role, ROLE_ENTRY_KEYS, f"{ROLES}.") if isinstance(role, dict) else ""
         if not isinstance(role, dict) or not role.get("name"):
-            raise PlanError(f"{where}: each role needs at least a 'name' (the IAM role name)")
+            raise PlanError(f"{where}: each role needs at least a 'name' (the IAM role name)" + (f"; it has {unknown}" if unknown else ""))
         where = f"{where} ({role['name']})"
-        unknown = sorted(set(role) - ROLE_ENTRY_KEYS)
         if unknown:
-            raise PlanError(f"{where}: unsupported parameters {', '.join(f'{ROLES}.{key}' for key in unknown)} (a typo?). "
-                            f"Supported parameters include: {', '.join(sorted(ROLE_ENTRY_KEYS))}")
+            raise PlanError(f"{where}: {unknown}. Supported parameters include: {', '.join(sorted(ROLE_ENTRY_KEYS))}")
         # IAM role names are unique without regard to case: a second entry would rewrite the first one's trust on every run.
         folded = str(role["name"]).lower()
         if folded in names:
@@ -725,26 +739,28 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
     two hosts listing one role would rewrite each other's trust policy on every run. ``namespaces`` are the hosts'
     own (``eks_irsa_namespace``), for naming a ServiceAccount as the host's inventory writes it.
     """
-    owners, roles = {}, {}
+    users, roles = {}, {}  # users: ServiceAccount -> [(host, role name, where, ServiceAccount)], one per host
     clusters = {sa["cluster"] for plan in plans_by_host.values() for role in plan for sa in role["service_accounts"]}
     for host, plan in plans_by_host.items():
         for role in plan:
             role_name = role["params"]["name"]
-            where = role_source(host, role)
             for service_account in role["service_accounts"]:
                 key = (service_account["cluster"], service_account["namespace"], service_account["name"])
-                if key in owners and owners[key][0] != host:
-                    other_host, other_role = owners[key]
-                    label = service_account_label(service_account, (namespaces or {}).get(host), len(clusters) > 1)
-                    raise PlanError(f"{where}: service account {label!r} is already used by role {other_role!r} of {other_host}; "
-                                    "one ServiceAccount carries one role ARN, so give each role its own service_account")
-                owners.setdefault(key, (host, role_name))
+                if host not in [user[0] for user in users.get(key, ())]:  # one host's own duplicates: role_plans refused them
+                    users.setdefault(key, []).append((host, role_name, role_source(host, role), service_account))
             account = role["params"]["account_id"]
             other_host = roles.setdefault((account, role_name.lower()), host)  # IAM role names ignore case
             if other_host != host:
-                raise PlanError(f"{where}: role {role_name!r} of account {account} is already listed by {other_host}; two hosts of "
-                                "one account must not list the same role (each run would rewrite the other's trust policy): "
-                                "list it under one host only, or give it another name")
+                raise PlanError(f"{role_source(host, role)}: role {role_name!r} of account {account} is already listed by {other_host}; "
+                                "two hosts of one account must not list the same role (each run would rewrite the other's trust "
+                                "policy): list it under one host only, or give it another name")
+    for shared in users.values():
+        if len(shared) > 1:  # named from the second host's entry, with every other host using it, in one line
+            host, _role, where, service_account = shared[1]
+            label = service_account_label(service_account, (namespaces or {}).get(host), len(clusters) > 1)
+            others = " and ".join(f"role {role!r} of {other}" for other, role, _where, _sa in shared if other != host)
+            raise PlanError(f"{where}: service account {label!r} is already used by {others}; one ServiceAccount carries one role "
+                            "ARN, so give each role its own service_account")
 
 
 def checked_unique_stats_keys(plans_by_host):

@@ -155,9 +155,13 @@ def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
     (dict(eks_irsa_tags={"k" * 129: "v"}), "eks_irsa_tags: tag key 'kkk"),
     (dict(eks_irsa_roles=[]), "eks_irsa_roles is empty: list at least one role for this account"),
     (dict(eks_irsa_roles=[{"description": "no name"}]), "eks_irsa_roles[0]: each role needs at least a 'name' (the IAM role name)"),
+    (dict(eks_irsa_roles=[{"nmae": "r", "managed_policy": [], "zzz": 1}]),
+     "eks_irsa_roles[0]: each role needs at least a 'name' (the IAM role name); it has unsupported parameters "
+     "eks_irsa_roles.managed_policy (did you mean managed_policies?), eks_irsa_roles.nmae (did you mean name?), eks_irsa_roles.zzz"),
     (dict(eks_irsa_roles=["torque-runner"]), "eks_irsa_roles[0]: each role needs at least a 'name'"),
     (dict(eks_irsa_roles=[{"name": "r", "managed_policy": []}]),
-     "eks_irsa_roles[0] (r): unsupported parameters eks_irsa_roles.managed_policy (a typo?). Supported parameters include:"),
+     "eks_irsa_roles[0] (r): unsupported parameters eks_irsa_roles.managed_policy (did you mean managed_policies?). Supported "
+     "parameters include:"),
     (dict(eks_irsa_roles=[{"name": "a"}, {"name": "b", "service_account": "a-prod"}]),
      "eks_irsa_roles[1] (b): service account 'a-prod' is already used by role 'a'; one ServiceAccount carries one role ARN"),
     (dict(eks_irsa_roles=[{"name": "r"}, {"name": "R", "service_account": "other"}]),
@@ -250,6 +254,16 @@ def test_one_service_account_claimed_by_two_accounts_is_refused():
     lines = _problems(*_inventory(dev=_account("111111111111", eks_irsa_roles=shared), prod=_account("222222222222", eks_irsa_roles=shared)))
     assert lines[1] == ("prod: eks_irsa_roles[0] (torque-runner): service account 'shared' is already used by role 'torque-runner' "
                         "of dev; one ServiceAccount carries one role ARN, so give each role its own service_account")
+
+
+def test_one_service_account_claimed_by_three_accounts_names_every_host_in_one_line():
+    shared = [{"name": "torque-runner", "service_account": "shared"}]
+    hostvars = {host: _account(account, eks_irsa_roles=shared)
+                for host, account in (("dev", "111111111111"), ("prod", "222222222222"), ("qa", "333333333333"))}
+    lines = _problems(list(hostvars), hostvars)
+    assert lines[1:] == ["prod: eks_irsa_roles[0] (torque-runner): service account 'shared' is already used by role 'torque-runner' "
+                         "of dev and role 'torque-runner' of qa; one ServiceAccount carries one role ARN, so give each role its own "
+                         "service_account"]
 
 
 def test_one_role_listed_by_two_hosts_of_one_account_is_refused():
@@ -485,7 +499,7 @@ def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
 @pytest.mark.parametrize("clusters, message", [
     ("blue", 'eks_irsa_clusters "blue" is not a list of clusters: write [{name: blue, region: eu-west-1}'),
     ([], "eks_irsa_clusters [] is not a list of clusters"),
-    ([{"name": "blue", "kube_context": "x"}], "eks_irsa_clusters[0] (blue): unsupported parameters kube_context (a typo?); "
+    ([{"name": "blue", "kube_context": "x"}], "eks_irsa_clusters[0] (blue): unsupported parameters kube_context (did you mean context?); "
      "a cluster has name, region, issuer, kubeconfig, context, state"),
     ([{"region": "eu-west-1"}], "eks_irsa_clusters[0]: each cluster needs a 'name'"),
     ([{"name": "blue"}, {"name": "blue", "region": "us-west-2"}],
@@ -632,12 +646,15 @@ def test_the_hub_role_goes_to_the_first_host_of_its_account_only():
 
 @pytest.mark.parametrize("hub, message", [
     ("arn:aws:iam::111111111111:role/h", 'eks_irsa_hub "arn:aws:iam::111111111111:role/h" is not a mapping'),
-    (dict(HUB, spoke=[]), "eks_irsa_hub: unsupported parameters spoke (a typo?)"),
+    (dict(HUB, spoke=[]), "eks_irsa_hub: unsupported parameters spoke (did you mean spokes?); eks_irsa_hub has"),
+    (dict(HUB, zzz=[]), "eks_irsa_hub: unsupported parameters zzz (a typo?); eks_irsa_hub has"),
     ({"spokes": [{"name": "s"}]}, "eks_irsa_hub: role_arn and service_account are not set"),
     (dict(HUB, role_arn="torque-hub"), "eks_irsa_hub.role_arn 'torque-hub' is not an IAM role ARN"),
     (dict(HUB, external_id="x"), 'eks_irsa_hub.external_id "x" is not an external ID STS accepts'),
     (dict(HUB, spokes={"name": "s"}), "eks_irsa_hub: spokes {\"name\": \"s\"} is not a list of roles"),
     (dict(HUB, spokes=[{"name": "s", "service_account": "x"}]), "eks_irsa_hub: spokes[0] (s): unsupported parameters service_account"),
+    (dict(HUB, spokes=[{"role_name": "s"}]), "eks_irsa_hub: spokes[0]: each spoke role needs at least a 'name' (the IAM role name, the "
+     "same in every account); it has unsupported parameters role_name (did you mean name?)"),
     (dict(HUB, spokes=[{"name": "s"}, {"name": "S"}]), "eks_irsa_hub: spokes[1] (S): the role is already listed as spokes[0]"),
     (dict(HUB, inline_policies={"eks-irsa-hub": {}}), "eks_irsa_hub: inline_policies must be a mapping of names to policies, without 'eks-irsa-hub'"),
 ])
