@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import random
 import time
+import weakref
 
 try:
     import botocore.exceptions
@@ -51,6 +52,9 @@ TRANSIENT_CODES = frozenset((
     "ServerException", "EC2ThrottledException", "IDPCommunicationError",
 ))
 TRANSIENT_STATUSES = frozenset((429, 500, 502, 503, 504))
+# Each function a policy made -> the function it retries. By identity: a decorator that copies attributes (functools.wraps
+# does) over a policy's function must not be taken for it.
+_retried = weakref.WeakKeyDictionary()
 
 
 def _retryable(error, extra_codes, unless):
@@ -88,7 +92,7 @@ class Retry:
 
     def __call__(self, function):
         # A function some policy already retries is retried by this one instead: one layer, this one's codes and bound.
-        function = getattr(function, "retried_by_policy", function)
+        function = _retried.get(function, function)
 
         @functools.wraps(function)
         def retrying(*args, **kwargs):
@@ -103,7 +107,7 @@ class Retry:
                     if self.clock() - started + wait + CONNECT_TIMEOUT + READ_TIMEOUT > self.bound:
                         raise
                     self.sleep(wait)
-        retrying.retried_by_policy = function
+        _retried[retrying] = function
         return retrying
 
 

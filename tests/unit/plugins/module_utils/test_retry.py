@@ -3,6 +3,8 @@
 
 """The one retry policy (plugins/module_utils/retry.py): what it retries, and that no call outlasts its bound."""
 
+import functools
+
 import boto3
 import botocore.exceptions
 import pytest
@@ -120,6 +122,22 @@ def test_a_function_a_policy_retries_is_retried_by_the_outer_policy_only():
         policy(clock, bound=45)(policy(clock)(call))()
     assert clock.now <= 45  # one layer, the outer one's bound: not 45 s of 120 s attempts
     assert len(calls) == len(clock.sleeps) + 1
+
+
+def test_a_decorator_over_a_policys_function_is_not_taken_for_it():
+    clock = Clock()
+    call, calls = failing(clock, [client_error("Throttling")] * 2)
+    handled = []
+
+    def handler(function):
+        @functools.wraps(function)  # copies the function's attributes, as amazon.aws's error handlers do
+        def handling(*args, **kwargs):
+            handled.append(True)
+            return function(*args, **kwargs)
+        return handling
+
+    assert policy(clock)(handler(policy(clock)(call)))() == "done"
+    assert handled == [True] and len(calls) == 3  # the inner policy retried, under the handler, which ran once
 
 
 # -- paginate: each page a call of its own ------------------------------------------------------------------------
