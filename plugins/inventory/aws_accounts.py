@@ -212,7 +212,8 @@ class InventoryModule(AWSInventoryBase):
         management = listed["management_account_id"]
         hosts = []
         # account_tags choose among the member accounts, not the management account (see organization_accounts).
-        for account in (a for a in listed["accounts"] if a["id"] == management or organization.has_tags(a, self.get_option("account_tags"))):
+        kept = (a for a in listed["accounts"] if a["id"] == management or organization.has_tags(a, self.get_option("account_tags")))
+        for account in kept:
             variables = {"account_id": account["id"], "account_name": account["name"], "account_email": account["email"],
                          "ou_id": account["ou_id"], "ou_path": account["ou_path"], "tags": account["tags"],
                          "partition": listed["partition"]}

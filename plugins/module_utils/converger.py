@@ -197,7 +197,8 @@ class IAMCalls:
 
     def paginate(self, description, operation, result_key):
         """Every ``result_key`` item of a listing of the resource, each page retried by the policy on its own."""
-        return self._handled(description, operation, paginate)(self.client, operation, result_key, retry=self.retry, **self.identity)
+        listing = self._handled(description, operation, paginate)
+        return listing(self.client, operation, result_key, retry=self.retry, **self.identity)
 
     def read(self, description, operation):
         """The read's response, or None when the resource does not exist (after a create, still missing is an error)."""

@@ -259,8 +259,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
-from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
+from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validate_size_limit
