@@ -17,7 +17,10 @@ description:
     this file, or into another inventory source given with a second C(-i).
   - The credentials must be those of the organization's management account or of a delegated administrator for AWS
     Organizations, or assume a role there with O(assume_role_arn). They need C(organizations:DescribeOrganization),
-    C(ListRoots), C(ListOrganizationalUnitsForParent), C(ListAccountsForParent) and C(ListTagsForResource).
+    C(ListRoots), C(ListOrganizationalUnitsForParent), C(ListAccountsForParent) and C(ListTagsForResource), and with
+    O(include_management_account) C(DescribeAccount) and C(ListParents).
+  - Every AWS call, each page of a list one, and the C(sts:AssumeRole) of O(assume_role_arn), is retried as the
+    collection's modules retry theirs (throttling, outages, dropped connections), each giving up within 120 seconds.
   - The inventory file's name must end in C(aws_accounts.yml) or C(aws_accounts.yaml).
   - When the organization cannot be listed as asked, the source fails to parse with a message naming the option and
     the fix. Ansible then warns and goes on without its hosts, so the rollout stops at its first check (no hosts);
@@ -70,6 +73,9 @@ options:
       - Also add the organization's management account. It has no O(account_role_name) role of its own (AWS makes
         that role only in the accounts it creates for the organization), so give it its own with
         O(management_account_role_arn), or the rollout acts there with its own credentials.
+      - It is added wherever it is in the organization, also when O(organizational_units) leaves it out, and
+        O(include_accounts), O(exclude_accounts) and O(account_tags) do not apply to it (they choose among the member
+        accounts; this option chooses the management account).
     type: bool
     default: false
   account_role_name:
@@ -83,7 +89,7 @@ options:
     description:
       - A template for the role ARN instead of O(account_role_name), with the variables C(account_id), C(account_name),
         C(account_email), C(ou_id), C(ou_path), C(tags) and C(partition), for example
-        C(arn:{{ partition }}:iam::{{ account_id }}:role/{{ tags.deployer_role | default('platform-deployer') }}).
+        V(arn:{{ partition }}:iam::{{ account_id }}:role/{{ tags.deployer_role | default('platform-deployer'\) }}).
       - The result must be an IAM role ARN in that account.
     type: str
   management_account_role_arn:
@@ -131,17 +137,15 @@ hostname: "{{ account_name }}-{{ account_id }}"
 import hashlib
 import json
 
-try:
-    import botocore.config
-except ImportError:
-    pass  # AWSInventoryBase.parse reports the missing SDK
-
 from ansible.errors import AnsibleError
-from ansible.errors import AnsibleParserError
 from ansible.template import Templar
 from ansible_collections.amazon.aws.plugins.plugin_utils.inventory import AWSInventoryBase
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import PolicyClient
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import organization
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.organization import OrganizationError
 
@@ -155,8 +159,6 @@ GROUP = "eks_irsa_accounts"
 # The options that decide which accounts are read from AWS (the others are applied to what was read, cached or not).
 LISTING_OPTIONS = ("organizational_units", "recursive", "include_accounts", "exclude_accounts", "include_management_account")
 DEFAULT_REGION = "us-east-1"  # when neither the options nor the environment give one
-# Organizations' own throttling (TooManyRequestsException) is retried by botocore's standard mode.
-CLIENT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 10}}
 
 
 class InventoryModule(AWSInventoryBase):
@@ -171,8 +173,12 @@ class InventoryModule(AWSInventoryBase):
         digest = hashlib.sha256(json.dumps(listing, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return f"{super().get_cache_key(path)}_{digest}"
 
-    def _do_fail(self, message):
-        raise AnsibleParserError(message)
+    def client(self, service, retry_decorator=None, **extra_params):
+        """Every client of the plugin, amazon.aws's STS client for O(assume_role_arn) included, as the modules' are:
+        botocore makes one attempt (``CLIENT_CONFIG``) and each call is retried by the collection's policy."""
+        config = dict(CLIENT_CONFIG, **(extra_params.pop("config", None) or {}))
+        retry = retry_decorator if isinstance(retry_decorator, Retry) else AWS_RETRY
+        return PolicyClient(super().client(service, config=config, **extra_params), retry)
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache=cache)
@@ -183,18 +189,17 @@ class InventoryModule(AWSInventoryBase):
         try:
             self._populate(listed)
         except OrganizationError as e:
-            self._do_fail(f"{self.NAME}: {e}")
+            self.fail_aws(f"{self.NAME}: {e}")
 
     def _list_organization(self):
         # Organizations has one endpoint per partition; any region of the partition reaches it.
-        client = self.client("organizations", config=botocore.config.Config(**CLIENT_CONFIG),
-                             **({} if self.region else {"region": DEFAULT_REGION}))
+        client = self.client("organizations", **({} if self.region else {"region": DEFAULT_REGION}))
         try:
             return organization.organization_accounts(
                 client, self.get_option("organizational_units"), self.get_option("recursive"), self.get_option("include_accounts"),
                 self.get_option("exclude_accounts"), self.get_option("include_management_account"))
         except OrganizationError as e:
-            self._do_fail(f"{self.NAME}: {e}")
+            self.fail_aws(f"{self.NAME}: {e}")
 
     def _template(self, option, value, variables):
         try:
@@ -206,7 +211,9 @@ class InventoryModule(AWSInventoryBase):
         """``[(host name, account, host variables)]`` of the selected accounts, their role ARNs checked."""
         management = listed["management_account_id"]
         hosts = []
-        for account in (a for a in listed["accounts"] if organization.has_tags(a, self.get_option("account_tags"))):
+        # account_tags choose among the member accounts, not the management account (see organization_accounts).
+        kept = (a for a in listed["accounts"] if a["id"] == management or organization.has_tags(a, self.get_option("account_tags")))
+        for account in kept:
             variables = {"account_id": account["id"], "account_name": account["name"], "account_email": account["email"],
                          "ou_id": account["ou_id"], "ou_path": account["ou_path"], "tags": account["tags"],
                          "partition": listed["partition"]}

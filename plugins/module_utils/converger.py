@@ -27,6 +27,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHand
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 
 
 class Outcome(namedtuple("Outcome", ["status", "before", "after", "diff"])):
@@ -196,21 +197,19 @@ class IAMCalls:
     def _handled(self, description, operation, function):
         # The IAM action in the message is the permission a denied caller lacks.
         action = self.client.meta.method_to_api_mapping.get(operation, operation)
-        return IAMErrorHandler.common_error_handler(f"{description} ({self.label}; iam:{action})")(self.retry(function))
+        return IAMErrorHandler.common_error_handler(f"{description} ({self.label}; iam:{action})")(function)
 
     def call(self, description, operation, **params):
         return self.send(description, operation, **dict(self.identity, **params))
 
     def send(self, description, operation, **params):
         """A call without the identity parameters (a provider is created from its URL, not its ARN)."""
-        return self._handled(description, operation, getattr(self.client, operation))(**params)
+        return self._handled(description, operation, self.retry(getattr(self.client, operation)))(**params)
 
     def paginate(self, description, operation, result_key):
-        # Each page is a request of its own: the policy applies to each (the paginator calls the client directly).
-        def fetch():
-            return self.client.get_paginator(operation).paginate(**self.identity).build_full_result()[result_key]
-
-        return self._handled(description, operation, fetch)()
+        """Every ``result_key`` item of a listing of the resource, each page retried by the policy on its own."""
+        listing = self._handled(description, operation, paginate)
+        return listing(self.client, operation, result_key, retry=self.retry, **self.identity)
 
     def read(self, description, operation):
         """The read's response, or None when the resource does not exist (after a create, still missing is an error)."""

@@ -51,8 +51,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import O
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
-from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import federated_principals
 
 # IAM quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
@@ -259,9 +259,8 @@ def caller_account_guard(module, account_id):
 
 
 @IAMErrorHandler.list_error_handler("list the roles (iam:ListRoles)", default_value=[])
-@AWS_RETRY
 def _list_roles(client):
-    return client.get_paginator("list_roles").paginate().build_full_result()["Roles"]
+    return paginate(client, "list_roles", "Roles")
 
 
 def roles_trusting(client, arn, planned_trust=None):

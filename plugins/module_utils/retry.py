@@ -10,9 +10,12 @@ while IAM is not yet consistent). Each retry waits a random time up to 1, 2, 4, 
 happens, a call gives up within :data:`CALL_BOUND` seconds of its first attempt: a retry is made only when its
 wait plus the longest an attempt may take (:data:`CONNECT_TIMEOUT` + :data:`READ_TIMEOUT`) still fits.
 
-botocore itself makes one attempt per request (its own retries are off, see :data:`CLIENT_CONFIG`), so no layer
-multiplies another. The policy is a decorator, usable where amazon.aws takes a ``retry_decorator``
-(``RetryingBotoClientWrapper``: calls made with ``aws_retry=True``) or around any function that calls AWS.
+botocore itself makes one attempt per request (its own retries are off, see :data:`CLIENT_CONFIG`), and a function
+already retried by a policy is retried by the outer one only, so no layer multiplies another. The policy is a
+decorator, usable where amazon.aws takes a ``retry_decorator`` (``RetryingBotoClientWrapper``: calls made with
+``aws_retry=True``) or around any function that calls AWS. :func:`paginate` reads a paginated list with each page a
+call of its own under the policy; :class:`PolicyClient` puts every call of a client under it, for code that calls AWS
+through a client it is handed (amazon.aws's inventory base assumes ``assume_role_arn`` that way).
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from __future__ import annotations
 import functools
 import random
 import time
+import weakref
 
 try:
     import botocore.exceptions
+    import botocore.paginate
+    import botocore.session
 except ImportError:
     pass  # AnsibleAWSModule reports the missing library
 
@@ -46,6 +52,9 @@ TRANSIENT_CODES = frozenset((
     "ServerException", "EC2ThrottledException", "IDPCommunicationError",
 ))
 TRANSIENT_STATUSES = frozenset((429, 500, 502, 503, 504))
+# Each function a policy made -> the function it retries. By identity: a decorator that copies attributes (functools.wraps
+# does) over a policy's function must not be taken for it.
+_retried = weakref.WeakKeyDictionary()
 
 
 def _retryable(error, extra_codes, unless):
@@ -82,6 +91,9 @@ class Retry:
             delay = min(delay * 2, MAX_DELAY)
 
     def __call__(self, function):
+        # A function some policy already retries is retried by this one instead: one layer, this one's codes and bound.
+        function = _retried.get(function, function)
+
         @functools.wraps(function)
         def retrying(*args, **kwargs):
             started = self.clock()
@@ -95,7 +107,44 @@ class Retry:
                     if self.clock() - started + wait + CONNECT_TIMEOUT + READ_TIMEOUT > self.bound:
                         raise
                     self.sleep(wait)
+        _retried[retrying] = function
         return retrying
 
 
 AWS_RETRY = Retry()
+
+
+_paginator_models = {}  # (service, API version) -> botocore's PaginatorModel
+
+
+def _pagination_config(client, api_name):
+    service = client.meta.service_model
+    key = (service.service_name, service.api_version)
+    if key not in _paginator_models:
+        _paginator_models[key] = botocore.session.get_session().get_paginator_model(*key)
+    return _paginator_models[key].get_paginator(api_name)
+
+
+def paginate(client, operation, result_key, retry=AWS_RETRY, **params):
+    """Every item of ``result_key`` that the paginated ``operation`` lists (``[]`` when it lists none).
+
+    botocore's paginator reads the pages, but through ``retry(client.<operation>)``: each page is a call of its own
+    under the policy, so a throttled page is retried alone, within the bound, and the pages before it are not read
+    again (a paginator from ``client.get_paginator()`` calls the client's bare method, which no policy retries).
+    ``client`` is a boto3 client or amazon.aws's ``RetryingBotoClientWrapper`` of one.
+    """
+    api_name = client.meta.method_to_api_mapping[operation]
+    paginator = botocore.paginate.Paginator(retry(getattr(client, operation)), _pagination_config(client, api_name),
+                                            client.meta.service_model.operation_model(api_name))
+    return paginator.paginate(**params).build_full_result().get(result_key, [])
+
+
+class PolicyClient:
+    """A boto3 client each of whose API calls is one call under ``retry``; other attributes are the client's."""
+
+    def __init__(self, client, retry=AWS_RETRY):
+        self.client, self.retry = client, retry
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        return self.retry(attribute) if name in self.client.meta.method_to_api_mapping else attribute

@@ -14,7 +14,7 @@ description:
     C(sts:AssumeRoleWithWebIdentity) with it for the role, as the pod's AWS SDK does.
   - A refusal is retried with a bounded back-off (IAM is eventually consistent, so a role or provider made seconds ago
     may be refused for 10 to 30 s), then reported as a finding with code C(token-proof-failed) and the STS error code;
-    success gives C(token-proof-ok).
+    success gives C(token-proof-ok). Throttling and outages are retried first, as for every AWS call of the collection.
   - The token and the temporary credentials are never returned, logged or stored; the credentials are discarded.
   - Needs a real cluster (the TokenRequest API) and real STS; M(torque.eks_irsa.irsa_verify) explains a failure.
   - Writes nothing (a TokenRequest stores no object), so it also runs in check mode.
@@ -134,7 +134,9 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import CLIENT_CONFIG
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import TRANSIENT_CODES
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import PROOF_RETRY_CODES
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import token_proof_finding
 
@@ -150,18 +152,22 @@ def request_token(core_api, namespace, service_account, audience, expiration):
     return core_api.create_namespaced_service_account_token(service_account, namespace, body).status.token
 
 
-def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep):
-    """``(error code or None, error message, attempts made)`` of AssumeRoleWithWebIdentity, retried while refused."""
+def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep, retry=AWS_RETRY):
+    """``(error code or None, error message, attempts made)`` of AssumeRoleWithWebIdentity, retried while refused.
+
+    Each attempt is a call under the collection's retry policy (throttling, outages); the attempts here wait out what
+    only time cures (IAM's consistency), not what the policy already retried.
+    """
     for attempt in range(1, attempts + 1):
         try:
-            sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName=SESSION_NAME, WebIdentityToken=token)
+            retry(sts.assume_role_with_web_identity)(RoleArn=role_arn, RoleSessionName=SESSION_NAME, WebIdentityToken=token)
             return None, None, attempt  # the credentials are dropped unread
         except botocore.exceptions.ClientError as e:
             error = e.response.get("Error", {})
             code, message = error.get("Code", "Unknown"), error.get("Message", str(e))
         except botocore.exceptions.BotoCoreError as e:
             code, message = type(e).__name__, str(e)
-        if code not in PROOF_RETRY_CODES or attempt == attempts:
+        if code not in PROOF_RETRY_CODES - TRANSIENT_CODES or attempt == attempts:
             return code, message, attempt
         sleep(min(delay * 2 ** (attempt - 1), MAX_DELAY))
     return "NotAttempted", "attempts must be at least 1", 0

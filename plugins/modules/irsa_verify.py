@@ -259,6 +259,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
@@ -346,14 +347,12 @@ def read_policy_documents(client, name):
     """The documents of the role's inline and attached managed policies (their default versions); None when the role
     does not exist."""
     documents = []
-    for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
-        for policy_name in page["PolicyNames"]:
-            documents.append(client.get_role_policy(aws_retry=True, RoleName=name, PolicyName=policy_name)["PolicyDocument"])
-    for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-        for attached in page["AttachedPolicies"]:
-            version = client.get_policy(aws_retry=True, PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
-            documents.append(client.get_policy_version(aws_retry=True, PolicyArn=attached["PolicyArn"],
-                                                       VersionId=version)["PolicyVersion"]["Document"])
+    for policy_name in paginate(client, "list_role_policies", "PolicyNames", RoleName=name):
+        documents.append(client.get_role_policy(aws_retry=True, RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+    for attached in paginate(client, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+        version = client.get_policy(aws_retry=True, PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(client.get_policy_version(aws_retry=True, PolicyArn=attached["PolicyArn"],
+                                                   VersionId=version)["PolicyVersion"]["Document"])
     return documents
 
 

@@ -6,7 +6,8 @@
 
 The organization is walked from its root, one OU at a time: that gives each account its OU path without a
 ``ListParents`` call per account. Only the OUs asked for (and, when recursive, those under them) have their accounts
-listed. Every list is paginated. Errors are :class:`OrganizationError`, whose message names the option to change.
+listed. Every list is paginated, and every call (each page one) is retried by the collection's policy
+(``module_utils.retry``). Errors are :class:`OrganizationError`, whose message names the option to change.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ try:
 except ImportError:
     pass  # the plugin reports the missing SDK
 
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
+
 OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
 ROOT_ID_RE = re.compile(r"^r-[0-9a-z]{4,32}$")
 HOST_NAME_INVALID = re.compile(r"[^a-z0-9_.-]+")
@@ -29,35 +35,28 @@ class OrganizationError(ValueError):
     """What keeps the organization from being listed as asked; the message names the option and the fix."""
 
 
-def _error_code(error):
-    return getattr(error, "response", {}).get("Error", {}).get("Code", "")
-
-
-def _call(what, function, **kwargs):
-    """``function(**kwargs)``, with AWS's refusals explained: the permission the credentials lack, and which account."""
+def _call(what, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, a call under the retry policy, with AWS's refusals explained: the permission the
+    credentials lack, and which account."""
     try:
-        return function(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        code = _error_code(e)
-        if code in ("AccessDeniedException", "AccessDenied"):
-            raise OrganizationError(
-                f"the credentials may not {what} ({e}): use credentials of the organization's management account or of a "
-                "delegated administrator (options profile, access_key and secret_key, or assume_role_arn), with "
-                "organizations:DescribeOrganization, ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent and "
-                "ListTagsForResource") from None
-        if code == "AWSOrganizationsNotInUseException":
-            raise OrganizationError(
-                f"the credentials' account is not in an AWS organization ({e}): use credentials of the organization's "
-                "management account or of a delegated administrator (options profile, access_key and secret_key, or "
-                "assume_role_arn)") from None
-        raise OrganizationError(f"could not {what}: {e}") from None
-    except botocore.exceptions.BotoCoreError as e:
+        return function(*args, **kwargs)
+    except is_boto3_error_code(("AccessDeniedException", "AccessDenied")) as e:
+        raise OrganizationError(
+            f"the credentials may not {what} ({e}): use credentials of the organization's management account or of a "
+            "delegated administrator (options profile, access_key and secret_key, or assume_role_arn), with "
+            "organizations:DescribeOrganization, ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent and "
+            "ListTagsForResource (and DescribeAccount and ListParents with include_management_account)") from None
+    except is_boto3_error_code("AWSOrganizationsNotInUseException") as e:  # pylint: disable=duplicate-except
+        raise OrganizationError(
+            f"the credentials' account is not in an AWS organization ({e}): use credentials of the organization's "
+            "management account or of a delegated administrator (options profile, access_key and secret_key, or "
+            "assume_role_arn)") from None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
         raise OrganizationError(f"could not {what}: {e}") from None
 
 
 def _paginated(client, operation, key, what, **kwargs):
-    paginator = client.get_paginator(operation)
-    return _call(what, lambda: paginator.paginate(**kwargs).build_full_result().get(key, []))
+    return _call(what, paginate, client, operation, key, **kwargs)
 
 
 class OrganizationTree:
@@ -67,9 +66,12 @@ class OrganizationTree:
     def __init__(self, client):
         self.client = client
         organization = _call("describe the organization (organizations:DescribeOrganization)",
-                             client.describe_organization)["Organization"]
+                             AWS_RETRY(client.describe_organization))["Organization"]
         self.management_account_id = organization.get("MasterAccountId")
-        self.partition = organization["Arn"].split(":")[1]
+        arn = parse_aws_arn(organization["Arn"])
+        if arn is None:
+            raise OrganizationError(f"organizations:DescribeOrganization answered {organization['Arn']!r}, which is not an ARN")
+        self.partition = arn["partition"]
         self.paths, self.children = {}, {}
         roots = _paginated(client, "list_roots", "Roots", "list the organization's root (organizations:ListRoots)")
         pending = []
@@ -124,9 +126,10 @@ def is_active(account):
 
 def organization_accounts(client, units=None, recursive=True, include=None, exclude=None, management=False):
     """``{management_account_id, partition, accounts}``: every ACTIVE account under ``units`` (IDs or paths; the whole
-    organization when empty) that the ID and name patterns keep (``include``: any, when given; ``exclude``: none), the
-    management account only with ``management``; once each, in the order found, as ``{id, name, email, arn, ou_id,
-    ou_path, tags}``. Tags are read only for the accounts kept."""
+    organization when empty) that the ID and name patterns keep (``include``: any, when given; ``exclude``: none), and
+    with ``management`` the management account, wherever it is; once each, in the order found (the management account
+    last when outside ``units``), as ``{id, name, email, arn, ou_id, ou_path, tags}``. Tags are read only for the
+    accounts kept."""
     tree = OrganizationTree(client)
     selected = [tree.resolve(unit, f"organizational_units[{index}]") for index, unit in enumerate(units or [])] or \
         [unit for unit, path in tree.paths.items() if path == "/"]
@@ -135,14 +138,43 @@ def organization_accounts(client, units=None, recursive=True, include=None, excl
         listed = _paginated(client, "list_accounts_for_parent", "Accounts",
                             f"list the accounts of {tree.paths[unit]} (organizations:ListAccountsForParent)", ParentId=unit)
         for account in listed:
-            found = {"id": account["Id"], "name": account.get("Name") or account["Id"]}
-            if account["Id"] in seen or not is_active(account) or (account["Id"] == tree.management_account_id and not management) \
-                    or (include and not matches_any(found, include)) or matches_any(found, exclude or []):
+            if account["Id"] in seen or not is_active(account) or not _kept(account, tree.management_account_id, management,
+                                                                            include, exclude):
                 continue
             seen.add(account["Id"])
-            accounts.append(dict(found, email=account.get("Email"), arn=account.get("Arn"), ou_id=unit, ou_path=tree.paths[unit],
-                                 tags=_tags(client, account["Id"])))
+            accounts.append(_account(client, account, unit, tree.paths[unit]))
+    if management and tree.management_account_id not in seen:
+        found = _management_account(client, tree)
+        if found is not None:
+            accounts.append(found)
     return {"management_account_id": tree.management_account_id, "partition": tree.partition, "accounts": accounts}
+
+
+def _kept(account, management_account_id, management, include, exclude):
+    # The management account is there when include_management_account asks for it, whatever the patterns: that option
+    # names this one account, and patterns written to pick member accounts should not silently undo it.
+    if account["Id"] == management_account_id:
+        return management
+    found = {"id": account["Id"], "name": account.get("Name") or account["Id"]}
+    return not ((include and not matches_any(found, include)) or matches_any(found, exclude or []))
+
+
+def _account(client, account, unit, path):
+    return {"id": account["Id"], "name": account.get("Name") or account["Id"], "email": account.get("Email"),
+            "arn": account.get("Arn"), "ou_id": unit, "ou_path": path, "tags": _tags(client, account["Id"])}
+
+
+def _management_account(client, tree):
+    """The management account, read by its ID (it is outside the OUs listed); None when it is not ACTIVE."""
+    account_id = tree.management_account_id
+    account = _call(f"describe the management account {account_id} (organizations:DescribeAccount)", AWS_RETRY(client.describe_account),
+                    AccountId=account_id)["Account"]
+    if not is_active(account):
+        return None
+    parents = _paginated(client, "list_parents", "Parents",
+                         f"list the parent of the management account {account_id} (organizations:ListParents)", ChildId=account_id)
+    unit = parents[0]["Id"]
+    return _account(client, account, unit, tree.paths.get(unit, "/"))
 
 
 def matches_any(account, patterns):

@@ -283,3 +283,71 @@ def test_the_example_lists_the_organization_and_passes_the_preflight(local_stack
     assert listed["_meta"]["hostvars"]["dev-us"]["eks_irsa_namespace"] == "torque-envs"  # from its group_vars
     preflight = run_playbook("torque.eks_irsa.preflight", inventory=str(path))
     assert preflight.rc == 0, failures(preflight)
+
+
+def test_a_throttled_page_of_ous_and_a_throttled_assume_role_are_retried_by_the_policy(local_stack, org, tmp_path):
+    client = org["client"]
+    fleet = client.create_organizational_unit(ParentId=org["units"]["/"], Name="Fleet")["OrganizationalUnit"]["Id"]
+    # More than one page: Organizations (and moto) list 20 OUs at most by default. (OUs, not accounts: each new account
+    # makes moto's next AssumeRole slow.)
+    units = [client.create_organizational_unit(ParentId=fleet, Name=f"unit-{index:02}")["OrganizationalUnit"]["Id"]
+             for index in range(21)]
+    try:
+        path = write_inventory(str(tmp_path), organizational_units=["/Fleet"])
+        # moto answers the first AssumeRole after new accounts (the fixture's) slowly, beyond the policy's read timeout.
+        local_stack.account_client("sts", MANAGEMENT)
+        local_stack.reset_aws_requests()
+        local_stack.set_faults([
+            {"mode": "throttle", "services": ["organizations"], "actions": ["ListOrganizationalUnitsForParent"],
+             "continued": True, "limit": 1},
+            {"mode": "throttle", "services": ["sts"], "actions": ["AssumeRole"], "limit": 1}])
+        try:
+            process, listed = ansible_inventory(local_stack, path, ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
+        finally:
+            local_stack.clear_faults()
+        assert process.returncode == 0 and listed is not None, process.stderr  # (the Fleet has no accounts)
+        requests = organizations_requests(local_stack)
+        # The first page of the Fleet's OUs once; the throttled second page again, by the policy: every request is
+        # botocore's one attempt. Then every OU of both pages has its accounts listed.
+        pages = [(r["page_token"], r["fault"], r["sdk_attempt"]) for r in requests if r["action"] == "ListOrganizationalUnitsForParent"]
+        continued = [page for page in pages if page[0] is not None]
+        assert [(fault, attempt) for _token, fault, attempt in continued] == [("throttle", 1), (None, 1)], pages
+        assert continued[0][0] == continued[1][0] and {attempt for _token, _fault, attempt in pages} == {1}
+        parents = len(org["units"]) + 1 + len(units)  # the root, its OUs, the Fleet and the Fleet's units
+        assert len(pages) == parents + 2  # each parent's one page once, the Fleet's second page twice
+        assert len([r for r in requests if r["action"] == "ListAccountsForParent"]) == len(units) + 1
+        assume = [(r["fault"], r["sdk_attempt"]) for r in local_stack.aws_requests() if r["action"] == "AssumeRole"]
+        assert assume == [("throttle", 1), (None, 1)]  # amazon.aws's own AssumeRole for assume_role_arn too
+    finally:
+        for unit in units + [fleet]:
+            client.delete_organizational_unit(OrganizationalUnitId=unit)
+
+
+def test_the_management_account_is_added_with_organizational_units_whatever_the_filters(local_stack, org, tmp_path):
+    ids = org["ids"]
+    path = write_inventory(str(tmp_path), organizational_units=["/Workloads/Prod"], account_tags={"torque": "enabled"},
+                           exclude_accounts=["prod-legacy"], include_management_account=True,
+                           management_account_role_arn=f"arn:aws:iam::{MANAGEMENT}:role/platform-admin")
+    local_stack.reset_aws_requests()
+    process, listed = ansible_inventory(local_stack, path)
+    assert process.returncode == 0, process.stderr
+    # The management account is at the root, has no torque tag, and the OU, tag and name filters choose member accounts.
+    assert sorted(listed["eks_irsa_accounts"]["hosts"]) == ["master", "prod-eu", "prod-us"]
+    master = listed["_meta"]["hostvars"]["master"]
+    assert (master["eks_irsa_account_id"], master["aws_account_management"], master["aws_account_ou_path"]) == (MANAGEMENT, True, "/")
+    assert master["aws_account_ou_id"] == org["units"]["/"]
+    assert master["eks_irsa_assume_role_arn"] == f"arn:aws:iam::{MANAGEMENT}:role/platform-admin"
+    assert listed["_meta"]["hostvars"]["prod-eu"]["eks_irsa_account_id"] == ids["Prod EU"]
+    # Without the option, the same OUs give only their own accounts.
+    path = write_inventory(str(tmp_path), organizational_units=["/Workloads/Prod"], account_tags={"torque": "enabled"},
+                           exclude_accounts=["prod-legacy"])
+    process, listed = ansible_inventory(local_stack, path)
+    assert process.returncode == 0 and sorted(listed["eks_irsa_accounts"]["hosts"]) == ["prod-eu", "prod-us"], process.stderr
+
+
+def test_the_account_role_arn_example_renders_whole_in_ansible_doc():
+    process = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-doc"), "-t", "inventory", "torque.eks_irsa.aws_accounts"],
+                             env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert process.returncode == 0, process.stderr
+    text = "".join(process.stdout.split())
+    assert "`arn:{{partition}}:iam::{{account_id}}:role/{{tags.deployer_role|default('platform-deployer')}}'." in text, process.stdout

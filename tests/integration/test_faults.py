@@ -113,3 +113,53 @@ def test_rollout_over_five_accounts_while_new_roles_are_not_yet_readable(local_s
     assert failures(run) == [] and run.rc == 0, failures(run)
     assert faults["eventual_consistency"] >= 5, faults  # every new role answered NoSuchEntity at least once
     assert_converged(local_stack, scenario)  # (the unfaulted re-run is the other test's: the lag leaves nothing behind)
+
+
+# -- a listing's page throttled: that page is retried by the policy, alone ---------------------------------------------
+
+PAGED_ACCOUNT = "555555555576"
+HUB_ROLE = "flt-paged-hub"
+
+
+def listing(stack, action, account):
+    """``[(page_token, fault, sdk_attempt)]`` of the ``action`` requests in ``account``, in order."""
+    return [(r["page_token"], r["fault"], r["sdk_attempt"]) for r in stack.aws_requests() if r["action"] == action and r["account"] == account]
+
+
+def assert_only_the_throttled_page_was_sent_again(requests):
+    """The first page once, the throttled page twice (the policy's retry, not botocore's: every request is its first
+    attempt there), then the pages after it once each."""
+    (first, _fault, _attempt), (throttled, fault, _second) = requests[:2]
+    assert first is None and throttled is not None and fault == "throttle", requests
+    assert requests[2][:2] == (throttled, None), requests
+    tokens = [token for token, _fault, _attempt in requests]
+    assert tokens.count(None) == 1 and len(set(tokens[2:])) == len(tokens) - 2, requests
+    assert {attempt for _token, _fault, attempt in requests} == {1}, requests
+
+
+def test_a_throttled_page_of_a_roles_attached_policies_is_retried_alone_and_verify_succeeds(local_stack, run_playbook):
+    iam = local_stack.account_client("iam", PAGED_ACCOUNT)
+    managed = [policy["Arn"] for policy in iam.list_policies(Scope="AWS", MaxItems=105)["Policies"]]
+    assert len(managed) == 105  # more than one page: IAM (and moto) list 100 at most by default
+    iam.create_role(RoleName=HUB_ROLE, AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}')
+    try:
+        for arn in managed:
+            iam.attach_role_policy(RoleName=HUB_ROLE, PolicyArn=arn)
+        local_stack.reset_aws_requests()
+        local_stack.set_faults([{"mode": "throttle", "services": ["iam"], "actions": ["ListAttachedRolePolicies"],
+                                 "continued": True, "limit": 1}])
+        try:
+            run = run_playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+                "name": "Verify the hub role", "torque.eks_irsa.irsa_verify": {
+                    "account_id": PAGED_ACCOUNT, "assume_role_arn": f"arn:aws:iam::{PAGED_ACCOUNT}:role/irsa-deployer",
+                    "hub": {"role_name": HUB_ROLE, "spoke_arns": ["arn:aws:iam::555555555577:role/spoke"]}}}]}])
+        finally:
+            local_stack.clear_faults()
+        assert run.rc == 0, failures(run)
+        assert_only_the_throttled_page_was_sent_again(listing(local_stack, "ListAttachedRolePolicies", PAGED_ACCOUNT))
+        # Every attached policy was read, those of the re-sent page once.
+        assert len([1 for _request in listing(local_stack, "GetPolicyVersion", PAGED_ACCOUNT)]) == len(managed)
+    finally:
+        for arn in managed:
+            iam.detach_role_policy(RoleName=HUB_ROLE, PolicyArn=arn)
+        iam.delete_role(RoleName=HUB_ROLE)

@@ -8,7 +8,7 @@ Tests use it to count the AWS calls the modules make, and to make AWS misbehave 
 the field (throttling, outages, dropped connections, IAM's eventual consistency), which moto never does.
 
 Clients point ``AWS_ENDPOINT_URL`` at the proxy; every request is forwarded unchanged to moto and
-logged as ``{"service", "action", "account", "mutating", "fault"}``:
+logged as ``{"service", "action", "account", "mutating", "fault", "page_token", "sdk_attempt"}``:
 
 - ``service`` comes from the SigV4 credential scope (``Credential=AKID/date/region/<service>/...``);
 - ``action`` is the query-protocol ``Action`` (IAM, STS), the ``X-Amz-Target`` operation (JSON
@@ -17,7 +17,11 @@ logged as ``{"service", "action", "account", "mutating", "fault"}``:
   ``AssumeRole`` response it forwards; other keys act in moto's default account;
 - ``mutating`` is False for reads (``Get*``, ``List*``, ``Describe*``, REST ``GET``) and for STS, whose
   calls change no AWS resource;
-- ``fault`` is None, or the fault mode the proxy answered with instead of forwarding (see below).
+- ``fault`` is None, or the fault mode the proxy answered with instead of forwarding (see below);
+- ``page_token`` is the pagination token the request continues a listing from (``Marker`` or ``NextToken``), None
+  for a listing's first page and for every other request: a page re-sent is the same action with the same token;
+- ``sdk_attempt`` is the attempt number botocore gives the request (its ``amz-sdk-request`` header, None without
+  one): above 1, botocore itself retried it.
 
 ``GET /_proxy/requests`` returns the log as JSON, ``DELETE /_proxy/requests`` clears it.
 
@@ -29,7 +33,8 @@ reads it back (with how many faults each rule injected), ``DELETE`` clears it. A
 Rule keys: ``mode`` (required, see :data:`FAULT_MODES`); ``rate``, the share of matching requests
 to fault (default 1.0); optional filters ``services`` (signing names: iam, sts, eks),
 ``actions`` (names as logged, shell-style patterns such as ``Get*`` or ``GET /clusters/*``) and
-``accounts``; ``limit``, the most faults the rule injects; for ``throttle`` and ``unavailable``
+``accounts``; ``continued`` (true: only the requests for a listing's later pages, those with a ``page_token``;
+false: only the others); ``limit``, the most faults the rule injects; for ``throttle`` and ``unavailable``
 optional ``status``/``code``/``message`` overrides; for ``eventual_consistency`` ``reads``.
 
 - ``throttle``: IAM/STS (query protocol) get HTTP 400 ``Throttling`` "Rate exceeded" as XML; EKS
@@ -96,7 +101,9 @@ _ANSWERS = {
     ("unavailable", "rest-json"): (503, "ServiceUnavailableException", "Service is unavailable. Please try again later.", None),
     ("unavailable", "json"): (503, "ServiceUnavailableException", "Service is unavailable. Please try again later.", None),
 }
-_RULE_KEYS = {"mode", "rate", "services", "actions", "accounts", "limit", "status", "code", "message", "reads"}
+_RULE_KEYS = {"mode", "rate", "services", "actions", "accounts", "continued", "limit", "status", "code", "message", "reads"}
+_PAGE_TOKENS = ("Marker", "NextToken", "nextToken")  # what IAM, Organizations (and other JSON services) and EKS call them
+_SDK_ATTEMPT_RE = re.compile(r"(?:^|;)\s*attempt=(\d+)")
 
 
 def classify(method, path, headers, body):
@@ -129,6 +136,23 @@ def query_parameters(path, headers, body):
     if headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
         params.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
     return {key: values[0] for key, values in params.items()}
+
+
+def page_token(headers, body, params):
+    """The pagination token a request carries (see :data:`_PAGE_TOKENS`), or None."""
+    if headers.get("X-Amz-Target"):
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        params = params if isinstance(params, dict) else {}
+    return next((params[key] for key in _PAGE_TOKENS if params.get(key)), None)
+
+
+def sdk_attempt(headers):
+    """botocore's attempt number of a request, from its ``amz-sdk-request`` header (``attempt=2; max=3``), or None."""
+    match = _SDK_ATTEMPT_RE.search(headers.get("amz-sdk-request", ""))
+    return int(match.group(1)) if match else None
 
 
 def protocol_of(headers, action):
@@ -184,6 +208,9 @@ class FaultRule:
         self.services = self._names(spec, "services", where, str.lower)
         self.actions = self._names(spec, "actions", where)
         self.accounts = self._names(spec, "accounts", where)
+        self.continued = spec.get("continued")
+        if self.continued is not None and not isinstance(self.continued, bool):
+            raise FaultError(f"{where}.continued: {self.continued!r} is not true or false")
         self.limit = self._count(spec, "limit", where, minimum=0)
         self.reads = self._count(spec, "reads", where, minimum=1) or 1
         self.overrides = {key: spec[key] for key in ("status", "code", "message") if key in spec}
@@ -220,9 +247,11 @@ class FaultRule:
     def exhausted(self):
         return self.limit is not None and self.injected >= self.limit
 
-    def matches(self, service, action, account):
+    def matches(self, service, action, account, token=None):
         """True when a request passes the rule's filters (whether it is faulted is the plan's draw)."""
         if self.services is not None and service.lower() not in self.services:
+            return False
+        if self.continued is not None and self.continued != (token is not None):
             return False
         if self.actions is not None and not _matches_any(action, self.actions):
             return False
@@ -278,8 +307,8 @@ class FaultPlan:
             lagging = {f"{account}/{name}": remaining for (account, name), (_rule, remaining) in sorted(self._lagging.items())}
             return {"seed": self.seed, "rules": [rule.describe() for rule in self.rules], "lagging_roles": lagging}
 
-    def decide(self, service, action, account, protocol, params):
-        """The :class:`Fault` to answer a request with, or None to forward it to moto."""
+    def decide(self, service, action, account, protocol, params, token=None):
+        """The :class:`Fault` to answer a request with, or None to forward it to moto; ``token`` is its page_token."""
         if not self.rules:
             return None
         with self._lock:
@@ -287,7 +316,7 @@ class FaultPlan:
             if lag is not None:
                 return lag
             matching = [rule for rule in self.rules
-                        if rule.mode != "eventual_consistency" and not rule.exhausted() and rule.matches(service, action, account)]
+                        if rule.mode != "eventual_consistency" and not rule.exhausted() and rule.matches(service, action, account, token)]
             if not matching:
                 return None
             # One draw shared by the matching rules, so each rule's rate is its share of these requests.
@@ -392,10 +421,10 @@ class RecordingProxy:
         with self._lock:
             return self._key_accounts.get(access_key, MOTO_DEFAULT_ACCOUNT)
 
-    def _record(self, service, account, action, fault=None):
+    def _record(self, service, account, action, fault=None, token=None, attempt=None):
         with self._lock:
             self._requests.append(dict(service=service, action=action, account=account,
-                                       mutating=is_mutating(service, action), fault=fault))
+                                       mutating=is_mutating(service, action), fault=fault, page_token=token, sdk_attempt=attempt))
 
     def _learn_credentials(self, response_body):
         """Remember which account the keys returned by an AssumeRole act in."""
@@ -475,12 +504,13 @@ class RecordingProxy:
                 service, access_key, action = classify(self.command, self.path, self.headers, body)
                 account = proxy._account_of(access_key)
                 params = query_parameters(self.path, self.headers, body)
+                token = page_token(self.headers, body, params)
                 with proxy._lock:
                     faults = proxy._faults
                 fault = None
                 if not self.path.startswith("/moto-api/"):
-                    fault = faults.decide(service, action, account, protocol_of(self.headers, action), params)
-                proxy._record(service, account, action, fault.mode if fault else None)
+                    fault = faults.decide(service, action, account, protocol_of(self.headers, action), params, token)
+                proxy._record(service, account, action, fault.mode if fault else None, token, sdk_attempt(self.headers))
                 if fault is not None and fault.mode == "drop":
                     self._drop()
                     return

@@ -124,8 +124,10 @@ def test_without_a_plan_every_request_reaches_moto_and_is_recorded_as_before(pro
     iam.get_role(RoleName="plain")
     assert role_exists(moto_url, "plain")
     assert proxy.requests() == [
-        {"service": "iam", "action": "CreateRole", "account": "123456789012", "mutating": True, "fault": None},
-        {"service": "iam", "action": "GetRole", "account": "123456789012", "mutating": False, "fault": None},
+        {"service": "iam", "action": "CreateRole", "account": "123456789012", "mutating": True, "fault": None,
+         "page_token": None, "sdk_attempt": 1},
+        {"service": "iam", "action": "GetRole", "account": "123456789012", "mutating": False, "fault": None,
+         "page_token": None, "sdk_attempt": 1},
     ]
 
 
@@ -189,7 +191,8 @@ def test_iam_throttling_is_http_400_throttling_in_query_xml_and_the_write_does_n
     assert response["ResponseMetadata"]["RequestId"]
     assert not role_exists(moto_url, "throttled")
     assert proxy.requests() == [
-        {"service": "iam", "action": "CreateRole", "account": "123456789012", "mutating": True, "fault": "throttle"}]
+        {"service": "iam", "action": "CreateRole", "account": "123456789012", "mutating": True, "fault": "throttle",
+         "page_token": None, "sdk_attempt": 1}]
 
 
 def test_sts_throttling_is_http_400_throttling(proxy):
@@ -339,6 +342,27 @@ def test_a_limit_caps_the_faults_a_rule_injects(proxy):
         except botocore.exceptions.ClientError as e:
             outcomes.append(e.response["Error"]["Code"])
     assert outcomes == ["Throttling", "Throttling", "ok", "ok"]
+
+
+def test_a_listings_later_pages_are_logged_with_their_token_and_can_be_faulted_alone(proxy):
+    iam = client(proxy.url, "iam", config=STANDARD_RETRIES)
+    for index in range(3):
+        iam.create_role(RoleName=f"paged-{index}", AssumeRolePolicyDocument=TRUST)
+    proxy.reset_requests()
+    proxy.set_faults({"rules": [{"mode": "throttle", "actions": ["ListRoles"], "continued": True, "limit": 1}]})
+    pages = iam.get_paginator("list_roles").paginate(PathPrefix="/", PaginationConfig={"PageSize": 1}).build_full_result()
+    assert sorted(role["RoleName"] for role in pages["Roles"] if role["RoleName"].startswith("paged-")) == ["paged-0", "paged-1", "paged-2"]
+    listed = [(r["page_token"] is not None, r["fault"], r["sdk_attempt"]) for r in proxy.requests()]
+    # The first page is not faulted; the second is throttled once and botocore's second attempt sends it again.
+    assert listed[:3] == [(False, None, 1), (True, "throttle", 1), (True, None, 2)]
+    tokens = [r["page_token"] for r in proxy.requests()]
+    assert tokens[1] == tokens[2] and len(set(tokens[1:])) == len(tokens) - 2  # each later page once, but the re-sent one
+
+
+@pytest.mark.parametrize("rule, named", [({"continued": "yes"}, r"rules\[0\]\.continued")])
+def test_continued_is_true_or_false(rule, named):
+    with pytest.raises(FaultError, match=named):
+        FaultPlan({"rules": [dict({"mode": "throttle"}, **rule)]})
 
 
 def test_plan_errors_are_raised_in_process_too():

@@ -12,6 +12,7 @@ import botocore.config
 import pytest
 from botocore.stub import Stubber
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils import retry
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import token_proof_finding
 from ansible_collections.torque.eks_irsa.plugins.modules import irsa_token_proof
 
@@ -58,6 +59,22 @@ def test_an_error_no_wait_can_cure_is_not_retried(sts):
                              expected_params=CALL)
     assert irsa_token_proof.assume_with_token(client, ROLE_ARN, TOKEN, attempts=5, delay=1, sleep=pytest.fail) == (
         "ExpiredTokenException", "Token expired", 1)
+
+
+@pytest.mark.parametrize("code", ["Throttling", "IDPCommunicationError"])
+def test_throttling_and_outages_are_the_retry_policys_and_not_retried_again_here(sts, code):
+    client, stubber = sts
+    stubber.add_client_error("assume_role_with_web_identity", code, "later", http_status_code=400, expected_params=CALL)
+    stubber.add_response("assume_role_with_web_identity", CREDENTIALS, CALL)
+    policy_waits = []
+    policy = retry.Retry(sleep=policy_waits.append)
+    assert irsa_token_proof.assume_with_token(client, ROLE_ARN, TOKEN, attempts=5, delay=1, sleep=pytest.fail, retry=policy) == (
+        None, None, 1)
+    assert len(policy_waits) == 1
+    # When the policy gives up, the proof reports it rather than starting the policy's bound over.
+    stubber.add_client_error("assume_role_with_web_identity", code, "later", http_status_code=400, expected_params=CALL)
+    assert irsa_token_proof.assume_with_token(client, ROLE_ARN, TOKEN, attempts=5, delay=1, sleep=pytest.fail,
+                                              retry=retry.Retry(bound=0)) == (code, "later", 1)
 
 
 @pytest.mark.parametrize("code, in_fix", [

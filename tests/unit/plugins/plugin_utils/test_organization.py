@@ -146,3 +146,47 @@ def test_pages_are_followed():
         listed = organization.organization_accounts(client, exclude=["222222222222"])
         stubber.assert_no_pending_responses()
     assert listed["partition"] == "aws-cn" and [(a["id"], a["tags"]) for a in listed["accounts"]] == [("333333333333", {"env": "prod"})]
+
+
+def test_the_management_account_is_added_outside_the_ous_asked_for_and_the_patterns_do_not_apply_to_it(org):
+    client, _units, _ids = org
+    client.tag_resource(ResourceId="123456789012", Tags=[{"Key": "role", "Value": "management"}])
+    listed = organization.organization_accounts(client, ["/Workloads/Prod"], management=True, include=["Prod*"])
+    assert names(listed) == ["Prod EU", "master"]
+    master = listed["accounts"][-1]  # after the accounts of the OUs
+    assert master == {"id": "123456789012", "name": "master", "email": master["email"], "arn": master["arn"],
+                      "ou_id": master["ou_id"], "ou_path": "/", "tags": {"role": "management"}}
+    assert master["ou_id"].startswith("r-") and master["arn"].endswith("/123456789012") and master["email"]
+    assert names(organization.organization_accounts(client, ["/Sandbox"], management=True, exclude=["master", "*"])) == ["master"]
+    assert names(organization.organization_accounts(client, ["/Sandbox"])) == ["play-sandbox"]  # only on request
+    # Once, where it is, when the OUs asked for hold it.
+    assert names(organization.organization_accounts(client, ["/"], recursive=False, management=True)) == ["master"]
+
+
+def test_a_throttled_page_of_accounts_is_retried_alone():
+    client = boto3.client("organizations", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(client) as stubber:
+        stubber.add_response("describe_organization", {"Organization": {
+            "Arn": "arn:aws:organizations::111111111111:organization/o-abcdefghij", "MasterAccountId": "111111111111"}})
+        stubber.add_client_error("list_roots", "TooManyRequestsException", "slow down", 400)
+        stubber.add_response("list_roots", {"Roots": [{"Id": "r-ab12"}]})
+        stubber.add_response("list_organizational_units_for_parent", {"OrganizationalUnits": []}, {"ParentId": "r-ab12"})
+        account = {"Id": "222222222222", "Name": "a", "State": "ACTIVE", "Arn": "arn:aws:organizations::x:account/222222222222"}
+        stubber.add_response("list_accounts_for_parent", {"Accounts": [account], "NextToken": "next"}, {"ParentId": "r-ab12"})
+        stubber.add_client_error("list_accounts_for_parent", "TooManyRequestsException", "slow down", 400,
+                                 expected_params={"ParentId": "r-ab12", "NextToken": "next"})
+        stubber.add_response("list_accounts_for_parent", {"Accounts": [dict(account, Id="333333333333")]},
+                             {"ParentId": "r-ab12", "NextToken": "next"})
+        for account_id in ("222222222222", "333333333333"):
+            stubber.add_response("list_tags_for_resource", {"Tags": []}, {"ResourceId": account_id})
+        listed = organization.organization_accounts(client)
+        stubber.assert_no_pending_responses()
+    assert [a["id"] for a in listed["accounts"]] == ["222222222222", "333333333333"]
+
+
+def test_an_organization_arn_that_is_not_an_arn_is_refused():
+    client = boto3.client("organizations", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(client) as stubber:
+        stubber.add_response("describe_organization", {"Organization": {"Arn": "o-abcdefghij", "MasterAccountId": "111111111111"}})
+        with pytest.raises(OrganizationError, match="organizations:DescribeOrganization answered 'o-abcdefghij', which is not an ARN"):
+            organization.organization_accounts(client)
