@@ -99,7 +99,9 @@ def split_role_arn(arn):
     """``(partition, account_id, path, name)`` of a role ARN, or None when ``arn`` is not one."""
     parts = _iam_resource(arn.strip()) if isinstance(arn, str) else None
     match = _ROLE_RESOURCE_RE.match(parts[2]) if parts else None
-    return (parts[0], parts[1]) + match.group("path", "name") if match else None
+    if not match:
+        return None
+    return parts[0], parts[1], match.group("path"), match.group("name")
 
 
 def subject(namespace, name):
