@@ -8,7 +8,7 @@ SANITY_ROOT := .build/sanity/ansible_collections
 PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup demo test unit sanity lint integration matrix stack-up stack-down docs clean
+.PHONY: help setup demo test unit sanity lint docs-lint integration matrix stack-up stack-down docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,8 +19,8 @@ setup:  ## create .venv, extract amazon.aws + kubernetes.core, link this collect
 demo: setup  ## start the local stack, run the demo playbook against it, stop the stack
 	@tools/demo.sh
 
-test: setup  ## every test: unit, sanity, lint, integration, then the ansible-core matrix
-	@$(MAKE) --no-print-directory unit sanity lint integration matrix
+test: setup  ## every test: unit, sanity, lint, docs lint, integration, then the ansible-core matrix
+	@$(MAKE) --no-print-directory unit sanity lint docs-lint integration matrix
 	@echo "all tests passed"
 
 unit: setup  ## unit tests: module_utils, modules, filters, action plugins, and the local stack itself
@@ -37,6 +37,9 @@ sanity: setup  ## ansible-test sanity on a copy of the collection beside its dep
 
 lint: setup  ## ansible-lint, production profile, offline
 	$(BIN)/ansible-lint --offline --profile production
+
+docs-lint: setup  ## the modules', plugins' and roles' docs as the Ansible docsite checks them (antsibull-docs), offline
+	@tools/docs-lint.sh
 
 stack-up: setup  ## start the local stack in the background; writes $(STACK_ENV)
 	@$(BIN)/python -m tests.stack up --env-file $(STACK_ENV)

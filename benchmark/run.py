@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rollout benchmark: ours (torque.eks_irsa.rollout) against a hand-written baseline, on the local stack.
 
-    .venv/bin/python -m benchmark.run [--accounts 1,10,50,100] [--repeat 3] [--forks 10] [--out benchmark/results]
+    .venv/bin/python -m benchmark.run [--accounts 1,10,50,100] [--repeat 3] [--forks 10] [--out .build/benchmark]
 
 For each N and each repetition a fresh local stack is started (one EKS cluster). Each playbook gets N
 accounts of its own, all warmed before anything is timed (moto loads the AWS managed policies into an
@@ -17,7 +17,8 @@ On those fresh accounts each playbook then runs, in this order and timed one by 
 Every run records wall time, the AWS and Kubernetes calls it made (the stack's request logs), the peak
 memory of the controller process tree, its PLAY RECAP and a per-task profile (benchmark/callback_plugins).
 After both playbooks converged, one account of each is compared to prove they reached the same end state.
-Results: ``<out>/latest.json`` and ``<out>/latest.md`` (see benchmark/README.md).
+Results: the raw ``<out>/<name>.json`` and ``<out>/<name>.md`` (out of git), and the published table
+``benchmark/results/latest.md`` refreshed (see benchmark/README.md).
 """
 
 import argparse
@@ -69,8 +70,12 @@ def parse_args(argv=None):
                         help="run the baseline only for N up to this (it takes about 4 s per account); ours runs at every N")
     parser.add_argument("--forks", type=int, default=10, help="ansible-playbook --forks for both playbooks (default: %(default)s)")
     parser.add_argument("--tools", default="ours,baseline", help="which playbooks to run: ours, baseline or both (default: %(default)s)")
-    parser.add_argument("--out", default=os.path.join("benchmark", "results"), help="results folder (default: %(default)s)")
+    parser.add_argument("--out", default=os.path.join(".build", "benchmark"),
+                        help="folder of the raw results, out of git (default: %(default)s)")
     parser.add_argument("--name", default="latest", help="file name of the results in --out, without extension (default: %(default)s)")
+    parser.add_argument("--publish", action=argparse.BooleanOptionalAction, default=None,
+                        help="refresh benchmark/results/latest.md, the table kept in git, with these results (default: only "
+                             "with --name latest)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the entries of <out>/<name>.json for the N and playbooks not measured by this invocation")
     parser.add_argument("--ref", default="HEAD",
@@ -89,6 +94,8 @@ def parse_args(argv=None):
                              "reading the organization")
     parser.add_argument("--keep-work", action="store_true", help="keep the inventories, logs and profiles (else kept only on failures)")
     args = parser.parse_args(argv)
+    if args.publish is None:
+        args.publish = args.name == "latest"
     args.accounts = [int(n) for n in args.accounts.split(",") if n.strip()]
     args.tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
     try:
@@ -422,7 +429,8 @@ def save(args, meta, previous, measurements, repetitions):
     results = report.build(meta, measurements, repetitions)
     if previous:
         results = report.merge(previous, results)
-    return results, report.write(args.out, results, args.name)
+    paths = report.write(args.out, results, args.name)
+    return results, paths + ((report.publish(results),) if args.publish else ())
 
 
 def _exit_on_sigterm(signum, _frame):
@@ -449,7 +457,7 @@ def main(argv=None):
                 results, paths = save(args, meta, previous, measurements, repetitions)
     finally:
         work.close()
-    print(f"wrote {' and '.join(paths)}")
+    print(f"wrote {', '.join(paths)}")
     print(report.summary_table(results))
     return 1 if any(m["rc"] != 0 for m in measurements) else 0
 

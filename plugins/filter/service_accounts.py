@@ -25,6 +25,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY_LABEL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION as ROLE_ARN
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every write the service_account role makes
 
 
@@ -79,9 +80,8 @@ def _checked_item(item, index, namespace):
     where = f"service_account_items[{index}] ({item.get('name') or '?'})"
     _checked_names(namespace, item.get("name"), where)
     role_arn = item.get("role_arn")
-    parts = role_arn.split(":") if isinstance(role_arn, str) else []
     try:
-        validate_role_arn(role_arn, parts[4] if len(parts) > 5 else "<account>", f"{where} role_arn")
+        validate_role_arn(role_arn, arn_account_id(role_arn) or "<account>", f"{where} role_arn")
     except IssuerError as e:
         raise AnsibleFilterError(str(e)) from None
     return item["name"], role_arn

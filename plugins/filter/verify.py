@@ -40,7 +40,7 @@ def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None
     ``clusters`` are the run's (``eks_irsa_run_clusters``: the issuer as the inventory gave it, or looked up);
     ``current_issuers`` maps a cluster to its issuer now, where the playbook could describe it; the reads are the
     looped k8s_info results of the plan's (cluster, namespace) groups. ``cluster`` is None with a single cluster,
-    so the findings keep the shape they had before clusters could be several.
+    so a single-cluster run's findings name no cluster.
     """
     by_name = {cluster["name"]: cluster for cluster in clusters}
     runs = []

@@ -39,6 +39,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_session_name
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import RegionError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_region
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_same_partition
@@ -55,6 +56,18 @@ ASSUME_ROLE_ARGUMENT_SPEC = dict(
 ASSUME_ROLE_DURATION = 3600  # seconds: AWS's default, which every role allows
 REUSE_MARGIN = datetime.timedelta(minutes=10)
 _assumed = {}  # cache key -> {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+
+
+def aws_error(e):
+    """What AWS answered to a refused call, for a result or a message: ``{"code": ..., "message": ...}`` of a botocore
+    ``ClientError`` (``Unknown`` and ``""`` where the answer lacks one); None for any other exception.
+
+    Only for reporting: a decision on the code uses amazon.aws's ``is_boto3_error_code``.
+    """
+    if not isinstance(e, botocore.exceptions.ClientError):
+        return None
+    error = e.response.get("Error") or {}
+    return {"code": error.get("Code") or "Unknown", "message": error.get("Message") or ""}
 
 
 def _cache_key(module):
@@ -85,12 +98,12 @@ def assume_role(module, base_client):
     try:
         credentials = sts.assume_role(aws_retry=True, **request)["Credentials"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        account = arn.split(":")[4] if arn.count(":") >= 5 else "the role's account"
-        error = getattr(e, "response", {}).get("Error")
+        account = arn_account_id(arn) or "the role's account"
+        error = aws_error(e)
         module.fail_json(
             msg=f"could not assume {arn}: {to_native(e)}. Check that the role exists in account {account} and trusts the "
                 f"credentials running this playbook{' with this external ID' if external_id else ''}.",
-            **({"error": {"code": error.get("Code"), "message": error.get("Message")}} if error else {}))
+            **({"error": error} if error else {}))
     _assumed[key] = credentials
     return credentials
 

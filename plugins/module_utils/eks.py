@@ -11,6 +11,8 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports the missing dependency
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_error
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import cluster_issuer_facts
 
@@ -29,16 +31,15 @@ def describe_issuer(module, cluster_name, account_id=None):
     client = module.client("eks")
     try:
         cluster = client.describe_cluster(name=cluster_name, aws_retry=True)["cluster"]
-    except botocore.exceptions.ClientError as e:
-        error = e.response.get("Error", {})
-        code = error.get("Code", "Unknown")
-        if code == "ResourceNotFoundException":
-            raise ClusterLookupError(
-                f"EKS cluster {cluster_name!r} was not found in region {region!r}: check cluster_name and region "
-                f"(aws eks list-clusters --region {region} lists the clusters there)") from e
+    except is_boto3_error_code("ResourceNotFoundException") as e:
         raise ClusterLookupError(
-            f"eks:DescribeCluster on cluster {cluster_name!r} in region {region!r} failed: {code}: {error.get('Message', '')}",
-            error=dict(code=code, message=error.get("Message", ""), action="eks:DescribeCluster")) from e
+            f"EKS cluster {cluster_name!r} was not found in region {region!r}: check cluster_name and region "
+            f"(aws eks list-clusters --region {region} lists the clusters there)") from e
+    except botocore.exceptions.ClientError as e:
+        error = aws_error(e)
+        raise ClusterLookupError(
+            f"eks:DescribeCluster on cluster {cluster_name!r} in region {region!r} failed: {error['code']}: {error['message']}",
+            error=dict(error, action="eks:DescribeCluster")) from e
     except botocore.exceptions.BotoCoreError as e:
         raise ClusterLookupError(f"eks:DescribeCluster on cluster {cluster_name!r} in region {region!r} failed: {e}") from e
     try:

@@ -20,9 +20,10 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ACCOU
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EKS_ISSUER_HOST_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EKS_ISSUER_PATH_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import PARTITION_RE
-from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn as provider_arn_text
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 
 Issuer = namedtuple("Issuer", ["url", "host_path", "issuer_id"])
 
@@ -103,8 +104,10 @@ def cluster_issuer_facts(cluster, account_id=None):
     ``account_id`` selects the account for ``provider_arn``; by default the cluster's own account.
     Raises :class:`IssuerError` when the cluster has no OIDC issuer yet.
     """
-    arn_parts = cluster["arn"].split(":")
-    partition, cluster_account = arn_parts[1], arn_parts[4]
+    arn_parts = split_arn(cluster["arn"])
+    if not arn_parts:
+        raise IssuerError(f"EKS cluster {cluster['name']!r} has the ARN {cluster['arn']!r}, which is not an ARN")
+    partition, cluster_account = arn_parts["partition"], arn_parts["account_id"]
     raw = ((cluster.get("identity") or {}).get("oidc") or {}).get("issuer")
     if not raw:
         raise IssuerError(f"EKS cluster {cluster['name']!r} has no OIDC issuer yet (status {cluster.get('status', 'unknown')}): "
@@ -125,10 +128,11 @@ def cluster_issuer_facts(cluster, account_id=None):
 
 def validate_role_arn(arn, account_id=None, field="assume_role_arn"):
     """Return ``arn`` when it is an IAM role ARN (in ``account_id``, when given); else raise :class:`IssuerError` naming ``field``."""
-    match = ROLE_ARN_RE.match(arn) if isinstance(arn, str) else None
-    if not match or not PARTITION_RE.match(match.group("partition")):
+    # Unlike split_role_arn (which reads ARNs IAM or a ServiceAccount holds), surrounding blanks are refused here.
+    parts = split_role_arn(arn) if isinstance(arn, str) and arn == arn.strip() else None
+    if not parts or not PARTITION_RE.match(parts[0]):
         raise IssuerError(f"{field} {arn!r} is not an IAM role ARN: write arn:aws:iam::{account_id or '<account ID>'}:role/<role name>")
-    if account_id is not None and match.group("account_id") != account_id:
-        raise IssuerError(f"{field} {arn} is a role in account {match.group('account_id')}, not in account {account_id}: "
+    if account_id is not None and parts[1] != account_id:
+        raise IssuerError(f"{field} {arn} is a role in account {parts[1]}, not in account {account_id}: "
                           "fix the account ID or the ARN so that both name the same account")
     return arn

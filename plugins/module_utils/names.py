@@ -5,12 +5,15 @@
 """The one place for the names IRSA is made of: ARNs, subjects, the audience and action, annotation and label keys.
 
 Pure spelling, no validation and no AWS: :mod:`.issuer` validates user input into these forms, and every
-other module builds and splits them here, so no two places can disagree on one.
+other module builds and splits them here, so no two places can disagree on one. ARNs are taken apart by amazon.aws's
+``parse_aws_arn``; the shapes here only add IAM's rules for the resource part.
 """
 
 from __future__ import annotations
 
 import re
+
+from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 
 # What a pod's AWS SDK sends: the token's audience and the STS action IRSA authorises.
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
@@ -20,9 +23,8 @@ ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 # Partitions in which IAM OIDC providers exist.
 PARTITION_RE = re.compile(r"^aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?$")
 # IAM's patterns for a role's path (printable ASCII) and name: https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html
-ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):role"
-                         r"(?P<path>/(?:[\x21-\x7e]+/)?)(?P<name>[A-Za-z0-9_+=,.@-]{1,64})$")
-PROVIDER_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account_id>\d{12}):oidc-provider/(?P<host_path>.+)$")
+_ROLE_RESOURCE_RE = re.compile(r"^role(?P<path>/(?:[\x21-\x7e]+/)?)(?P<name>[A-Za-z0-9_+=,.@-]{1,64})$")
+_PROVIDER_RESOURCE_PREFIX = "oidc-provider/"
 
 # An EKS cluster's issuer: https://oidc.eks.<region>.amazonaws.com[.cn]/id/<issuer ID>.
 EKS_ISSUER_HOST_RE = re.compile(r"^oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
@@ -47,6 +49,34 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "torque.eks_irsa"
 
 
+def split_arn(arn):
+    """``parse_aws_arn``'s parts of ``arn`` (partition, service, region, account_id, resource, resource_type, resource_id),
+    or None when ``arn`` is not one ARN. ``parse_aws_arn`` finds an ARN anywhere in a text, so the whole string must be it."""
+    parts = parse_aws_arn(arn) if isinstance(arn, str) else None
+    if not parts or arn != "arn:{partition}:{service}:{region}:{account_id}:{resource}".format(**parts):
+        return None
+    return parts
+
+
+def arn_partition(arn):
+    """The partition of an ARN (``aws``, ``aws-cn``, ``aws-us-gov``, ...), or None when ``arn`` is not one."""
+    return (split_arn(arn) or {}).get("partition")
+
+
+def arn_account_id(arn):
+    """The account ID of an ARN (empty for ARNs without one, such as S3's), or None when ``arn`` is not one."""
+    return (split_arn(arn) or {}).get("account_id")
+
+
+def _iam_resource(arn):
+    """The resource part of an IAM ARN of an account (no region, a 12-digit account) as ``(partition, account_id,
+    resource)``, or None."""
+    parts = split_arn(arn)
+    if not parts or parts["service"] != "iam" or parts["region"] or not ACCOUNT_ID_RE.match(parts["account_id"]):
+        return None
+    return parts["partition"], parts["account_id"], parts["resource"]
+
+
 def provider_arn(partition, account_id, host_path):
     """``arn:<partition>:iam::<account>:oidc-provider/<issuer host path>``."""
     return f"arn:{partition}:iam::{account_id}:oidc-provider/{host_path}"
@@ -54,8 +84,10 @@ def provider_arn(partition, account_id, host_path):
 
 def split_provider_arn(arn):
     """``(partition, account_id, host_path)`` of a provider ARN, or None when ``arn`` is not one."""
-    match = PROVIDER_ARN_RE.match(arn) if isinstance(arn, str) else None
-    return match.group("partition", "account_id", "host_path") if match else None
+    parts = _iam_resource(arn)
+    if not parts or not parts[2].startswith(_PROVIDER_RESOURCE_PREFIX) or parts[2] == _PROVIDER_RESOURCE_PREFIX:
+        return None
+    return parts[0], parts[1], parts[2][len(_PROVIDER_RESOURCE_PREFIX):]
 
 
 def role_arn(partition, account_id, name, path="/"):
@@ -65,8 +97,11 @@ def role_arn(partition, account_id, name, path="/"):
 
 def split_role_arn(arn):
     """``(partition, account_id, path, name)`` of a role ARN, or None when ``arn`` is not one."""
-    match = ROLE_ARN_RE.match(arn.strip()) if isinstance(arn, str) else None
-    return match.group("partition", "account_id", "path", "name") if match else None
+    parts = _iam_resource(arn.strip()) if isinstance(arn, str) else None
+    match = _ROLE_RESOURCE_RE.match(parts[2]) if parts else None
+    if not match:
+        return None
+    return parts[0], parts[1], match.group("path"), match.group("name")
 
 
 def subject(namespace, name):

@@ -16,7 +16,7 @@ def plain_data(value):
     """``value`` as plain dicts, lists, strings and numbers: the templated values of inventory variables, untagged.
 
     ansible-core (2.19 and later) hands filters and action plugins lazily templated containers that carry their whole
-    variable context; argument validation deep-copies what it is given, which for those costs a tenth of a second per role.
+    variable context; argument validation deep-copies what it is given, and would copy that whole context with them.
     """
     if isinstance(value, Mapping):
         return {plain_data(key): plain_data(item) for key, item in value.items()}

@@ -43,6 +43,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import account_stats_key
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn as role_arn_text
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
@@ -404,7 +405,8 @@ def spoke_plans(hub, clusters, namespace, account_id, tags=None, managed_policy_
             raise PlanError(f"{where}: {e}") from None
         planned.append({
             "service_accounts": [], "retired_service_accounts": [], "trusted": [], "clusters": [], "params": params, "source": where,
-            "hub": {"role_arn": hub["role_arn"], "service_account": hub["service_account"],
+            "hub": {"role_arn": hub["role_arn"], "account_id": hub["account_id"], "partition": hub["partition"],
+                    "service_account": hub["service_account"],
                     "namespace": hub["namespace"] or namespace,
                     "clusters": [cluster["name"] for cluster in present_clusters(clusters)]},
         })
@@ -413,8 +415,7 @@ def spoke_plans(hub, clusters, namespace, account_id, tags=None, managed_policy_
 
 def spoke_arn(account_id, spoke):
     """The ARN of a planned spoke role in ``account_id`` (in its hub role's partition)."""
-    partition = spoke["hub"]["role_arn"].split(":")[1]
-    return f"arn:{partition}:iam::{account_id}:role{spoke['params'].get('path') or '/'}{spoke['params']['name']}"
+    return role_arn_text(spoke["hub"]["partition"], account_id, spoke["params"]["name"], spoke["params"].get("path") or "/")
 
 
 def hub_hosts(hosts, hostvars, hub):

@@ -20,6 +20,8 @@ try:
 except ImportError:
     botocore = None  # AnsibleAWSModule reports the missing library; the preflight needs it installed beside Ansible
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_partition
+
 
 class RegionError(ValueError):
     """A region or partition AWS would refuse; the message names the field and the fix."""
@@ -61,12 +63,12 @@ def check_region(region, field="region"):
 
 def check_same_partition(arn, region, field, region_field):
     """Refuse a role ARN of another partition than ``region``'s: its credentials would not work there."""
-    arn_partition = str(arn).split(":")[1] if str(arn).count(":") >= 5 else None
+    role_partition = arn_partition(arn)  # None when it is no ARN: the ARN's own check refuses it
     region_partition = check_region(region, region_field)
-    if arn_partition is not None and arn_partition != region_partition:
-        examples = sorted(name for name, partition in known_regions().items() if partition == arn_partition)[:2]
+    if role_partition is not None and role_partition != region_partition:
+        examples = sorted(name for name, partition in known_regions().items() if partition == role_partition)[:2]
         instead = f" (for example {' or '.join(examples)})" if examples else ""
-        raise RegionError(f"{field} {arn} is in the partition {arn_partition}, but {region_field} {region} is in {region_partition}: "
-                          f"credentials of one partition do not work in another; use a region of {arn_partition}{instead}, "
+        raise RegionError(f"{field} {arn} is in the partition {role_partition}, but {region_field} {region} is in {region_partition}: "
+                          f"credentials of one partition do not work in another; use a region of {role_partition}{instead}, "
                           f"or a role ARN of {region_partition}")
     return region_partition

@@ -19,6 +19,7 @@ import functools
 import json
 from collections import namedtuple
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_message
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import is_ansible_aws_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.iam import get_aws_account_info
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
@@ -31,6 +32,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import c
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_inline_policies_size
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_count
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
@@ -48,7 +50,7 @@ DEFAULT_MAX_SESSION_DURATION = 3600  # what IAM gives a role created without Max
 
 def _names_a_policy(error):
     """A NoSuchEntity that names a policy ARN is about the policy (AttachRolePolicy, PutRolePermissionsBoundary), not the role."""
-    return ":policy/" in str(error.response.get("Error", {}).get("Message", ""))
+    return isinstance(error, is_boto3_error_message(":policy/", error))
 
 
 # IAM is eventually consistent: for a while after CreateRole, calls on the new role may still
@@ -219,7 +221,7 @@ class RoleConverger(Converger):
 
     def _check_identity(self, role, spec):
         """Refuse what IAM cannot do in place, before any change."""
-        arn_account = role["arn"].split(":")[4]
+        arn_account = arn_account_id(role["arn"])
         if arn_account != spec.account_id:
             raise Refusal(f"role {self.name} is in account {arn_account}, but account_id is {spec.account_id}: the trust policy "
                           "must name the OIDC provider of the role's own account; fix account_id or the credentials")

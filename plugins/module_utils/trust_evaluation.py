@@ -47,6 +47,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
 
 ALLOW = "Allow"
 DENY = "Deny"
@@ -73,8 +74,10 @@ class AwsPrincipal(namedtuple("AwsPrincipal", ["arn", "account_id", "partition"]
 
     @classmethod
     def of_role(cls, role_arn):
-        parts = role_arn.split(":")
-        return cls(role_arn, parts[4], parts[1])
+        parts = split_arn(role_arn)
+        if not parts:
+            raise PolicyEvaluationError(f"{role_arn!r} is not an ARN")
+        return cls(role_arn, parts["account_id"], parts["partition"])
 
 
 _STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}

@@ -36,7 +36,6 @@ import json
 import re
 from collections import namedtuple
 
-from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
@@ -58,6 +57,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import subject as subject_text
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
@@ -123,11 +124,11 @@ def _check_k8s_name(value, kind, pattern, max_length, allow_wildcard, field):
 def parse_service_account(value, field="service_accounts", allow_wildcard=False):
     """Return the :class:`ServiceAccount` for ``"namespace:name"`` or ``{namespace: ..., name: ...}``."""
     if isinstance(value, str):
-        parts = value.split(":")
-        if len(parts) != 2:
+        namespace, colon, name = value.partition(":")
+        if not colon or ":" in name:
             raise TrustPolicyError(f"{field}: {value!r} is not a service account: write it as 'namespace:name' "
                                    "(for example 'torque-agents:runner') or as {namespace: ..., name: ...}")
-        namespace, name = (part.strip() for part in parts)
+        namespace, name = namespace.strip(), name.strip()
     elif isinstance(value, dict):
         unknown = sorted(set(value) - {"namespace", "name"})
         if unknown:
@@ -340,7 +341,7 @@ class DesiredTrust(_OurStatements, namedtuple("DesiredTrust", ["trusted_issuers"
 def hub_statement(role_arn, external_id=None):
     """The statement letting the role ``role_arn`` (the hub) assume this one: its account as the principal, pinned to the
     role by ``aws:PrincipalArn``; ``sts:ExternalId`` required when ``external_id`` is given. Its Sid: the hub's ARN, hashed."""
-    partition, account_id = role_arn.split(":")[1], role_arn.split(":")[4]
+    partition, account_id = split_role_arn(role_arn)[:2]
     conditions = {"ArnEquals": {"aws:PrincipalArn": role_arn}}
     if external_id:
         conditions["StringEquals"] = {"sts:ExternalId": external_id}
@@ -408,9 +409,8 @@ def parse_permission_policy(document, field):
 
 def validate_policy_arn(arn, field):
     """An IAM managed policy ARN (customer or AWS managed), else :class:`TrustPolicyError` naming ``field``."""
-    parts = parse_aws_arn(arn or "") if isinstance(arn, str) else None
-    if not parts or not arn.startswith("arn:") or parts["service"] != "iam" or parts["resource_type"] != "policy" \
-            or not re.match(r"^(\d{12}|aws)$", parts["account_id"]):
+    parts = split_arn(arn)
+    if not parts or parts["service"] != "iam" or parts["resource_type"] != "policy" or not re.match(r"^(\d{12}|aws)$", parts["account_id"]):
         raise TrustPolicyError(f"{field} {arn!r} is not an IAM policy ARN: expected arn:<partition>:iam::<account or aws>:policy/<path><name>, "
                                "for example arn:aws:iam::aws:policy/ReadOnlyAccess")
     return arn
@@ -437,7 +437,7 @@ def parse_inline_policies(policies, field="inline_policies"):
 
 
 # The options of iam_web_identity_role. They live here, beside check_role_options, so that the rollout's
-# preflight (plugins/filter/web_identity_roles.py) validates inventory input exactly as the module will.
+# preflight (the plan, plugins/module_utils/plan.py) validates inventory input exactly as the module will.
 ROLE_ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True, aliases=["role_name"]),
     state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -131,7 +131,9 @@ try:
 except ImportError:
     ApiException = None  # main() reports the missing library
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_error
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
@@ -152,6 +154,12 @@ def request_token(core_api, namespace, service_account, audience, expiration):
     return core_api.create_namespaced_service_account_token(service_account, namespace, body).status.token
 
 
+def _refusal(e, attempt):
+    """``assume_with_token``'s answer for a call STS refused: its code and message (the exception's text if it has none)."""
+    error = aws_error(e)
+    return error["code"], error["message"] or str(e), attempt
+
+
 def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep, retry=AWS_RETRY):
     """``(error code or None, error message, attempts made)`` of AssumeRoleWithWebIdentity, retried while refused.
 
@@ -162,13 +170,13 @@ def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep, r
         try:
             retry(sts.assume_role_with_web_identity)(RoleArn=role_arn, RoleSessionName=SESSION_NAME, WebIdentityToken=token)
             return None, None, attempt  # the credentials are dropped unread
+        except is_boto3_error_code(sorted(PROOF_RETRY_CODES - TRANSIENT_CODES)) as e:  # the policy retried the transient ones
+            if attempt == attempts:
+                return _refusal(e, attempt)
         except botocore.exceptions.ClientError as e:
-            error = e.response.get("Error", {})
-            code, message = error.get("Code", "Unknown"), error.get("Message", str(e))
+            return _refusal(e, attempt)
         except botocore.exceptions.BotoCoreError as e:
-            code, message = type(e).__name__, str(e)
-        if code not in PROOF_RETRY_CODES - TRANSIENT_CODES or attempt == attempts:
-            return code, message, attempt
+            return type(e).__name__, str(e), attempt
         sleep(min(delay * 2 ** (attempt - 1), MAX_DELAY))
     return "NotAttempted", "attempts must be at least 1", 0
 

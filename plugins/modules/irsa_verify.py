@@ -258,6 +258,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
@@ -359,7 +360,7 @@ def read_policy_documents(client, name):
 def account_mismatch(account_id, providers, roles):
     """The first ARN IAM returned that is in another account than ``account_id`` (wrong credentials), or None."""
     arns = list(providers) + [role["Arn"] for role in roles.values() if role]
-    return next((arn for arn in arns if arn.split(":")[4] != account_id), None)
+    return next((arn for arn in arns if arn_account_id(arn) != account_id), None)
 
 
 def find_object(objects, namespace, name):

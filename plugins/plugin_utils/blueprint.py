@@ -22,6 +22,8 @@ import re
 
 import yaml
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
+
 AGENT_INPUT = "agent"
 SERVICE_ACCOUNT_INPUT = "service_account"
 ACCOUNT_INPUT = "target_account"
@@ -132,9 +134,9 @@ def hub_document(entries, agents):
     """The snippet of one spoke role (in one cluster): its input ``target_account`` picks the account whose spoke role the
     grain's AWS provider assumes."""
     first = entries[0]
-    partition, rest = first["role_arn"].split(":")[1], first["role_arn"].split(":", 5)[5]
+    parts = split_arn(first["role_arn"])  # the role's ARN as IAM returned it
     choices = "; ".join(f"{entry['account_id']}: {entry['host']}" for entry in entries)
-    arn = f"arn:{partition}:iam::{{{{ .inputs.{ACCOUNT_INPUT} }}}}:{rest}"
+    arn = f"arn:{parts['partition']}:iam::{{{{ .inputs.{ACCOUNT_INPUT} }}}}:{parts['resource']}"
     return {
         "spec_version": 2,
         "description": f"Deploys with the role {first['role']} of the AWS account that the input {ACCOUNT_INPUT} picks",

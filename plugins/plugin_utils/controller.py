@@ -220,7 +220,7 @@ def preload():
     """Import every module's code and warm botocore in this process: the controller's, when Ansible loads an action class.
 
     A missing library is left for the module process to report as it would anyway; any other error is a bug, and
-    surfaces (swallowing it once hid a warm-up that did nothing).
+    surfaces: swallowed, it would leave a warm-up that does nothing unnoticed.
     """
     try:
         for module_name in MODULES:

@@ -6,6 +6,7 @@
 import datetime
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -157,3 +158,10 @@ def test_every_client_retries_by_the_one_policy_whatever_a_helper_asks_for(monke
 def test_argument_spec_adds_the_assume_role_options():
     assert set(clients.ASSUME_ROLE_ARGUMENT_SPEC) == {"assume_role_arn", "assume_role_external_id", "assume_role_session_name"}
     assert clients.ASSUME_ROLE_ARGUMENT_SPEC["assume_role_session_name"]["default"] == "torque-eks-irsa"
+
+
+def test_what_aws_answered_is_read_from_a_client_error_only():
+    refused = botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "AssumeRole")
+    assert clients.aws_error(refused) == {"code": "AccessDenied", "message": "not allowed"}
+    assert clients.aws_error(botocore.exceptions.ClientError({}, "AssumeRole")) == {"code": "Unknown", "message": ""}
+    assert clients.aws_error(botocore.exceptions.EndpointConnectionError(endpoint_url="https://sts")) is None

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+import re
+
 import pytest
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
@@ -9,6 +11,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import norm
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 
 HOST_PATH = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 
@@ -148,3 +151,34 @@ def test_cluster_without_issuer_says_to_wait():
     creating = dict(CLUSTER, status="CREATING", identity={})
     with pytest.raises(IssuerError, match=r"'agents' has no OIDC issuer yet \(status CREATING\).*ACTIVE"):
         cluster_issuer_facts(creating)
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:iam::222222222222:role/deployer", "arn:aws-cn:iam::222222222222:role/deployer",
+    "arn:aws-us-gov:iam::222222222222:role/ops/deployer", "arn:aws-iso-b:iam::222222222222:role/a/b/c/deployer",
+])
+def test_a_role_arn_of_any_partition_and_path_is_valid(arn):
+    assert validate_role_arn(arn, "222222222222") == arn
+
+
+@pytest.mark.parametrize("arn", [
+    "deployer", "arn:aws:iam::222222222222:user/deployer", "arn:aws:iam::222222222222:role/", "arn:aws-mars:iam::222222222222:role/x",
+    "arn:aws:iam::222222222222:role/x ", " arn:aws:iam::222222222222:role/x", "use arn:aws:iam::222222222222:role/x",
+    "arn:aws:iam:eu-west-1:222222222222:role/x", None,
+])
+def test_what_is_no_role_arn_is_refused_naming_the_field(arn):
+    with pytest.raises(IssuerError, match=f"^eks_irsa_assume_role_arn {re.escape(repr(arn))} is not an IAM role ARN"):
+        validate_role_arn(arn, field="eks_irsa_assume_role_arn")
+
+
+def test_a_role_arn_of_another_account_is_refused_naming_both():
+    with pytest.raises(IssuerError, match="is a role in account 333333333333, not in account 222222222222"):
+        validate_role_arn("arn:aws:iam::333333333333:role/x", "222222222222")
+
+
+def test_cluster_facts_of_a_china_cluster():
+    cluster = dict(CLUSTER, arn="arn:aws-cn:eks:cn-north-1:111111111111:cluster/agents",
+                   identity={"oidc": {"issuer": "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/EXAMPLE"}})
+    facts = cluster_issuer_facts(cluster, "222222222222")
+    assert (facts["partition"], facts["provider_arn"]) == (
+        "aws-cn", "arn:aws-cn:iam::222222222222:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/EXAMPLE")

@@ -628,7 +628,8 @@ def test_the_hub_host_gets_the_hub_role_and_every_account_the_spoke_roles():
     assert [role["params"]["name"] for role in dev] == ["torque-runner", "torque-deployer", "torque-reader"]
     assert deployer["params"]["trusted_role"] == {"arn": HUB_ARN, "external_id": "hub-2026"} and "trust" not in deployer["params"]
     assert deployer["service_accounts"] == [] and deployer["hub"] == {
-        "role_arn": HUB_ARN, "service_account": "torque-agent", "namespace": "torque", "clusters": ["agents"]}
+        "role_arn": HUB_ARN, "account_id": "111111111111", "partition": "aws", "service_account": "torque-agent", "namespace": "torque",
+        "clusters": ["agents"]}
     # An account with spoke roles only needs no OIDC provider; the hub's account and one with a role of its own do.
     assert [len(plans[host]["providers"]) for host in ("tools", "dev", "prod")] == [1, 1, 0]
     assert plans["prod"]["provider_arguments"]["present"] == {"providers": []}
