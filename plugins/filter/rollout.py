@@ -39,19 +39,20 @@ def _provider_statuses(plan, result):
             for index, provider in enumerate(plan.get("providers") or [])}
 
 
-def rollout_outcomes(hosts, hostvars):
+def rollout_outcomes(hosts, hostvars, blocked=None):
     """Each account's outcome, from its plan and what its irsa_account task registered.
 
     ``{host, account_id, provider, providers, roles: [{name, arn, status, cluster, namespace, service_account, pattern,
     adopt, source}], retired, error}``: a role per (cluster, subject) it trusts (``pattern``: a wildcard subject);
     ``providers`` maps each cluster to its provider's status (``provider``: the one provider's, when the account has
     one); ``retired`` the ServiceAccounts to remove from retired clusters; ``error`` the message the account's rescue
-    recorded (``eks_irsa_error``), or None.
+    recorded (``eks_irsa_error``), or None. ``blocked`` maps the accounts whose cluster could not be read to why
+    (``rollout_cluster_check``): they were given no write, and fail with that message.
     """
     outcomes = []
     for host in hosts:
         facts = hostvars[host]
-        error = facts.get("eks_irsa_error")
+        error = (blocked or {}).get(host) or facts.get("eks_irsa_error")
         result = facts.get("eks_irsa_account_result") or {}
         plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
         done = result.get("roles") or {}
@@ -119,6 +120,9 @@ def rollout_service_account_groups(outcomes, clusters=None, create_namespace=Fal
     for group in groups:
         group["state"] = "present"
         group["create_namespace"] = creates_namespace(create_namespace, group["namespace"])
+        # The missing-namespace error names the variable the rollout's user sets, not the role's own.
+        group["create_namespace_fix"] = (f"set eks_irsa_create_namespace: true (or list {group['namespace']} in it) to let the "
+                                         "rollout create it")
         if render_dir:
             group["render_dir"] = render_dir if len(groups) == 1 else os.path.join(render_dir, *group["label"].split("/"))
     if not render_dir:
