@@ -50,12 +50,12 @@ def rollout_cluster_check(plans, clusters, listed=False):
 
 
 def teardown_cluster_check(plans, clusters, listed=False):
-    """Before any deletion: ``{"blocked": {host: message}, "unreachable": [cluster names]}``, the accounts whose
-    ServiceAccounts live in a cluster that could not be read (they keep everything) and those clusters (whose
-    ServiceAccounts are not deleted)."""
+    """Before any deletion: ``{"blocked": {host: message}, "groups": [...]}``: the accounts whose ServiceAccounts live in
+    a cluster that could not be read, which keep everything (ServiceAccounts, roles, provider), and the groups of
+    ServiceAccounts to delete: every other account's, present and retired clusters' alike."""
     reads = _read(_all_groups(plans, clusters), clusters, listed)
-    return {"blocked": kube_access.blocked_accounts(plans, reads["failures"], "teardown"),
-            "unreachable": [found["cluster"] for found in reads["failures"]]}
+    blocked = kube_access.blocked_accounts(plans, reads["failures"], "teardown")
+    return {"blocked": blocked, "groups": _all_groups({host: plan for host, plan in plans.items() if host not in blocked}, clusters)}
 
 
 def teardown_blocked(checked, plans, clusters, service_account_results=None):

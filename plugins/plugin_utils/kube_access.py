@@ -90,14 +90,14 @@ def _connect_reason(error):
     reason = getattr(error, "reason", None) or error
     if isinstance(reason, urllib3.exceptions.SSLError):
         return f"the TLS handshake failed ({reason})"
-    if isinstance(reason, urllib3.exceptions.TimeoutError):
-        return "the connection timed out"
     if isinstance(reason, getattr(urllib3.exceptions, "NameResolutionError", ())):
         return "its host name does not resolve (DNS)"
     match = _ERRNO_RE.search(str(reason))
-    if match:
+    if match:  # before the timeout test: urllib3's NewConnectionError is a ConnectTimeoutError
         text = match.group(1).strip().lower()
         return "its host name does not resolve (DNS)" if "name or service not known" in text or "not resolve" in text else text
+    if isinstance(reason, urllib3.exceptions.TimeoutError):
+        return "the connection timed out"
     return str(reason)
 
 
