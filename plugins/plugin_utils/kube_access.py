@@ -51,7 +51,8 @@ def access(cluster, environ=None):
     """``{host, kubeconfig, context, via}``: how kubernetes.core reaches the cluster, for messages.
 
     kubernetes.core's documented order: its own kubeconfig and context, else ``K8S_AUTH_KUBECONFIG`` and
-    ``K8S_AUTH_CONTEXT``, else the kubeconfig's default location and its current context; ``K8S_AUTH_HOST`` with a token,
+    ``K8S_AUTH_CONTEXT``, else in a pod its in-cluster access, else the kubeconfig's default location and its current
+    context; ``K8S_AUTH_HOST`` with a token,
     a password or a client certificate needs no kubeconfig, and ``K8S_AUTH_HOST`` alone overrides its server. The URL is
     the one the kubernetes client's own config loader finds (None when it cannot load it).
     """
@@ -68,6 +69,13 @@ def access(cluster, environ=None):
     path = kubeconfig or kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION
     host = None
     configuration = kubernetes.client.Configuration()
+    if not kubeconfig and not context:  # as kubernetes.core: in a pod (an AWX container group), its in-cluster access first
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            return {"host": env_host.rstrip("/") if env_host else configuration.host, "kubeconfig": None, "context": None,
+                    "via": "the in-cluster configuration"}
+        except kubernetes.config.ConfigException:
+            pass
     try:
         kubernetes.config.load_kube_config(config_file=path, context=context, client_configuration=configuration, persist_config=False)
         host = configuration.host
