@@ -45,7 +45,7 @@ def kept_provider_warnings(result):
     return [f"OIDC provider {provider['arn']} kept: {provider['kept']}" for provider in done if provider and provider.get("kept")]
 
 
-def rollout_outcomes(hosts, hostvars):
+def rollout_outcomes(hosts, hostvars, blocked=None):
     """Each account's outcome, from its plan and what its irsa_account task registered.
 
     ``{host, account_id, provider, providers, roles: [{name, arn, status, cluster, namespace, service_account, pattern,
@@ -53,12 +53,13 @@ def rollout_outcomes(hosts, hostvars):
     ``providers`` maps each cluster to its provider's status (``provider``: the one provider's, when the account has
     one); ``retired`` the ServiceAccounts to remove from retired clusters; ``warnings`` the providers kept although
     asked to go (:func:`kept_provider_warnings`); ``error`` the message the account's rescue recorded
-    (``eks_irsa_error``), or None.
+    (``eks_irsa_error``), or None. ``blocked`` maps the accounts whose cluster could not be read to why
+    (``rollout_cluster_check``): they were given no write, and fail with that message.
     """
     outcomes = []
     for host in hosts:
         facts = hostvars[host]
-        error = facts.get("eks_irsa_error")
+        error = (blocked or {}).get(host) or facts.get("eks_irsa_error")
         result = facts.get("eks_irsa_account_result") or {}
         plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
         done = result.get("roles") or {}
@@ -127,6 +128,9 @@ def rollout_service_account_groups(outcomes, clusters=None, create_namespace=Fal
     for group in groups:
         group["state"] = "present"
         group["create_namespace"] = creates_namespace(create_namespace, group["namespace"])
+        # The missing-namespace error names the variable the rollout's user sets, not the role's own.
+        group["create_namespace_fix"] = (f"set eks_irsa_create_namespace: true (or list {group['namespace']} in it) to let the "
+                                         "rollout create it")
         if render_dir:
             group["render_dir"] = render_dir if len(groups) == 1 else os.path.join(render_dir, *group["label"].split("/"))
     if not render_dir:

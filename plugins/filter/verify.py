@@ -6,6 +6,7 @@
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
 from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 
 HEADER = ["ACCOUNT", "HOST", "CLUSTER", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
 CLUSTER_COLUMN = HEADER.index("CLUSTER")  # shown only when the run has several clusters
@@ -27,20 +28,26 @@ def verify_checks(plan, cluster=None):
         for role in plan or [] for service_account in role["service_accounts"] if cluster is None or service_account.get("cluster") == cluster]
 
 
-def _resources_of(reads, cluster):
-    """The objects a looped k8s_info read in ``cluster``'s groups (each item a group of the plan)."""
-    return [resource for read in reads or [] if read[read.get("ansible_loop_var") or "item"].get("cluster") == cluster
-            for resource in read.get("resources") or []]
+def _resources_of(reads, cluster, kind):
+    """The objects of ``kind`` read in ``cluster``'s namespaces (``cluster_reads``)."""
+    return [resource for group in (reads or {}).get("groups") or [] if group.get("cluster") == cluster
+            for resource in (group.get("objects") or {}).get(kind) or []]
 
 
-def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None, pod_reads=None):
-    """irsa_verify's inputs for one account (``eks_irsa_plan[host]``), one per present cluster its roles trust:
-    ``[{name, cluster, issuer, cluster_issuer, checks, service_accounts, pods, kubeconfig, context}]``.
+def unreadable_clusters(reads):
+    """The names of the clusters that could not be read (``cluster_reads``' failures)."""
+    return {found["cluster"] for found in (reads or {}).get("failures") or []}
+
+
+def verify_runs(plan, clusters, current_issuers=None, reads=None):
+    """irsa_verify's inputs for one account (``eks_irsa_plan[host]``), one per present cluster its roles trust that could
+    be read: ``[{name, cluster, issuer, cluster_issuer, checks, service_accounts, pods, kubeconfig, context}]``.
 
     ``clusters`` are the run's (``eks_irsa_run_clusters``: the issuer as the inventory gave it, or looked up);
-    ``current_issuers`` maps a cluster to its issuer now, where the playbook could describe it; the reads are the
-    looped k8s_info results of the plan's (cluster, namespace) groups. ``cluster`` is None with a single cluster,
-    so a single-cluster run's findings name no cluster.
+    ``current_issuers`` maps a cluster to its issuer now, where the playbook could describe it; ``reads`` are the
+    ServiceAccounts and Pods of the plan's (cluster, namespace) groups and the clusters that could not be read
+    (filter ``cluster_reads``; :func:`verify_report` reports those). ``cluster`` is None with a single cluster, so a
+    single-cluster run's findings name no cluster.
     """
     by_name = {cluster["name"]: cluster for cluster in clusters}
     runs = []
@@ -53,7 +60,7 @@ def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None
                 for role in plan["roles"] if role.get("hub_role") and role["service_accounts"]), None)
     for provider in plan["providers"]:
         cluster = by_name.get(provider["cluster"])
-        if provider["state"] != "present" or cluster is None:
+        if provider["state"] != "present" or cluster is None or cluster["name"] in unreadable_clusters(reads):
             continue
         runs.append({
             "name": cluster["name"],
@@ -61,8 +68,8 @@ def verify_runs(plan, clusters, current_issuers=None, service_account_reads=None
             "issuer": cluster["issuer"],
             "cluster_issuer": (current_issuers or {}).get(cluster["name"]),
             "checks": verify_checks(plan["roles"], cluster["name"]),
-            "service_accounts": _resources_of(service_account_reads, cluster["name"]),
-            "pods": _resources_of(pod_reads, cluster["name"]),
+            "service_accounts": _resources_of(reads, cluster["name"], "ServiceAccount"),
+            "pods": _resources_of(reads, cluster["name"], "Pod"),
             "kubeconfig": cluster.get("kubeconfig"),
             "context": cluster.get("context"),
             "spokes": [], "hub": None,
@@ -110,11 +117,30 @@ def _findings(registered):
     return findings
 
 
-def _account(host, facts):
+def _unreadable_findings(host, facts, failures):
+    """One error finding per cluster that could not be read and in which the account's roles have a provider: the
+    account is not verified there (``cluster-unreachable``, or ``cluster-api-error`` when the API answered an error)."""
+    if not failures:
+        return []
+    plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
+    several = len(facts.get("eks_irsa_run_clusters") or []) > 1
+    trusted = {provider["cluster"] for provider in plan.get("providers") or [] if provider.get("state") == "present"}
+    findings = []
+    for found in failures or []:
+        if found["cluster"] in trusted:
+            finding = {"code": "cluster-api-error" if found["kind"] == kube_access.API else "cluster-unreachable", "severity": "error",
+                       "message": f"{found['summary']}; {kube_access.VERIFY}", "fix": found["fix"],
+                       "pod_error": None, "role_name": None, "namespace": None, "service_account": None}
+            findings.append(dict(finding, cluster=found["cluster"]) if several else finding)
+    return findings
+
+
+def _account(host, facts, failures=None):
     error = facts.get("eks_irsa_verify_error")
     findings = [] if error else _findings(facts.get("eks_irsa_verify_result"))
     if not error:  # the optional end-to-end proof (eks_irsa_verify_token_proof)
         findings.extend(_findings(facts.get("eks_irsa_verify_proof")))
+        findings.extend(_unreadable_findings(host, facts, failures))
     return {
         "account_id": str(facts.get("eks_irsa_account_id", "")),
         "findings": findings,
@@ -154,13 +180,15 @@ def verify_lines(accounts):
     return table_lines(header, cells, [details for _cells, details in rows])
 
 
-def verify_report(hosts, hostvars):
-    """``{lines, accounts, errors, warnings, failed}`` of a verify run, from what each account's tasks registered.
+def verify_report(hosts, hostvars, cluster_failures=None):
+    """``{lines, accounts, errors, warnings, failed}`` of a verify run, from what each account's tasks registered, and
+    ``cluster_failures``, the clusters that could not be read (``cluster_reads``' failures: a finding of each account
+    whose roles they serve).
 
     ``accounts`` maps host -> ``{account_id, findings, errors, warnings, error}`` (``error`` when the account could
     not be verified at all); ``failed`` lists the hosts with an error finding or no verification.
     """
-    accounts = {host: _account(host, hostvars[host]) for host in hosts}
+    accounts = {host: _account(host, hostvars[host], cluster_failures) for host in hosts}
     accounts = dict(sorted(accounts.items(), key=lambda item: (item[1]["account_id"], item[0])))
     errors = sum(a["errors"] for a in accounts.values())
     warnings = sum(a["warnings"] for a in accounts.values())

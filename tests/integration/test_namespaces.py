@@ -135,6 +135,9 @@ def test_a_failing_namespace_marks_only_the_accounts_whose_service_accounts_it_h
     published = summary(run)
     assert published["failed"] == [] and published["service_account_failed"] == ["ns-0"], published["service_account_error"]
     assert f"namespace {TEAM_A}: service_account_namespace: namespace '{TEAM_A}' does not exist" in published["service_account_error"]
+    # The fix names the variable the rollout's user sets, not the service_account role's own.
+    assert f"set eks_irsa_create_namespace: true (or list {TEAM_A} in it) to let the rollout create it" in published["service_account_error"]
+    assert "service_account_create_namespace" not in published["service_account_error"]
     assert published["accounts"]["ns-0"]["roles"][0]["service_account_status"] is None
     assert published["accounts"]["ns-1"]["service_account_error"] is None
     assert published["accounts"]["ns-1"]["roles"][0]["service_account_status"] == "created"

@@ -549,3 +549,18 @@ def test_a_spoke_role_is_shown_with_the_hubs_service_account_in_each_cluster_and
     assert [role.get("hub") for role in published] == [None, None, hub["role_arn"], hub["role_arn"]]
     assert sorted(summary["blueprints"]) == ["accounts/tools-111111111111.yaml", "all-accounts-hub-blue-deployer.yaml",
                                              "all-accounts-hub-green-deployer.yaml"]  # the hub role itself is no grain's
+
+
+def test_an_account_whose_cluster_could_not_be_read_fails_with_that_message_and_no_roles():
+    plan = {"dev": {"account_id": "222222222222", "providers": [], "roles": []}}
+    hostvars = {"dev": {"eks_irsa_plan": plan}}
+    (dev,) = rollout.rollout_outcomes(["dev"], hostvars, {"dev": "cluster green: cannot connect"})
+    assert (dev["error"], dev["roles"], dev["providers"]) == ("cluster green: cannot connect", [], {})
+    summary = rollout_summary([dev], "torque-envs")
+    assert summary["failed"] == ["dev"] and "FAILED dev (222222222222): cluster green: cannot connect" in summary["lines"]
+
+
+def test_the_rollouts_missing_namespace_error_names_eks_irsa_create_namespace():
+    groups = rollout.rollout_service_account_groups(OUTCOMES)
+    assert groups[0]["create_namespace_fix"] == ("set eks_irsa_create_namespace: true (or list torque-envs in it) to let the "
+                                                 "rollout create it")

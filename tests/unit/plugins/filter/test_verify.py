@@ -117,9 +117,11 @@ def test_verify_runs_once_per_present_cluster_the_account_trusts_with_that_clust
             "roles": role_plans([{"name": "runner"}, {"name": "blue-only", "clusters": ["blue"]}],
                                 [dict(c, issuer=c["issuer"].rstrip("/")) for c in clusters], "envs", "222222222222", suffix="dev")}
     plan["providers"].insert(0, {"cluster": "blue", "state": "present"})
-    read = [{"ansible_loop_var": "_group", "_group": {"cluster": "blue"}, "resources": [{"metadata": {"name": "in-blue"}}]},
-            {"ansible_loop_var": "_group", "_group": {"cluster": "green"}, "resources": [{"metadata": {"name": "in-green"}}]}]
-    blue, green = verify_runs(plan, clusters, {"blue": "https://oidc.example/now"}, read, read[1:])
+    read = {"groups": [{"cluster": "blue", "objects": {"ServiceAccount": [{"metadata": {"name": "in-blue"}}], "Pod": []}},
+                       {"cluster": "green", "objects": {"ServiceAccount": [{"metadata": {"name": "in-green"}}],
+                                                        "Pod": [{"metadata": {"name": "in-green"}}]}}],
+            "failures": []}
+    blue, green = verify_runs(plan, clusters, {"blue": "https://oidc.example/now"}, read)
     assert (blue["name"], blue["cluster"], blue["issuer"], blue["cluster_issuer"], blue["kubeconfig"]) == (
         "blue", "blue", ISSUER + "/", "https://oidc.example/now", "/k/blue")  # the issuer as given: verify judges its form
     assert [check["role_name"] for check in blue["checks"]] == ["runner", "blue-only"]
@@ -127,8 +129,35 @@ def test_verify_runs_once_per_present_cluster_the_account_trusts_with_that_clust
     assert blue["service_accounts"] == [{"metadata": {"name": "in-blue"}}] and blue["pods"] == []
     assert green["service_accounts"] == green["pods"] == [{"metadata": {"name": "in-green"}}]
     assert (green["cluster_issuer"], green["context"]) == (None, "g")
-    (single,) = verify_runs(plan, clusters[:1], None, read, read)
+    (single,) = verify_runs(plan, clusters[:1], None, read)
     assert single["cluster"] is None and single["name"] == "blue"  # one cluster: findings keep their shape
+    # A cluster that could not be read gets no run (verify_report reports it); the other is verified.
+    down = dict(read, failures=[{"cluster": "green", "kind": "connect", "summary": "cluster green: cannot connect", "fix": "f"}])
+    assert [run["name"] for run in verify_runs(plan, clusters, None, down)] == ["blue"]
+
+
+def test_an_unreadable_cluster_is_an_error_finding_of_each_account_it_serves_and_the_others_are_verified():
+    clusters = [{"name": "blue"}, {"name": "green"}]
+    plans = {"dev": {"providers": [{"cluster": "blue", "state": "present"}, {"cluster": "green", "state": "present"}]},
+             "prod": {"providers": [{"cluster": "blue", "state": "present"}]}}
+    hostvars = {host: {"eks_irsa_account_id": account, "eks_irsa_plan": plans, "eks_irsa_run_clusters": clusters,
+                       "eks_irsa_verify_result": {"results": [
+                           {"ansible_loop_var": "_run", "_run": {"cluster": "blue"}, "findings": [finding("ok", "ok", account=account)]}]}}
+                for host, account in (("dev", "222222222222"), ("prod", "333333333333"))}
+    failures = [{"cluster": "green", "kind": "connect", "summary": "cluster green: cannot connect to its Kubernetes API server "
+                 "http://127.0.0.1:1 (kubeconfig /k/green, context g): connection refused", "fix": "make that API server reachable"},
+                {"cluster": "old", "kind": "api", "summary": "cluster old: refused", "fix": "x"}]
+    report = verify_report(["dev", "prod"], hostvars, failures)
+    assert [(f.get("cluster"), f["code"]) for f in report["accounts"]["dev"]["findings"]] == [("blue", "ok"), ("green", "cluster-unreachable")]
+    unreachable = report["accounts"]["dev"]["findings"][1]
+    assert unreachable["severity"] == "error" and unreachable["fix"] == "make that API server reachable"
+    assert unreachable["message"].startswith("cluster green: cannot connect to its Kubernetes API server http://127.0.0.1:1")
+    assert "not verified in that cluster" in unreachable["message"]
+    assert [f["code"] for f in report["accounts"]["prod"]["findings"]] == ["ok"]
+    assert report["failed"] == ["dev"] and report["errors"] == 1
+    assert any("cluster-unreachable" in line for line in report["lines"]) and "    fix: make that API server reachable" in report["lines"]
+    api = [dict(failures[0], kind="api")]
+    assert [f["code"] for f in verify_report(["dev"], hostvars, api)["accounts"]["dev"]["findings"]] == ["ok", "cluster-api-error"]
 
 
 def test_the_report_of_several_clusters_names_each_findings_cluster():
