@@ -11,13 +11,14 @@ need none.
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 
 
 def _filter(function):
     def adapted(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except plan.PlanError as e:
+        except EksIrsaError as e:  # the collection's one root: every rule's refusal
             raise AnsibleFilterError(str(e)) from None  # the message is the whole story; no cause appended
     adapted.__name__ = function.__name__
     adapted.__doc__ = function.__doc__

@@ -13,12 +13,10 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_token_expiration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EXPIRATION_ANNOTATION as TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY
@@ -69,7 +67,7 @@ def _checked_names(namespace, name, field):
     """The namespace and ServiceAccount name checked as the role module checks them (DNS-1123, no wildcard)."""
     try:
         parse_service_account({"namespace": namespace or "", "name": name or ""}, field=field)
-    except TrustPolicyError as e:
+    except EksIrsaError as e:
         raise AnsibleFilterError(str(e)) from None  # the message already says why; Ansible would append the cause again
 
 
@@ -82,7 +80,7 @@ def _checked_item(item, index, namespace):
     role_arn = item.get("role_arn")
     try:
         validate_role_arn(role_arn, arn_account_id(role_arn) or "<account>", f"{where} role_arn")
-    except IssuerError as e:
+    except EksIrsaError as e:
         raise AnsibleFilterError(str(e)) from None
     return item["name"], role_arn
 
@@ -98,7 +96,7 @@ def _checked_boolean(value, field="service_account_sts_regional_endpoints"):
 def _checked_token_expiration(value):
     try:
         return check_token_expiration(value, "service_account_token_expiration")
-    except LimitError as e:
+    except EksIrsaError as e:
         raise AnsibleFilterError(str(e)) from None
 
 

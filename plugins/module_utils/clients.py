@@ -34,13 +34,11 @@ except ImportError:
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
-from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_external_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_session_name
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
-from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import RegionError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_region
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_same_partition
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
@@ -83,8 +81,8 @@ def _cache_key(module):
 def assume_role(module, base_client):
     """The temporary credentials of ``module``'s O(assume_role_arn), from the cache or one ``sts:AssumeRole`` call.
 
-    ``base_client(service, **kwargs)`` makes a client with the module's own credentials. Fails the module with a
-    message naming the role and the fix when STS refuses.
+    ``base_client(service, **kwargs)`` makes a client with the module's own credentials. Raises
+    :class:`~.errors.EksIrsaError` naming the role and the fix when STS refuses.
     """
     key = _cache_key(module)
     cached = _assumed.get(key)
@@ -100,10 +98,10 @@ def assume_role(module, base_client):
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         account = arn_account_id(arn) or "the role's account"
         error = aws_error(e)
-        module.fail_json(
-            msg=f"could not assume {arn}: {to_native(e)}. Check that the role exists in account {account} and trusts the "
-                f"credentials running this playbook{' with this external ID' if external_id else ''}.",
-            **({"error": error} if error else {}))
+        raise EksIrsaError(
+            f"could not assume {arn}: {to_native(e)}. Check that the role exists in account {account} and trusts the "
+            f"credentials running this playbook{' with this external ID' if external_id else ''}.",
+            **({"error": error} if error else {})) from e
     _assumed[key] = credentials
     return credentials
 
@@ -116,25 +114,20 @@ class AssumeRoleClients:
     """
 
     def _checked_region(self):
-        """The region exists, and is in the assume-role ARN's partition: refused before the first call otherwise."""
-        try:
-            if self.region and self.params.get("assume_role_arn"):
-                check_same_partition(self.params["assume_role_arn"], self.region, "assume_role_arn", "region")
-            elif self.region:
-                check_region(self.region)
-        except RegionError as e:
-            self.fail_json(msg=str(e))
+        """The region exists, and is in the assume-role ARN's partition: refused (RegionError) before the first call otherwise."""
+        if self.region and self.params.get("assume_role_arn"):
+            check_same_partition(self.params["assume_role_arn"], self.region, "assume_role_arn", "region")
+        elif self.region:
+            check_region(self.region)
 
     def _assumed_credentials(self):
         self._checked_region()
         if not self.params.get("assume_role_arn"):
             return {}
-        try:  # what STS would refuse, before the first call
-            validate_role_arn(self.params["assume_role_arn"])
-            check_external_id(self.params.get("assume_role_external_id"))
-            check_session_name(self.params.get("assume_role_session_name"))
-        except (IssuerError, LimitError) as e:
-            self.fail_json(msg=str(e))
+        # What STS would refuse, before the first call.
+        validate_role_arn(self.params["assume_role_arn"])
+        check_external_id(self.params.get("assume_role_external_id"))
+        check_session_name(self.params.get("assume_role_session_name"))
         credentials = assume_role(self, self.base_client)
         return dict(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
                     aws_session_token=credentials["SessionToken"])

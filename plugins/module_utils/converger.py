@@ -12,7 +12,7 @@ several resources before applying any (``irsa_account``) refuses before the firs
 
 What cannot be done without the user deciding (a resource someone else made, a provider roles still trust, a policy
 that does not exist) is a :class:`Refusal`, raised from reads alone; AWS errors are amazon.aws's ``AnsibleIAMError``.
-:func:`converged` turns either into the module's failure, the same way for every resource.
+:func:`converged` raises either as the collection's error (:mod:`.errors`), the same way for every resource.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMEr
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 
@@ -44,12 +45,8 @@ class Outcome(namedtuple("Outcome", ["status", "before", "after", "diff"])):
         return self.status not in ("ok", "kept")
 
 
-class Refusal(Exception):
+class Refusal(EksIrsaError):
     """The resource cannot be brought to the wanted state as asked; ``str()`` is the message, ``details`` extra result keys."""
-
-    def __init__(self, message, **details):
-        super().__init__(message)
-        self.details = details
 
 
 class Raced(Exception):
@@ -161,21 +158,15 @@ class Converger:
         return self._outcome(self.before, None if self.predicted is None else self._applied())
 
 
-def converged(module, ensure, where="", failure_context=None):
-    """``ensure()``'s :class:`Outcome`, or the module failed with its refusal or AWS error.
-
-    The message is prefixed with ``where`` (the entry of a list option); ``failure_context`` and a refusal's details
-    go into the failed result.
-    """
-    failure_context = failure_context or {}
+def converged(ensure, where="", context=None):
+    """``ensure()``'s :class:`Outcome`; its refusal or AWS error is raised again as an :class:`~.errors.EksIrsaError`
+    said of ``where`` (the entry of a list option), with ``context`` (what was done before it) among its details."""
     try:
         return ensure()
     except Refusal as e:
-        module.fail_json(msg=f"{where}{e}", **dict(failure_context, **e.details))
+        raise e.at(where, **(context or {}))
     except AnsibleIAMError as e:
-        if e.exception is not None:
-            module.fail_json_aws(e.exception, msg=f"{where}{e.message}", **failure_context)
-        module.fail_json(msg=f"{where}{e.message}", **failure_context)
+        raise EksIrsaError(e.message, exception=e.exception).at(where, **(context or {})) from e
 
 
 class IAMCalls:

@@ -13,16 +13,13 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_error
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import cluster_issuer_facts
 
 
-class ClusterLookupError(Exception):
+class ClusterLookupError(EksIrsaError):
     """The cluster could not be read; ``str()`` is the message for the user, ``details`` extra result keys."""
-
-    def __init__(self, message, **details):
-        super().__init__(message)
-        self.details = details
 
 
 def describe_issuer(module, cluster_name, account_id=None):

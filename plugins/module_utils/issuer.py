@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ACCOUNT_ID_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EKS_ISSUER_HOST_RE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EKS_ISSUER_PATH_RE
@@ -28,7 +29,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split
 Issuer = namedtuple("Issuer", ["url", "host_path", "issuer_id"])
 
 
-class IssuerError(ValueError):
+class IssuerError(EksIrsaError):
     """An issuer, provider ARN or account ID that cannot be used; the message says why and how to fix it."""
 
 

@@ -16,6 +16,7 @@ import json
 import re
 import unicodedata
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
 
 # The patterns and quotas are IAM's, from its API reference (CreateRole, TagRole, PutRolePolicy) and its quotas page.
@@ -49,7 +50,7 @@ MIN_TOKEN_EXPIRATION = 600
 MAX_TOKEN_EXPIRATION = 86400
 
 
-class LimitError(ValueError):
+class LimitError(EksIrsaError):
     """A value IAM or STS would refuse; the message names the field and the fix."""
 
 

@@ -480,5 +480,5 @@ def converge_provider(module, client, params, wanted, given_account_id):
     """What iam_oidc_provider does: the provider brought to ``params['state']``; its result. Fails the module on an error."""
     converger = provider_converger(module, client, wanted, given_account_id)
     context = {"arn": converger.arn}
-    converged(module, functools.partial(plan_provider, module, converger, params, wanted, given_account_id), failure_context=context)
-    return provider_result(module, converger, converged(module, converger.apply, failure_context=context))
+    converged(functools.partial(plan_provider, module, converger, params, wanted, given_account_id), context=context)
+    return provider_result(module, converger, converged(converger.apply, context=context))

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 
 
 def plain_data(value):
@@ -33,7 +34,7 @@ def plain_data(value):
     return value
 
 
-class OptionsError(ValueError):
+class OptionsError(EksIrsaError):
     """Options the argument spec refuses; the message is the validator's, one per problem, joined by '; '."""
 
 

@@ -33,6 +33,7 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
@@ -94,7 +95,7 @@ SPOKE_KEYS = frozenset(("name", "path") + HUB_ROLE_KEYS)
 HUB_POLICY = "eks-irsa-hub"  # the hub role's inline policy that lets it assume the spoke roles
 
 
-class PlanError(ValueError):
+class PlanError(EksIrsaError):
     """What the inventory cannot be rolled out with; one line per problem, each naming its host."""
 
 

@@ -20,10 +20,11 @@ try:
 except ImportError:
     botocore = None  # AnsibleAWSModule reports the missing library; the preflight needs it installed beside Ansible
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_partition
 
 
-class RegionError(ValueError):
+class RegionError(EksIrsaError):
     """A region or partition AWS would refuse; the message names the field and the fix."""
 
 

@@ -404,5 +404,5 @@ def converge_role(module, client, options):
     Fails the module on an error.
     """
     converger = RoleConverger(client, options["name"], module.check_mode)
-    converged(module, functools.partial(plan_role, module, converger, options))
-    return role_outcome_result(module, converged(module, converger.apply))
+    converged(functools.partial(plan_role, module, converger, options))
+    return role_outcome_result(module, converged(converger.apply))

@@ -43,6 +43,7 @@ import re
 import urllib.parse
 from collections import namedtuple
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
@@ -83,7 +84,7 @@ class AwsPrincipal(namedtuple("AwsPrincipal", ["arn", "account_id", "partition"]
 _STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}
 
 
-class PolicyEvaluationError(ValueError):
+class PolicyEvaluationError(EksIrsaError):
     """The policy or the request uses something this evaluator does not implement, or is malformed."""
 
 

@@ -37,6 +37,7 @@ import re
 from collections import namedtuple
 
 from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import parse_provider_arn
@@ -87,7 +88,7 @@ ServiceAccount = namedtuple("ServiceAccount", ["namespace", "name"])
 TrustedIssuer = namedtuple("TrustedIssuer", ["host_path", "provider_arn", "service_accounts"])
 
 
-class TrustPolicyError(ValueError):
+class TrustPolicyError(EksIrsaError):
     """Input or a policy that cannot be used; the message names the option and says how to fix it."""
 
 

@@ -97,9 +97,8 @@ provider_arn:
 """
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.eks import ClusterLookupError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.eks import describe_issuer
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 
 
@@ -114,21 +113,13 @@ def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
     account_id = module.params["account_id"]
     if account_id is not None:
-        try:
-            account_id = validate_account_id(account_id)
-        except IssuerError as e:
-            module.fail_json(msg=str(e))
-
-    try:
-        result = describe_issuer(module, module.params["cluster_name"], account_id)
-    except ClusterLookupError as e:
-        module.fail_json(msg=str(e), **e.details)
-    return dict(changed=False, **result)
+        account_id = validate_account_id(account_id)
+    return dict(changed=False, **describe_issuer(module, module.params["cluster_name"], account_id))
 
 
 def main():
     module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
-    module.exit_json(**run(module))
+    module.exit_json(**reported(module, run))
 
 
 if __name__ == "__main__":

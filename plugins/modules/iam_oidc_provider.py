@@ -184,7 +184,7 @@ trusted_by:
 """
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import converge_provider
@@ -196,18 +196,14 @@ ARGUMENT_RULES = {}
 
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
-    try:
-        wanted, account_id = checked_provider_options(module.params)
-    except IssuerError as e:
-        module.fail_json(msg=str(e))
-
+    wanted, account_id = checked_provider_options(module.params)
     client = module.client("iam")
     return converge_provider(module, client, module.params, wanted, account_id)
 
 
 def main():
     module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
-    module.exit_json(**run(module))
+    module.exit_json(**reported(module, run))
 
 
 if __name__ == "__main__":

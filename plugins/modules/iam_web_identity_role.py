@@ -352,11 +352,11 @@ create_date:
 """
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import converge_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_MUTUALLY_EXCLUSIVE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_REQUIRED_IF
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import check_role_options
 
 
@@ -366,18 +366,14 @@ ARGUMENT_RULES = dict(required_if=ROLE_REQUIRED_IF, mutually_exclusive=ROLE_MUTU
 
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
-    try:
-        options = check_role_options(module.params)
-    except TrustPolicyError as e:
-        module.fail_json(msg=str(e))
-
+    options = check_role_options(module.params)
     client = module.client("iam")
     return converge_role(module, client, options)
 
 
 def main():
     module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
-    module.exit_json(**run(module))
+    module.exit_json(**reported(module, run))
 
 
 if __name__ == "__main__":

@@ -168,7 +168,8 @@ from collections import namedtuple
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
-from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import plan_provider
@@ -179,7 +180,6 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.options import val
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import plan_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_outcome_result
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
@@ -223,8 +223,8 @@ def _provider_entry(given, index, state, account_id):
                                "leave the entry's state out, or run the task with state=present")
         options = validated_options(PROVIDER_ARGUMENT_SPEC, dict({"account_id": account_id, "state": state}, **given))
         wanted, provider_account = checked_provider_options(options)
-    except (OptionsError, IssuerError) as e:
-        raise OptionsError(f"{where}: {e}") from None
+    except EksIrsaError as e:
+        raise e.at(f"{where}: ")
     return ProviderEntry(where, options, wanted, provider_account)
 
 
@@ -234,29 +234,25 @@ def checked_options(module):
     given = [(None, module.params["provider"])] if module.params.get("provider") is not None else \
         list(enumerate(module.params.get("providers") or []))
     providers, issuers = [], {}
-    try:
-        for index, entry in given:
-            provider = _provider_entry(entry, index, state, account_id)
-            host_path = provider.wanted.issuer.host_path
-            if host_path in issuers:
-                raise OptionsError(f"{provider.where}: the issuer {host_path} is already {issuers[host_path]}: list each provider once")
-            issuers[host_path] = provider.where
-            providers.append(provider)
-    except OptionsError as e:
-        module.fail_json(msg=str(e))
+    for index, entry in given:
+        provider = _provider_entry(entry, index, state, account_id)
+        host_path = provider.wanted.issuer.host_path
+        if host_path in issuers:
+            raise OptionsError(f"{provider.where}: the issuer {host_path} is already {issuers[host_path]}: list each provider once")
+        issuers[host_path] = provider.where
+        providers.append(provider)
     roles = []
     for index, role in enumerate(module.params["roles"]):
         where = f"roles[{index}] ({role.get('name') or role.get('role_name')})"
+        entry = _entry_state(role, state, where)
         try:
-            roles.append(validated_role_options(dict({"account_id": account_id}, **_entry_state(role, state, where))))
-        except OptionsError as e:
-            module.fail_json(msg=str(e))
-        except TrustPolicyError as e:
-            module.fail_json(msg=f"{where}: {e}")
+            roles.append(validated_role_options(dict({"account_id": account_id}, **entry)))
+        except EksIrsaError as e:
+            raise e.at(f"{where}: ")
     if not providers and any(role.get("trust") for role in roles):
         # A role that trusts a cluster needs its provider in the account; one that trusts a role (trusted_role) needs none.
-        module.fail_json(msg="providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers, each "
-                             "with its url (only an account whose roles all trust another role, trusted_role, needs none)")
+        raise OptionsError("providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers, each "
+                           "with its url (only an account whose roles all trust another role, trusted_role, needs none)")
     return providers, roles
 
 
@@ -300,14 +296,14 @@ class AccountRun:
         # does not keep that provider from going.
         planned_trust = {}
         for where, options, converger in role_steps:
-            planned = converged(module, functools.partial(plan_role, module, converger, options), where, self.outcome())
+            planned = converged(functools.partial(plan_role, module, converger, options), where, self.outcome())
             planned_trust[options["name"].lower()] = (planned.after or {}).get("trust_policy")
         provider_steps = []
         for entry in self.providers:
             converger = provider_converger(module, self.client, entry.wanted, entry.account)
             # keep: a provider that roles outside this task still trust, or that someone else made, is not this task's
             # alone to delete; it stays, reported, and the roles of the task still go.
-            converged(module, functools.partial(plan_provider, module, converger, entry.options, entry.wanted, entry.account,
+            converged(functools.partial(plan_provider, module, converger, entry.options, entry.wanted, entry.account,
                                                 planned_trust, keep=True), self._where(entry), dict(self.outcome(), arn=converger.arn))
             provider_steps.append((entry, converger))
         # Providers before the roles that trust them; the roles before the providers that go: IAM would let a provider
@@ -317,7 +313,7 @@ class AccountRun:
         for entry, converger in ensured:
             self._apply_provider(entry, converger)
         for where, options, converger in role_steps:
-            outcome = converged(module, converger.apply, where, self.outcome())
+            outcome = converged(converger.apply, where, self.outcome())
             self.roles[options["name"]] = dict(_without_diff(role_outcome_result(module, outcome)),
                                                service_accounts=trusted_service_accounts(options),
                                                **({"trusted_role": options["trusted_role"]["arn"]} if options.get("trusted_role") else {}))
@@ -331,7 +327,7 @@ class AccountRun:
         return result
 
     def _apply_provider(self, entry, converger):
-        outcome = converged(self.module, converger.apply, self._where(entry), dict(self.outcome(), arn=converger.arn))
+        outcome = converged(converger.apply, self._where(entry), dict(self.outcome(), arn=converger.arn))
         self.provider_results[entry.where] = _without_diff(provider_result(self.module, converger, outcome))
         self._diff(f"OIDC provider {converger.arn}", outcome)
 
@@ -348,7 +344,7 @@ def run(module):
 
 def main():
     module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
-    module.exit_json(**run(module))
+    module.exit_json(**reported(module, run))
 
 
 if __name__ == "__main__":

@@ -250,9 +250,10 @@ warning_count:
   sample: 0
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.iam import AnsibleIAMError
 from ansible_collections.amazon.aws.plugins.module_utils.iam import IAMErrorHandler
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
@@ -263,7 +264,6 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider impo
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
-from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validate_size_limit
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import Spoke
@@ -376,20 +376,14 @@ def find_object(objects, namespace, name):
 
 def checked_params(module):
     params = module.params
-    try:
-        account_id = validate_account_id(params["account_id"])
-        validate_size_limit(params["trust_policy_size_limit"])
-    except (IssuerError, TrustPolicyError) as e:
-        module.fail_json(msg=str(e))
+    account_id = validate_account_id(params["account_id"])
+    validate_size_limit(params["trust_policy_size_limit"])
     if not (params["audience"] or "").strip():
-        module.fail_json(msg="audience is empty: give the aud claim of the pods' tokens, sts.amazonaws.com for EKS")
+        raise EksIrsaError("audience is empty: give the aud claim of the pods' tokens, sts.amazonaws.com for EKS")
     if params["checks"] and not params["issuer"]:
-        module.fail_json(msg="issuer is required with checks: give the cluster's OIDC issuer URL the roles of checks should trust")
+        raise EksIrsaError("issuer is required with checks: give the cluster's OIDC issuer URL the roles of checks should trust")
     for index, spoke in enumerate(params["spokes"]):
-        try:
-            validate_role_arn(spoke["hub_role_arn"], field=f"spokes[{index}].hub_role_arn")
-        except IssuerError as e:
-            module.fail_json(msg=str(e))
+        validate_role_arn(spoke["hub_role_arn"], field=f"spokes[{index}].hub_role_arn")
     return account_id
 
 
@@ -402,16 +396,13 @@ def run(module):
     base = make_context(params["issuer"], account_id, {}, params["audience"], params["cluster_issuer"], partition,
                         params["trust_policy_size_limit"])
     hub = params["hub"]
-    try:
-        providers = read_providers(client, base) if params["checks"] else {}
-        roles = read_roles(client, [check["role_name"] for check in params["checks"]] + [spoke["role_name"] for spoke in params["spokes"]])
-        hub_policies = read_policy_documents(client, hub["role_name"]) if hub else None
-    except AnsibleIAMError as e:
-        module.fail_json_aws_error(e)
+    providers = read_providers(client, base) if params["checks"] else {}
+    roles = read_roles(client, [check["role_name"] for check in params["checks"]] + [spoke["role_name"] for spoke in params["spokes"]])
+    hub_policies = read_policy_documents(client, hub["role_name"]) if hub else None
     stranger = account_mismatch(account_id, providers, roles)
     if stranger:
-        module.fail_json(msg=f"account_id {account_id} is not the account the credentials act in: IAM returned {stranger}. "
-                             "Use credentials for that account (for example from amazon.aws.sts_assume_role), or fix account_id")
+        raise EksIrsaError(f"account_id {account_id} is not the account the credentials act in: IAM returned {stranger}. "
+                           "Use credentials for that account (for example from amazon.aws.sts_assume_role), or fix account_id")
 
     context = base._replace(providers=providers)
     checks = [make_check(check["role_name"], check["namespace"], check["service_account"], role=roles[check["role_name"]],
@@ -433,7 +424,7 @@ def run(module):
 
 def main():
     module = AWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
-    module.exit_json(**run(module))
+    module.exit_json(**reported(module, run))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ from ansible_collections.amazon.aws.plugins.plugin_utils.botocore import get_aws
 from ansible_collections.amazon.aws.plugins.plugin_utils.botocore import get_aws_region
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import ASSUME_ROLE_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AssumeRoleClients
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import known_regions
 
@@ -160,7 +162,7 @@ class ControllerModule(AssumeRoleClients):
 
     def fail_aws(self, message, exception=None):
         """amazon.aws's plugin_utils report a connection problem through this."""
-        self.fail_json(msg=f"{message}: {to_native(exception)}" if exception else to_native(message))
+        raise EksIrsaError(f"{message}: {to_native(exception)}" if exception else to_native(message))
 
     def fail_json_aws(self, exception, msg=None, **kwargs):
         """As a module process reports an AWS SDK exception: its message after ``msg``, the error response, the SDK versions."""
@@ -193,7 +195,7 @@ class ControllerModule(AssumeRoleClients):
             client = botocore_session(profile).create_client(service, region_name=region, endpoint_url=endpoint_url,
                                                              config=config, **connect)
         except botocore.exceptions.NoRegionError:
-            self.fail_json(msg=f"The {self.ansible_name} module requires a region and none was found in configuration, "
+            raise EksIrsaError(f"The {self.ansible_name} module requires a region and none was found in configuration, "
                                "environment variables or module parameters")
         except (ValueError, botocore.exceptions.BotoCoreError) as e:
             self.fail_aws("Couldn't connect to AWS", exception=e)
@@ -288,7 +290,7 @@ class ControllerModuleAction(NormalAction):
             return remove_values(failure, masked)
         module = ControllerModule(fqcn, params, bool(self._task.check_mode), bool(self._task.diff))
         try:
-            result = dict(code.run(module))
+            result = dict(reported(module, code.run))
         except ModuleFailed as failure:
             result = failure.result
         result.setdefault("changed", False)

@@ -22,6 +22,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.arn import parse_aws_arn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 
@@ -31,7 +32,7 @@ HOST_NAME_INVALID = re.compile(r"[^a-z0-9_.-]+")
 ACTIVE = "ACTIVE"
 
 
-class OrganizationError(ValueError):
+class OrganizationError(EksIrsaError):
     """What keeps the organization from being listed as asked; the message names the option and the fix."""
 
 

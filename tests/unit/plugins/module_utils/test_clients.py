@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.torque.eks_irsa.plugins.module_utils import clients
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 
 ROLE = "arn:aws:iam::222222222222:role/deployer"
 
@@ -110,14 +111,14 @@ def test_refusal_names_the_role_the_account_and_the_fix_and_no_credentials():
     message = f"User: arn:aws:iam::111111111111:user/ci is not authorized to perform: sts:AssumeRole on resource: {ROLE}"
     sts.stubber.add_client_error("assume_role", "AccessDenied", message, 403)
     module = FakeModule(secret_key="base-secret-value", access_key="AKIABASE", assume_role_external_id="ext-123")
-    with sts.stubber, pytest.raises(Failed):
+    with sts.stubber, pytest.raises(EksIrsaError) as error:
         clients.assume_role(module, sts)
-    msg = module.failure["msg"]
+    msg = str(error.value)
     assert msg.startswith(f"could not assume {ROLE}: ") and "AccessDenied" in msg and message in msg
     assert "Check that the role exists in account 222222222222 and trusts the credentials running this playbook" in msg
     assert "with this external ID" in msg
-    assert module.failure["error"] == {"code": "AccessDenied", "message": message}
-    assert "base-secret-value" not in repr(module.failure)
+    assert error.value.details == {"error": {"code": "AccessDenied", "message": message}}
+    assert "base-secret-value" not in repr(error.value.details) and "base-secret-value" not in msg
     assert clients._assumed == {}
 
 

@@ -14,6 +14,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import I
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Raced
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 
 ROLE = {"RoleName": "runner"}
@@ -143,14 +145,18 @@ def test_the_diff_keeps_what_was_recorded_even_when_the_view_moves_on():
     assert converger.diff["before"]["tags"] == {"a": "1"}
 
 
-def test_a_refusal_fails_the_module_with_its_details_and_the_context():
+def test_a_refusal_is_raised_said_of_its_entry_with_its_details_and_the_context_and_fails_the_module_so():
     module = FakeModule()
 
     def refuse():
         raise Refusal("not deleting it", trusted_by=["runner"])
 
+    with pytest.raises(Refusal) as error:
+        converged(refuse, where="roles[0] (runner): ", context={"provider": None})
+    assert str(error.value) == "roles[0] (runner): not deleting it"
+    assert error.value.details == {"trusted_by": ["runner"], "provider": None}
     with pytest.raises(Failed):
-        converged(module, refuse, where="roles[0] (runner): ", failure_context={"provider": None})
+        reported(module, lambda module: converged(refuse, where="roles[0] (runner): ", context={"provider": None}))
     assert module.failure == {"msg": "roles[0] (runner): not deleting it", "trusted_by": ["runner"], "provider": None,
                               "via": "fail_json"}
 
@@ -164,13 +170,17 @@ def test_an_aws_error_fails_the_module_with_the_aws_response_and_one_without_it_
         def fail(error=error):
             raise error
 
+        with pytest.raises(EksIrsaError) as raised:
+            converged(fail, where="x: ")
+        assert raised.value.exception is error.exception
         with pytest.raises(Failed):
-            converged(module, fail, where="x: ")
+            reported(module, lambda module, fail=fail: converged(fail, where="x: "))
         assert module.failure["msg"] == "x: Failed to get role" and module.failure["via"] == via
 
 
 def test_an_outcome_passes_through():
-    assert converged(FakeModule(), lambda: "the outcome") == "the outcome"
+    assert converged(lambda: "the outcome") == "the outcome"
+
 
 
 def test_calls_name_the_resource_and_the_iam_action_and_send_its_identity(iam):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.modules import irsa_account
 
 ACCOUNT = "222222222222"
@@ -19,7 +20,7 @@ class Failed(Exception):
 
 
 class FakeModule:
-    """What checked_options uses of AnsibleModule: the params and fail_json."""
+    """What checked_options uses of AnsibleModule: the params; and fail_json, which errors.reported turns an error into."""
 
     def __init__(self, provider, roles=(), account_id=ACCOUNT, state="present", providers=None):
         self.params = {"provider": provider, "providers": providers, "roles": list(roles), "account_id": account_id, "state": state}
@@ -55,7 +56,7 @@ def test_the_account_id_reaches_the_provider_and_every_role_unless_an_entry_give
 ])
 def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, message):
     with pytest.raises(Failed) as failed:
-        irsa_account.checked_options(FakeModule(provider, roles))
+        reported(FakeModule(provider, roles), irsa_account.checked_options)
     assert str(failed.value).startswith(message), str(failed.value)
 
 
@@ -73,7 +74,7 @@ def test_state_absent_deletes_every_listed_role_and_the_provider(provider):
 ])
 def test_state_absent_refuses_an_entry_that_says_present(provider, roles, message):
     with pytest.raises(Failed) as failed:
-        irsa_account.checked_options(FakeModule(provider, roles, state="absent"))
+        reported(FakeModule(provider, roles, state="absent"), irsa_account.checked_options)
     assert str(failed.value).startswith(message), str(failed.value)
 
 
@@ -104,7 +105,7 @@ def test_providers_each_have_their_state_and_a_retired_one_may_go_in_a_present_t
 ])
 def test_bad_providers_are_refused_naming_the_entry(providers, state, message):
     with pytest.raises(Failed) as failed:
-        irsa_account.checked_options(FakeModule(None, [], state=state, providers=providers))
+        reported(FakeModule(None, [], state=state, providers=providers), irsa_account.checked_options)
     assert str(failed.value).startswith(message), str(failed.value)
 
 
@@ -112,7 +113,7 @@ def test_an_account_needs_a_provider_only_for_roles_that_trust_a_cluster():
     trusting = {"name": "runner", "trust": [{"issuer": ISSUER, "service_accounts": ["envs:runner"]}]}
     spoke = {"name": "deployer", "trusted_role": {"arn": "arn:aws:iam::123456789012:role/hub"}}
     with pytest.raises(Failed) as failed:
-        irsa_account.checked_options(FakeModule(None, [trusting, spoke], providers=[]))
+        reported(FakeModule(None, [trusting, spoke], providers=[]), irsa_account.checked_options)
     assert str(failed.value).startswith("providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers")
     providers, roles = irsa_account.checked_options(FakeModule(None, [spoke], providers=[]))
     assert providers == [] and roles[0]["trusted_role"] == {"arn": "arn:aws:iam::123456789012:role/hub", "external_id": None}

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import ASSUME_ROLE_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.modules import irsa_account
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import controller
 
@@ -80,7 +81,7 @@ def test_clients_share_one_botocore_session_and_take_the_options():
 
 def test_client_without_a_region_fails_like_the_module():
     with pytest.raises(controller.ModuleFailed) as failure:
-        module(region=None).base_client("eks")
+        reported(module(region=None), lambda controller_module: controller_module.base_client("eks"))
     assert "requires a region" in failure.value.result["msg"]
 
 
