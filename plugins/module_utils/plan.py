@@ -85,6 +85,8 @@ def unsupported(entry, known, prefix=""):
         return ""
     text = ", ".join(named(key) for key in unknown)
     return f"unsupported parameters {text}" + ("" if "did you mean" in text else " (a typo?)")
+
+
 TORQUE_AGENT = "eks_irsa_torque_agent"  # the Torque agent the blueprint snippets name, per cluster
 # The hub topology (Torque's one-agent cross-account pattern): one hub role, trusted by one ServiceAccount, that may
 # assume the spoke roles, the same ones in every account, which trust the hub role instead of a cluster.

@@ -304,7 +304,7 @@ class AccountRun:
             # keep: a provider that roles outside this task still trust, or that someone else made, is not this task's
             # alone to delete; it stays, reported, and the roles of the task still go.
             converged(functools.partial(plan_provider, module, converger, entry.options, entry.wanted, entry.account,
-                                                planned_trust, keep=True), self._where(entry), dict(self.outcome(), arn=converger.arn))
+                                        planned_trust, keep=True), self._where(entry), dict(self.outcome(), arn=converger.arn))
             provider_steps.append((entry, converger))
         # Providers before the roles that trust them; the roles before the providers that go: IAM would let a provider
         # go while roles trust it, and their logins would break.

@@ -7,8 +7,8 @@
 (1) blue only; (2) blue and green: both trusted, blue's statement byte for byte as it was; (3) green only, blue's
 provider retired (``state: absent``): it goes after the role stops trusting it, in the same task. Check mode predicts
 each step and writes nothing. A role of someone else's that still trusts blue keeps blue's provider: the role moves on
-to green, the provider is kept and reported (``status: kept``, the role named), until ``force``. What IAM holds is read with boto3; the two issuers are moto's clusters
-of two regions (moto gives every cluster of one region the same issuer).
+to green, the provider is kept and reported (``status: kept``, the role named), until ``force``. What IAM holds is read
+with boto3; the two issuers are moto's clusters of two regions (moto gives every cluster of one region the same issuer).
 """
 
 from __future__ import annotations

@@ -182,7 +182,6 @@ def test_an_outcome_passes_through():
     assert converged(lambda: "the outcome") == "the outcome"
 
 
-
 def test_calls_name_the_resource_and_the_iam_action_and_send_its_identity(iam):
     client, stubber = iam
     stubber.add_client_error("get_role", "AccessDenied", "not authorized", 403, expected_params=ROLE)

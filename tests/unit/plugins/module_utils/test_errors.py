@@ -52,15 +52,21 @@ def test_an_error_said_of_an_entry_keeps_its_class_and_details_and_gains_the_con
     assert located.details == {"provider": None, "hint": 1}
 
 
+def raising(error):
+    def run(_module):
+        raise error
+    return run
+
+
 def test_reported_turns_our_error_and_amazon_aws_errors_into_the_failure_once():
     module = FakeModule()
     assert reported(module, lambda module: {"changed": False}) == {"changed": False}
     with pytest.raises(Failed):
-        reported(module, lambda module: (_ for _ in ()).throw(EksIrsaError("no region", option="region")))
+        reported(module, raising(EksIrsaError("no region", option="region")))
     assert module.failure == {"msg": "no region", "option": "region", "via": "fail_json"}
     cause = RuntimeError("botocore said no")
     with pytest.raises(Failed):
-        reported(module, lambda module: (_ for _ in ()).throw(AnsibleIAMError(message="Failed to get role", exception=cause)))
+        reported(module, raising(AnsibleIAMError(message="Failed to get role", exception=cause)))
     assert module.failure == {"msg": "Failed to get role", "via": "fail_json_aws", "exception": cause}
 
 
