@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What every converger shares (plugins/module_utils/converger.py): the outcome's status, the diff, failing the module."""
+"""What every converger shares (plugins/module_utils/converger.py): the outcome's status, the diff, the errors it raises."""
 
 import copy
 import functools
@@ -15,29 +15,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import R
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import Refusal
 from ansible_collections.torque.eks_irsa.plugins.module_utils.converger import converged
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import Retry
 
 ROLE = {"RoleName": "runner"}
-
-
-class Failed(Exception):
-    pass
-
-
-class FakeModule:
-    """Records how the module was failed."""
-
-    def __init__(self):
-        self.failure = None
-
-    def fail_json(self, **result):
-        self.failure = dict(result, via="fail_json")
-        raise Failed()
-
-    def fail_json_aws(self, exception, **result):
-        self.failure = dict(result, via="fail_json_aws", exception=exception)
-        raise Failed()
 
 
 class Thing(Converger):
@@ -145,9 +125,7 @@ def test_the_diff_keeps_what_was_recorded_even_when_the_view_moves_on():
     assert converger.diff["before"]["tags"] == {"a": "1"}
 
 
-def test_a_refusal_is_raised_said_of_its_entry_with_its_details_and_the_context_and_fails_the_module_so():
-    module = FakeModule()
-
+def test_a_refusal_is_raised_said_of_its_entry_with_its_details_and_the_context():
     def refuse():
         raise Refusal("not deleting it", trusted_by=["runner"])
 
@@ -155,27 +133,18 @@ def test_a_refusal_is_raised_said_of_its_entry_with_its_details_and_the_context_
         converged(refuse, where="roles[0] (runner): ", context={"provider": None})
     assert str(error.value) == "roles[0] (runner): not deleting it"
     assert error.value.details == {"trusted_by": ["runner"], "provider": None}
-    with pytest.raises(Failed):
-        reported(module, lambda module: converged(refuse, where="roles[0] (runner): ", context={"provider": None}))
-    assert module.failure == {"msg": "roles[0] (runner): not deleting it", "trusted_by": ["runner"], "provider": None,
-                              "via": "fail_json"}
 
 
-def test_an_aws_error_fails_the_module_with_the_aws_response_and_one_without_it_plainly():
+def test_an_aws_error_is_raised_as_the_collections_error_with_the_sdk_exception_behind_it():
     cause = ValueError("the botocore error")
-    for error, via in ((AnsibleIAMError(message="Failed to get role", exception=cause), "fail_json_aws"),
-                       (AnsibleIAMError(message="Failed to get role"), "fail_json")):
-        module = FakeModule()
-
+    for error in (AnsibleIAMError(message="Failed to get role", exception=cause), AnsibleIAMError(message="Failed to get role")):
         def fail(error=error):
             raise error
 
         with pytest.raises(EksIrsaError) as raised:
-            converged(fail, where="x: ")
-        assert raised.value.exception is error.exception
-        with pytest.raises(Failed):
-            reported(module, lambda module, fail=fail: converged(fail, where="x: "))
-        assert module.failure["msg"] == "x: Failed to get role" and module.failure["via"] == via
+            converged(fail, where="x: ", context={"provider": None})
+        assert str(raised.value) == "x: Failed to get role" and raised.value.exception is error.exception
+        assert raised.value.details == {"provider": None}
 
 
 def test_an_outcome_passes_through():

@@ -70,6 +70,14 @@ def test_reported_turns_our_error_and_amazon_aws_errors_into_the_failure_once():
     assert module.failure == {"msg": "Failed to get role", "via": "fail_json_aws", "exception": cause}
 
 
+def test_a_refusal_of_a_converger_fails_the_module_with_its_details_and_the_context():
+    module = FakeModule()
+    with pytest.raises(Failed):
+        reported(module, raising(converger.Refusal("not deleting it", trusted_by=["runner"]).at("roles[0] (runner): ", provider=None)))
+    assert module.failure == {"msg": "roles[0] (runner): not deleting it", "trusted_by": ["runner"], "provider": None,
+                              "via": "fail_json"}
+
+
 def test_anything_else_is_a_bug_and_is_not_turned_into_a_failure():
     with pytest.raises(KeyError):
         reported(FakeModule(), lambda module: {}["missing"])
