@@ -18,15 +18,29 @@ import json
 import os
 import re
 
-try:
-    import kubernetes
-    import urllib3
-    from kubernetes.client.exceptions import ApiException
+import types
 
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-except ImportError:  # said once a read is attempted: the playbooks that need it have kubernetes.core's requirements
-    kubernetes = None
+get_api_client = None  # kubernetes.core's client maker, from _library() unless set (tests)
+
+
+def _library():
+    """The kubernetes client, urllib3 and kubernetes.core's client, imported at the first read, not with this file: to
+    find one of the collection's filters, ansible-core imports every filter file, in every forked worker, and this one
+    is imported by two of them. None when they are missing (said once a read is attempted: the playbooks that read
+    clusters have kubernetes.core's requirements)."""
+    # pylint: disable=import-outside-toplevel
+    try:
+        import kubernetes
+        import kubernetes.config
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client as make_client
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+    except ImportError:
+        return None
+    return types.SimpleNamespace(kubernetes=kubernetes, urllib3=urllib3, ApiException=ApiException, CoreException=CoreException,
+                                 get_api_client=make_client)
 
 CONNECT, API, CONFIG = "connect", "api", "config"
 SERVICE_ACCOUNT, POD = "ServiceAccount", "Pod"
@@ -66,6 +80,10 @@ def access(cluster, environ=None):
     kubeconfig = cluster.get("kubeconfig") or environ.get("K8S_AUTH_KUBECONFIG")
     context = cluster.get("context") or environ.get("K8S_AUTH_CONTEXT")
     via = "K8S_AUTH_KUBECONFIG" if kubeconfig and not cluster.get("kubeconfig") else None
+    library = _library()
+    if library is None:
+        return {"host": None, "kubeconfig": kubeconfig, "context": context, "via": via}
+    kubernetes = library.kubernetes
     path = kubeconfig or kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION
     host = None
     configuration = kubernetes.client.Configuration()
@@ -96,15 +114,17 @@ def _access_text(found):
 def _connect_reason(error):
     """Why a connection failed, in a few words: refused, DNS, timeout or TLS."""
     reason = getattr(error, "reason", None) or error
-    if isinstance(reason, urllib3.exceptions.SSLError):
+    library = _library()
+    exceptions = library.urllib3.exceptions if library else None
+    if exceptions and isinstance(reason, exceptions.SSLError):
         return f"the TLS handshake failed ({reason})"
-    if isinstance(reason, getattr(urllib3.exceptions, "NameResolutionError", ())):
+    if exceptions and isinstance(reason, getattr(exceptions, "NameResolutionError", ())):
         return "its host name does not resolve (DNS)"
     match = _ERRNO_RE.search(str(reason))
     if match:  # before the timeout test: urllib3's NewConnectionError is a ConnectTimeoutError
         text = match.group(1).strip().lower()
         return "its host name does not resolve (DNS)" if "name or service not known" in text or "not resolve" in text else text
-    if isinstance(reason, urllib3.exceptions.TimeoutError):
+    if exceptions and isinstance(reason, exceptions.TimeoutError):
         return "the connection timed out"
     return str(reason)
 
@@ -170,10 +190,11 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
     is not read further. Returns ``{"groups": [{cluster, namespace, label, objects: {kind: [...]}}], "failures": [...]}``
     (:func:`failure`). ``connect`` (tests) replaces kubernetes.core's ``get_api_client``.
     """
-    if kubernetes is None and connect is None:
+    library = _library()
+    if library is None and connect is None:
         raise RuntimeError("the Python library kubernetes (and the collection kubernetes.core) is needed to read the clusters: "
                            "pip install kubernetes (requirements.txt lists it)")
-    connect = connect or get_api_client
+    connect = connect or get_api_client or library.get_api_client
     entries = {cluster["name"]: dict(cluster, field=f"eks_irsa_clusters[{index}] ({cluster['name']})")
                for index, cluster in enumerate(clusters or [])}
     read, failures, clients = [], {}, {}
@@ -204,12 +225,13 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
 
 def _kind(error):
     """The kind of failure ``error`` is, or None for one that is not about reaching the cluster (a bug: raised)."""
-    if kubernetes is not None:
-        if isinstance(error, ApiException):
+    library = _library()
+    if library is not None:
+        if isinstance(error, library.ApiException):
             return API
-        if isinstance(error, urllib3.exceptions.HTTPError):
+        if isinstance(error, library.urllib3.exceptions.HTTPError):
             return CONNECT
-        if isinstance(error, (CoreException, kubernetes.config.ConfigException)):
+        if isinstance(error, (library.CoreException, library.kubernetes.config.ConfigException)):
             return CONFIG
     status = getattr(error, "status", None)
     if isinstance(status, int):  # an API error of another client (tests)
