@@ -42,6 +42,7 @@ def _library():
     return types.SimpleNamespace(kubernetes=kubernetes, urllib3=urllib3, ApiException=ApiException, CoreException=CoreException,
                                  get_api_client=make_client)
 
+
 CONNECT, API, CONFIG = "connect", "api", "config"
 SERVICE_ACCOUNT, POD = "ServiceAccount", "Pod"
 # What each playbook does with an account whose ServiceAccounts live in a cluster that failed.
