@@ -3,8 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+from ansible_collections.torque.eks_irsa.plugins.modules import iam_web_identity_role
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.controller import ControllerModuleAction
 
 
 class ActionModule(ControllerModuleAction):
     """torque.eks_irsa.iam_web_identity_role in the controller, or as a module process where that differs (plugin_utils/controller.py)."""
+
+    module = iam_web_identity_role

@@ -2,37 +2,40 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Run this collection's AWS modules in the controller, through published APIs only.
+"""Run this collection's AWS modules in the controller, on ansible-core's action plugin API and amazon.aws's exports.
 
 Why: every module execution is a new Python process, which for our AWS modules spends most of its CPU before its
 first request (Python, AnsiballZ, ``ansible.module_utils``, boto3 and botocore imports, botocore's service data).
 The hosts of our playbooks are AWS accounts reached through APIs on ``connection: local``: the module would run on
 the controller anyway, with the controller's Python.
 
-How: each module has an action plugin of the same name (``plugins/action/<module>.py``) whose class is
-:class:`ControllerModuleAction`. ansible-core applies ``module_defaults`` to the task's arguments before any action
-runs, so the action validates them with ``ArgumentSpecValidator`` (what ``AnsibleModule`` and ``ActionBase.validate_argument_spec``
-use; called directly so that a refusal carries the module's ``invocation``) against the module's own argument spec
-(plus amazon.aws's common options and ours for assume-role), then calls the module's ``run(module)`` with a
-:class:`ControllerModule`: the narrow interface every module's work is written against (``params``,
-``check_mode``, ``_diff``, ``region``, ``client()``, ``warn``, ``fail_json``, ``fail_json_aws``), which a module
-process gets from ``AnsibleAWSModule``. The result keeps the module contract: options marked ``no_log`` are masked
-everywhere in it (``invocation`` included), warnings are reported, a failure is ``failed`` with ``msg``.
+How, all of it here:
 
-Clients come from one botocore session per profile, made (and its service data read) when Ansible loads the action
-class in the controller process, before it forks the task's workers, so every worker starts with the data parsed;
-each client gets its own credentials, region and configuration (``Session.create_client``), derived from the
-options by amazon.aws's ``plugin_utils.botocore.get_aws_connection_info``.
+- Each module has an action plugin of the same name (``plugins/action/<module>.py``): an :class:`ActionBase`
+  subclass, :class:`ControllerModuleAction`, naming the module's code it runs (``module``).
+- In the controller, the action validates the task's arguments (``module_defaults`` already applied) with
+  ``ArgumentSpecValidator`` against the module's own spec, amazon.aws's common options and ours for assume-role,
+  and refuses them with the words a module process would use. It then calls the module's ``run(module)`` with a
+  :class:`ControllerModule`, the part of ``AnsibleAWSModule``'s interface our modules are written against.
+- The result is the action's own: what ``run`` returns, its warnings (with a module process's warning about an
+  option given by name and alias), ``failed`` and ``msg`` on failure. Like ansible-core's own actions (and its
+  modules from 2.21 on, by default) it carries no ``invocation``; values of options marked ``no_log`` (credentials)
+  are masked wherever an SDK message might quote them.
+- A task runs as a module process instead, through ``ActionBase._execute_module`` as any module runs, when the
+  controller would not be the same thing: a connection other than ``local``, ``become``, a task ``environment``,
+  ``async``, a Python other than the controller's, or the variable ``eks_irsa_in_process: false``. ``-vvv`` says
+  which way each task ran.
 
-A task runs as an ordinary module process instead, with identical results, when running in the controller would
-not be the same thing: a connection other than ``local``, ``become``, a task ``environment``, ``async``, a Python
-interpreter other than the controller's, or the variable ``eks_irsa_in_process: false``. ``-vvv`` says which way
-each task ran.
+Clients come from one botocore session per profile, each with its own credentials, region and configuration
+(``Session.create_client``), derived from the options by amazon.aws's ``get_aws_connection_info``. The session reads
+botocore's service data once per process; :func:`warm_up` has it read in Ansible's main process just before that
+process forks a worker (``os.register_at_fork``), so every worker starts with the data parsed. Nothing is read
+when this file is imported (``ansible-doc`` and sanity tests import it), and a process that never forks, or that
+never loaded this file before forking, reads the data at its first client.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import traceback
@@ -45,14 +48,13 @@ except ImportError:
     botocore = None  # the module's own run reports the missing library
 
 from ansible import constants as C
-from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import gather_sdk_versions
@@ -69,10 +71,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import kno
 
 display = Display()
 
-MODULES_PACKAGE = "ansible_collections.torque.eks_irsa.plugins.modules"
 SWITCH = "eks_irsa_in_process"
 WARMED_SERVICES = ("sts", "iam", "eks")
-MODULES = ("eks_oidc_issuer", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify")
 
 _sessions = {}  # profile name (or None) -> botocore session, shared by every client of this process
 
@@ -85,43 +85,33 @@ def botocore_session(profile=None):
 
 
 def warm_up():
-    """Read botocore's data for the services our modules use, once, in this process (clients are made, no request)."""
+    """Read botocore's data for the services our modules use, once per process (clients are made, no request sent)."""
     if botocore is None or _sessions:
         return
     session = botocore_session()
     for service in WARMED_SERVICES:
         session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
+    known_regions()
 
 
-def no_log_values(argument_spec, params):
-    """The values of the options marked ``no_log`` (suboptions included), as strings, to mask in the result."""
-    values = set()
-    for name, spec in argument_spec.items():
-        value = (params or {}).get(name)
-        if value is None:
-            continue
-        if spec.get("no_log"):
-            values.update(_leaves(value))
-        if spec.get("options"):
-            for element in value if isinstance(value, list) else [value]:
-                if isinstance(element, dict):
-                    values.update(no_log_values(spec["options"], element))
-    return values
+# Registering reads nothing: the hook runs in a process about to fork, i.e. Ansible's main process before a worker.
+os.register_at_fork(before=warm_up)
+
+
+def secret_values(argument_spec, params):
+    """The values of the options marked ``no_log``: our modules' are credentials, given as strings."""
+    return {params[name] for name, spec in argument_spec.items() if spec.get("no_log") and isinstance(params.get(name), str)}
 
 
 def alias_warnings(argument_spec, args):
-    """What a module process warns about the arguments: an option given both by its name and by an alias."""
+    """What a module process warns about the arguments: an option given both by its name and by an alias.
+
+    ``ArgumentSpecValidator`` finds these but keeps them private (``ValidationResult``); ``AnsibleModule`` reports them
+    through process-wide module_utils state that, in the controller, goes to the display rather than the result.
+    """
     return [f"Both option {name} and its alias {alias} are set."
             for name, spec in argument_spec.items() if name in args
             for alias in spec.get("aliases") or () if alias in args]
-
-
-def _leaves(value):
-    if isinstance(value, dict):
-        return {leaf for item in value.values() for leaf in _leaves(item)}
-    if isinstance(value, (list, tuple, set)):
-        return {leaf for item in value for leaf in _leaves(item)}
-    return {to_native(value)} if value != "" else set()
 
 
 class ModuleFailed(Exception):
@@ -133,7 +123,12 @@ class ModuleFailed(Exception):
 
 
 class ControllerModule(AssumeRoleClients):
-    """What a module's ``run(module)`` needs, in the controller; the same interface ``AnsibleAWSModule`` gives a module process."""
+    """What a module's ``run(module)`` needs, in the controller; the same interface ``AnsibleAWSModule`` gives a module process.
+
+    amazon.aws's ``AWSPluginBase`` serves plugins, not modules (no ``params``, ``check_mode`` or ``fail_json_aws``); this
+    class reads its options through the same published functions that base uses (``get_aws_connection_info``,
+    ``get_aws_region``).
+    """
 
     def __init__(self, name, params, check_mode, diff):
         self.ansible_name = name
@@ -213,28 +208,15 @@ def same_python(interpreter, executable):
             and os.path.realpath(interpreter) == os.path.realpath(executable))
 
 
-def module_code(module_name):
-    """The Python module of one of this collection's modules (its ``ARGUMENT_SPEC``, ``ARGUMENT_RULES`` and ``run``)."""
-    return importlib.import_module(f"{MODULES_PACKAGE}.{module_name}")
+class ControllerModuleAction(ActionBase):
+    """A module's action: its work in the controller when that is the same thing, a module process otherwise.
 
-
-def preload():
-    """Import every module's code and warm botocore in this process: the controller's, when Ansible loads an action class.
-
-    A missing library is left for the module process to report as it would anyway; any other error is a bug, and
-    surfaces: swallowed, it would leave a warm-up that does nothing unnoticed.
+    Subclasses name the module's code: ``module``, with its ``ARGUMENT_SPEC``, ``ARGUMENT_RULES`` and ``run``.
     """
-    try:
-        for module_name in MODULES:
-            module_code(module_name)
-        warm_up()
-        known_regions()  # botocore's partition data: read here once, not in every forked worker
-    except ImportError:
-        pass
 
-
-class ControllerModuleAction(NormalAction):
-    """The module's action: its work in the controller when that is the same thing, a module process otherwise."""
+    _supports_check_mode = True
+    _supports_async = True
+    module = None
 
     def controller_refusal(self, task_vars):
         """Why the module must run as its own process, or None when it may run in the controller."""
@@ -256,50 +238,40 @@ class ControllerModuleAction(NormalAction):
             return f"the Python interpreter {interpreter!r} is not the controller's ({sys.executable})"
         return None
 
-    @staticmethod
-    def inject_invocation(task_vars):
-        """Whether results carry ``invocation``, as a module's do: always before ansible-core 2.21, then its setting."""
-        try:
-            return boolean(C.config.get_config_value("INJECT_INVOCATION", variables=task_vars), strict=False)
-        except AnsibleError:  # no such setting: this ansible-core always adds it
-            return True
-
     def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
         task_vars = task_vars if task_vars is not None else {}
         fqcn = self._task.resolved_action or self._task.action
         refusal = self.controller_refusal(task_vars)
         if refusal is not None:
             display.vvv(f"{fqcn}: running as a module process ({refusal})", host=self._play_context.remote_addr)
-            return super().run(tmp, task_vars)
+            wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+            result.update(self._execute_module(module_name=fqcn, task_vars=task_vars, wrap_async=wrap_async))
+            return result  # ActionBase.cleanup, which the task executor calls, removes the module's temporary files
         display.vvv(f"{fqcn}: running in the controller (torque.eks_irsa controller execution)",
                     host=self._play_context.remote_addr)
+        result.update(self.run_in_controller(fqcn))
+        return result
 
-        code = module_code(fqcn.rsplit(".", 1)[1])
-        argument_spec = dict(aws_argument_spec(), **ASSUME_ROLE_ARGUMENT_SPEC, **code.ARGUMENT_SPEC)
+    def run_in_controller(self, fqcn):
+        """The module's work in this process, its result the action's own."""
+        argument_spec = dict(aws_argument_spec(), **ASSUME_ROLE_ARGUMENT_SPEC, **self.module.ARGUMENT_SPEC)
         args = plain_data(self._task.args)
-        validation = ArgumentSpecValidator(argument_spec, **code.ARGUMENT_RULES).validate(args)
+        validation = ArgumentSpecValidator(argument_spec, **self.module.ARGUMENT_RULES).validate(args)
         params = validation.validated_parameters
-        masked = no_log_values(argument_spec, params)
-        if validation.error_messages:  # refused as AnsibleModule refuses it, before anything runs
+        secrets = secret_values(argument_spec, params)
+        if validation.error_messages:  # refused as a module process refuses it, before anything runs
             message = validation.errors.msg
             if isinstance(validation.errors[0], UnsupportedError):
                 message = f"Unsupported parameters for ({fqcn}) module: {message}"
-            failure = dict(failed=True, changed=False, msg=message)
-            if self.inject_invocation(task_vars):
-                failure["invocation"] = dict(module_args=params)
-            return remove_values(failure, masked)
+            return remove_values(dict(failed=True, changed=False, msg=message), secrets)
         module = ControllerModule(fqcn, params, bool(self._task.check_mode), bool(self._task.diff))
         try:
-            result = dict(reported(module, code.run))
+            result = dict(reported(module, self.module.run))
         except ModuleFailed as failure:
             result = failure.result
         result.setdefault("changed", False)
         warnings = alias_warnings(argument_spec, args) + module.warnings
         if warnings:
             result["warnings"] = warnings
-        if self.inject_invocation(task_vars):
-            result["invocation"] = dict(module_args=params)
-        return remove_values(result, masked)
-
-
-preload()
+        return remove_values(result, secrets)

@@ -76,6 +76,9 @@ def play(stack):
 # - a traceback (``exception``) names the files of the process that raised;
 # - a dependency's import-time deprecation (amazon.aws importing ansible.module_utils._text, on ansible-core 2.20)
 #   lands in every module process's ``deprecations``, and is shown once by the controller;
+# - ``invocation``: a module process adds the arguments it ran with (always before ansible-core 2.21, then when
+#   INJECT_INVOCATION is set); a result in the controller is the action's own and carries none, as ansible-core's
+#   own actions' do (asserted below);
 # - AnsibleModule adds the file attributes of any result's ``path`` that exists on the host, so a module process gives
 #   a role (IAM path "/") the root directory's.
 # The comparison leaves these out.
@@ -87,7 +90,7 @@ def _comparable(result):
         return [_comparable(item) for item in result]
     if not isinstance(result, dict):
         return result
-    dropped = ("exception", "deprecations") + (PATH_INFO if result.get("path") == "/" and "role_id" in result else ())
+    dropped = ("exception", "deprecations", "invocation") + (PATH_INFO if result.get("path") == "/" and "role_id" in result else ())
     return {key: _comparable(value) for key, value in result.items() if key not in dropped}
 
 
@@ -97,6 +100,13 @@ def report(run):
     document = json.loads(run.stdout[run.stdout.index("\n{") + 1:])
     return {(task["task"]["name"], host): _comparable(result)
             for play_ in document["plays"] for task in play_["tasks"] for host, result in task["hosts"].items()}
+
+
+def invocations(run):
+    """The tasks (and loop items) whose results carry ``invocation``."""
+    document = json.loads(run.stdout[run.stdout.index("\n{") + 1:])
+    results = [result for play_ in document["plays"] for task in play_["tasks"] for result in task["hosts"].values()]
+    return [item for result in results for item in result.get("results", [result]) if "invocation" in item]
 
 
 def ways(run):
@@ -127,6 +137,7 @@ def test_results_are_identical_in_the_controller_and_as_module_processes(local_s
     in_controller, as_process = run_both_ways(run_playbook, local_stack, [first], check=True, diff=True)
     assert ways(in_controller) == (per_run, 0) and ways(as_process) == (0, per_run), (ways(in_controller), ways(as_process))
     assert report(in_controller) == report(as_process)
+    assert invocations(in_controller) == []
     results = report(in_controller)
     host = f"account-{first}"
     assert results[("provider", host)]["changed"] is True and not results[("provider", host)]["diff"]["before"]

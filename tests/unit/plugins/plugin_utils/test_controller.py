@@ -6,7 +6,9 @@
 Whole-playbook equivalence with module processes is proven in tests/integration/test_in_process.py.
 """
 
+import importlib
 import os
+import subprocess
 import sys
 
 import botocore.exceptions
@@ -29,12 +31,9 @@ def module(**params):
     return controller.ControllerModule("torque.eks_irsa.irsa_account", given, check_mode=False, diff=False)
 
 
-def test_no_log_values_are_the_secret_options_values_nested_ones_too():
-    nested = dict(token=dict(type="str", no_log=True), name=dict(type="str"))
-    spec = dict(SPEC, nested=dict(type="list", elements="dict", options=nested))
-    params = dict(secret_key="s3cr3t", session_token="t0ken", access_key="AKIAEXAMPLE", region="eu-west-1",
-                  nested=[{"token": "inner", "name": "visible"}])
-    assert controller.no_log_values(spec, params) == {"s3cr3t", "t0ken", "inner"}
+def test_secret_values_are_the_no_log_options_values():
+    params = dict(secret_key="s3cr3t", session_token="t0ken", access_key="AKIAEXAMPLE", region="eu-west-1", profile=None)
+    assert controller.secret_values(SPEC, params) == {"s3cr3t", "t0ken"}
 
 
 def test_alias_warning_when_an_option_is_given_by_name_and_alias():
@@ -94,9 +93,34 @@ def test_same_python_means_same_file_in_the_same_folder(tmp_path):
     assert not controller.same_python(str(venv / "python"), sys.executable)  # same file, another folder: other packages
 
 
-def test_every_module_with_an_action_gives_its_spec_rules_and_run():
-    for name in controller.MODULES:
-        code = controller.module_code(name)
+def test_every_action_runs_the_module_of_its_name():
+    folder = os.path.join(os.path.dirname(controller.__file__), "..", "action")
+    names = sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py") and name != "__init__.py")
+    assert names == ["eks_oidc_issuer", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify"]
+    for name in names:
+        action = importlib.import_module(f"ansible_collections.torque.eks_irsa.plugins.action.{name}").ActionModule
+        assert issubclass(action, controller.ControllerModuleAction) and action.module.__name__.endswith(f".modules.{name}")
+        code = action.module
         assert isinstance(code.ARGUMENT_SPEC, dict) and isinstance(code.ARGUMENT_RULES, dict) and callable(code.run), name
-        action = os.path.join(os.path.dirname(controller.__file__), "..", "action", f"{name}.py")
-        assert "ControllerModuleAction" in open(action, encoding="utf-8").read(), name
+
+
+def test_warm_up_reads_botocore_data_once_per_process(monkeypatch):
+    monkeypatch.setattr(controller, "_sessions", {})
+    controller.warm_up()
+    session = controller.botocore_session()
+    controller.warm_up()  # the fork hook runs before every fork: after the first, it does nothing
+    assert controller.botocore_session() is session and list(controller._sessions) == [None]
+
+
+def test_botocore_is_warmed_before_a_fork_not_at_import():
+    script = "\n".join((
+        "import os",
+        "import ansible_collections.torque.eks_irsa.plugins.plugin_utils.controller as c",
+        "assert c._sessions == {}, c._sessions",
+        "pid = os.fork()",
+        "if pid == 0:",
+        "    os._exit(0 if c._sessions else 3)",  # the child starts with the parent's warmed session
+        "assert os.waitpid(pid, 0)[1] == 0",
+        "assert list(c._sessions) == [None]",
+    ))
+    subprocess.run([sys.executable, "-c", script], check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
