@@ -174,8 +174,8 @@ def api_server(monkeypatch, tmp_path):
 
 def module_params(**given):
     """The module's parameters for ``given``, as its argument spec makes them (aliases resolved, defaults filled in)."""
-    return validated_options(irsa_token_proof.ARGUMENT_SPEC, dict({"checks": [{"service_account": "runner", "role_arn": ROLE_ARN}]},
-                                                                   **given))
+    checks = [{"service_account": "runner", "role_arn": ROLE_ARN}]
+    return validated_options(irsa_token_proof.ARGUMENT_SPEC, dict({"checks": checks}, **given))
 
 
 def proof_token(params):
