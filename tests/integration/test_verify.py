@@ -377,3 +377,35 @@ def test_token_proof_takes_kubernetes_core_connection_options_host_api_key_and_i
     assert endpoint.sts_calls == [(role, SECRET_TOKEN)]
     for secret in (api_key, SECRET_TOKEN):
         assert secret not in run.stdout and secret not in run.stderr
+
+
+class RefusingKubernetesEndpoint(TokenAndStsEndpoint):
+    """:class:`TokenAndStsEndpoint` whose Kubernetes API refuses every request with 401 (expired credentials)."""
+
+    def answer(self, method, path, headers, body):
+        if path == "/api" or path.startswith(self.KUBE_PREFIXES):
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401,
+                      "message": "Unauthorized"}
+            return 401, [("Content-Type", "application/json")], json.dumps(status).encode()
+        return super().answer(method, path, headers, body)
+
+
+def test_token_proof_an_api_that_refuses_the_credentials_is_each_checks_failed_token_request(local_stack, run_playbook, tmp_path):
+    """kubernetes.core's client reads the API's version first: its 401 is the finding a refused token request gives."""
+    endpoint = RefusingKubernetesEndpoint(local_stack.aws_url, local_stack.kube_url)
+    role = "arn:aws:iam::222222222222:role/torque-runner"
+    try:
+        run = run_playbook([{"name": "Prove", "hosts": "localhost", "gather_facts": False, "tasks": [{
+            "name": "Prove with refused credentials", "register": "proof",
+            "torque.eks_irsa.irsa_token_proof": {
+                "namespace": "envs", "kubeconfig": endpoint.kubeconfig(tmp_path / "kubeconfig"), "kube_context": "proof",
+                "attempts": 1, "delay": 0, "endpoint_url": endpoint.url,
+                "checks": [{"service_account": "runner-dev", "role_arn": role}, {"service_account": "runner-prod", "role_arn": role}]}}]}])
+    finally:
+        endpoint.stop()
+    result = run.result("Prove with refused credentials")
+    assert run.rc == 0, result.get("msg") or run
+    assert [(f["code"], f["service_account"], f["pod_error"]) for f in result["findings"]] == [
+        ("token-proof-failed", "runner-dev", "TokenRequestFailed"), ("token-proof-failed", "runner-prod", "TokenRequestFailed")]
+    assert all("401 Unauthorized" in f["message"] for f in result["findings"]) and result["error_count"] == 2
+    assert endpoint.token_requests == [] and endpoint.sts_calls == []
