@@ -59,12 +59,13 @@ options:
   kubeconfig:
     description:
       - Path of the kubeconfig, or its content as a mapping. Can also be specified via C(K8S_AUTH_KUBECONFIG).
-      - The Kubernetes options below are kubernetes.core's, read by its client as its own modules read them (see
-        M(kubernetes.core.k8s)); one not given is read from its C(K8S_AUTH_*) variable, such as the AWX credential
-        "OpenShift or Kubernetes API Bearer Token" injects. O(host) with O(api_key), with O(username) and O(password), or
-        with O(client_cert) and O(client_key) needs no kubeconfig; else the kubeconfig (and O(context)) given; else the
-        in-cluster configuration of a pod; else C(~/.kube/config) and its current context. The options given override
-        what the kubeconfig says.
+      - This and the other Kubernetes connection options (O(context), O(host), O(api_key), O(verify_ssl), O(ca_cert),
+        O(client_cert), O(proxy), O(impersonate_user), ...) are kubernetes.core's, read by its client as its own modules
+        read them (see M(kubernetes.core.k8s)); one not given is read from its C(K8S_AUTH_*) variable, such as the AWX
+        credential "OpenShift or Kubernetes API Bearer Token" injects. O(host) with O(api_key), with O(username) and
+        O(password), or with O(client_cert) and O(client_key), given or from their variables, is used without any
+        kubeconfig; else the kubeconfig (and O(context)); else the in-cluster configuration of a pod; else
+        C(~/.kube/config) and its current context. The other options given override what the kubeconfig says.
     type: raw
   context:
     description:

@@ -346,6 +346,7 @@ def test_token_proof_requests_a_token_with_the_audience_assumes_each_role_and_ne
     assert SECRET_TOKEN not in run.stdout and SECRET_TOKEN not in run.stderr
 
 
+@pytest.mark.matrix
 def test_token_proof_takes_kubernetes_core_connection_options_host_api_key_and_impersonation(local_stack, run_playbook):
     """The API server and its credentials as module options, as a kubernetes.core task takes them (the module read only a
     kubeconfig and context, or K8S_AUTH_HOST and K8S_AUTH_API_KEY, before). K8S_AUTH_KUBECONFIG still names the
