@@ -58,20 +58,119 @@ options:
     default: 4
   kubeconfig:
     description:
-      - Path of the kubeconfig, or its content as a mapping.
-      - Without it, the API server C(K8S_AUTH_HOST) with the bearer token C(K8S_AUTH_API_KEY), C(K8S_AUTH_VERIFY_SSL) and
-        the CA file C(K8S_AUTH_SSL_CA_CERT), as kubernetes.core reads them (and the AWX credential "OpenShift or Kubernetes
-        API Bearer Token" injects them); then C(K8S_AUTH_KUBECONFIG), C(~/.kube/config), and the in-cluster configuration
-        of a pod.
+      - Path of the kubeconfig, or its content as a mapping. Can also be specified via C(K8S_AUTH_KUBECONFIG).
+      - This and the other Kubernetes connection options (O(context), O(host), O(api_key), O(verify_ssl), O(ca_cert),
+        O(client_cert), O(proxy), O(impersonate_user), ...) are kubernetes.core's, read by its client as its own modules
+        read them (see M(kubernetes.core.k8s)); one not given is read from its C(K8S_AUTH_*) variable, such as the AWX
+        credential "OpenShift or Kubernetes API Bearer Token" injects. O(host) with O(api_key), with O(username) and
+        O(password), or with O(client_cert) and O(client_key), given or from their variables, is used without any
+        kubeconfig; else the kubeconfig (and O(context)); else the in-cluster configuration of a pod; else
+        C(~/.kube/config) and its current context. The other options given override what the kubeconfig says.
     type: raw
-  kube_context:
-    description: The kubeconfig context. Default C(K8S_AUTH_CONTEXT), then the kubeconfig's current one.
+  context:
+    description:
+      - The kubeconfig context. Can also be specified via C(K8S_AUTH_CONTEXT). Default the kubeconfig's current one.
+      - Before version 1.5.0 this option was called O(kube_context), which remains an alias.
     type: str
+    aliases: [kube_context]
+  host:
+    description: URL of the Kubernetes API server. Can also be specified via C(K8S_AUTH_HOST).
+    type: str
+    version_added: 1.5.0
+  api_key:
+    description: Bearer token for the API server. Can also be specified via C(K8S_AUTH_API_KEY).
+    type: str
+    version_added: 1.5.0
+  username:
+    description:
+      - User name for the API server's HTTP basic authentication (only clusters configured for it). Can also be specified
+        via C(K8S_AUTH_USERNAME).
+    type: str
+    version_added: 1.5.0
+  password:
+    description: Password for O(username). Can also be specified via C(K8S_AUTH_PASSWORD).
+    type: str
+    version_added: 1.5.0
+  verify_ssl:
+    description:
+      - Whether to verify the Kubernetes API server's TLS certificate. Can also be specified via C(K8S_AUTH_VERIFY_SSL) or
+        C(K8S_AUTH_VALIDATE_CERTS).
+      - kubernetes.core's modules call this option C(validate_certs) (with the alias C(verify_ssl)); in this module
+        O(validate_certs) is amazon.aws's, for the AWS APIs.
+    type: bool
+    version_added: 1.5.0
+  ca_cert:
+    description:
+      - Path of the CA certificate the API server's certificate is verified with (the full chain). Can also be specified via
+        C(K8S_AUTH_SSL_CA_CERT) or C(K8S_AUTH_CA_CERT).
+    type: path
+    aliases: [ssl_ca_cert]
+    version_added: 1.5.0
+  client_cert:
+    description:
+      - Path of the client certificate to authenticate with. Can also be specified via C(K8S_AUTH_CERT_FILE) or
+        C(K8S_AUTH_CLIENT_CERT).
+    type: path
+    aliases: [cert_file]
+    version_added: 1.5.0
+  client_key:
+    description:
+      - Path of the key of O(client_cert). Can also be specified via C(K8S_AUTH_KEY_FILE) or C(K8S_AUTH_CLIENT_KEY).
+    type: path
+    aliases: [key_file]
+    version_added: 1.5.0
+  proxy:
+    description:
+      - URL of an HTTP proxy for the connection to the API server. Can also be specified via C(K8S_AUTH_PROXY).
+      - As in kubernetes.core, C(HTTP_PROXY) and C(HTTPS_PROXY) are not read.
+    type: str
+    version_added: 1.5.0
+  no_proxy:
+    description:
+      - Comma-separated hosts, domains, IP addresses or CIDR ranges not reached through O(proxy). Can also be specified via
+        C(K8S_AUTH_NO_PROXY). Needs the Python library kubernetes 19.15.0 or later.
+    type: str
+    version_added: 1.5.0
+  proxy_headers:
+    description:
+      - Headers for the HTTP proxy, as urllib3's C(make_headers) makes them.
+    type: dict
+    version_added: 1.5.0
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - C(username:password) for the proxy's basic authentication. Can also be specified via
+            C(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH).
+        type: str
+      basic_auth:
+        description:
+          - C(username:password) for basic authentication. Can also be specified via C(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH).
+        type: str
+      user_agent:
+        description: The user agent, such as C(foo/1.0). Can also be specified via C(K8S_AUTH_PROXY_HEADERS_USER_AGENT).
+        type: str
+  persist_config:
+    description:
+      - Whether to save refreshed tokens (of a context whose user has refresh tokens, such as OIDC) to the kubeconfig. Can
+        also be specified via C(K8S_AUTH_PERSIST_CONFIG). Default V(false).
+    type: bool
+    version_added: 1.5.0
+  impersonate_user:
+    description: User to impersonate for the token request. Can also be specified via C(K8S_AUTH_IMPERSONATE_USER).
+    type: str
+    version_added: 1.5.0
+  impersonate_groups:
+    description:
+      - Groups to impersonate for the token request. Can also be specified via C(K8S_AUTH_IMPERSONATE_GROUPS), comma-separated.
+    type: list
+    elements: str
+    version_added: 1.5.0
 author:
   - Torque platform team (@torque)
 notes:
-  - Kubernetes permission used is C(create) on C(serviceaccounts/token) in O(namespace). AWS needs no credentials, since
-    C(sts:AssumeRoleWithWebIdentity) is authorised by the token alone.
+  - Kubernetes permission used is C(create) on C(serviceaccounts/token) in O(namespace) (and the API's version and group
+    list, which kubernetes.core's client reads first). AWS needs no credentials, since C(sts:AssumeRoleWithWebIdentity) is
+    authorised by the token alone.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -114,10 +213,7 @@ error_count:
   sample: 0
 """
 
-import os
 import time
-
-from ansible.module_utils.parsing.convert_bool import boolean
 
 try:
     import botocore
@@ -134,6 +230,8 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import aws_error
+from ansible_collections.torque.eks_irsa.plugins.module_utils.kube_client import auth_argument_spec
+from ansible_collections.torque.eks_irsa.plugins.module_utils.kube_client import core_v1_api
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import MIN_TOKEN_EXPIRATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import AWS_RETRY
@@ -152,6 +250,14 @@ def request_token(core_api, namespace, service_account, audience, expiration):
 
     body = AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[audience], expiration_seconds=expiration))
     return core_api.create_namespaced_service_account_token(service_account, namespace, body).status.token
+
+
+def token_or_refusal(core_api, namespace, service_account, audience, expiration):
+    """``(token, None)`` from :func:`request_token`, or ``(None, why)`` when the API refused it."""
+    try:
+        return request_token(core_api, namespace, service_account, audience, expiration), None
+    except ApiException as e:
+        return None, f"the Kubernetes API refused a token for it: {e.status} {e.reason}"
 
 
 def _refusal(e, attempt):
@@ -181,63 +287,23 @@ def assume_with_token(sts, role_arn, token, attempts, delay, sleep=time.sleep, r
     return "NotAttempted", "attempts must be at least 1", 0
 
 
-def environment_configuration(configuration):
-    """``configuration`` (a kubernetes.client.Configuration) for the API server the environment names as kubernetes.core's
-    modules read it: ``K8S_AUTH_HOST``, the bearer token ``K8S_AUTH_API_KEY``, ``K8S_AUTH_VERIFY_SSL`` (or
-    ``K8S_AUTH_VALIDATE_CERTS``) and the CA file ``K8S_AUTH_SSL_CA_CERT`` (or ``K8S_AUTH_CA_CERT``)."""
-    environ = os.environ
-    configuration.host = environ["K8S_AUTH_HOST"]
-    if environ.get("K8S_AUTH_API_KEY"):
-        configuration.api_key = {"authorization": "Bearer " + environ["K8S_AUTH_API_KEY"]}
-    verify = environ.get("K8S_AUTH_VERIFY_SSL") or environ.get("K8S_AUTH_VALIDATE_CERTS")
-    if verify is not None:
-        configuration.verify_ssl = boolean(verify, strict=False)
-    ca_cert = environ.get("K8S_AUTH_SSL_CA_CERT") or environ.get("K8S_AUTH_CA_CERT")
-    if ca_cert:
-        configuration.ssl_ca_cert = ca_cert
-    return configuration
-
-
-def core_v1_api(module):
-    """A CoreV1Api from the kubeconfig option, else the K8S_AUTH_HOST environment (:func:`environment_configuration`), else
-    the kubeconfig of K8S_AUTH_KUBECONFIG or ~/.kube/config, or in-cluster when there is none.
-
-    A plain API client, not kubernetes.core's dynamic one: that one reads the API discovery first, which this one call does not need.
-    """
-    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
-
-    kubeconfig = module.params["kubeconfig"]
-    if not kubeconfig and os.environ.get("K8S_AUTH_HOST"):
-        return client.CoreV1Api(client.ApiClient(environment_configuration(client.Configuration())))
-    kubeconfig = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG")
-    context = module.params["kube_context"] or os.environ.get("K8S_AUTH_CONTEXT")
-    if isinstance(kubeconfig, dict):
-        return client.CoreV1Api(config.new_client_from_config_dict(kubeconfig, context=context))
-    try:
-        return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=context))
-    except config.ConfigException:
-        if kubeconfig:
-            raise
-        config.load_incluster_config()  # no kubeconfig at all: running in a pod
-        return client.CoreV1Api()
+ARGUMENT_SPEC = dict(
+    namespace=dict(type="str"),
+    checks=dict(type="list", elements="dict", required=True, options=dict(
+        namespace=dict(type="str"),
+        service_account=dict(type="str", required=True),
+        role_arn=dict(type="str", required=True),
+    )),
+    audience=dict(type="str", default=DEFAULT_AUDIENCE),
+    token_expiration=dict(type="int", default=600, no_log=False),  # a lifetime, not a secret
+    attempts=dict(type="int", default=5),
+    delay=dict(type="int", default=4),
+    **auth_argument_spec(),  # kubernetes.core's connection options
+)
 
 
 def main():
-    argument_spec = dict(
-        namespace=dict(type="str"),
-        checks=dict(type="list", elements="dict", required=True, options=dict(
-            namespace=dict(type="str"),
-            service_account=dict(type="str", required=True),
-            role_arn=dict(type="str", required=True),
-        )),
-        audience=dict(type="str", default=DEFAULT_AUDIENCE),
-        token_expiration=dict(type="int", default=600, no_log=False),  # a lifetime, not a secret
-        attempts=dict(type="int", default=5),
-        delay=dict(type="int", default=4),
-        kubeconfig=dict(type="raw", no_log=True),
-        kube_context=dict(type="str"),
-    )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     if ApiException is None:
         module.fail_json(msg="the Python library kubernetes is missing: pip install kubernetes (requirements.txt lists it)")
@@ -251,23 +317,24 @@ def main():
     # AssumeRoleWithWebIdentity is authorised by the token: the request is sent unsigned, with no AWS credentials.
     config = dict(CLIENT_CONFIG, signature_version=botocore.UNSIGNED)
     sts = module.client("sts", config=botocore.config.Config(**config))
+    core_api, refusal = None, None
     try:
-        core_api = core_v1_api(module)
+        core_api = core_v1_api(params)
+    except ApiException as e:  # it answered kubernetes.core's first requests with an error (401, 403, ...): no token either
+        refusal = f"the Kubernetes API refused the client's first requests (its version and API groups): {e.status} {e.reason}"
     except Exception as e:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"could not reach Kubernetes: {e}. Set kubeconfig and kube_context (or K8S_AUTH_KUBECONFIG, or K8S_AUTH_HOST "
-                             "and K8S_AUTH_API_KEY)")
+        module.fail_json(msg=f"could not reach Kubernetes: {e}. Set kubeconfig and context, or host with api_key (or with client_cert "
+                             "and client_key), or their K8S_AUTH_* variables (K8S_AUTH_KUBECONFIG, K8S_AUTH_HOST, ...)")
 
     findings, tokens = [], {}  # (namespace, ServiceAccount) -> (token, why there is none)
     for check in params["checks"]:
         namespace, name = check["namespace"] or params["namespace"], check["service_account"]
         if (namespace, name) not in tokens:
-            try:
-                tokens[namespace, name] = (request_token(core_api, namespace, name, params["audience"], params["token_expiration"]), None)
-            except ApiException as e:
-                tokens[namespace, name] = (None, f"the Kubernetes API refused a token for it: {e.status} {e.reason}")
-        token, refusal = tokens[namespace, name]
+            tokens[namespace, name] = (None, refusal) if refusal else token_or_refusal(
+                core_api, namespace, name, params["audience"], params["token_expiration"])
+        token, why = tokens[namespace, name]
         if token is None:
-            findings.append(token_proof_finding(namespace, name, check["role_arn"], "TokenRequestFailed", refusal, 0))
+            findings.append(token_proof_finding(namespace, name, check["role_arn"], "TokenRequestFailed", why, 0))
             continue
         code, message, attempts = assume_with_token(sts, check["role_arn"], token, params["attempts"], params["delay"])
         findings.append(token_proof_finding(namespace, name, check["role_arn"], code, message, attempts))

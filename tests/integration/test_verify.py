@@ -268,8 +268,9 @@ class TokenAndStsEndpoint(InterceptingEndpoint):
     """Kubernetes' TokenRequest API (the emulator has no token subresource) and STS, in front of the stack.
 
     ``POST /api/v1/namespaces/<ns>/serviceaccounts/<sa>/token`` answers a token for the ServiceAccounts in ``known``
-    (recording the audiences asked for), or for any ServiceAccount when ``known`` is None, and 404 otherwise; other
-    Kubernetes requests go to the emulator. AWS requests go to the stack, except that ``AssumeRoleWithWebIdentity``
+    (recording the audiences asked for, and in ``token_headers`` the request's authentication and impersonation headers),
+    or for any ServiceAccount when ``known`` is None, and 404 otherwise; other Kubernetes requests (kubernetes.core's
+    client reads the version and API groups first) go to the emulator. AWS requests go to the stack, except that ``AssumeRoleWithWebIdentity``
     for a role in ``denied`` gets STS's AccessDenied (moto accepts any token).
     """
 
@@ -277,7 +278,7 @@ class TokenAndStsEndpoint(InterceptingEndpoint):
 
     def __init__(self, upstream, kube_upstream=None):
         self.kube_upstream = urllib.parse.urlsplit(kube_upstream) if kube_upstream else None
-        self.known, self.denied, self.token_requests, self.sts_calls = set(), set(), [], []
+        self.known, self.denied, self.token_requests, self.token_headers, self.sts_calls = set(), set(), [], [], []
         super().__init__(upstream)
 
     def kubeconfig(self, path):
@@ -293,6 +294,8 @@ class TokenAndStsEndpoint(InterceptingEndpoint):
         if match:
             request = json.loads(body or b"{}")
             self.token_requests.append((match.group(1), match.group(2), request.get("spec", {})))
+            self.token_headers.append({name.lower(): value for name, value in headers.items()
+                                       if name.lower() in ("authorization", "impersonate-user", "impersonate-group")})
             if self.known is not None and match.group(2) not in self.known:
                 status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
                           "message": f'serviceaccounts "{match.group(2)}" not found'}
@@ -315,7 +318,7 @@ class TokenAndStsEndpoint(InterceptingEndpoint):
 
 def test_token_proof_requests_a_token_with_the_audience_assumes_each_role_and_never_shows_the_token(
         local_stack, run_playbook, tmp_path):
-    endpoint = TokenAndStsEndpoint(local_stack.aws_url)
+    endpoint = TokenAndStsEndpoint(local_stack.aws_url, local_stack.kube_url)
     try:
         endpoint.known.add("runner-dev")
         good, denied = "arn:aws:iam::222222222222:role/torque-runner", "arn:aws:iam::333333333333:role/torque-runner"
@@ -341,3 +344,69 @@ def test_token_proof_requests_a_token_with_the_audience_assumes_each_role_and_ne
         ("envs", "runner-dev", ["sts.amazonaws.com"]), ("envs", "missing", ["sts.amazonaws.com"])]
     assert endpoint.sts_calls == [(good, SECRET_TOKEN), (denied, SECRET_TOKEN), (denied, SECRET_TOKEN)]
     assert SECRET_TOKEN not in run.stdout and SECRET_TOKEN not in run.stderr
+
+
+@pytest.mark.matrix
+def test_token_proof_takes_kubernetes_core_connection_options_host_api_key_and_impersonation(local_stack, run_playbook):
+    """The API server and its credentials as module options, as a kubernetes.core task takes them (the module read only a
+    kubeconfig and context, or K8S_AUTH_HOST and K8S_AUTH_API_KEY, before). K8S_AUTH_KUBECONFIG still names the
+    stack's kubeconfig, which kubernetes.core leaves unread when the options authenticate; the API key is never shown."""
+    api_key = "option-api-key-that-must-never-be-printed"
+    endpoint = TokenAndStsEndpoint(local_stack.aws_url, local_stack.kube_url)
+    role = "arn:aws:iam::222222222222:role/torque-runner"
+    kube_mark = len(local_stack.kube_requests())
+    try:
+        endpoint.known.add("runner-dev")
+        run = run_playbook([{"name": "Prove", "hosts": "localhost", "gather_facts": False, "tasks": [{
+            "name": "Prove the token with the API server as options", "register": "proof",
+            "torque.eks_irsa.irsa_token_proof": {
+                "namespace": "envs", "host": endpoint.url, "api_key": api_key, "verify_ssl": False,
+                "impersonate_user": "system:serviceaccount:envs:prover", "impersonate_groups": ["provers"],
+                "attempts": 1, "delay": 0, "endpoint_url": endpoint.url,
+                "checks": [{"service_account": "runner-dev", "role_arn": role}]}}]}], args=["-vvv"])
+    finally:
+        endpoint.stop()
+    result = run.result("Prove the token with the API server as options")
+    assert run.rc == 0, result.get("msg") or run
+    assert [(f["code"], f["role_arn"]) for f in result["findings"]] == [("token-proof-ok", role)]
+    assert endpoint.token_requests == [("envs", "runner-dev", {"audiences": ["sts.amazonaws.com"], "expirationSeconds": 600})]
+    assert endpoint.token_headers == [{"authorization": f"Bearer {api_key}", "impersonate-user": "system:serviceaccount:envs:prover",
+                                       "impersonate-group": "provers"}]
+    # The emulator answered kubernetes.core's first requests, made with the option's API key.
+    assert [(r["method"], r["path"], r["token"]) for r in local_stack.kube_requests()[kube_mark:]] == [
+        ("GET", "/version", api_key), ("GET", "/apis", api_key)]
+    assert endpoint.sts_calls == [(role, SECRET_TOKEN)]
+    for secret in (api_key, SECRET_TOKEN):
+        assert secret not in run.stdout and secret not in run.stderr
+
+
+class RefusingKubernetesEndpoint(TokenAndStsEndpoint):
+    """:class:`TokenAndStsEndpoint` whose Kubernetes API refuses every request with 401 (expired credentials)."""
+
+    def answer(self, method, path, headers, body):
+        if path == "/api" or path.startswith(self.KUBE_PREFIXES):
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401,
+                      "message": "Unauthorized"}
+            return 401, [("Content-Type", "application/json")], json.dumps(status).encode()
+        return super().answer(method, path, headers, body)
+
+
+def test_token_proof_an_api_that_refuses_the_credentials_is_each_checks_failed_token_request(local_stack, run_playbook, tmp_path):
+    """kubernetes.core's client reads the API's version first: its 401 is the finding a refused token request gives."""
+    endpoint = RefusingKubernetesEndpoint(local_stack.aws_url, local_stack.kube_url)
+    role = "arn:aws:iam::222222222222:role/torque-runner"
+    try:
+        run = run_playbook([{"name": "Prove", "hosts": "localhost", "gather_facts": False, "tasks": [{
+            "name": "Prove with refused credentials", "register": "proof",
+            "torque.eks_irsa.irsa_token_proof": {
+                "namespace": "envs", "kubeconfig": endpoint.kubeconfig(tmp_path / "kubeconfig"), "kube_context": "proof",
+                "attempts": 1, "delay": 0, "endpoint_url": endpoint.url,
+                "checks": [{"service_account": "runner-dev", "role_arn": role}, {"service_account": "runner-prod", "role_arn": role}]}}]}])
+    finally:
+        endpoint.stop()
+    result = run.result("Prove with refused credentials")
+    assert run.rc == 0, result.get("msg") or run
+    assert [(f["code"], f["service_account"], f["pod_error"]) for f in result["findings"]] == [
+        ("token-proof-failed", "runner-dev", "TokenRequestFailed"), ("token-proof-failed", "runner-prod", "TokenRequestFailed")]
+    assert all("401 Unauthorized" in f["message"] for f in result["findings"]) and result["error_count"] == 2
+    assert endpoint.token_requests == [] and endpoint.sts_calls == []
