@@ -24,6 +24,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAG
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION as ROLE_ARN
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every write the service_account role makes
 
 
@@ -228,6 +229,18 @@ def service_account_deletions(items, existing, namespace):
     return {"refs": refs, "releases": releases, "status": status}
 
 
+ACCESS_FIELD = "service_account_kubeconfig and service_account_context"
+
+
+def service_account_namespace_state(namespace, kubeconfig=None, context=None):
+    """``{exists, service_accounts}``: the namespace and its ServiceAccounts, read through kubernetes.core's client here,
+    in the controller, instead of by two module processes."""
+    try:
+        return kube_access.read_namespace(namespace, kubeconfig or None, context or None, field=ACCESS_FIELD)
+    except kube_access.KubeAccessError as e:
+        raise AnsibleFilterError(f"service_account_namespace: {e}") from e
+
+
 class FilterModule:
     """IRSA ServiceAccount filters."""
 
@@ -238,4 +251,5 @@ class FilterModule:
             "service_account_deletions": service_account_deletions,
             "service_account_namespace_manifest": service_account_namespace_manifest,
             "service_account_takeovers": service_account_takeovers,
+            "service_account_namespace_state": service_account_namespace_state,
         }

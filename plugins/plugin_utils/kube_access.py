@@ -20,6 +20,8 @@ import re
 
 import types
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+
 get_api_client = None  # kubernetes.core's client maker, from _library() unless set (tests)
 
 
@@ -41,6 +43,10 @@ def _library():
         return None
     return types.SimpleNamespace(kubernetes=kubernetes, urllib3=urllib3, ApiException=ApiException, CoreException=CoreException,
                                  get_api_client=make_client)
+
+
+class KubeAccessError(EksIrsaError):
+    """A cluster that could not be reached or read, said with its access and the fix."""
 
 
 CONNECT, API, CONFIG = "connect", "api", "config"
@@ -150,12 +156,12 @@ def _api_fix(status, cluster, field):
     return f"check the API server's health and answer, or point {field} at another context"
 
 
-def failure(cluster, kind, error, doing, listed=False, environ=None):
+def failure(cluster, kind, error, doing, listed=False, environ=None, field=None):
     """``{cluster, kind, host, kubeconfig, context, status, summary, fix}``: one cluster's failure, for people and machines;
-    ``doing`` is the request an API error answered."""
+    ``doing`` is the request an API error answered; ``field`` the variables of the access, when not the run's."""
     found = access(cluster, environ)
     name = f"cluster {cluster['name']}" if cluster.get("name") else "the run's cluster"
-    field = _field(cluster, listed)
+    field = field or _field(cluster, listed)
     host = found["host"] or "(none: the kubeconfig could not be loaded)"
     status = getattr(error, "status", None) if kind == API else None
     if kind == CONNECT:
@@ -222,6 +228,41 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
             continue
         read.append({"cluster": name, "namespace": group["namespace"], "label": group["label"], "objects": objects})
     return {"groups": read, "failures": list(failures.values())}
+
+
+def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect=None):
+    """``{"exists": bool, "service_accounts": [...]}``: one namespace and its ServiceAccounts, read in this process.
+
+    What the service_account role compares its manifests with, just before it applies them. A failure to reach or
+    read the cluster raises :class:`KubeAccessError` with the message of :func:`failure` (``field``: the variables
+    that chose the access).
+    """
+    library = _library()
+    if library is None and connect is None:
+        raise KubeAccessError("the Python library kubernetes (and the collection kubernetes.core) is needed to read the cluster: "
+                              "pip install kubernetes (requirements.txt lists it)")
+    connect = connect or get_api_client or library.get_api_client
+    access_options = {key: value for key, value in (("kubeconfig", kubeconfig), ("context", context)) if value}
+    doing = "its first request (the API version and discovery)"
+    try:
+        client = connect(**access_options)
+        doing = f"reading namespace {namespace}"
+        try:
+            client.get(client.resource("Namespace", "v1"), name=namespace)
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            if getattr(error, "status", None) != 404:
+                raise
+            return {"exists": False, "service_accounts": []}
+        doing = f"listing the {SERVICE_ACCOUNT}s of namespace {namespace}"
+        return {"exists": True, "service_accounts": _list(client, SERVICE_ACCOUNT, namespace)}
+    except KubeAccessError:
+        raise
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        kind = _kind(error)
+        if kind is None:
+            raise
+        found = failure(dict(access_options, name=None), kind, error, doing, field=field)
+        raise KubeAccessError(f"{found['summary']}. Fix: {found['fix']}", **found) from error
 
 
 def _kind(error):

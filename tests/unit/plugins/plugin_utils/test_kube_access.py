@@ -183,3 +183,53 @@ def test_a_namespace_whose_deletion_failed_blocks_the_accounts_it_holds():
     results = {"blue/envs": {"status": {}, "error": "forbidden"}, "green/envs": {"status": {"b": "deleted"}, "error": None}}
     blocked = kube_access.blocked_by_groups(plans, [{"name": "blue"}, {"name": "green"}], results, "teardown")
     assert list(blocked) == ["dev"] and blocked["dev"].startswith("ServiceAccounts in blue/envs: forbidden; its ServiceAccounts there")
+
+
+class NamespaceClient:
+    """kubernetes.core's K8SClient as read_namespace uses it: a Namespace got by name, ServiceAccounts listed."""
+
+    def __init__(self, namespaces, objects):
+        self.namespaces, self.objects, self.calls = namespaces, objects, []
+
+    def resource(self, kind, api_version):
+        return kind
+
+    def get(self, resource, name=None, namespace=None):
+        self.calls.append((resource, name or namespace))
+        if resource == "Namespace":
+            if name not in self.namespaces:
+                raise ApiException(status=404, reason="Not Found")
+            return {"metadata": {"name": name}}
+        return FakeClient(self.objects).get(("ServiceAccount", "v1"), namespace)
+
+
+def test_read_namespace_gives_whether_it_exists_and_its_service_accounts():
+    accounts = [{"metadata": {"name": "runner"}}]
+    client = NamespaceClient({"envs"}, {("ServiceAccount", "envs"): accounts})
+    made = []
+
+    def connect(**options):
+        made.append(options)
+        return client
+    assert kube_access.read_namespace("envs", "/k", "prod", connect=connect) == {"exists": True, "service_accounts": accounts}
+    assert made == [{"kubeconfig": "/k", "context": "prod"}]
+    assert kube_access.read_namespace("gone", connect=connect) == {"exists": False, "service_accounts": []}
+    assert made[-1] == {} and client.calls[-1] == ("Namespace", "gone")  # a missing namespace has nothing to list
+
+
+def test_read_namespace_refused_names_the_request_and_the_variables_to_fix():
+    client = NamespaceClient(set(), {})
+    client.get = lambda resource, name=None, namespace=None: (_ for _ in ()).throw(ApiException(status=403, reason="Forbidden"))
+    with pytest.raises(kube_access.KubeAccessError) as refused:
+        kube_access.read_namespace("envs", field="service_account_kubeconfig and service_account_context", connect=lambda **_: client)
+    text = str(refused.value)
+    assert "refused reading namespace envs: 403 Forbidden" in text and "service_account_kubeconfig and service_account_context" in text
+
+
+def test_read_namespace_through_kubernetes_core_a_closed_port_is_a_connect_failure(tmp_path):
+    path = kubeconfig(tmp_path, server=f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(kube_access.KubeAccessError) as failed:
+        kube_access.read_namespace("envs", path, "admin", field="service_account_kubeconfig and service_account_context")
+    text = str(failed.value)
+    assert "cannot connect to its Kubernetes API server http://127.0.0.1:" in text and f"kubeconfig {path}, context admin" in text
+    assert "Fix: make that API server reachable" in text
