@@ -28,15 +28,18 @@ How, all of it here:
 
 Clients come from one botocore session per profile, each with its own credentials, region and configuration
 (``Session.create_client``), derived from the options by amazon.aws's ``get_aws_connection_info``. The session reads
-botocore's service data once per process; :func:`warm_up` has it read in Ansible's main process just before that
-process forks a worker (``os.register_at_fork``), so every worker starts with the data parsed. Nothing is read
+botocore's service data once per process; :func:`warm_up` has it read (with the collection's filter plugins and the
+kubernetes client imported) in Ansible's main process just before that process forks a worker
+(``os.register_at_fork``), so every worker starts with them loaded. Nothing is read
 when this file is imported (``ansible-doc`` and sanity tests import it), and a process that never forks, or that
 never loaded this file before forking, reads the data at its first client.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 import traceback
 
@@ -68,6 +71,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksI
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import known_regions
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
+from ansible_collections.torque.eks_irsa.plugins import filter as filter_plugins
 
 display = Display()
 
@@ -85,13 +90,19 @@ def botocore_session(profile=None):
 
 
 def warm_up():
-    """Read botocore's data for the services our modules use, once per process (clients are made, no request sent)."""
+    """Load, once per process, what every worker would otherwise load for itself: botocore's data for the services our
+    modules use (clients are made, no request sent), this collection's filter plugins with the code they import (to
+    find one filter, ansible-core imports every filter file of the collection, and reuses what is imported), and the
+    kubernetes client their cluster reads use."""
     if botocore is None or _sessions:
         return
     session = botocore_session()
     for service in WARMED_SERVICES:
         session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
     known_regions()
+    for found in pkgutil.iter_modules(filter_plugins.__path__, filter_plugins.__name__ + "."):
+        importlib.import_module(found.name)
+    kube_access.library()
 
 
 # Registering reads nothing: the hook runs in a process about to fork, i.e. Ansible's main process before a worker.

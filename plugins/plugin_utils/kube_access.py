@@ -22,10 +22,10 @@ import types
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 
-get_api_client = None  # kubernetes.core's client maker, from _library() unless set (tests)
+get_api_client = None  # kubernetes.core's client maker, from library() unless set (tests)
 
 
-def _library():
+def library():
     """The kubernetes client, urllib3 and kubernetes.core's client, imported at the first read, not with this file: to
     find one of the collection's filters, ansible-core imports every filter file, in every forked worker, and this one
     is imported by two of them. None when they are missing (said once a read is attempted: the playbooks that read
@@ -87,10 +87,10 @@ def access(cluster, environ=None):
     kubeconfig = cluster.get("kubeconfig") or environ.get("K8S_AUTH_KUBECONFIG")
     context = cluster.get("context") or environ.get("K8S_AUTH_CONTEXT")
     via = "K8S_AUTH_KUBECONFIG" if kubeconfig and not cluster.get("kubeconfig") else None
-    library = _library()
-    if library is None:
+    loaded = library()
+    if loaded is None:
         return {"host": None, "kubeconfig": kubeconfig, "context": context, "via": via}
-    kubernetes = library.kubernetes
+    kubernetes = loaded.kubernetes
     path = kubeconfig or kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION
     host = None
     configuration = kubernetes.client.Configuration()
@@ -121,8 +121,8 @@ def _access_text(found):
 def _connect_reason(error):
     """Why a connection failed, in a few words: refused, DNS, timeout or TLS."""
     reason = getattr(error, "reason", None) or error
-    library = _library()
-    exceptions = library.urllib3.exceptions if library else None
+    loaded = library()
+    exceptions = loaded.urllib3.exceptions if loaded else None
     if exceptions and isinstance(reason, exceptions.SSLError):
         return f"the TLS handshake failed ({reason})"
     if exceptions and isinstance(reason, getattr(exceptions, "NameResolutionError", ())):
@@ -197,11 +197,11 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
     is not read further. Returns ``{"groups": [{cluster, namespace, label, objects: {kind: [...]}}], "failures": [...]}``
     (:func:`failure`). ``connect`` (tests) replaces kubernetes.core's ``get_api_client``.
     """
-    library = _library()
-    if library is None and connect is None:
+    loaded = library()
+    if loaded is None and connect is None:
         raise RuntimeError("the Python library kubernetes (and the collection kubernetes.core) is needed to read the clusters: "
                            "pip install kubernetes (requirements.txt lists it)")
-    connect = connect or get_api_client or library.get_api_client
+    connect = connect or get_api_client or loaded.get_api_client
     entries = {cluster["name"]: dict(cluster, field=f"eks_irsa_clusters[{index}] ({cluster['name']})")
                for index, cluster in enumerate(clusters or [])}
     read, failures, clients = [], {}, {}
@@ -237,11 +237,11 @@ def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect
     read the cluster raises :class:`KubeAccessError` with the message of :func:`failure` (``field``: the variables
     that chose the access).
     """
-    library = _library()
-    if library is None and connect is None:
+    loaded = library()
+    if loaded is None and connect is None:
         raise KubeAccessError("the Python library kubernetes (and the collection kubernetes.core) is needed to read the cluster: "
                               "pip install kubernetes (requirements.txt lists it)")
-    connect = connect or get_api_client or library.get_api_client
+    connect = connect or get_api_client or loaded.get_api_client
     access_options = {key: value for key, value in (("kubeconfig", kubeconfig), ("context", context)) if value}
     doing = "its first request (the API version and discovery)"
     try:
@@ -267,13 +267,13 @@ def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect
 
 def _kind(error):
     """The kind of failure ``error`` is, or None for one that is not about reaching the cluster (a bug: raised)."""
-    library = _library()
-    if library is not None:
-        if isinstance(error, library.ApiException):
+    loaded = library()
+    if loaded is not None:
+        if isinstance(error, loaded.ApiException):
             return API
-        if isinstance(error, library.urllib3.exceptions.HTTPError):
+        if isinstance(error, loaded.urllib3.exceptions.HTTPError):
             return CONNECT
-        if isinstance(error, (library.CoreException, library.kubernetes.config.ConfigException)):
+        if isinstance(error, (loaded.CoreException, loaded.kubernetes.config.ConfigException)):
             return CONFIG
     status = getattr(error, "status", None)
     if isinstance(status, int):  # an API error of another client (tests)

@@ -29,7 +29,7 @@ PASS_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
     (rollout, {"rollout_error", "rollout_outcomes", "rollout_service_accounts", "rollout_service_account_groups",
                "rollout_stats", "rollout_summary"}),
     (service_accounts, {"service_account_manifests", "service_account_status", "service_account_deletions",
-                        "service_account_namespace_manifest", "service_account_takeovers"}),
+                        "service_account_namespace_manifest", "service_account_takeovers", "service_account_namespace_state"}),
 ])
 def test_every_filter_is_registered_under_its_function_name(module, names):
     filters = module.FilterModule().filters()
