@@ -2,7 +2,7 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The preflight's filters: the plan of the whole inventory (plugins/module_utils/plan.py), adapted to Jinja.
+"""The preflight's filters: the plan of the whole inventory (plugins/plugin_utils/plan.py), adapted to Jinja.
 
 They run once for the inventory, in the controller: a task per account would cost a forked worker each, and checks
 need none.
@@ -10,7 +10,7 @@ need none.
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import plan
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 
 

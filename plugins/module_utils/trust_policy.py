@@ -438,7 +438,7 @@ def parse_inline_policies(policies, field="inline_policies"):
 
 
 # The options of iam_web_identity_role. They live here, beside check_role_options, so that the rollout's
-# preflight (the plan, plugins/module_utils/plan.py) validates inventory input exactly as the module will.
+# preflight (the plan, plugins/plugin_utils/plan.py) validates inventory input exactly as the module will.
 ROLE_ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True, aliases=["role_name"]),
     state=dict(type="str", choices=["present", "absent"], default="present"),

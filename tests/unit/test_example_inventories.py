@@ -13,7 +13,7 @@ from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import plan
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 ISSUERS = {name: f"https://oidc.eks.eu-west-1.amazonaws.com/id/{hashlib.md5(name.encode()).hexdigest().upper()}" for name in

@@ -11,13 +11,13 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils import eks
 from ansible_collections.torque.eks_irsa.plugins.module_utils import issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils import limits
 from ansible_collections.torque.eks_irsa.plugins.module_utils import options
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
 from ansible_collections.torque.eks_irsa.plugins.module_utils import regions
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_evaluation
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import organization
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import plan
 
 
 class Failed(Exception):

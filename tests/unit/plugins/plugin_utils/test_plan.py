@@ -2,15 +2,15 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The plan of an inventory (plugins/module_utils/plan.py), called as the preflight's filters call it."""
+"""The plan of an inventory (plugins/plugin_utils/plan.py), called as the preflight's filters call it."""
 
 import botocore
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.torque.eks_irsa.plugins.filter import account_plans as filters
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import PlanError
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import plan
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.plan import PlanError
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 OTHER_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/OTHER"

@@ -43,21 +43,21 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_managed_policy_quota
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import TAG_PREFIX
-from ansible_collections.torque.eks_irsa.plugins.module_utils.names import account_stats_key
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn as role_arn_text
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import PROVIDER_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import checked_provider_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
+from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import RegionError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_region
 from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import check_same_partition
-from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
-from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import has_wildcard
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import account_stats_key
 
 ROLES = "eks_irsa_roles"
 CLUSTER_TAG = TAG_PREFIX + "cluster"
@@ -768,7 +768,7 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
 
 
 def checked_unique_stats_keys(plans_by_host):
-    """Refuse two hosts whose results would share one set_stats key (:func:`~.names.account_stats_key`): hosts of one
+    """Refuse two hosts whose results would share one set_stats key (:func:`~.summary.account_stats_key`): hosts of one
     account whose names differ only in characters other than letters and digits."""
     owners = {}
     for host, plan in plans_by_host.items():
