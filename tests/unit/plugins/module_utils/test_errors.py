@@ -16,8 +16,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_evalu
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import inventory_schema
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import organization
-from ansible_collections.torque.eks_irsa.plugins.plugin_utils import plan
 
 
 class Failed(Exception):
@@ -38,7 +38,7 @@ class FakeModule:
 
 
 @pytest.mark.parametrize("error_class", [
-    converger.Refusal, eks.ClusterLookupError, issuer.IssuerError, limits.LimitError, options.OptionsError, plan.PlanError,
+    converger.Refusal, eks.ClusterLookupError, issuer.IssuerError, limits.LimitError, options.OptionsError, inventory_schema.PlanError,
     regions.RegionError, trust_evaluation.PolicyEvaluationError, trust_policy.TrustPolicyError, organization.OrganizationError])
 def test_every_error_of_the_collection_has_the_one_root(error_class):
     assert issubclass(error_class, EksIrsaError)
