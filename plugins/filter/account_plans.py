@@ -2,7 +2,7 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The preflight's filters: the plan of the whole inventory (plugins/module_utils/plan.py), adapted to Jinja.
+"""The preflight's filters: the plan of the whole inventory (plugins/plugin_utils/plan.py and the modules it plans with), adapted to Jinja.
 
 They run once for the inventory, in the controller: a task per account would cost a forked worker each, and checks
 need none.
@@ -10,8 +10,13 @@ need none.
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_inventory
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.plan import account_plans
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import looked_up_issuers
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import run_clusters
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_account_groups
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_accounts
 
 
 def _filter(function):
@@ -30,5 +35,5 @@ class FilterModule:
 
     def filters(self):
         return {function.__name__: _filter(function)
-                for function in (plan.checked_inventory, plan.run_clusters, plan.looked_up_issuers, plan.account_plans,
-                                 plan.planned_service_accounts, plan.planned_service_account_groups)}
+                for function in (checked_inventory, run_clusters, looked_up_issuers, account_plans, planned_service_accounts,
+                                 planned_service_account_groups)}

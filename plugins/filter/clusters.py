@@ -12,8 +12,8 @@ the accounts of the others, so its failure is a value here, not a failed task.
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_takeovers
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import planned_service_account_groups
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_account_groups
 
 
 def _all_groups(plans, clusters):

@@ -11,15 +11,15 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import AUDIENCE_ANNOTATION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
-from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import checked_torque_agents
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import creates_namespace
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_source
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import service_account_groups
-from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import HUB_FILE_PREFIX
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import agent_line
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import blueprint_files
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_torque_agents
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import creates_namespace
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.role_plans import role_source
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import service_account_groups
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import published_stats
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import table_lines
 
 # The table's columns; CLUSTER only when the run has several clusters, NAMESPACE only when it has several namespaces: with
 # one, the table keeps the shape it had before they could differ.
@@ -116,7 +116,7 @@ def rollout_service_accounts(outcomes):
 
 def rollout_service_account_groups(outcomes, clusters=None, create_namespace=False, render_dir=None):
     """What the service_account role's ``groups`` entry point does, one (cluster, namespace) at a time
-    (:func:`~.plan.service_account_groups`): apply :func:`rollout_service_accounts` in the present clusters, and remove
+    (:func:`~.service_account_groups.service_account_groups`): apply :func:`rollout_service_accounts` in the present clusters, and remove
     the succeeded accounts' ServiceAccounts from the retired ones (``state: absent``; not when rendering).
 
     ``clusters`` are the run's (``eks_irsa_run_clusters``); ``create_namespace`` is ``eks_irsa_create_namespace``
@@ -166,7 +166,7 @@ def _label(role, several):
 
 
 def _group_name(label, several):
-    """A group's label (:func:`~.plan.service_account_groups`) as messages name it."""
+    """A group's label (:func:`~.service_account_groups.service_account_groups`) as messages name it."""
     if several:
         cluster, namespace = label.split("/", 1)
         return f"namespace {namespace} of cluster {cluster}"
@@ -321,7 +321,7 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
 
 
 def rollout_stats(summary):
-    """What the rollout publishes with set_stats (:func:`~.names.published_stats`): ``eks_irsa_rollout``, and each
+    """What the rollout publishes with set_stats (:func:`~.summary.published_stats`): ``eks_irsa_rollout``, and each
     account's entry under its own key, which survives the shallow merge of an AWX workflow's sliced job."""
     return published_stats("rollout", summary)
 

@@ -7,8 +7,8 @@
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_outcomes
-from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
-from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import published_stats
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import table_lines
 
 COLUMNS = ("ACCOUNT", "HOST", "CLUSTER", "PROVIDER", "ROLE", "ROLE STATUS")
 
@@ -58,7 +58,7 @@ def teardown_summary(hosts, hostvars, clusters=None):
 
 
 def teardown_stats(summary):
-    """What the teardown publishes with set_stats (:func:`~.names.published_stats`): ``eks_irsa_teardown``, and each
+    """What the teardown publishes with set_stats (:func:`~.summary.published_stats`): ``eks_irsa_teardown``, and each
     account's entry under its own key, which survives the shallow merge of an AWX workflow's sliced job."""
     return published_stats("teardown", summary)
 

@@ -4,9 +4,9 @@
 
 """Filters for the verify playbook: what to verify (from the rollout's role plan) and the report table."""
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.names import published_stats
-from ansible_collections.torque.eks_irsa.plugins.module_utils.table import table_lines
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import published_stats
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import table_lines
 
 HEADER = ["ACCOUNT", "HOST", "CLUSTER", "ROLE", "SERVICE ACCOUNT", "RESULT", "CODE"]
 CLUSTER_COLUMN = HEADER.index("CLUSTER")  # shown only when the run has several clusters
@@ -200,7 +200,7 @@ def verify_report(hosts, hostvars, cluster_failures=None):
 
 
 def verify_stats(report):
-    """What verify publishes with set_stats (:func:`~.names.published_stats`): ``eks_irsa_verify``, and each account's
+    """What verify publishes with set_stats (:func:`~.summary.published_stats`): ``eks_irsa_verify``, and each account's
     findings under its own key, which survives the shallow merge of an AWX workflow's sliced job."""
     return published_stats("verify", report)
 

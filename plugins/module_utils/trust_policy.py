@@ -84,6 +84,7 @@ WILDCARDS = frozenset("*?")
 FALLBACK_SERVICE_ACCOUNT = "default"  # what a pod runs as when its spec names no ServiceAccount
 
 ServiceAccount = namedtuple("ServiceAccount", ["namespace", "name"])
+SERVICE_ACCOUNT_KEYS = ServiceAccount._fields  # of a service account written as a mapping
 # One issuer and the service accounts of that issuer the role trusts.
 TrustedIssuer = namedtuple("TrustedIssuer", ["host_path", "provider_arn", "service_accounts"])
 
@@ -131,7 +132,7 @@ def parse_service_account(value, field="service_accounts", allow_wildcard=False)
                                    "(for example 'torque-agents:runner') or as {namespace: ..., name: ...}")
         namespace, name = namespace.strip(), name.strip()
     elif isinstance(value, dict):
-        unknown = sorted(set(value) - {"namespace", "name"})
+        unknown = sorted(set(value) - set(SERVICE_ACCOUNT_KEYS))
         if unknown:
             raise TrustPolicyError(f"{field}: unknown key(s) {', '.join(unknown)}; a service account has only 'namespace' and 'name'")
         namespace, name = (str(value.get(key) or "").strip() for key in ("namespace", "name"))
@@ -438,7 +439,8 @@ def parse_inline_policies(policies, field="inline_policies"):
 
 
 # The options of iam_web_identity_role. They live here, beside check_role_options, so that the rollout's
-# preflight (the plan, plugins/module_utils/plan.py) validates inventory input exactly as the module will.
+# preflight validates inventory input exactly as the module will: a role entry of the inventory has these options
+# (plugins/plugin_utils/inventory_schema.py), and its plan is checked with validated_role_options.
 ROLE_ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True, aliases=["role_name"]),
     state=dict(type="str", choices=["present", "absent"], default="present"),

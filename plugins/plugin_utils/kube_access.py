@@ -191,7 +191,7 @@ def _list(client, kind, namespace):
 def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, environ=None, connect=None):
     """Read each group's objects of ``kinds`` in its namespace (one list per kind), one cluster after another.
 
-    ``groups`` are :func:`~.plan.service_account_groups`' (each ``{cluster, namespace, label, kubeconfig, context}``);
+    ``groups`` are :func:`~.service_account_groups.service_account_groups`' (each ``{cluster, namespace, label, kubeconfig, context}``);
     ``clusters`` the run's, in order (``eks_irsa_run_clusters``): their index names the ``eks_irsa_clusters`` entry in
     messages when ``listed`` (the run lists its clusters; else they are the one-cluster variables). A cluster that fails
     is not read further. Returns ``{"groups": [{cluster, namespace, label, objects: {kind: [...]}}], "failures": [...]}``

@@ -13,7 +13,8 @@ from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import inventory_checks
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import plan
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 ISSUERS = {name: f"https://oidc.eks.eu-west-1.amazonaws.com/id/{hashlib.md5(name.encode()).hexdigest().upper()}" for name in
@@ -26,7 +27,7 @@ def planned(path):
     variables = VariableManager(loader=loader, inventory=inventory)
     hosts = [host.name for host in inventory.get_hosts("eks_irsa_accounts")]
     hostvars = {host: variables.get_vars(host=inventory.get_host(host)) for host in hosts}
-    plan.checked_inventory(hosts, hostvars)
+    inventory_checks.checked_inventory(hosts, hostvars)
     return plan.account_plans(hosts, hostvars, ISSUERS)
 
 

@@ -11,7 +11,7 @@ from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_pro
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_report
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_runs
 from ansible_collections.torque.eks_irsa.plugins.filter.verify import verify_stats
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import role_plans
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.role_plans import role_plans
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 

@@ -11,12 +11,12 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils import eks
 from ansible_collections.torque.eks_irsa.plugins.module_utils import issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils import limits
 from ansible_collections.torque.eks_irsa.plugins.module_utils import options
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
 from ansible_collections.torque.eks_irsa.plugins.module_utils import regions
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_evaluation
 from ansible_collections.torque.eks_irsa.plugins.module_utils import trust_policy
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import inventory_schema
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import organization
 
 
@@ -38,7 +38,7 @@ class FakeModule:
 
 
 @pytest.mark.parametrize("error_class", [
-    converger.Refusal, eks.ClusterLookupError, issuer.IssuerError, limits.LimitError, options.OptionsError, plan.PlanError,
+    converger.Refusal, eks.ClusterLookupError, issuer.IssuerError, limits.LimitError, options.OptionsError, inventory_schema.PlanError,
     regions.RegionError, trust_evaluation.PolicyEvaluationError, trust_policy.TrustPolicyError, organization.OrganizationError])
 def test_every_error_of_the_collection_has_the_one_root(error_class):
     assert issubclass(error_class, EksIrsaError)

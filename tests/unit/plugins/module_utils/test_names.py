@@ -40,18 +40,6 @@ def test_a_subject_splits_back_and_other_claims_do_not():
     assert names.split_provider_arn("arn:aws:iam::222222222222:role/x") is None
 
 
-@pytest.mark.parametrize("host, key", [
-    ("dev", "eks_irsa_rollout_account_222222222222_dev"),
-    ("Team-A.prod", "eks_irsa_rollout_account_222222222222_Team_A_prod"),
-    ("--edge--", "eks_irsa_rollout_account_222222222222_edge"),
-    ("a  b", "eks_irsa_rollout_account_222222222222_a_b"),
-])
-def test_an_accounts_stats_key_is_a_variable_name_made_of_its_id_and_host(host, key):
-    assert names.account_stats_key("rollout", "222222222222", host) == key
-    assert key.isidentifier()
-    assert names.account_stats_key("verify", "222222222222", host) == key.replace("_rollout_", "_verify_")
-
-
 @pytest.mark.parametrize("arn, partition, account_id, resource", [
     ("arn:aws:s3:::tf-state/env:prod/key", "aws", "", "tf-state/env:prod/key"),  # no account; colons and slashes in the resource
     ("arn:aws-cn:iam::222222222222:role/agents/torque-runner", "aws-cn", "222222222222", "role/agents/torque-runner"),

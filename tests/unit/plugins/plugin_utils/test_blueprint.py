@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from ansible_collections.torque.eks_irsa.plugins.filter.rollout import rollout_summary
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import PlanError
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import checked_torque_agents
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import blueprint
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_torque_agents
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PlanError
 
 
 def entry(host, account, role, service_account, namespace="torque-envs", cluster="agents"):

@@ -2,15 +2,26 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The plan of an inventory (plugins/module_utils/plan.py), called as the preflight's filters call it."""
+"""The plan of an inventory (plugins/plugin_utils/plan.py, from the checks of inventory_checks.py and run_clusters.py to
+role_plans.py and service_account_groups.py), called as the preflight's filters call it."""
 
 import botocore
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.torque.eks_irsa.plugins.filter import account_plans as filters
-from ansible_collections.torque.eks_irsa.plugins.module_utils import plan
-from ansible_collections.torque.eks_irsa.plugins.module_utils.plan import PlanError
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_hub
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_inventory
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PlanError
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.plan import account_plans
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.plan import hub_hosts
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.plan import provider_options
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.role_plans import default_service_account
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.role_plans import role_plans
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import looked_up_issuers
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import run_clusters
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_account_groups
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_accounts
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 OTHER_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/OTHER"
@@ -33,7 +44,7 @@ def _inventory(**hosts):
 
 def _problems(hosts, hostvars, issuers=None):
     with pytest.raises(PlanError) as error:
-        plan.account_plans(hosts, hostvars, ISSUERS if issuers is None else issuers)
+        account_plans(hosts, hostvars, ISSUERS if issuers is None else issuers)
     return str(error.value).splitlines()
 
 
@@ -57,18 +68,18 @@ def test_the_torque_agent_names_a_cluster_of_the_run_and_is_set_once_for_the_run
     hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_torque_agent={"green": "g"}),
                                  prod=_account("222222222222", eks_irsa_torque_agent={"green": "g"}))
     with pytest.raises(PlanError) as error:
-        plan.checked_inventory(hosts, hostvars)
+        checked_inventory(hosts, hostvars)
     assert "eks_irsa_torque_agent names the agent of green, which is not a cluster of the run (agents)" in str(error.value)
     hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_torque_agent="a"), prod=_account("222222222222"))
     with pytest.raises(PlanError, match="eks_irsa_torque_agent differs between hosts"):
-        plan.checked_inventory(hosts, hostvars)
+        checked_inventory(hosts, hostvars)
     hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_torque_agent={"agents": "eu"}))
-    assert plan.checked_inventory(hosts, hostvars) == ["dev"]
+    assert checked_inventory(hosts, hostvars) == ["dev"]
 
 
 def test_checked_inventory_passes_complete_accounts_through():
     hosts, hostvars = _inventory(dev=_account("111111111111"), prod=_account("222222222222", eks_irsa_region="eu-west-1"))
-    assert plan.checked_inventory(hosts, hostvars) == ["dev", "prod"]
+    assert checked_inventory(hosts, hostvars) == ["dev", "prod"]
 
 
 def test_checked_inventory_reports_every_account_at_once_naming_host_and_variable():
@@ -77,7 +88,7 @@ def test_checked_inventory_reports_every_account_at_once_naming_host_and_variabl
     hosts, hostvars = _inventory(dev=missing_namespace, ok=_account("333333333333"),
                                  prod=_account("", eks_irsa_roles="torque-runner", eks_irsa_region="mars-1"))
     with pytest.raises(PlanError) as error:
-        plan.checked_inventory(hosts, hostvars)
+        checked_inventory(hosts, hostvars)
     assert str(error.value).splitlines() == [
         "The inventory has 4 problems; nothing was written. Fix and run again:",
         "dev: eks_irsa_namespace is not set: give the Kubernetes namespace the ServiceAccounts go in",
@@ -91,10 +102,10 @@ def test_checked_inventory_reports_every_account_at_once_naming_host_and_variabl
 def test_checked_inventory_accepts_an_issuer_instead_of_a_cluster_name():
     without_cluster = _account("111111111111", eks_irsa_issuer=ISSUER)
     del without_cluster["eks_irsa_cluster_name"]
-    assert plan.checked_inventory(*_inventory(dev=without_cluster)) == ["dev"]
+    assert checked_inventory(*_inventory(dev=without_cluster)) == ["dev"]
     del without_cluster["eks_irsa_issuer"]
     with pytest.raises(PlanError, match="dev: eks_irsa_cluster_name is not set"):
-        plan.checked_inventory(*_inventory(dev=without_cluster))
+        checked_inventory(*_inventory(dev=without_cluster))
 
 
 # -- one account ------------------------------------------------------------------------------------------
@@ -106,7 +117,7 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
                      eks_irsa_external_id="torque-ext", eks_irsa_tags={"team": "platform"}),
         prod=_account("222222222222", eks_irsa_issuer=OTHER_ISSUER + "/"),
     )
-    plans = plan.account_plans(hosts, hostvars, ISSUERS)
+    plans = account_plans(hosts, hostvars, ISSUERS)
     tags = {"eks-irsa:cluster": "agents", "team": "platform"}
     assert plans["dev"] == {
         "account_id": "111111111111",
@@ -117,7 +128,7 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
             "present": {"provider": {"url": ISSUER, "state": "present", "tags": tags, "purge_tags": False,
                                      "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False}},
             "absent": {"provider": {"url": ISSUER}}},
-        "roles": plan.role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
+        "roles": role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
     }
     assert plans["dev"]["roles"][0]["params"]["tags"] == tags
     # A host's own eks_irsa_issuer wins over the looked-up one, in IAM's form (no trailing slash).
@@ -125,7 +136,7 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
     assert plans["prod"]["assume_role_arn"] is None and plans["prod"]["external_id"] is None
     assert [role["service_accounts"] for role in plans["prod"]["roles"]] == [
         [{"cluster": "agents", "namespace": "torque", "name": "torque-runner-prod"}]]
-    assert plan.planned_service_accounts(plans) == [
+    assert planned_service_accounts(plans) == [
         {"cluster": "agents", "namespace": "torque", "name": "torque-runner-dev", "adopt": False,
          "source": "dev: eks_irsa_roles[0] (torque-runner)"},
         {"cluster": "agents", "namespace": "torque", "name": "torque-runner-prod", "adopt": False,
@@ -135,9 +146,9 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
 def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
     without_cluster = _account(ACCOUNT, eks_irsa_issuer=ISSUER)
     del without_cluster["eks_irsa_cluster_name"]
-    (planned,) = plan.account_plans(*_inventory(dev=without_cluster))["dev"]["providers"]
+    (planned,) = account_plans(*_inventory(dev=without_cluster))["dev"]["providers"]
     assert planned["tags"] == {} and planned["cluster"] is None
-    assert plan.account_plans(*_inventory(dev=without_cluster))["dev"]["roles"][0]["params"]["tags"] == {}
+    assert account_plans(*_inventory(dev=without_cluster))["dev"]["roles"][0]["params"]["tags"] == {}
 
 
 @pytest.mark.parametrize("values, message", [
@@ -203,7 +214,7 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
          "path": "/irsa/", "permissions_boundary": "", "tags": {"tier": "deploy", "owner": "role-wins"}},
         {"name": "torque-reader", "service_account": "reader", "description": None},
     ]
-    assert plan.role_plans(roles, AGENTS, "torque-envs", ACCOUNT, suffix="dev", tags={"owner": "platform"}) == [
+    assert role_plans(roles, AGENTS, "torque-envs", ACCOUNT, suffix="dev", tags={"owner": "platform"}) == [
         {"service_accounts": [{"cluster": "agents", "namespace": "torque-envs", "name": "torque-runner-dev"}],
          "retired_service_accounts": [], "clusters": ["agents"],
          "trusted": [{"cluster": "agents", "namespace": "torque-envs", "name": "torque-runner-dev", "pattern": False}], "params": {
@@ -225,8 +236,8 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
 
 def test_a_valid_service_account_name_of_any_length_is_planned_and_the_quota_passed_on():
     name = "s" * 250
-    (planned,) = plan.role_plans([{"name": "torque-runner", "service_account": name}], AGENTS, "n" * 63, ACCOUNT,
-                                 tags={"owner": "platform"}, managed_policy_quota=20)
+    (planned,) = role_plans([{"name": "torque-runner", "service_account": name}], AGENTS, "n" * 63, ACCOUNT,
+                            tags={"owner": "platform"}, managed_policy_quota=20)
     assert planned["service_accounts"] == [{"cluster": "agents", "namespace": "n" * 63, "name": name}]
     assert planned["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": [f"{'n' * 63}:{name}"]}]
     assert planned["params"]["managed_policy_quota"] == 20
@@ -243,7 +254,7 @@ def test_a_valid_service_account_name_of_any_length_is_planned_and_the_quota_pas
     ("runner", "eu_", "runner-eu"),
 ])
 def test_default_service_account_is_a_valid_kubernetes_name(role, suffix, expected):
-    assert plan.default_service_account(role, suffix) == expected
+    assert default_service_account(role, suffix) == expected
 
 
 # -- across accounts ----------------------------------------------------------------------------------------
@@ -290,7 +301,7 @@ def test_a_run_level_variable_given_differently_by_one_host_is_refused(variable,
     hostvars = {"tools": _account("111111111111"), "dev": _account("222222222222", **{variable: dev_value}),
                 "prod": _account("333333333333")}
     with pytest.raises(PlanError) as error:
-        plan.checked_inventory(list(hostvars), hostvars)
+        checked_inventory(list(hostvars), hostvars)
     lines = str(error.value).splitlines()
     assert len(lines) == 2, lines
     assert lines[1].startswith(f"{variable} differs between hosts (")
@@ -302,7 +313,7 @@ def test_a_run_level_variable_given_differently_by_one_host_is_refused(variable,
 def test_a_run_level_variable_set_alike_on_every_host_passes():
     hostvars = {host: _account(account, eks_irsa_kube_context="agents", eks_irsa_service_account_labels={"a": "b"})
                 for host, account in (("dev", "111111111111"), ("prod", "222222222222"))}
-    assert plan.checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
+    assert checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
 
 
 def test_two_hosts_of_one_account_whose_stats_keys_would_collide_are_refused():
@@ -315,14 +326,14 @@ def test_two_hosts_of_one_account_whose_stats_keys_would_collide_are_refused():
     # Other accounts' hosts of those names are published under their own account's keys.
     hosts, hostvars = _inventory(**{"team-a": _account(ACCOUNT, eks_irsa_roles=[{"name": "a"}]),
                                     "team_a": _account("333333333333", eks_irsa_roles=[{"name": "b"}])})
-    assert sorted(plan.account_plans(hosts, hostvars, ISSUERS)) == ["team-a", "team_a"]
+    assert sorted(account_plans(hosts, hostvars, ISSUERS)) == ["team-a", "team_a"]
 
 
 def test_many_hosts_sharing_a_value_are_shortened():
     hostvars = {f"h{index}": _account(f"1111111111{index:02d}") for index in range(6)}
     hostvars["h5"]["eks_irsa_cluster_name"] = "odd"
     with pytest.raises(PlanError, match=r'\(h0, h1, h2 and others: "agents"; h5: "odd"\)'):
-        plan.checked_inventory(list(hostvars), hostvars)
+        checked_inventory(list(hostvars), hostvars)
 
 
 # -- namespaces and subjects per role -----------------------------------------------------------------------
@@ -333,7 +344,7 @@ def test_a_role_trusts_the_subjects_it_lists_in_their_namespaces_and_patterns_ar
     roles = [{"name": "deployer", "subjects": subjects, "allow_wildcard_subjects": True},
              {"name": "reader", "namespace": "team-c"},
              {"name": "torque-runner"}]
-    (deployer, reader, runner) = plan.role_plans(roles, AGENTS, "torque", ACCOUNT, suffix="dev")
+    (deployer, reader, runner) = role_plans(roles, AGENTS, "torque", ACCOUNT, suffix="dev")
     assert deployer["params"]["trust"] == [{"issuer": ISSUER, "service_accounts": ["team-a:runner", "team-b:runner", "ci-*:runner"]}]
     assert deployer["params"]["allow_wildcard_subjects"] is True
     assert deployer["service_accounts"] == [{"cluster": "agents", "namespace": "team-a", "name": "runner"},
@@ -362,7 +373,7 @@ def test_bad_subjects_are_refused_naming_the_role_and_field(role, message):
 
 def test_one_name_in_two_namespaces_is_two_service_accounts_but_one_in_one_namespace_is_refused():
     both = [{"name": "a", "subjects": ["team-a:runner"]}, {"name": "b", "subjects": ["team-b:runner"]}]
-    assert len(plan.account_plans(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=both)), ISSUERS)["prod"]["roles"]) == 2
+    assert len(account_plans(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=both)), ISSUERS)["prod"]["roles"]) == 2
     clash = [{"name": "a", "subjects": ["team-a:runner"]}, {"name": "b", "namespace": "team-a", "service_account": "runner"}]
     (line,) = _problems(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=clash)))[1:]
     assert line == ("prod: eks_irsa_roles[1] (b): service account 'team-a:runner' is already used by role 'a'; one ServiceAccount "
@@ -372,9 +383,9 @@ def test_one_name_in_two_namespaces_is_two_service_accounts_but_one_in_one_names
 def test_hosts_may_each_have_their_namespace_and_a_service_account_is_claimed_once_per_namespace():
     hostvars = {"dev": _account("111111111111", eks_irsa_namespace="team-a", eks_irsa_roles=[{"name": "r", "service_account": "runner"}]),
                 "prod": _account("222222222222", eks_irsa_namespace="team-b", eks_irsa_roles=[{"name": "r", "service_account": "runner"}])}
-    assert plan.checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
-    plans = plan.account_plans(list(hostvars), hostvars, ISSUERS)
-    assert plan.planned_service_account_groups(plans, AGENTS) == [
+    assert checked_inventory(list(hostvars), hostvars) == ["dev", "prod"]
+    plans = account_plans(list(hostvars), hostvars, ISSUERS)
+    assert planned_service_account_groups(plans, AGENTS) == [
         {"cluster": "agents", "namespace": "team-a", "label": "team-a", "kubeconfig": None, "context": None,
          "service_accounts": [{"name": "runner", "adopt": False, "source": "dev: eks_irsa_roles[0] (r)"}]},
         {"cluster": "agents", "namespace": "team-b", "label": "team-b", "kubeconfig": None, "context": None,
@@ -387,10 +398,10 @@ def test_hosts_may_each_have_their_namespace_and_a_service_account_is_claimed_on
 def test_the_namespace_is_needed_only_by_roles_that_inherit_it():
     own = _account(ACCOUNT, eks_irsa_roles=[{"name": "a", "namespace": "team-a"}, {"name": "b", "subjects": ["team-b:runner"]}])
     del own["eks_irsa_namespace"]
-    assert plan.checked_inventory(*_inventory(prod=own)) == ["prod"]
+    assert checked_inventory(*_inventory(prod=own)) == ["prod"]
     own["eks_irsa_roles"].append({"name": "c"})
     with pytest.raises(PlanError, match="prod: eks_irsa_namespace is not set"):
-        plan.checked_inventory(*_inventory(prod=own))
+        checked_inventory(*_inventory(prod=own))
 
 
 # -- several clusters -------------------------------------------------------------------------------------------
@@ -410,16 +421,16 @@ def _clustered(account_id, clusters=None, **values):
 
 def test_run_clusters_are_the_one_cluster_variables_or_the_list_with_issuers_given_or_looked_up():
     hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_region="eu-west-1", eks_irsa_kubeconfig="/k"))
-    assert plan.run_clusters(hosts, hostvars) == [
+    assert run_clusters(hosts, hostvars) == [
         {"name": "agents", "issuer": None, "kubeconfig": "/k", "context": None, "region": "eu-west-1", "state": "present"}]
-    assert plan.run_clusters(hosts, hostvars, ISSUERS)[0]["issuer"] == ISSUER
+    assert run_clusters(hosts, hostvars, ISSUERS)[0]["issuer"] == ISSUER
     given = [dict(TWO_CLUSTERS[0], issuer=BLUE_ISSUER + "/"), dict(TWO_CLUSTERS[1], state="absent")]
     hosts, hostvars = _inventory(dev=_clustered("111111111111", given, eks_irsa_region="eu-central-1"))
-    blue, green = plan.run_clusters(hosts, hostvars, {"green": GREEN_ISSUER})
+    blue, green = run_clusters(hosts, hostvars, {"green": GREEN_ISSUER})
     assert blue == {"name": "blue", "region": "eu-west-1", "issuer": BLUE_ISSUER + "/", "kubeconfig": "/k/blue", "context": None,
                     "state": "present"}
     assert green["issuer"] == GREEN_ISSUER and green["state"] == "absent" and green["context"] == "green-admin"
-    assert plan.run_clusters(*_inventory(dev=_clustered("1", [{"name": "blue"}], eks_irsa_region="eu-central-1")))[0]["region"] == \
+    assert run_clusters(*_inventory(dev=_clustered("1", [{"name": "blue"}], eks_irsa_region="eu-central-1")))[0]["region"] == \
         "eu-central-1"  # the run's region is every cluster's default
 
 
@@ -427,8 +438,8 @@ def test_looked_up_issuers_map_each_cluster_that_was_found_to_its_issuer():
     lookups = [{"ansible_loop_var": "_cluster", "_cluster": {"name": "blue"}, "issuer_url": BLUE_ISSUER},
                {"ansible_loop_var": "_cluster", "_cluster": {"name": "gone"}, "failed": True, "msg": "not found"},
                {"item": {"name": "green"}, "issuer_url": GREEN_ISSUER}]
-    assert plan.looked_up_issuers(lookups) == {"blue": BLUE_ISSUER, "green": GREEN_ISSUER}
-    assert plan.looked_up_issuers([]) == plan.looked_up_issuers(None) == {}
+    assert looked_up_issuers(lookups) == {"blue": BLUE_ISSUER, "green": GREEN_ISSUER}
+    assert looked_up_issuers([]) == looked_up_issuers(None) == {}
 
 
 def test_each_account_gets_a_provider_per_cluster_and_each_role_one_statement_per_issuer():
@@ -436,8 +447,8 @@ def test_each_account_gets_a_provider_per_cluster_and_each_role_one_statement_pe
              {"name": "deployer", "subjects": ["team-a:deployer", {"namespace": "team-b", "name": "deployer", "cluster": "green"}]},
              {"name": "blue-only", "clusters": ["blue"]}]
     hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=roles, eks_irsa_tags={"team": "platform"}))
-    assert plan.checked_inventory(hosts, hostvars) == ["dev"]
-    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    assert checked_inventory(hosts, hostvars) == ["dev"]
+    planned = account_plans(hosts, hostvars, LOOKED_UP)["dev"]
     assert planned["providers"] == [
         {"cluster": "blue", "url": BLUE_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "blue", "team": "platform"},
          "client_ids": ["sts.amazonaws.com"]},
@@ -456,7 +467,7 @@ def test_each_account_gets_a_provider_per_cluster_and_each_role_one_statement_pe
         ("blue", "team-a"), ("green", "team-a"), ("green", "team-b")]
     assert blue_only["params"]["trust"] == [{"issuer": BLUE_ISSUER, "service_accounts": ["torque:blue-only-dev"]}]
     assert blue_only["params"]["tags"]["eks-irsa:cluster"] == "blue"
-    groups = plan.planned_service_account_groups({"dev": planned}, plan.run_clusters(hosts, hostvars, LOOKED_UP))
+    groups = planned_service_account_groups({"dev": planned}, run_clusters(hosts, hostvars, LOOKED_UP))
     assert [(g["label"], g["kubeconfig"], g["context"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
         ("blue/team-a", "/k/blue", None, ["deployer"]), ("blue/torque", "/k/blue", None, ["runner-dev", "blue-only-dev"]),
         ("green/team-a", "/k/green", "green-admin", ["deployer"]), ("green/team-b", "/k/green", "green-admin", ["deployer"]),
@@ -465,7 +476,7 @@ def test_each_account_gets_a_provider_per_cluster_and_each_role_one_statement_pe
 
 def test_an_account_gets_providers_only_for_the_clusters_its_roles_trust():
     hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=[{"name": "r", "clusters": ["green"]}]))
-    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    planned = account_plans(hosts, hostvars, LOOKED_UP)["dev"]
     assert [provider["cluster"] for provider in planned["providers"]] == ["green"]
 
 
@@ -474,7 +485,7 @@ def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
     roles = [{"name": "runner"}, {"name": "ci", "subjects": ["ci:runner", "ci-*:runner", {"namespace": "x", "name": "y", "cluster": "green"}],
                                   "allow_wildcard_subjects": True}]
     hosts, hostvars = _inventory(dev=_clustered("111111111111", clusters, eks_irsa_roles=roles))
-    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    planned = account_plans(hosts, hostvars, LOOKED_UP)["dev"]
     assert planned["providers"] == [
         {"cluster": "green", "url": GREEN_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "green"},
          "client_ids": ["sts.amazonaws.com"]},
@@ -484,14 +495,14 @@ def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
     assert runner["retired_service_accounts"] == [{"cluster": "blue", "namespace": "torque", "name": "runner-dev"}]
     # Neither a pattern nor a subject pinned to another cluster is a ServiceAccount of the retired one.
     assert ci["retired_service_accounts"] == [{"cluster": "blue", "namespace": "ci", "name": "runner"}]
-    assert plan.provider_options(planned["providers"]) == [
+    assert provider_options(planned["providers"]) == [
         {"url": GREEN_ISSUER, "state": "present", "tags": {"eks-irsa:cluster": "green"}, "purge_tags": False,
          "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False},
         {"url": BLUE_ISSUER, "state": "absent"}]
-    assert plan.provider_options(planned["providers"], "absent") == [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]
-    assert planned["provider_arguments"] == {"present": {"providers": plan.provider_options(planned["providers"])},
+    assert provider_options(planned["providers"], "absent") == [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]
+    assert planned["provider_arguments"] == {"present": {"providers": provider_options(planned["providers"])},
                                              "absent": {"providers": [{"url": GREEN_ISSUER}, {"url": BLUE_ISSUER}]}}
-    groups = plan.planned_service_account_groups({"dev": planned}, plan.run_clusters(hosts, hostvars), "retired_service_accounts")
+    groups = planned_service_account_groups({"dev": planned}, run_clusters(hosts, hostvars), "retired_service_accounts")
     assert [(g["label"], [sa["name"] for sa in g["service_accounts"]]) for g in groups] == [
         ("blue/ci", ["runner"]), ("blue/torque", ["runner-dev"])]
 
@@ -512,7 +523,7 @@ def test_a_retired_cluster_loses_its_trust_provider_and_service_accounts():
 def test_bad_clusters_are_refused_once_before_the_lookup(clusters, message):
     hosts, hostvars = _inventory(dev=_clustered("111111111111", clusters), prod=_clustered("222222222222", clusters))
     with pytest.raises(PlanError) as error:
-        plan.checked_inventory(hosts, hostvars)
+        checked_inventory(hosts, hostvars)
     lines = str(error.value).splitlines()
     assert len(lines) == 2 and lines[1].startswith(message), lines
 
@@ -520,7 +531,7 @@ def test_bad_clusters_are_refused_once_before_the_lookup(clusters, message):
 def test_the_clusters_list_and_the_one_cluster_variables_are_not_mixed():
     mixed = _clustered("111111111111", eks_irsa_cluster_name="agents", eks_irsa_kubeconfig="/k")
     with pytest.raises(PlanError) as error:
-        plan.checked_inventory(*_inventory(dev=mixed))
+        checked_inventory(*_inventory(dev=mixed))
     assert str(error.value).splitlines()[1] == (
         "eks_irsa_clusters names the run's clusters, so eks_irsa_cluster_name and eks_irsa_kubeconfig cannot be set too: move them "
         "into the eks_irsa_clusters entries (name, issuer, kubeconfig, context), or leave eks_irsa_clusters out for a single cluster")
@@ -530,7 +541,7 @@ def test_clusters_that_differ_between_hosts_are_refused():
     hostvars = {"dev": _clustered("111111111111"), "prod": _clustered("222222222222", TWO_CLUSTERS[:1])}
     with pytest.raises(PlanError, match=r"eks_irsa_clusters differs between hosts \(dev: .*; prod: .*\), but the run's clusters are "
                                         "looked up once"):
-        plan.checked_inventory(list(hostvars), hostvars)
+        checked_inventory(list(hostvars), hostvars)
 
 
 @pytest.mark.parametrize("role, message", [
@@ -555,7 +566,7 @@ def test_one_service_account_per_cluster_but_the_same_name_in_two_clusters_is_tw
     pinned = [{"name": "a", "subjects": [{"namespace": "ns", "name": "runner", "cluster": "blue"}]},
               {"name": "b", "subjects": [{"namespace": "ns", "name": "runner", "cluster": "green"}]}]
     hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=pinned))
-    assert len(plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]["roles"]) == 2
+    assert len(account_plans(hosts, hostvars, LOOKED_UP)["dev"]["roles"]) == 2
     clash = [{"name": "a", "subjects": ["ns:runner"]}, {"name": "b", "subjects": [{"namespace": "ns", "name": "runner", "cluster": "green"}]}]
     lines = _problems(*_inventory(dev=_clustered("111111111111", eks_irsa_roles=clash)), LOOKED_UP)
     assert lines[1] == ("dev: eks_irsa_roles[1] (b): service account 'ns:runner in cluster green' is already used by role 'a'; one "
@@ -584,14 +595,14 @@ def test_a_cluster_tag_longer_than_iam_holds_is_refused_unless_set_by_hand():
     assert lines[1].startswith("dev: eks_irsa_roles[0] (torque-runner): the role's eks-irsa:cluster tag would name its clusters"), lines
     assert "give the role fewer clusters, or set eks-irsa:cluster in its tags yourself" in lines[1]
     tagged = [{"name": "torque-runner", "tags": {"eks-irsa:cluster": "fleet"}}]
-    (planned,) = plan.account_plans(*_inventory(dev=_clustered("111111111111", clusters, eks_irsa_roles=tagged)), {})["dev"]["roles"]
+    (planned,) = account_plans(*_inventory(dev=_clustered("111111111111", clusters, eks_irsa_roles=tagged)), {})["dev"]["roles"]
     assert planned["params"]["tags"] == {"eks-irsa:cluster": "fleet"}
 
 
 def test_a_role_may_trust_its_own_audience_and_its_providers_accept_it_beside_the_others():
     roles = [{"name": "runner"}, {"name": "vault", "audience": "vault.example.com", "clusters": ["green"]}]
     hosts, hostvars = _inventory(dev=_clustered("111111111111", eks_irsa_roles=roles))
-    planned = plan.account_plans(hosts, hostvars, LOOKED_UP)["dev"]
+    planned = account_plans(hosts, hostvars, LOOKED_UP)["dev"]
     assert [(provider["cluster"], provider["client_ids"]) for provider in planned["providers"]] == [
         ("blue", ["sts.amazonaws.com"]), ("green", ["sts.amazonaws.com", "vault.example.com"])]
     runner, vault = planned["roles"]
@@ -614,7 +625,7 @@ def test_the_hub_host_gets_the_hub_role_and_every_account_the_spoke_roles():
                                  prod=_account("333333333333", eks_irsa_roles=[], eks_irsa_hub=HUB))
     for host in ("tools",):
         del hostvars[host]["eks_irsa_roles"]
-    plans = plan.account_plans(hosts, hostvars, ISSUERS)
+    plans = account_plans(hosts, hostvars, ISSUERS)
     tools, dev, prod = (plans[host]["roles"] for host in ("tools", "dev", "prod"))
     assert [(role["source"], role.get("hub_role", False)) for role in tools] == [
         ("eks_irsa_hub (torque-hub)", True), ("eks_irsa_hub.spokes[0] (torque-deployer)", False), ("eks_irsa_hub.spokes[1] (torque-reader)", False)]
@@ -639,10 +650,10 @@ def test_the_hub_role_goes_to_the_first_host_of_its_account_only():
     hosts, hostvars = _inventory(b=_account("111111111111", eks_irsa_roles=[{"name": "b-role"}], eks_irsa_hub=dict(HUB, spokes=[{"name": "s"}])),
                                  a=_account("111111111111", eks_irsa_roles=[{"name": "a-role"}], eks_irsa_hub=dict(HUB, spokes=[{"name": "s"}])))
     with pytest.raises(PlanError, match="role 's' of account 111111111111 is already listed by"):
-        plan.account_plans(hosts, hostvars, ISSUERS)  # every host of one account would get the same spoke role
-    assert plan.hub_hosts(["b", "a", "c"], {"a": {"eks_irsa_account_id": "111111111111"}, "b": {"eks_irsa_account_id": "111111111111"},
-                                            "c": {"eks_irsa_account_id": "2"}}, plan.checked_hub(HUB)) == "a"
-    assert plan.hub_hosts(["c"], {"c": {"eks_irsa_account_id": "2"}}, plan.checked_hub(HUB)) is None
+        account_plans(hosts, hostvars, ISSUERS)  # every host of one account would get the same spoke role
+    assert hub_hosts(["b", "a", "c"], {"a": {"eks_irsa_account_id": "111111111111"}, "b": {"eks_irsa_account_id": "111111111111"},
+                                       "c": {"eks_irsa_account_id": "2"}}, checked_hub(HUB)) == "a"
+    assert hub_hosts(["c"], {"c": {"eks_irsa_account_id": "2"}}, checked_hub(HUB)) is None
 
 
 @pytest.mark.parametrize("hub, message", [
@@ -661,7 +672,7 @@ def test_the_hub_role_goes_to_the_first_host_of_its_account_only():
 ])
 def test_a_bad_hub_is_refused_naming_the_key(hub, message):
     with pytest.raises(PlanError) as error:
-        plan.checked_hub(hub)
+        checked_hub(hub)
     assert str(error.value).startswith(message), str(error.value)
 
 
@@ -680,7 +691,7 @@ def test_a_hub_role_of_another_partition_than_the_region_is_refused():
                                               eks_irsa_hub=dict(HUB, role_arn="arn:aws:iam::111111111111:role/torque-hub")))
     with pytest.raises(PlanError, match="eks_irsa_hub.role_arn arn:aws:iam::111111111111:role/torque-hub is in the partition aws, "
                                         "but eks_irsa_region cn-north-1 is in aws-cn"):
-        plan.account_plans(hosts, hostvars, {"agents": "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/X"})
+        account_plans(hosts, hostvars, {"agents": "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/X"})
 
 
 def test_without_roles_or_a_hub_an_account_is_refused():
