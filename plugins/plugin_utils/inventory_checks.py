@@ -198,6 +198,9 @@ def role_entries(entries, field=ROLES, kind=ROLE_LIST):
         where = f"{where} ({entry['name']})"
         if unknown:
             raise PlanError(f"{where}: {unknown}{kind.entry.listing}")
+        misshapen = kind.entry.misshapen(entry)
+        if misshapen:
+            raise PlanError(f"{where}: {misshapen}")
         folded = str(entry["name"]).lower()
         if folded in names:
             raise PlanError(f"{where}: the role is already listed as {kind.variable}[{names[folded]}]; {kind.once}")
@@ -276,6 +279,10 @@ def checked_account(host_vars, issuers, hub=None):
     external_id, clusters, managed_policy_quota}``, ``clusters`` the run's as the account's providers see them
     (:func:`~.run_clusters.account_clusters`). ``hub`` is the run's (:func:`checked_hub`). Raises :class:`PlanError`
     naming the variable."""
+    tags = host_vars.get("eks_irsa_tags")
+    if tags is not None and not isinstance(tags, dict):
+        raise PlanError(f"eks_irsa_tags {json.dumps(tags, default=str)} is not a mapping: give the tags as keys and values "
+                        "(for example {team: platform})")
     try:
         account_id = validate_account_id(host_vars.get("eks_irsa_account_id"), "eks_irsa_account_id")
         assume_role_arn = host_vars.get("eks_irsa_assume_role_arn")

@@ -14,6 +14,7 @@ module fills its defaults itself, so the plan passes on only what the inventory 
 from __future__ import annotations
 
 import difflib
+import json
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ROLE_ARGUMENT_SPEC
@@ -60,6 +61,23 @@ class Entry:
     def unsupported(self, entry):
         """:func:`unsupported` for an entry of this kind."""
         return unsupported(entry, self.keys, self.prefix)
+
+    def misshapen(self, entry):
+        """What is wrong with the first value of a mapping option given as something else, or of a list of strings
+        holding a mapping or list, or "" (the values' own checks come later, and read them as their type; a list
+        option given as a scalar is said by its own check, in its own words)."""
+        for key, option in self.options.items():
+            value = entry.get(key)
+            if value is None:
+                continue
+            kind = option.get("type")
+            if kind == "dict" and not isinstance(value, dict):
+                return f"{key} {json.dumps(value, default=str)} is not a mapping: give its keys and values"
+            if kind == "list" and isinstance(value, list) and option.get("elements") == "str":
+                for index, element in enumerate(value):
+                    if isinstance(element, (dict, list)):
+                        return f"{key}[{index}] {json.dumps(element, default=str)} is not a string"
+        return ""
 
     def required(self):
         """The keys an entry must set, in order."""

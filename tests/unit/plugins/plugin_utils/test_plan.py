@@ -189,6 +189,12 @@ def test_an_account_without_a_cluster_name_gets_no_cluster_tag():
     (dict(eks_irsa_roles=[{"name": "r", "tags": {"aws:owner": "x"}}]), "eks_irsa_roles[0] (r): tags: tag key 'aws:owner' is not a valid IAM tag key"),
     (dict(eks_irsa_roles=[{"name": "r", "max_session_duration": "long"}]), "eks_irsa_roles[0] (r): "),
     (dict(eks_irsa_namespace="Torque_Envs"), "the namespace 'Torque_Envs' is not a valid Kubernetes name"),
+    # A mapping or list given as something else is said as such, not left to fail later in the plan.
+    (dict(eks_irsa_tags="team=platform"), 'eks_irsa_tags "team=platform" is not a mapping: give the tags as keys and values'),
+    (dict(eks_irsa_roles=[{"name": "r", "tags": "team=platform"}]), 'eks_irsa_roles[0] (r): tags "team=platform" is not a mapping'),
+    (dict(eks_irsa_roles=[{"name": "r", "clusters": [["agents"]]}]), 'eks_irsa_roles[0] (r): clusters[0] ["agents"] is not a string'),
+    (dict(eks_irsa_roles=[{"name": "r", "managed_policies": [["arn:aws:iam::aws:policy/ReadOnlyAccess"]]}]),
+     'eks_irsa_roles[0] (r): managed_policies[0] ["arn:aws:iam::aws:policy/ReadOnlyAccess"] is not a string'),
 ])
 def test_a_bad_value_is_refused_naming_the_host_and_the_inventory_variable(values, message):
     lines = _problems(*_inventory(prod=_account(ACCOUNT, **values)))
