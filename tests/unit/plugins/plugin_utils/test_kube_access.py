@@ -218,10 +218,13 @@ def test_read_namespace_gives_whether_it_exists_and_its_service_accounts():
 
 
 def test_read_namespace_refused_names_the_request_and_the_variables_to_fix():
-    client = NamespaceClient(set(), {})
-    client.get = lambda resource, name=None, namespace=None: (_ for _ in ()).throw(ApiException(status=403, reason="Forbidden"))
+    class Refusing(NamespaceClient):
+        def get(self, resource, name=None, namespace=None):
+            raise ApiException(status=403, reason="Forbidden")
+    client = Refusing(set(), {})
     with pytest.raises(kube_access.KubeAccessError) as refused:
-        kube_access.read_namespace("envs", field="service_account_kubeconfig and service_account_context", connect=lambda **_: client)
+        kube_access.read_namespace("envs", field="service_account_kubeconfig and service_account_context",
+                                   connect=lambda **options: client)
     text = str(refused.value)
     assert "refused reading namespace envs: 403 Forbidden" in text and "service_account_kubeconfig and service_account_context" in text
 
