@@ -238,7 +238,7 @@ def service_account_namespace_state(namespace, kubeconfig=None, context=None):
     try:
         return kube_access.read_namespace(namespace, kubeconfig or None, context or None, field=ACCESS_FIELD)
     except kube_access.KubeAccessError as e:
-        raise AnsibleFilterError(f"service_account_namespace: {e}") from e
+        raise AnsibleFilterError(f"service_account_namespace: {e}") from None  # the message says it all, once
 
 
 class FilterModule:

@@ -78,14 +78,20 @@ display = Display()
 
 SWITCH = "eks_irsa_in_process"
 WARMED_SERVICES = ("sts", "iam", "eks")
+WARMED = "botocore's data, the filter plugins and the kubernetes client loaded"  # said at -vvv, once per run
 
 _sessions = {}  # profile name (or None) -> botocore session, shared by every client of this process
+_warmed = []  # once warm_up has run in this process (or in the process it was forked from)
 
 
 def botocore_session(profile=None):
-    """The process's botocore session for ``profile``; its loader caches botocore's data for every client made from it."""
+    """The process's botocore session for ``profile``. Every session shares the first one's data loader, whose cache
+    holds botocore's service data once read, so a client of any profile finds it parsed."""
     if profile not in _sessions:
-        _sessions[profile] = botocore.session.Session(profile=profile)
+        session = botocore.session.Session(profile=profile)
+        if _sessions:
+            session.register_component("data_loader", next(iter(_sessions.values())).get_component("data_loader"))
+        _sessions[profile] = session
     return _sessions[profile]
 
 
@@ -93,16 +99,27 @@ def warm_up():
     """Load, once per process, what every worker would otherwise load for itself: botocore's data for the services our
     modules use (clients are made, no request sent), this collection's filter plugins with the code they import (to
     find one filter, ansible-core imports every filter file of the collection, and reuses what is imported), and the
-    kubernetes client their cluster reads use."""
-    if botocore is None or _sessions:
+    kubernetes client their cluster reads use.
+
+    It runs as a fork hook, where an exception would only be printed: a failure is said at -vvv and the workers load
+    what is missing themselves, as they would without it.
+    """
+    if botocore is None or _warmed:
         return
-    session = botocore_session()
-    for service in WARMED_SERVICES:
-        session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
-    known_regions()
-    for found in pkgutil.iter_modules(filter_plugins.__path__, filter_plugins.__name__ + "."):
-        importlib.import_module(found.name)
-    kube_access.library()
+    _warmed.append(True)
+    try:
+        session = botocore.session.Session()  # no profile: the data are the same for every one, and this one always exists
+        if None not in _sessions:
+            _sessions[None] = session
+        for service in WARMED_SERVICES:
+            session.create_client(service, region_name="us-east-1", aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
+        known_regions()
+        for found in pkgutil.iter_modules(filter_plugins.__path__, filter_plugins.__name__ + "."):
+            importlib.import_module(found.name)
+        kube_access.library()
+        display.vvv(f"torque.eks_irsa: {WARMED} before forking workers")
+    except Exception as e:  # pylint: disable=broad-exception-caught
+        display.vvv(f"torque.eks_irsa: the warm-up before forking a worker failed, each worker loads what it needs: {e}")
 
 
 # Registering reads nothing: the hook runs in a process about to fork, i.e. Ansible's main process before a worker.

@@ -101,14 +101,21 @@ def access(cluster, environ=None):
                     "via": "the in-cluster configuration"}
         except kubernetes.config.ConfigException:
             pass
+    in_memory = isinstance(kubeconfig, dict)  # the content itself, as kubernetes.core takes it: never shown
     try:
-        kubernetes.config.load_kube_config(config_file=path, context=context, client_configuration=configuration, persist_config=False)
+        if in_memory:
+            kubernetes.config.load_kube_config_from_dict(config_dict=kubeconfig, context=context, client_configuration=configuration,
+                                                         persist_config=False)
+            current = kubeconfig.get("current-context")
+        else:
+            kubernetes.config.load_kube_config(config_file=path, context=context, client_configuration=configuration, persist_config=False)
+            current = kubernetes.config.list_kube_config_contexts(path)[1]["name"]
         host = configuration.host
-        if not context:
-            context = f"{kubernetes.config.list_kube_config_contexts(path)[1]['name']} (its current context)"
-    except (kubernetes.config.ConfigException, OSError, ValueError, TypeError, KeyError):
+        context = context or f"{current} (its current context)"
+    except (kubernetes.config.ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError):
         context = context or "its current context"
-    return {"host": env_host.rstrip("/") if env_host else host, "kubeconfig": path, "context": context, "via": via}
+    return {"host": env_host.rstrip("/") if env_host else host, "kubeconfig": "an in-memory kubeconfig" if in_memory else path,
+            "context": context, "via": via}
 
 
 def _access_text(found):
@@ -246,15 +253,16 @@ def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect
     doing = "its first request (the API version and discovery)"
     try:
         client = connect(**access_options)
+        namespaces, service_accounts = client.resource("Namespace", "v1"), client.resource(SERVICE_ACCOUNT, "v1")
         doing = f"reading namespace {namespace}"
-        try:
-            client.get(client.resource("Namespace", "v1"), name=namespace)
+        try:  # only here is a 404 the answer "no such namespace" (of discovery, it would be a broken API server)
+            client.get(namespaces, name=namespace)
         except Exception as error:  # pylint: disable=broad-exception-caught
             if getattr(error, "status", None) != 404:
                 raise
             return {"exists": False, "service_accounts": []}
         doing = f"listing the {SERVICE_ACCOUNT}s of namespace {namespace}"
-        return {"exists": True, "service_accounts": _list(client, SERVICE_ACCOUNT, namespace)}
+        return {"exists": True, "service_accounts": client.get(service_accounts, namespace=namespace).to_dict().get("items") or []}
     except KubeAccessError:
         raise
     except Exception as error:  # pylint: disable=broad-exception-caught

@@ -138,6 +138,9 @@ def test_results_are_identical_in_the_controller_and_as_module_processes(local_s
     assert ways(in_controller) == (per_run, 0) and ways(as_process) == (0, per_run), (ways(in_controller), ways(as_process))
     assert report(in_controller) == report(as_process)
     assert invocations(in_controller) == []
+    # The warm-up ran in Ansible's main process, before it forked the workers (a worker inherits it and says nothing):
+    # the strategy loaded the action class there, as the at-fork hook needs.
+    assert in_controller.stdout.count("before forking workers") == 1, in_controller.stdout[-3000:]
     results = report(in_controller)
     host = f"account-{first}"
     assert results[("provider", host)]["changed"] is True and not results[("provider", host)]["diff"]["before"]

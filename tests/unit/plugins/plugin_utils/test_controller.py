@@ -106,10 +106,42 @@ def test_every_action_runs_the_module_of_its_name():
 
 def test_warm_up_reads_botocore_data_once_per_process(monkeypatch):
     monkeypatch.setattr(controller, "_sessions", {})
+    monkeypatch.setattr(controller, "_warmed", [])
     controller.warm_up()
     session = controller.botocore_session()
     controller.warm_up()  # the fork hook runs before every fork: after the first, it does nothing
     assert controller.botocore_session() is session and list(controller._sessions) == [None]
+
+
+def test_every_profile_s_session_shares_the_warmed_data(monkeypatch):
+    monkeypatch.setattr(controller, "_sessions", {})
+    default = controller.botocore_session()
+    other = controller.botocore_session("team-b")
+    assert other is not default and other.get_component("data_loader") is default.get_component("data_loader")
+
+
+def test_a_warm_up_that_fails_is_not_raised_and_not_retried(monkeypatch):
+    monkeypatch.setattr(controller, "_sessions", {})
+    monkeypatch.setattr(controller, "_warmed", [])
+    monkeypatch.setattr(controller, "WARMED_SERVICES", ("no-such-service",))
+    controller.warm_up()  # botocore's UnknownServiceError is said at -vvv: the workers load what they need themselves
+    assert controller._warmed == [True]
+
+
+def test_no_module_the_controller_runs_has_a_secret_it_would_not_mask():
+    """secret_values masks top-level string options: a nested or non-string no_log option would need more."""
+    folder = os.path.join(os.path.dirname(controller.__file__), "..", "action")
+    for name in sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py") and n != "__init__.py"):
+        spec = importlib.import_module(f"ansible_collections.torque.eks_irsa.plugins.action.{name}").ActionModule.module.ARGUMENT_SPEC
+        for option, found in _no_log_options(dict(SPEC, **spec)):
+            assert option.count(".") == 0 and found.get("type", "str") == "str", (name, option)
+
+
+def _no_log_options(spec, prefix=""):
+    for key, option in spec.items():
+        if option.get("no_log"):
+            yield prefix + key, option
+        yield from _no_log_options(option.get("options") or {}, f"{prefix}{key}.")
 
 
 def test_botocore_is_warmed_before_a_fork_not_at_import():

@@ -236,3 +236,22 @@ def test_read_namespace_through_kubernetes_core_a_closed_port_is_a_connect_failu
     text = str(failed.value)
     assert "cannot connect to its Kubernetes API server http://127.0.0.1:" in text and f"kubeconfig {path}, context admin" in text
     assert "Fix: make that API server reachable" in text
+
+
+def test_an_in_memory_kubeconfig_is_loaded_as_such_and_never_shown(tmp_path):
+    content = yaml.safe_load(open(kubeconfig(tmp_path, server=f"http://127.0.0.1:{closed_port()}"), encoding="utf-8"))
+    found = kube_access.access({"kubeconfig": content}, environ={})
+    assert found["kubeconfig"] == "an in-memory kubeconfig" and found["context"] == "admin (its current context)"
+    with pytest.raises(kube_access.KubeAccessError) as failed:
+        kube_access.read_namespace("envs", content, field="service_account_kubeconfig and service_account_context")
+    text = str(failed.value)
+    assert "cannot connect" in text and "kubeconfig an in-memory kubeconfig" in text and '"t"' not in text and "token" not in text
+
+
+def test_a_404_of_discovery_is_an_api_failure_not_a_missing_namespace():
+    class NoCoreApi(NamespaceClient):
+        def resource(self, kind, api_version):
+            raise ApiException(status=404, reason="Not Found")
+    with pytest.raises(kube_access.KubeAccessError) as failed:
+        kube_access.read_namespace("envs", connect=lambda **options: NoCoreApi(set(), {}))
+    assert "refused its first request (the API version and discovery): 404 Not Found" in str(failed.value)
