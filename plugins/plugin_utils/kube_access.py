@@ -26,7 +26,8 @@ get_api_client = None  # kubernetes.core's client maker, from library() unless s
 
 
 def library():
-    """The kubernetes client, urllib3 and kubernetes.core's client, imported at the first read, not with this file: to
+    """The kubernetes client, urllib3 and kubernetes.core's client (with its service and runner, for the writes of
+    :mod:`.kube_apply`), imported at the first read, not with this file: to
     find one of the collection's filters, ansible-core imports every filter file, in every forked worker, and this one
     is imported by two of them. None when they are missing (said once a read is attempted: the playbooks that read
     clusters have kubernetes.core's requirements)."""
@@ -39,10 +40,12 @@ def library():
 
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client as make_client
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.runner import perform_action
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.service import K8sService
     except ImportError:
         return None
     return types.SimpleNamespace(kubernetes=kubernetes, urllib3=urllib3, ApiException=ApiException, CoreException=CoreException,
-                                 get_api_client=make_client)
+                                 get_api_client=make_client, K8sService=K8sService, perform_action=perform_action)
 
 
 class KubeAccessError(EksIrsaError):
@@ -228,7 +231,7 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
                 doing = f"listing the {kind}s of namespace {group['namespace']}"
                 objects[kind] = _list(clients[name], kind, group["namespace"])
         except Exception as error:  # pylint: disable=broad-exception-caught
-            kind = _kind(error)
+            kind = kind_of(error)
             if kind is None:
                 raise
             failures[name] = failure(cluster, kind, error, doing, listed, environ)
@@ -266,14 +269,14 @@ def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect
     except KubeAccessError:
         raise
     except Exception as error:  # pylint: disable=broad-exception-caught
-        kind = _kind(error)
+        kind = kind_of(error)
         if kind is None:
             raise
         found = failure(dict(access_options, name=None), kind, error, doing, field=field)
         raise KubeAccessError(f"{found['summary']}. Fix: {found['fix']}", **found) from error
 
 
-def _kind(error):
+def kind_of(error):
     """The kind of failure ``error`` is, or None for one that is not about reaching the cluster (a bug: raised)."""
     loaded = library()
     if loaded is not None:
