@@ -94,10 +94,13 @@ def test_same_python_means_same_file_in_the_same_folder(tmp_path):
 
 
 def test_every_action_runs_the_module_of_its_name():
+    """Each AWS module's action runs its module's code; service_account_apply is an action only (its module file is its
+    documentation, as ansible.builtin.set_fact's), tested in tests/unit/plugins/action."""
     folder = os.path.join(os.path.dirname(controller.__file__), "..", "action")
     names = sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py") and name != "__init__.py")
-    assert names == ["eks_oidc_issuer", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify"]
-    for name in names:
+    modules = ["eks_oidc_issuer", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify"]
+    assert names == sorted(modules + ["service_account_apply"])
+    for name in modules:
         action = importlib.import_module(f"ansible_collections.torque.eks_irsa.plugins.action.{name}").ActionModule
         assert issubclass(action, controller.ControllerModuleAction) and action.module.__name__.endswith(f".modules.{name}")
         code = action.module
