@@ -76,7 +76,7 @@ notes:
 seealso:
   - module: kubernetes.core.k8s
 author:
-  - torque.eks_irsa contributors
+  - Torque platform team (@torque)
 """
 
 EXAMPLES = r"""
