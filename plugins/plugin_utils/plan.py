@@ -120,7 +120,9 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
             role_name = role["params"]["name"]
             for service_account in role["service_accounts"]:
                 key = (service_account["cluster"], service_account["namespace"], service_account["name"])
-                if host not in [user[0] for user in users.get(key, ())]:  # one host's own duplicates: role_plans refused them
+                # A role listing one ServiceAccount twice (for its clusters) counts once; two roles of one host that
+                # role_plans saw apart (the host's own and the hub role) count as two.
+                if (host, role_name) not in [user[:2] for user in users.get(key, ())]:
                     users.setdefault(key, []).append((host, role_name, role_source(host, role), service_account))
             account = role["params"]["account_id"]
             other_host = roles.setdefault((account, role_name.lower()), host)  # IAM role names ignore case
@@ -132,7 +134,8 @@ def checked_unique_service_accounts(plans_by_host, namespaces=None):
         if len(shared) > 1:  # named from the second host's entry, with every other host using it, in one line
             host, _role, where, service_account = shared[1]
             label = service_account_label(service_account, (namespaces or {}).get(host), len(clusters) > 1)
-            others = " and ".join(f"role {role!r} of {other}" for other, role, _where, _sa in shared if other != host)
+            others = " and ".join(f"role {role!r}" + (f" of {other}" if other != host else "")
+                                  for other, role, _where, _sa in shared[:1] + shared[2:])
             raise PlanError(f"{where}: service account {label!r} is already used by {others}; one ServiceAccount carries one role "
                             "ARN, so give each role its own service_account")
 

@@ -692,6 +692,15 @@ def test_a_spoke_role_named_like_another_role_of_the_account_is_refused_and_its_
     assert _problems(hosts, hostvars)[1].startswith("dev: eks_irsa_hub.spokes[0] (s): max_session_duration 60 is out of range")
 
 
+def test_a_role_of_the_hub_host_using_the_hub_role_service_account_is_refused():
+    # The host's own roles and the hub role are planned apart; the ServiceAccount check across the run sees both.
+    own = [{"name": "other", "service_account": "torque-agent"}]
+    hosts, hostvars = _inventory(tools=_account("111111111111", eks_irsa_roles=own, eks_irsa_hub=HUB))
+    assert _problems(hosts, hostvars, ISSUERS)[1] == (
+        "tools: eks_irsa_hub (torque-hub): service account 'torque-agent' is already used by role 'other'; one ServiceAccount "
+        "carries one role ARN, so give each role its own service_account")
+
+
 def test_a_hub_role_of_another_partition_than_the_region_is_refused():
     hosts, hostvars = _inventory(dev=_account("222222222222", eks_irsa_region="cn-north-1", eks_irsa_roles=None,
                                               eks_irsa_hub=dict(HUB, role_arn="arn:aws:iam::111111111111:role/torque-hub")))
