@@ -10,7 +10,6 @@ error raised below turned into the task's failure here, once.
 from __future__ import annotations
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -18,6 +17,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksI
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 from ansible_collections.torque.eks_irsa.plugins.modules.service_account_apply import ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_apply
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.controller import validation_failure
 
 display = Display()
 
@@ -33,11 +33,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         fqcn = self._task.resolved_action or self._task.action
         validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(plain_data(self._task.args))
-        if validation.error_messages:  # refused before anything is sent, with a module's words
-            message = validation.errors.msg
-            if isinstance(validation.errors[0], UnsupportedError):
-                message = f"Unsupported parameters for ({fqcn}) module: {message}"
-            result.update(failed=True, changed=False, msg=message)
+        refused = validation_failure(validation, fqcn)
+        if refused is not None:  # refused before anything is sent, with a module's words
+            result.update(refused)
             return result
         params = validation.validated_parameters
         check_mode, diff = bool(self._task.check_mode), bool(self._task.diff)

@@ -25,7 +25,7 @@ def _all_groups(plans, clusters):
 def _read(groups, clusters, listed, kinds=(kube_access.SERVICE_ACCOUNT,)):
     try:
         return kube_access.read_groups(groups, clusters, kinds, listed=bool(listed))
-    except RuntimeError as e:
+    except kube_access.KubeAccessError as e:  # the library is missing (a cluster that fails is reported, not raised)
         raise AnsibleFilterError(str(e)) from None
 
 

@@ -19,13 +19,13 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_token_expiration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import EXPIRATION_ANNOTATION as TOKEN_EXPIRATION
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import FIELD_MANAGER
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY_LABEL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import REGIONAL_ANNOTATION as STS_REGIONAL_ENDPOINTS
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import ROLE_ARN_ANNOTATION as ROLE_ARN
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
-FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every write the service_account role makes
 
 
 def _as_text_map(value, where):

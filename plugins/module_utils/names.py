@@ -47,6 +47,7 @@ TAG_PREFIX = "eks-irsa:"
 # The label on every ServiceAccount the collection applies: what teardown and verify recognise as ours.
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "torque.eks_irsa"
+FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every Kubernetes write of the collection
 
 
 def split_arn(arn):

@@ -198,12 +198,6 @@ class ControllerModule(AssumeRoleClients):
             failure.update(camel_dict_to_snake_dict(response))
         self.fail_json(**failure)
 
-    def fail_json_aws_error(self, error):
-        """An amazon.aws ``AnsibleAWSError``: with the SDK exception behind it, or its message alone."""
-        if error.exception:
-            self.fail_json_aws(error.exception, msg=error.message)
-        self.fail_json(msg=error.message)
-
     def base_client(self, service, retry_decorator=None, **extra_params):
         """A client with the options' own credentials (or the environment's), from the shared botocore session."""
         region, endpoint_url, connect = get_aws_connection_info(self)
@@ -223,6 +217,16 @@ class ControllerModule(AssumeRoleClients):
         except (ValueError, botocore.exceptions.BotoCoreError) as e:
             self.fail_aws("Couldn't connect to AWS", exception=e)
         return client if retry_decorator is None else RetryingBotoClientWrapper(client, retry_decorator)
+
+
+def validation_failure(validation, fqcn):
+    """The failed result of arguments ``ArgumentSpecValidator`` refused, in a module process's words; None when valid."""
+    if not validation.error_messages:
+        return None
+    message = validation.errors.msg
+    if isinstance(validation.errors[0], UnsupportedError):
+        message = f"Unsupported parameters for ({fqcn}) module: {message}"
+    return {"failed": True, "changed": False, "msg": message}
 
 
 def same_python(interpreter, executable):
@@ -288,11 +292,9 @@ class ControllerModuleAction(ActionBase):
         validation = ArgumentSpecValidator(argument_spec, **self.module.ARGUMENT_RULES).validate(args)
         params = validation.validated_parameters
         secrets = secret_values(argument_spec, params)
-        if validation.error_messages:  # refused as a module process refuses it, before anything runs
-            message = validation.errors.msg
-            if isinstance(validation.errors[0], UnsupportedError):
-                message = f"Unsupported parameters for ({fqcn}) module: {message}"
-            return remove_values(dict(failed=True, changed=False, msg=message), secrets)
+        refused = validation_failure(validation, fqcn)
+        if refused is not None:  # refused as a module process refuses it, before anything runs
+            return remove_values(refused, secrets)
         module = ControllerModule(fqcn, params, bool(self._task.check_mode), bool(self._task.diff))
         try:
             result = dict(reported(module, self.module.run))

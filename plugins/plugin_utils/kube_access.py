@@ -26,11 +26,10 @@ get_api_client = None  # kubernetes.core's client maker, from library() unless s
 
 
 def library():
-    """The kubernetes client, urllib3 and kubernetes.core's client (with its service and runner, for the writes of
-    :mod:`.kube_apply`), imported at the first read, not with this file: to
-    find one of the collection's filters, ansible-core imports every filter file, in every forked worker, and this one
-    is imported by two of them. None when they are missing (said once a read is attempted: the playbooks that read
-    clusters have kubernetes.core's requirements)."""
+    """The kubernetes client, urllib3 and kubernetes.core's client, service and runner, imported when first needed
+    (or by the controller's warm-up), not with this file: ansible-core imports every filter file of the collection to
+    find one filter, in every forked worker, and this one is imported by several. None when they are missing (said once
+    a cluster is reached: the playbooks that reach clusters have kubernetes.core's requirements)."""
     # pylint: disable=import-outside-toplevel
     try:
         import kubernetes
@@ -50,6 +49,35 @@ def library():
 
 class KubeAccessError(EksIrsaError):
     """A cluster that could not be reached or read, said with its access and the fix."""
+
+
+FIRST_REQUEST = "its first request (the API version and discovery)"
+MISSING_LIBRARY = ("the Python library kubernetes (and the collection kubernetes.core) is needed to reach the cluster: "
+                   "pip install kubernetes (requirements.txt lists it)")
+
+
+def client_maker(connect=None):
+    """kubernetes.core's ``get_api_client`` (or ``connect``, in tests); raises :class:`KubeAccessError` when the
+    library is missing."""
+    loaded = library()
+    if loaded is None and connect is None:
+        raise KubeAccessError(MISSING_LIBRARY)
+    return connect or get_api_client or loaded.get_api_client
+
+
+def access_options(kubeconfig=None, context=None):
+    """The kubeconfig and context given, as ``get_api_client`` takes them: one left out falls back as kubernetes.core's."""
+    return {key: value for key, value in (("kubeconfig", kubeconfig), ("context", context)) if value}
+
+
+def raise_failure(error, doing, options, field=None, **details):
+    """Raise ``error`` (met while ``doing`` with the access ``options``) as a :class:`KubeAccessError` saying the
+    cluster's access and the fix (:func:`failure`); one that is not about the cluster (a bug) is raised as it is."""
+    kind = kind_of(error)
+    if kind is None:
+        raise error
+    found = failure(dict(options, name=None), kind, error, doing, field=field)
+    raise KubeAccessError(f"{found['summary']}. Fix: {found['fix']}", **details, **found) from error
 
 
 CONNECT, API, CONFIG = "connect", "api", "config"
@@ -146,7 +174,7 @@ def _connect_reason(error):
     return str(reason)
 
 
-def _api_detail(error):
+def api_detail(error):
     """``status reason: message`` of an API error, the message from its Status body when there is one."""
     message = None
     try:
@@ -179,7 +207,7 @@ def failure(cluster, kind, error, doing, listed=False, environ=None, field=None)
         fix = (f"make that API server reachable from here (the cluster running, its endpoint public or reached over your network), "
                f"or point {field} at the right cluster, then run again")
     elif kind == API:
-        summary = f"{name}: its Kubernetes API server {host} ({_access_text(found)}) refused {doing}: {_api_detail(error)}"
+        summary = f"{name}: its Kubernetes API server {host} ({_access_text(found)}) refused {doing}: {api_detail(error)}"
         fix = _api_fix(status, cluster, field) + ", then run again"
     else:
         summary = f"{name}: its Kubernetes access could not be loaded ({_access_text(found)}): {error}"
@@ -207,11 +235,7 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
     is not read further. Returns ``{"groups": [{cluster, namespace, label, objects: {kind: [...]}}], "failures": [...]}``
     (:func:`failure`). ``connect`` (tests) replaces kubernetes.core's ``get_api_client``.
     """
-    loaded = library()
-    if loaded is None and connect is None:
-        raise RuntimeError("the Python library kubernetes (and the collection kubernetes.core) is needed to read the clusters: "
-                           "pip install kubernetes (requirements.txt lists it)")
-    connect = connect or get_api_client or loaded.get_api_client
+    connect = client_maker(connect)
     entries = {cluster["name"]: dict(cluster, field=f"eks_irsa_clusters[{index}] ({cluster['name']})")
                for index, cluster in enumerate(clusters or [])}
     read, failures, clients = [], {}, {}
@@ -224,8 +248,8 @@ def read_groups(groups, clusters, kinds=(SERVICE_ACCOUNT,), listed=False, enviro
         doing = ""
         try:
             if name not in clients:
-                doing = "its first request (the API version and discovery)"
-                clients[name] = connect(**{key: cluster[key] for key in ("kubeconfig", "context") if cluster.get(key)})
+                doing = FIRST_REQUEST
+                clients[name] = connect(**access_options(cluster.get("kubeconfig"), cluster.get("context")))
             objects = {}
             for kind in kinds:
                 doing = f"listing the {kind}s of namespace {group['namespace']}"
@@ -247,15 +271,11 @@ def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect
     read the cluster raises :class:`KubeAccessError` with the message of :func:`failure` (``field``: the variables
     that chose the access).
     """
-    loaded = library()
-    if loaded is None and connect is None:
-        raise KubeAccessError("the Python library kubernetes (and the collection kubernetes.core) is needed to read the cluster: "
-                              "pip install kubernetes (requirements.txt lists it)")
-    connect = connect or get_api_client or loaded.get_api_client
-    access_options = {key: value for key, value in (("kubeconfig", kubeconfig), ("context", context)) if value}
-    doing = "its first request (the API version and discovery)"
+    connect = client_maker(connect)
+    options = access_options(kubeconfig, context)
+    doing = FIRST_REQUEST
     try:
-        client = connect(**access_options)
+        client = connect(**options)
         namespaces, service_accounts = client.resource("Namespace", "v1"), client.resource(SERVICE_ACCOUNT, "v1")
         doing = f"reading namespace {namespace}"
         try:  # only here is a 404 the answer "no such namespace" (of discovery, it would be a broken API server)
@@ -266,14 +286,8 @@ def read_namespace(namespace, kubeconfig=None, context=None, field=None, connect
             return {"exists": False, "service_accounts": []}
         doing = f"listing the {SERVICE_ACCOUNT}s of namespace {namespace}"
         return {"exists": True, "service_accounts": client.get(service_accounts, namespace=namespace).to_dict().get("items") or []}
-    except KubeAccessError:
-        raise
     except Exception as error:  # pylint: disable=broad-exception-caught
-        kind = kind_of(error)
-        if kind is None:
-            raise
-        found = failure(dict(access_options, name=None), kind, error, doing, field=field)
-        raise KubeAccessError(f"{found['summary']}. Fix: {found['fix']}", **found) from error
+        raise_failure(error, doing, options, field)
 
 
 def kind_of(error):

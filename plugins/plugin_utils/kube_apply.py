@@ -28,13 +28,13 @@ import copy
 
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.torque.eks_irsa.plugins.module_utils.names import MANAGED_BY
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import FIELD_MANAGER
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.kube_access import KubeAccessError
 
-FIELD_MANAGER = MANAGED_BY  # the server-side apply field manager of every write of the service_account role
 PRESENT, ABSENT = "present", "absent"
-FIRST_REQUEST = "its first request (the API version and discovery)"
+# Answers about the definition sent, not about the access: said as the request's own failure, with no access fix.
+DEFINITION_STATUSES = (400, 404, 409, 422)
 
 
 class K8sModule:
@@ -76,18 +76,18 @@ def _cause(error, loaded):
     return error.__cause__ if isinstance(error, loaded.CoreException) and error.__cause__ is not None else error
 
 
-def _raise_access_failure(error, doing, access_options, field, changed, loaded):
-    """``error`` said as a cluster failure, with whether something was already changed; one that is not about the
-    cluster (a bug) is raised as it is."""
-    cause = error if doing == FIRST_REQUEST else _cause(error, loaded)  # the client's own "Could not create API client"
+def _raise_failure(error, doing, options, field, changed, loaded):
+    """``error`` said as a cluster failure (:func:`~.kube_access.raise_failure`), or, when the API server or
+    kubernetes.core refused the definition itself (no such kind served, an invalid object, a conflict), as that request's
+    failure; with whether something was already changed."""
+    first = doing == kube_access.FIRST_REQUEST
+    cause = error if first else _cause(error, loaded)  # the client's own "Could not create API client" is the access
     kind = kube_access.kind_of(cause)
-    if kind is None:
-        raise error
-    if kind == kube_access.CONFIG and doing != FIRST_REQUEST:
-        # Not the access: kubernetes.core refused the definition itself (no such kind served, no name).
+    if not first and kind == kube_access.CONFIG:
         raise KubeAccessError(f"{doing} failed: {to_native(error)}", changed=changed) from error
-    found = kube_access.failure(dict(access_options, name=None), kind, cause, doing, field=field)
-    raise KubeAccessError(f"{found['summary']}. Fix: {found['fix']}", changed=changed, **found) from error
+    if not first and kind == kube_access.API and getattr(cause, "status", None) in DEFINITION_STATUSES:
+        raise KubeAccessError(f"{doing} was refused by the API server: {kube_access.api_detail(cause)}", changed=changed) from error
+    kube_access.raise_failure(cause if kind is not None else error, doing, options, field, changed=changed)
 
 
 def _gone(error, loaded):
@@ -115,17 +115,16 @@ def apply(definitions, state=PRESENT, kubeconfig=None, context=None, force_confl
     would (see the module docstring); returns its result. ``field`` names the options that chose the access, for the fix
     of a failure; ``connect`` (tests) replaces kubernetes.core's ``get_api_client``."""
     loaded = kube_access.library()
-    if loaded is None:
-        raise KubeAccessError("the Python library kubernetes (and the collection kubernetes.core) is needed to write to the "
-                              "cluster: pip install kubernetes (requirements.txt lists it)")
-    connect = connect or kube_access.get_api_client or loaded.get_api_client
-    access_options = {key: value for key, value in (("kubeconfig", kubeconfig), ("context", context)) if value}
+    if loaded is None:  # the writes need kubernetes.core's service and runner, whatever the client
+        raise KubeAccessError(kube_access.MISSING_LIBRARY)
+    connect = kube_access.client_maker(connect)
+    options = kube_access.access_options(kubeconfig, context)
     params = k8s_params(state, force_conflicts)
     module = K8sModule(params, check_mode=check_mode, diff=diff)
     results = []
-    doing = FIRST_REQUEST
+    doing = kube_access.FIRST_REQUEST
     try:
-        client = connect(**access_options)
+        client = connect(**options)
         # As kubernetes.core.k8s in check mode (its module's server_side_dry_run): every write is the API server's dry run.
         client.dry_run = bool(check_mode)
         service = loaded.K8sService(client, module)
@@ -141,8 +140,6 @@ def apply(definitions, state=PRESENT, kubeconfig=None, context=None, force_confl
                 result.setdefault("warnings", []).extend(module.warnings)
                 module.warnings = []
             results.append(result)
-    except KubeAccessError:
-        raise
     except Exception as error:  # pylint: disable=broad-exception-caught
-        _raise_access_failure(error, doing, access_options, field, any(result["changed"] for result in results), loaded)
+        _raise_failure(error, doing, options, field, any(result["changed"] for result in results), loaded)
     return aggregate(results, diff)

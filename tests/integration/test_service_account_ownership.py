@@ -117,3 +117,27 @@ def test_with_adopt_only_our_annotation_changes_and_teardown_takes_back_only_tha
 
     assert teardown.rc == 0, teardown.stdout[-3000:]
     assert _without_our_fields(_read(scenario, name)) == original  # still there, as it was before the rollout
+
+
+def test_the_role_s_check_existing_entry_point_refuses_the_same_service_account_unless_adopted(local_stack, run_playbook, scenario):
+    """The service_account role used on its own: check_existing reads the namespace as apply does and refuses alike."""
+    name = _theirs(scenario)
+    before = _read(scenario, name)
+    kube_mark = len(local_stack.kube_requests())
+
+    def check(adopt):
+        return run_playbook([{
+            "name": "Check before applying", "hosts": "localhost", "gather_facts": False,
+            "tasks": [{"name": "Refuse a takeover", "ansible.builtin.include_role": {
+                "name": "torque.eks_irsa.service_account", "tasks_from": "check_existing"},
+                "vars": {"service_account_namespace": scenario.namespace, "service_account_kubeconfig": local_stack.kubeconfig,
+                         "service_account_items": [{"name": name, "role_arn": f"arn:aws:iam::{ACCOUNT}:role/rel-own-runner",
+                                                    "adopt": adopt}]}}]}])
+
+    refused = check(False)
+    assert refused.rc != 0, refused.stdout[-3000:]
+    assert f"ServiceAccount {scenario.namespace}/{name} exists and was not made by torque.eks_irsa" in refused.stdout, \
+        refused.stdout[-3000:]
+    adopted = check(True)
+    assert adopted.rc == 0, adopted.stdout[-3000:]
+    assert kube_writes(local_stack, kube_mark) == [] and _read(scenario, name) == before  # a check writes nothing

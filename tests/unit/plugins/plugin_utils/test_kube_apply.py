@@ -10,7 +10,7 @@ import socket
 
 import pytest
 import yaml
-from kubernetes.dynamic.exceptions import ForbiddenError
+from kubernetes.dynamic.exceptions import ConflictError, ForbiddenError, UnprocessibleEntityError
 
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_apply
@@ -154,7 +154,9 @@ def test_force_conflicts_takes_over_only_the_fields_given_from_another_manager(e
                 server_side=True, field_manager="someone-else")
     with pytest.raises(kube_access.KubeAccessError) as refused:
         apply(emulator, [service_account("a")])
-    assert "409 Conflict" in str(refused.value) and "refused applying (server-side apply) ServiceAccount team/a" in str(refused.value)
+    assert str(refused.value).startswith("applying (server-side apply) ServiceAccount team/a was refused by the API server: "
+                                         '409 Conflict: Apply failed with 1 conflict: conflict with "someone-else"'), str(refused.value)
+    assert "Fix:" not in str(refused.value)  # a conflict is about the definition, not the cluster's access
     taken = apply(emulator, [service_account("a")], force_conflicts=True)
     assert taken["changed"] is True
     found = stored(emulator, "ServiceAccount", "a")
@@ -261,6 +263,34 @@ class _ApiError(Exception):
         self.status, self.reason = status, reason
         self.body = json.dumps({"kind": "Status", "message": message})
         self.headers = {}
+
+
+@pytest.mark.parametrize("error", [
+    ConflictError(_ApiError(409, "Conflict", 'Apply failed with 1 conflict: conflict with "kubectl" using v1: .metadata.labels')),
+    UnprocessibleEntityError(_ApiError(422, "Unprocessable Entity", 'ServiceAccount "B" is invalid: metadata.name')),
+])
+def test_a_definition_the_api_server_refuses_is_said_as_that_request_s_failure_without_an_access_fix(emulator, error):
+    real = kube_access.library().get_api_client(kubeconfig=emulator.kubeconfig)
+
+    class Refusing:
+        dry_run = False
+        configuration, client = real.configuration, real.client
+
+        def resource(self, kind, api_version):
+            return real.resource(kind, api_version)
+
+        def get(self, resource, **params):
+            return real.get(resource, **params)
+
+        def apply(self, resource, definition, namespace, **params):
+            raise error
+
+    with pytest.raises(kube_access.KubeAccessError) as failed:
+        kube_apply.apply([service_account("b")], kubeconfig=emulator.kubeconfig, connect=lambda **_: Refusing())
+    text = str(failed.value)
+    status = error.status
+    assert text.startswith(f"applying (server-side apply) ServiceAccount team/b was refused by the API server: {status} "), text
+    assert "Fix:" not in text and "point kubeconfig" not in text and failed.value.details["changed"] is False
 
 
 def test_not_found_is_for_the_delete_only(emulator):
