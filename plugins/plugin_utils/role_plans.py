@@ -30,6 +30,7 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema i
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PASSED_THROUGH
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import ROLES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import SPOKE
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import SUBJECT
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PlanError
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import CLUSTER_TAG
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import present_clusters
@@ -85,6 +86,8 @@ def _subjects(role, namespace, suffix):
         for index, value in enumerate(values):
             field = f"subjects[{index}]"
             pinned = value.get("cluster") if isinstance(value, dict) else None
+            if isinstance(value, dict) and SUBJECT.unsupported(value):
+                raise PlanError(f"{field}: {SUBJECT.unsupported(value)}; a subject mapping has {', '.join(SUBJECT.options)}")
             if isinstance(value, dict) and "cluster" in value:
                 if not isinstance(pinned, str) or not pinned:
                     raise PlanError(f"{field}: cluster {json.dumps(pinned, default=str)} is not a cluster name")

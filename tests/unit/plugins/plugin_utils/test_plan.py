@@ -371,6 +371,9 @@ def test_a_role_trusts_the_subjects_it_lists_in_their_namespaces_and_patterns_ar
     ({"name": "r", "subjects": ["team-a"]}, "subjects[0]: 'team-a' is not a service account: write it as 'namespace:name'"),
     ({"name": "r", "subjects": ["team-a:default"]}, "subjects[0]: the service account 'default' of namespace 'team-a'"),
     ({"name": "r", "namespace": "Team_A"}, "service_account (default r-prod) in namespace: the namespace 'Team_A' is not a valid"),
+    ({"name": "r", "subjects": [{"namespace": "team-a", "name": "runner", "clusters": "green"}]},
+     "eks_irsa_roles[0] (r): subjects[0]: unsupported parameters clusters (did you mean cluster?); a subject mapping has "
+     "namespace, name, cluster"),
 ])
 def test_bad_subjects_are_refused_naming_the_role_and_field(role, message):
     lines = _problems(*_inventory(prod=_account(ACCOUNT, eks_irsa_roles=[role])))
