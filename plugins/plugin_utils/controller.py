@@ -30,13 +30,15 @@ Clients come from one botocore session per profile, each with its own credential
 (``Session.create_client``), derived from the options by amazon.aws's ``get_aws_connection_info``. The session reads
 botocore's service data once per process; :func:`warm_up` has it read (with the collection's filter plugins and the
 kubernetes client imported) in Ansible's main process just before that process forks a worker
-(``os.register_at_fork``), so every worker starts with them loaded. Nothing is read
+(``os.register_at_fork``), so every worker starts with them loaded, and out of its garbage collector's reach
+(:func:`before_fork`). Nothing is read
 when this file is imported (``ansible-doc`` and sanity tests import it), and a process that never forks, or that
 never loaded this file before forking, reads the data at its first client.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import pkgutil
@@ -122,8 +124,18 @@ def warm_up():
         display.vvv(f"torque.eks_irsa: the warm-up before forking a worker failed, each worker loads what it needs: {e}")
 
 
-# Registering reads nothing: the hook runs in a process about to fork, i.e. Ansible's main process before a worker.
-os.register_at_fork(before=warm_up)
+def before_fork():
+    """In Ansible's main process, before it forks a worker: the warm-up (once), then every object made so far is moved
+    out of the garbage collector's reach (``gc.freeze``) for the worker. A worker is a copy of this process: without
+    it, the worker's first full collection walks every object it inherited (botocore's data among them), writing to
+    each page it touches, a pause of its own in every worker; the main process collects as before once the fork is
+    done (``gc.unfreeze`` after it)."""
+    warm_up()
+    gc.freeze()
+
+
+# Registering reads nothing: the hooks run in a process about to fork, i.e. Ansible's main process before a worker.
+os.register_at_fork(before=before_fork, after_in_parent=gc.unfreeze)
 
 
 def secret_values(argument_spec, params):

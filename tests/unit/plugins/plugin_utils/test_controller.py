@@ -164,3 +164,17 @@ def test_botocore_is_warmed_before_a_fork_not_at_import():
         "assert list(c._sessions) == [None]",
     ))
     subprocess.run([sys.executable, "-c", script], check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+
+
+def test_a_worker_starts_with_the_main_process_s_objects_out_of_the_collector_s_reach_and_the_main_process_collects_them():
+    script = "\n".join((
+        "import gc, os",
+        "import ansible_collections.torque.eks_irsa.plugins.plugin_utils.controller as c",
+        "assert gc.get_freeze_count() == 0",
+        "pid = os.fork()",
+        "if pid == 0:",
+        "    os._exit(0 if gc.get_freeze_count() > 1000 else 3)",  # the worker inherits them frozen
+        "assert os.waitpid(pid, 0)[1] == 0",
+        "assert gc.get_freeze_count() == 0",  # unfrozen again in the main process, which collects as before
+    ))
+    subprocess.run([sys.executable, "-c", script], check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
