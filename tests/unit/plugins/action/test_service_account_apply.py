@@ -29,7 +29,9 @@ def emulator_fixture(tmp_path):
 def action(args, check_mode=False, diff=False):
     task = types.SimpleNamespace(args=args, check_mode=check_mode, diff=diff, async_val=0, action=FQCN, resolved_action=FQCN)
     connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir=None), transport="ssh")
-    made = ActionModule(task, connection, types.SimpleNamespace(remote_addr="acct-1"), loader=None, templar=None)
+    # shared_loader_obj: required before ansible-core 2.19, unused by this action
+    made = ActionModule(task, connection, types.SimpleNamespace(remote_addr="acct-1"), loader=None, templar=None,
+                        shared_loader_obj=None)
 
     def no_module_process(*_args, **_kwargs):
         raise AssertionError("the action ran a module process")

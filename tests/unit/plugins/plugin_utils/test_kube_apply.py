@@ -64,7 +64,8 @@ def test_present_is_a_server_side_apply_by_the_collection_s_field_manager_and_ch
     assert created["changed"] is True and created["result"]["metadata"]["annotations"][ROLE_ARN].endswith(":role/runner")
     ((method, path, query, dry_run),) = writes(emulator)
     assert (method, path, dry_run) == ("PATCH", "/api/v1/namespaces/team/serviceaccounts/runner", False)
-    assert query.get("fieldManager") == "torque.eks_irsa" and query.get("force") == "True"
+    # force=true: the kubernetes client writes the boolean as True or true, depending on its version
+    assert query.get("fieldManager") == "torque.eks_irsa" and str(query.get("force")).lower() == "true"
     managers = {(entry["manager"], entry["operation"]) for entry in stored(emulator, "ServiceAccount", "runner")["metadata"]["managedFields"]}
     assert managers == {("torque.eks_irsa", "Apply")}
 
