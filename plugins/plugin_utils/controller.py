@@ -129,7 +129,8 @@ def before_fork():
     out of the garbage collector's reach (``gc.freeze``) for the worker. A worker is a copy of this process: without
     it, the worker's first full collection walks every object it inherited (botocore's data among them), writing to
     each page it touches, a pause of its own in every worker; the main process collects as before once the fork is
-    done (``gc.unfreeze`` after it)."""
+    done (``gc.unfreeze`` after it; that also thaws the few live objects Python 3.12 freezes at its start-up, which
+    only means the collector walks them again)."""
     warm_up()
     gc.freeze()
 

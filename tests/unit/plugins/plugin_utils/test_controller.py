@@ -170,10 +170,10 @@ def test_a_worker_starts_with_the_main_process_s_objects_out_of_the_collector_s_
     script = "\n".join((
         "import gc, os",
         "import ansible_collections.torque.eks_irsa.plugins.plugin_utils.controller as c",
-        "assert gc.get_freeze_count() == 0",
+        "start = gc.get_freeze_count()",  # 0, or the few live objects Python 3.12 freezes at its start-up
         "pid = os.fork()",
         "if pid == 0:",
-        "    os._exit(0 if gc.get_freeze_count() > 1000 else 3)",  # the worker inherits them frozen
+        "    os._exit(0 if gc.get_freeze_count() > start + 1000 else 3)",  # the worker inherits them frozen
         "assert os.waitpid(pid, 0)[1] == 0",
         "assert gc.get_freeze_count() == 0",  # unfrozen again in the main process, which collects as before
     ))
