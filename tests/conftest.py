@@ -15,6 +15,7 @@ import textwrap
 import pytest
 import yaml
 
+from tests.stack.kube_emulator import KubeEmulator
 from tests.stack.local_stack import LocalStack
 
 # The test tools (pytest, moto, kubectl, the aws CLI) are the test venv's; the Ansible under test may be another venv's
@@ -22,6 +23,15 @@ from tests.stack.local_stack import LocalStack
 TOOLS_BIN = os.path.dirname(sys.executable)
 ANSIBLE_BIN = os.path.abspath(os.environ.get("EKS_IRSA_TEST_ANSIBLE_BIN") or TOOLS_BIN)
 ANSIBLE_PYTHON = os.path.join(ANSIBLE_BIN, "python")
+
+
+@pytest.fixture(name="emulator")
+def emulator_fixture(tmp_path):
+    """The Kubernetes emulator alone, started for one test, with a kubeconfig written for it (``emulator.kubeconfig``)."""
+    emu = KubeEmulator().start()
+    emu.write_kubeconfig(str(tmp_path / "kubeconfig"))
+    yield emu
+    emu.stop()
 
 
 @pytest.fixture(scope="session")

@@ -28,15 +28,6 @@ SA_PATH = "/api/v1/namespaces/default/serviceaccounts"
 ROLE_ARN = "eks.amazonaws.com/role-arn"
 
 
-@pytest.fixture(name="emulator")
-def emulator_fixture(tmp_path):
-    """A started emulator with a kubeconfig written for it (``emulator.kubeconfig``)."""
-    emu = KubeEmulator().start()
-    emu.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    yield emu
-    emu.stop()
-
-
 def call(emu, method, path, body=None, content_type="application/json", headers=None):
     """One HTTP request; returns (status, decoded JSON or raw bytes)."""
     connection = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)

@@ -12,18 +12,9 @@ import yaml
 
 from ansible_collections.torque.eks_irsa.plugins.action.service_account_apply import ActionModule
 from ansible_collections.torque.eks_irsa.plugins.modules import service_account_apply as docs
-from tests.stack.kube_emulator import KubeEmulator
 
 FQCN = "torque.eks_irsa.service_account_apply"
 ROLE_ARN = "eks.amazonaws.com/role-arn"
-
-
-@pytest.fixture(name="emulator")
-def emulator_fixture(tmp_path):
-    emu = KubeEmulator().start()
-    emu.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    yield emu
-    emu.stop()
 
 
 def action(args, check_mode=False, diff=False):

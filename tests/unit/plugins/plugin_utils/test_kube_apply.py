@@ -14,18 +14,9 @@ from kubernetes.dynamic.exceptions import ConflictError, ForbiddenError, Unproce
 
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_apply
-from tests.stack.kube_emulator import KubeEmulator
 
 ROLE_ARN = "eks.amazonaws.com/role-arn"
 TOKEN = "kube-emulator"  # the bearer token of the emulator's kubeconfig: it must never reach a result or a message
-
-
-@pytest.fixture(name="emulator")
-def emulator_fixture(tmp_path):
-    emu = KubeEmulator().start()
-    emu.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    yield emu
-    emu.stop()
 
 
 def namespace(name="team"):
@@ -52,6 +43,28 @@ def stored(emu, kind, name):
 
 def apply(emu, definitions, **options):
     return kube_apply.apply(definitions, kubeconfig=emu.kubeconfig, **options)
+
+
+class Delegating:
+    """kubernetes.core's client for the emulator, each call passed on; a test overrides the call it makes go wrong."""
+
+    dry_run = False
+
+    def __init__(self, emu):
+        self.real = kube_access.library().get_api_client(kubeconfig=emu.kubeconfig)
+        self.configuration, self.client = self.real.configuration, self.real.client
+
+    def resource(self, kind, api_version):
+        return self.real.resource(kind, api_version)
+
+    def get(self, resource, **params):
+        return self.real.get(resource, **params)
+
+    def apply(self, resource, definition, namespace, **params):
+        return self.real.apply(resource, definition, namespace, **params)
+
+    def delete(self, resource, **params):
+        return self.real.delete(resource, **params)
 
 
 def test_present_is_a_server_side_apply_by_the_collection_s_field_manager_and_changed_is_exact(emulator):
@@ -127,23 +140,13 @@ def test_a_delete_racing_another_run_s_is_unchanged_not_a_failure(emulator):
     """Read, then another run deletes it, then this delete gets 404: what was asked is done."""
     apply(emulator, [namespace()])
     apply(emulator, [service_account("a")])
-    real = kube_access.library().get_api_client(kubeconfig=emulator.kubeconfig)
 
-    class Racing:
-        dry_run = False
-        configuration, client = real.configuration, real.client
-
-        def resource(self, kind, api_version):
-            return real.resource(kind, api_version)
-
-        def get(self, resource, **params):
-            return real.get(resource, **params)
-
+    class Racing(Delegating):
         def delete(self, resource, **params):
-            real.delete(resource, **params)  # the other run's
-            return real.delete(resource, **params)
+            self.real.delete(resource, **params)  # the other run's
+            return self.real.delete(resource, **params)
 
-    result = kube_apply.apply([ref("a")], state="absent", connect=lambda **_: Racing())
+    result = kube_apply.apply([ref("a")], state="absent", connect=lambda **_: Racing(emulator))
     assert result == {"changed": False, "method": "delete", "result": {}}
 
 
@@ -213,31 +216,20 @@ def test_access_that_cannot_be_loaded_is_said_so(tmp_path):
 
 def test_a_refused_write_names_the_request_and_says_what_was_already_changed(emulator):
     apply(emulator, [namespace()])
-    real = kube_access.library().get_api_client(kubeconfig=emulator.kubeconfig)
 
-    class Refusing:
+    class Refusing(Delegating):
         """Applies the first definition, refuses the second as an API server without the permission would."""
-        dry_run = False
-        configuration, client = real.configuration, real.client
-
-        def __init__(self):
-            self.applied = 0
-
-        def resource(self, kind, api_version):
-            return real.resource(kind, api_version)
-
-        def get(self, resource, **params):
-            return real.get(resource, **params)
+        applied = 0
 
         def apply(self, resource, definition, namespace, **params):
             self.applied += 1
             if self.applied > 1:
                 raise ForbiddenError(_ApiError(403, "Forbidden", 'serviceaccounts "b" is forbidden: User "ci" cannot patch'))
-            return real.apply(resource, definition, namespace, **params)
+            return self.real.apply(resource, definition, namespace, **params)
 
     with pytest.raises(kube_access.KubeAccessError) as failed:
         kube_apply.apply([service_account("a"), service_account("b")], kubeconfig=emulator.kubeconfig,
-                         connect=lambda **_: Refusing())
+                         connect=lambda **_: Refusing(emulator))
     text = str(failed.value)
     assert "refused applying (server-side apply) ServiceAccount team/b: 403 Forbidden: serviceaccounts \"b\" is forbidden" in text
     assert f"kubeconfig {emulator.kubeconfig}" in text and "Fix: let the identity of that context" in text
@@ -271,23 +263,13 @@ class _ApiError(Exception):
     UnprocessibleEntityError(_ApiError(422, "Unprocessable Entity", 'ServiceAccount "B" is invalid: metadata.name')),
 ])
 def test_a_definition_the_api_server_refuses_is_said_as_that_request_s_failure_without_an_access_fix(emulator, error):
-    real = kube_access.library().get_api_client(kubeconfig=emulator.kubeconfig)
 
-    class Refusing:
-        dry_run = False
-        configuration, client = real.configuration, real.client
-
-        def resource(self, kind, api_version):
-            return real.resource(kind, api_version)
-
-        def get(self, resource, **params):
-            return real.get(resource, **params)
-
+    class Refusing(Delegating):
         def apply(self, resource, definition, namespace, **params):
             raise error
 
     with pytest.raises(kube_access.KubeAccessError) as failed:
-        kube_apply.apply([service_account("b")], kubeconfig=emulator.kubeconfig, connect=lambda **_: Refusing())
+        kube_apply.apply([service_account("b")], kubeconfig=emulator.kubeconfig, connect=lambda **_: Refusing(emulator))
     text = str(failed.value)
     status = error.status
     assert text.startswith(f"applying (server-side apply) ServiceAccount team/b was refused by the API server: {status} "), text
