@@ -258,7 +258,7 @@ def _blueprint_lines(entries, agents, files, blueprint_dir, several):
 def rollout_summary(outcomes, namespace, service_account_results=None, clusters=None, torque_agent=None, blueprint_dir=None):
     """The summary of a rollout: ``{"lines": [...], "accounts": {...}, "failed": [...], ...}``.
 
-    ``service_account_results`` is what the service_account role's ``groups`` entry point recorded: per group (its
+    ``service_account_results`` is what the action service_account_groups recorded (its ``results``): per group (its
     namespace, or ``<cluster>/<namespace>`` with several clusters), the ``status`` of each ServiceAccount, or the
     ``error`` that stopped that group. A failed group marks only the roles (and accounts, ``service_account_failed``)
     whose ServiceAccounts it holds. The table has a CLUSTER column, and each published role its ``cluster`` and each

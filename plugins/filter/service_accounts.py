@@ -94,28 +94,35 @@ def _checked_boolean(value, field="service_account_sts_regional_endpoints"):
         raise AnsibleFilterError(f"{field} {value!r} is not a boolean: write true or false") from None
 
 
-def _checked_token_expiration(value):
+def _checked_token_expiration(value, field="service_account_token_expiration"):
     try:
-        return check_token_expiration(value, "service_account_token_expiration")
+        return check_token_expiration(value, field)
     except EksIrsaError as e:
         raise AnsibleFilterError(str(e)) from None
 
 
-def service_account_manifests(items, namespace, labels=None, sts_regional_endpoints=None, token_expiration=None):
+# The role's variables, named in errors; the rollout's preflight names its own (eks_irsa_...) instead.
+SETTING_FIELDS = {"labels": "service_account_labels", "sts_regional_endpoints": "service_account_sts_regional_endpoints",
+                  "token_expiration": "service_account_token_expiration", "namespace": "service_account_namespace"}
+
+
+def service_account_manifests(items, namespace, labels=None, sts_regional_endpoints=None, token_expiration=None, fields=None):
     """One ServiceAccount manifest per item of ``items`` (``{name, role_arn, labels?, annotations?}``).
 
     ``labels`` go on every ServiceAccount, with the ownership label ``app.kubernetes.io/managed-by``;
     ``sts_regional_endpoints`` (bool) and ``token_expiration`` (seconds, 600 to 86400) add the optional EKS
     annotations when not None. The namespace, every name and role ARN, and the token lifetime are checked
-    first, and an error names the item and the field, so bad input never reaches the cluster (or a file).
+    first, and an error names the item and the field (``fields``: the variables of the settings, default
+    :data:`SETTING_FIELDS`), so bad input never reaches the cluster (or a file).
     """
-    common_labels = dict(_checked_labels(labels, "service_account_labels"), **{MANAGED_BY_LABEL: MANAGED_BY})
+    fields = dict(SETTING_FIELDS, **(fields or {}))
+    common_labels = dict(_checked_labels(labels, fields["labels"]), **{MANAGED_BY_LABEL: MANAGED_BY})
     common_annotations = {}
     if sts_regional_endpoints is not None:
-        common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if _checked_boolean(sts_regional_endpoints) else "false"
+        common_annotations[STS_REGIONAL_ENDPOINTS] = "true" if _checked_boolean(sts_regional_endpoints, fields["sts_regional_endpoints"]) else "false"
     if token_expiration is not None:
-        common_annotations[TOKEN_EXPIRATION] = _checked_token_expiration(token_expiration)
-    _checked_names(namespace, "placeholder", "service_account_namespace")
+        common_annotations[TOKEN_EXPIRATION] = _checked_token_expiration(token_expiration, fields["token_expiration"])
+    _checked_names(namespace, "placeholder", fields["namespace"])
     manifests, seen = [], set()
     for index, item in enumerate(items or []):
         name, role_arn = _checked_item(item, index, namespace)

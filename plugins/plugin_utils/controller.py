@@ -242,6 +242,36 @@ def validation_failure(validation, fqcn):
     return {"failed": True, "changed": False, "msg": message}
 
 
+class ControllerOnlyAction(ActionBase):
+    """An action with no module behind it (its plugins/modules file is documentation only): the task's arguments
+    validated against that file's ``ARGUMENT_SPEC``, check and diff mode passed to :meth:`work`, and an
+    :class:`EksIrsaError` raised below turned into the task's failure here, once."""
+
+    _supports_check_mode = True
+    _supports_async = False
+    TRANSFERS_FILES = False
+    ARGUMENT_SPEC = {}
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        fqcn = self._task.resolved_action or self._task.action
+        validation = ArgumentSpecValidator(self.ARGUMENT_SPEC).validate(plain_data(self._task.args))
+        refused = validation_failure(validation, fqcn)
+        if refused is not None:  # refused before anything is sent, with a module's words
+            result.update(refused)
+            return result
+        try:
+            result.update(self.work(fqcn, validation.validated_parameters, bool(self._task.check_mode), bool(self._task.diff)))
+        except EksIrsaError as error:
+            result.update(dict(error.details, failed=True, msg=error.message))
+            result.setdefault("changed", False)
+        return result
+
+    def work(self, fqcn, params, check_mode, diff):
+        """The task's result for validated ``params``; raises :class:`EksIrsaError` for a failure."""
+        raise NotImplementedError
+
+
 def same_python(interpreter, executable):
     """Whether ``interpreter`` runs as ``executable``: the same file, reached from the same folder.
 

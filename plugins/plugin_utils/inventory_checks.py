@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_manifests
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
@@ -145,14 +147,30 @@ def checked_inventory(hosts, hostvars):
     """The hosts, unchanged, when every account's entry sets what it needs and the run-level variables agree (before
     the issuer can be looked up, which uses them)."""
     problems = [f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])] + _run_level_problems(hosts, hostvars)
-    if not problems and hosts:  # the run's clusters, once: the same for every host by now
+    if not problems and hosts:  # the run's clusters and ServiceAccount settings, once: the same for every host by now
         try:
             clusters = run_clusters(hosts, hostvars)
             checked_torque_agents(plain_data(hostvars[hosts[0]].get(TORQUE_AGENT)), [cluster["name"] for cluster in clusters])
         except PlanError as e:
             problems.append(str(e))
+        problems.extend(_service_account_setting_problems(hostvars[hosts[0]]))
     refuse(problems)
     return list(hosts)
+
+
+SERVICE_ACCOUNT_SETTINGS = {"labels": "eks_irsa_service_account_labels", "sts_regional_endpoints": "eks_irsa_sts_regional_endpoints",
+                            "token_expiration": "eks_irsa_token_expiration"}
+
+
+def _service_account_setting_problems(host_vars):
+    """The settings every ServiceAccount shares, checked by the filter that builds the manifests (so the rollout stops
+    here, not after the AWS side is done), each error naming the inventory's variable."""
+    settings = {key: plain_data(host_vars.get(variable)) for key, variable in SERVICE_ACCOUNT_SETTINGS.items()}
+    try:
+        service_account_manifests([], "default", fields=SERVICE_ACCOUNT_SETTINGS, **settings)
+    except AnsibleError as e:
+        return [str(getattr(e, "message", None) or e)]
+    return []
 
 
 def checked_torque_agents(setting, cluster_names):

@@ -330,7 +330,7 @@ def blocked_accounts(plans, failures, consequence, keys=("service_accounts", "re
 
 def blocked_by_groups(plans, clusters, results, consequence):
     """``{host: message}`` of the accounts with ServiceAccounts in a (cluster, namespace) group that failed
-    (``service_account_results`` of the service_account role's ``groups`` entry point: label -> ``{status, error}``)."""
+    (the ``results`` of the action service_account_groups: label -> ``{status, error}``)."""
     several = len(clusters or []) > 1
     errors = {label: result["error"] for label, result in (results or {}).items() if (result or {}).get("error")}
     blocked = {}

@@ -319,8 +319,8 @@ def test_rollout_converges_is_idempotent_and_teardown_removes_only_what_it_made(
                  for host, result in account_results.items()}
     assert predicted == {host: ("deleted", sorted(role for other, _account, role, _sa in rollout.expected() if other == host))
                          for host in rollout.hosts}, predicted
-    deletions = preview.run.results("torque.eks_irsa.service_account : Record what was deleted")
-    (status,) = [result["ansible_facts"]["service_account_status"] for result in deletions.values()]
+    deletions = preview.run.results("Delete the ServiceAccounts of every account")
+    ((status,),) = [[group["status"] for group in result["results"].values()] for result in deletions.values()]
     assert status == {expected[3]: "deleted" for expected in rollout.expected()}
     assert rollout.provider_arn(rollout.dev_account) in rollout.providers(rollout.dev_account)
 
@@ -497,8 +497,8 @@ def test_bad_service_account_settings_are_refused_before_anything_is_written(loc
                    "service_account")
     else:
         rollout = make_rollout("ttl", ("444444444443", "444444444444"), eks_irsa_token_expiration=60)
-        task = "torque.eks_irsa.service_account : Check the ServiceAccount settings"
-        message = "service_account_token_expiration 60 is not a token lifetime EKS accepts: give seconds from 600 to 86400"
+        task = "Check that every account sets what it needs"
+        message = "eks_irsa_token_expiration 60 is not a token lifetime EKS accepts: give seconds from 600 to 86400"
     local_stack.reset_aws_requests()
     kube_mark = len(local_stack.kube_requests())
 

@@ -13,8 +13,10 @@ its own field manager), and teardown takes back exactly that, leaving the object
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+import yaml
 
 from tests.integration.reliability import ROLE_ARN_ANNOTATION, ROLLOUT, Scenario, failures, kube_writes, mutating_aws_requests
 
@@ -141,3 +143,48 @@ def test_the_role_s_check_existing_entry_point_refuses_the_same_service_account_
     adopted = check(True)
     assert adopted.rc == 0, adopted.stdout[-3000:]
     assert kube_writes(local_stack, kube_mark) == [] and _read(scenario, name) == before  # a check writes nothing
+
+
+def test_the_role_s_main_entry_point_predicts_applies_re_runs_without_a_write_renders_and_deletes(local_stack, run_playbook,
+                                                                                                   scenario, tmp_path):
+    """The service_account role used on its own, one namespace: what it predicts in check mode is what it does; kubectl
+    sees the annotated ServiceAccount; a re-run writes nothing; render-only mode writes files and reaches no cluster;
+    state absent deletes only what it made."""
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/rel-own-runner"
+    name = "role-main-runner"
+    render_dir = tmp_path / "rendered"
+
+    def role(_check=False, **values):
+        return run_playbook([{
+            "name": "The role on its own", "hosts": "localhost", "gather_facts": False,
+            "tasks": [{"name": "Apply the ServiceAccount", "ansible.builtin.include_role": {"name": "torque.eks_irsa.service_account"},
+                       "vars": dict({"service_account_namespace": scenario.namespace, "service_account_create_namespace": True,
+                                     "service_account_kubeconfig": local_stack.kubeconfig, "service_account_token_expiration": 3600,
+                                     "service_account_items": [{"name": name, "role_arn": role_arn}]}, **values)},
+                      {"name": "Show the status", "ansible.builtin.debug": {"var": "service_account_status"}}]}],
+            check=_check)
+
+    def status(run):
+        assert run.rc == 0, run.stdout[-3000:]
+        return run.results("Show the status")["localhost"]["service_account_status"]
+
+    kube_mark = len(local_stack.kube_requests())
+    assert status(role(_check=True)) == {name: "created"}
+    assert kube_writes(local_stack, kube_mark) == []  # the namespace is new: predicted from the read alone
+    assert status(role()) == {name: "created"}
+    made = _read(scenario, name)["metadata"]
+    assert made["annotations"][ROLE_ARN_ANNOTATION] == role_arn
+    assert made["annotations"]["eks.amazonaws.com/token-expiration"] == "3600"
+    assert made["labels"]["app.kubernetes.io/managed-by"] == "torque.eks_irsa"
+    kube_mark = len(local_stack.kube_requests())
+    assert status(role()) == {name: "ok"} and kube_writes(local_stack, kube_mark) == []
+
+    assert status(role(service_account_render_dir=str(render_dir), service_account_kubeconfig="/nonexistent")) == {name: "rendered"}
+    assert os.listdir(render_dir) == [f"{name}.yaml"] and kube_writes(local_stack, kube_mark) == []
+    with open(render_dir / f"{name}.yaml", encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["metadata"]["annotations"][ROLE_ARN_ANNOTATION] == role_arn
+
+    assert status(role(service_account_state="absent", _check=True)) == {name: "deleted"}
+    assert _read(scenario, name)["metadata"]["name"] == name
+    assert status(role(service_account_state="absent")) == {name: "deleted"}
+    assert scenario.kubectl("-n", scenario.namespace, "get", "serviceaccount", name, check=False).returncode != 0

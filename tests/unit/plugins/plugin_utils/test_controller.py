@@ -94,12 +94,18 @@ def test_same_python_means_same_file_in_the_same_folder(tmp_path):
 
 
 def test_every_action_runs_the_module_of_its_name():
-    """Each AWS module's action runs its module's code; service_account_apply is an action only (its module file is its
-    documentation, as ansible.builtin.set_fact's), tested in tests/unit/plugins/action."""
+    """Each AWS module's action runs its module's code; service_account_apply and service_account_groups are actions only
+    (their module files are their documentation, as ansible.builtin.set_fact's), validated against the spec there and
+    tested in tests/unit/plugins/action."""
     folder = os.path.join(os.path.dirname(controller.__file__), "..", "action")
     names = sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py") and name != "__init__.py")
     modules = ["eks_oidc_issuer", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify"]
-    assert names == sorted(modules + ["service_account_apply"])
+    controller_only = ["service_account_apply", "service_account_groups"]
+    assert names == sorted(modules + controller_only)
+    for name in controller_only:
+        action = importlib.import_module(f"ansible_collections.torque.eks_irsa.plugins.action.{name}").ActionModule
+        documented = importlib.import_module(f"ansible_collections.torque.eks_irsa.plugins.modules.{name}")
+        assert issubclass(action, controller.ControllerOnlyAction) and action.ARGUMENT_SPEC is documented.ARGUMENT_SPEC
     for name in modules:
         action = importlib.import_module(f"ansible_collections.torque.eks_irsa.plugins.action.{name}").ActionModule
         assert issubclass(action, controller.ControllerModuleAction) and action.module.__name__.endswith(f".modules.{name}")

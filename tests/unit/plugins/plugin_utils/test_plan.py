@@ -77,6 +77,21 @@ def test_the_torque_agent_names_a_cluster_of_the_run_and_is_set_once_for_the_run
     assert checked_inventory(hosts, hostvars) == ["dev"]
 
 
+@pytest.mark.parametrize("variable, value, message", [
+    ("eks_irsa_token_expiration", 60, "eks_irsa_token_expiration 60 is not a token lifetime EKS accepts: give seconds from 600 to 86400"),
+    ("eks_irsa_sts_regional_endpoints", "maybe", "eks_irsa_sts_regional_endpoints 'maybe' is not a boolean: write true or false"),
+    ("eks_irsa_service_account_labels", {"bad key!": "x"}, "eks_irsa_service_account_labels: 'bad key!' is not a valid Kubernetes label key"),
+])
+def test_the_service_account_settings_are_checked_with_the_inventory_naming_its_variable(variable, value, message):
+    hosts, hostvars = _inventory(dev=_account("111111111111", **{variable: value}), prod=_account("222222222222", **{variable: value}))
+    with pytest.raises(PlanError) as error:
+        checked_inventory(hosts, hostvars)
+    assert message in str(error.value) and "service_account_" not in str(error.value).replace("eks_irsa_service_account_", "")
+    hosts, hostvars = _inventory(dev=_account("111111111111", eks_irsa_token_expiration=3600, eks_irsa_sts_regional_endpoints=False,
+                                              eks_irsa_service_account_labels={"team": "platform"}))
+    assert checked_inventory(hosts, hostvars) == ["dev"]
+
+
 def test_checked_inventory_passes_complete_accounts_through():
     hosts, hostvars = _inventory(dev=_account("111111111111"), prod=_account("222222222222", eks_irsa_region="eu-west-1"))
     assert checked_inventory(hosts, hostvars) == ["dev", "prod"]
