@@ -98,7 +98,7 @@ def test_verbose_runs_print_no_assumed_role_secret(local_stack, run_playbook, sc
     # The runs did use those credentials (the roles exist in the assumed accounts) and printed a lot.
     assert scenario.role_names(ACCOUNTS[0]) == [scenario.runner]
     # (No module process runs any more, so no "ESTABLISH LOCAL CONNECTION": -vvv shows the controller's own lines.)
-    assert "running in the controller" in default.stdout and "definition(s) in the controller" in default.stdout
+    assert "running in the controller" in default.stdout and "group(s) of ServiceAccounts in the controller" in default.stdout
     assert len(full.stdout) > 10000
     assert leaks(secrets, {"default stdout": default.stdout, "default stderr": default.stderr,
                            "json stdout": full.stdout, "json stderr": full.stderr}) == []
