@@ -56,12 +56,14 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
     (``eks_irsa_error``), or None. ``blocked`` maps the accounts whose cluster could not be read to why
     (``rollout_cluster_check``): they were given no write, and fail with that message.
     """
-    outcomes = []
+    outcomes, plans = [], None
     for host in hosts:
         facts = hostvars[host]
+        if plans is None:  # the run's plan, set once for every host: read once (before 2.19 each read templates all of it)
+            plans = facts.get("eks_irsa_plan") or {}
         error = (blocked or {}).get(host) or facts.get("eks_irsa_error")
         result = facts.get("eks_irsa_account_result") or {}
-        plan = (facts.get("eks_irsa_plan") or {}).get(host) or {}
+        plan = plans.get(host) or {}
         done = result.get("roles") or {}
         roles, retired = [], []
         for index, entry in enumerate(plan.get("roles") or []):

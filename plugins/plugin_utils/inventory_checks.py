@@ -128,13 +128,19 @@ def _shown(value):
     return "(not set)" if value is NOT_SET else json.dumps(value, sort_keys=True, default=str)
 
 
-def _run_level_problems(hosts, hostvars):
+def host_variables(hosts, hostvars):
+    """``{host: its variables}``, each host's taken once: every ``hostvars[host]`` makes Ansible compute all of that
+    host's variables again, at a cost that grows with the inventory."""
+    return {host: hostvars[host] for host in hosts}
+
+
+def _run_level_problems(variables):
     """One line per run-level variable whose value differs between hosts, naming the hosts and their values."""
     problems = []
     for variable, why in RUN_LEVEL.items():
         values = {}
-        for host in hosts:
-            value = plain_data(hostvars[host][variable]) if variable in hostvars[host] else NOT_SET
+        for host, host_vars in variables.items():
+            value = plain_data(host_vars[variable]) if variable in host_vars else NOT_SET
             values.setdefault(_shown(value), []).append(host)
         if len(values) > 1:
             shown = "; ".join(f"{', '.join(named[:3])}{' and others' if len(named) > 3 else ''}: {value}" for value, named in values.items())
@@ -146,14 +152,17 @@ def _run_level_problems(hosts, hostvars):
 def checked_inventory(hosts, hostvars):
     """The hosts, unchanged, when every account's entry sets what it needs and the run-level variables agree (before
     the issuer can be looked up, which uses them)."""
-    problems = [f"{host}: {problem}" for host in hosts for problem in _missing(hostvars[host])] + _run_level_problems(hosts, hostvars)
+    variables = host_variables(hosts, hostvars)
+    problems = [f"{host}: {problem}" for host, host_vars in variables.items() for problem in _missing(host_vars)]
+    problems += _run_level_problems(variables)
     if not problems and hosts:  # the run's clusters and ServiceAccount settings, once: the same for every host by now
+        first = variables[hosts[0]]
         try:
-            clusters = run_clusters(hosts, hostvars)
-            checked_torque_agents(plain_data(hostvars[hosts[0]].get(TORQUE_AGENT)), [cluster["name"] for cluster in clusters])
+            clusters = run_clusters(hosts, variables)
+            checked_torque_agents(plain_data(first.get(TORQUE_AGENT)), [cluster["name"] for cluster in clusters])
         except PlanError as e:
             problems.append(str(e))
-        problems.extend(_service_account_setting_problems(hostvars[hosts[0]]))
+        problems.extend(_service_account_setting_problems(first))
     refuse(problems)
     return list(hosts)
 

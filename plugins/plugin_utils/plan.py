@@ -22,6 +22,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAU
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import plain_data
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_account
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_hub
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import host_variables
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import refuse
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import HUB
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import ROLES
@@ -156,14 +157,15 @@ def account_plans(hosts, hostvars, issuers=None):
     """``{host: plan}`` for every account, all checked; ``issuers`` maps each cluster's name to the issuer the
     preflight looked up (a cluster that gives its issuer needs none). Raises :class:`PlanError` naming each bad account."""
     plans, problems = {}, []
+    variables = host_variables(hosts, hostvars)
     try:
-        hub = checked_hub(plain_data(hostvars[hosts[0]].get(HUB))) if hosts else None  # run-level: the same for every host
+        hub = checked_hub(plain_data(variables[hosts[0]].get(HUB))) if hosts else None  # run-level: the same for every host
     except PlanError as e:
         refuse([str(e)])
-    hub_host = hub_hosts(hosts, hostvars, hub)
+    hub_host = hub_hosts(hosts, variables, hub)
     for host in hosts:
         try:
-            plans[host] = account_plan(host, hostvars[host], issuers or {}, hub=hub, hub_host=host == hub_host)
+            plans[host] = account_plan(host, variables[host], issuers or {}, hub=hub, hub_host=host == hub_host)
         except PlanError as e:
             problems.append(f"{host}: {e}")
     refuse(problems)
@@ -174,7 +176,7 @@ def account_plans(hosts, hostvars, issuers=None):
                 role["spoke_arns"] = spoke_arns
     try:
         checked_unique_service_accounts({host: plan["roles"] for host, plan in plans.items()},
-                                        {host: plain_data(hostvars[host].get("eks_irsa_namespace")) for host in plans})
+                                        {host: plain_data(variables[host].get("eks_irsa_namespace")) for host in plans})
         checked_unique_stats_keys(plans)
     except PlanError as e:
         refuse([str(e)])

@@ -92,6 +92,29 @@ def test_the_service_account_settings_are_checked_with_the_inventory_naming_its_
     assert checked_inventory(hosts, hostvars) == ["dev"]
 
 
+class CountingHostvars(dict):
+    """Ansible's hostvars as the filters see them: every ``hostvars[host]`` computes all of that host's variables again,
+    at a cost that grows with the inventory, so the count of those reads is what must not grow with it."""
+
+    def __init__(self, hosts):
+        super().__init__(hosts)
+        self.reads = 0
+
+    def __getitem__(self, host):
+        self.reads += 1
+        return super().__getitem__(host)
+
+
+def test_the_preflight_reads_each_host_s_variables_once_whatever_the_inventory_s_size():
+    hosts, hostvars = _inventory(**{f"acct-{index}": _account(f"1111111111{index:02d}") for index in range(20)})
+    counting = CountingHostvars(hostvars)
+    assert checked_inventory(hosts, counting) == hosts
+    assert counting.reads == len(hosts)
+    counting.reads = 0
+    assert sorted(account_plans(hosts, counting, ISSUERS)) == sorted(hosts)
+    assert counting.reads == len(hosts)
+
+
 def test_checked_inventory_passes_complete_accounts_through():
     hosts, hostvars = _inventory(dev=_account("111111111111"), prod=_account("222222222222", eks_irsa_region="eu-west-1"))
     assert checked_inventory(hosts, hostvars) == ["dev", "prod"]
