@@ -146,8 +146,8 @@ def test_the_role_s_check_existing_entry_point_refuses_the_same_service_account_
 
 
 @pytest.mark.matrix  # the role hands null, omitted and typed values to the action: templating differs between ansible-core versions
-def test_the_role_s_main_entry_point_predicts_applies_re_runs_without_a_write_renders_and_deletes(local_stack, run_playbook,
-                                                                                                   scenario, tmp_path):
+def test_the_role_s_main_entry_point_predicts_applies_re_runs_without_a_write_renders_and_deletes(
+        local_stack, run_playbook, scenario, tmp_path):
     """The service_account role used on its own, one namespace: what it predicts in check mode is what it does; kubectl
     sees the annotated ServiceAccount; a re-run writes nothing; render-only mode writes files and reaches no cluster;
     state absent deletes only what it made."""
