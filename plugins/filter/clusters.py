@@ -11,9 +11,10 @@ the accounts of the others, so its failure is a value here, not a failed task.
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_takeovers
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_account_groups
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_accounts import service_account_takeovers
 
 
 def _all_groups(plans, clusters):
@@ -45,7 +46,10 @@ def rollout_cluster_check(plans, clusters, listed=False):
     objects = {group["label"]: group["objects"][kube_access.SERVICE_ACCOUNT] for group in reads["groups"]}
     for group in present:
         if group["label"] in objects:
-            service_account_takeovers(group["service_accounts"], objects[group["label"]], group["namespace"])
+            try:
+                service_account_takeovers(group["service_accounts"], objects[group["label"]], group["namespace"])
+            except EksIrsaError as e:
+                raise AnsibleFilterError(e.message) from None
     return kube_access.blocked_accounts(plans, reads["failures"], "rollout")
 
 

@@ -47,17 +47,6 @@ options:
         apply's C(force)), instead of failing with a conflict. Only the fields given are taken over.
     type: bool
     default: false
-  kubeconfig:
-    description:
-      - Path to the kubeconfig, read on the controller. Unset, as kubernetes.core reads it - E(K8S_AUTH_KUBECONFIG),
-        then in a pod its in-cluster access, then C(~/.kube/config).
-      - The other connection settings of kubernetes.core (E(K8S_AUTH_HOST), E(K8S_AUTH_API_KEY), ...) are read from the
-        controller's environment, as M(kubernetes.core.k8s) reads them; a task's C(environment) does not reach them.
-    type: path
-  context:
-    description:
-      - The kubeconfig context to use. Unset, E(K8S_AUTH_CONTEXT), then the kubeconfig's current context.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -65,14 +54,9 @@ attributes:
   diff_mode:
     support: full
     details: The C(before) and C(after) of each applied object, as M(kubernetes.core.k8s) gives them; a list for several.
-  platform:
-    platforms: all
-    details: Runs on the controller, whatever the host's connection.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-notes:
-  - Requires the Python library C(kubernetes) on the controller and the collection C(kubernetes.core).
-  - The task runs in the controller process even with C(delegate_to) or a remote connection; C(async) is not supported.
+  - torque.eks_irsa.controller_kube
 seealso:
   - module: kubernetes.core.k8s
 author:

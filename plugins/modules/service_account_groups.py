@@ -112,16 +112,6 @@ options:
       - Sets the annotation C(eks.amazonaws.com/token-expiration), the projected token lifetime in seconds (600 to 86400).
         Left out when null.
     type: int
-  kubeconfig:
-    description:
-      - Path to the kubeconfig of a group that gives none, read on the controller. Unset, as kubernetes.core reads it -
-        E(K8S_AUTH_KUBECONFIG), then in a pod its in-cluster access, then C(~/.kube/config).
-      - The other connection settings of kubernetes.core (E(K8S_AUTH_HOST), E(K8S_AUTH_API_KEY), ...) are read from the
-        controller's environment; a task's C(environment) does not reach them.
-    type: path
-  context:
-    description: The kubeconfig context of a group that gives none. Unset, E(K8S_AUTH_CONTEXT), then the kubeconfig's current context.
-    type: str
   access_field:
     description:
       - How a failure to reach a cluster names the settings that chose its access, in its fix, for a caller whose users
@@ -143,14 +133,9 @@ attributes:
   diff_mode:
     support: full
     details: The C(before) and C(after) of each applied object, as M(kubernetes.core.k8s) gives them, and of each rendered file.
-  platform:
-    platforms: all
-    details: Runs on the controller, whatever the host's connection.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-notes:
-  - Requires the Python library C(kubernetes) on the controller and the collection C(kubernetes.core).
-  - The task runs in the controller process even with C(delegate_to) or a remote connection; C(async) is not supported.
+  - torque.eks_irsa.controller_kube
 seealso:
   - module: torque.eks_irsa.service_account_apply
 author:

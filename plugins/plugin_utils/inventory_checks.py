@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 
-from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.torque.eks_irsa.plugins.filter.service_accounts import service_account_manifests
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
@@ -41,6 +40,7 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema i
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PlanError
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import account_clusters
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import run_clusters
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_accounts import service_account_manifests
 
 HUB_POLICY = "eks-irsa-hub"  # the hub role's inline policy that lets it assume the spoke roles
 
@@ -172,13 +172,13 @@ SERVICE_ACCOUNT_SETTINGS = {"labels": "eks_irsa_service_account_labels", "sts_re
 
 
 def _service_account_setting_problems(host_vars):
-    """The settings every ServiceAccount shares, checked by the filter that builds the manifests (so the rollout stops
+    """The settings every ServiceAccount shares, checked as the manifests are built (so the rollout stops
     here, not after the AWS side is done), each error naming the inventory's variable."""
     settings = {key: plain_data(host_vars.get(variable)) for key, variable in SERVICE_ACCOUNT_SETTINGS.items()}
     try:
         service_account_manifests([], "default", fields=SERVICE_ACCOUNT_SETTINGS, **settings)
-    except AnsibleError as e:
-        return [str(getattr(e, "message", None) or e)]
+    except EksIrsaError as e:
+        return [e.message]
     return []
 
 

@@ -11,10 +11,11 @@ the ServiceAccounts that differ are applied (:func:`~.kube_apply.apply`). With `
 this collection made are deleted and the fields it applied to adopted ones released (``service_account_deletions``).
 A group with ``render_dir`` is written to files there, on the controller, and the cluster is not reached.
 
-Every step is the service_account filters' and kube_apply's, so a group does here exactly what the role's tasks once did
-one task at a time, for the cost of one task. A group that fails (its namespace is missing, a ServiceAccount would be
-taken over, the cluster cannot be reached or refuses a write) raises :class:`GroupFailed` with what was done before,
-for the caller to stop or to record it and go on with the next group.
+Every decision is :mod:`.service_accounts`' and every write kube_apply's, so a group does here exactly what the role's
+tasks once did one task at a time, for the cost of one task. A group that fails (its namespace is missing, a
+ServiceAccount would be taken over, the cluster cannot be reached or refuses a write, its render directory cannot be
+written) raises :class:`GroupFailed` with what was done before, for the caller to stop or to record it and go on with
+the next group.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import os
 import tempfile
 
 import yaml
-from ansible.errors import AnsibleError
 
-from ansible_collections.torque.eks_irsa.plugins.filter import service_accounts as sa
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_apply
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils import service_accounts as sa
 
 PRESENT, ABSENT = kube_apply.PRESENT, kube_apply.ABSENT
 MISSING_NAMESPACE_FIX = "set service_account_create_namespace: true to let this role create it"
@@ -74,13 +74,9 @@ def apply_group(group, settings, check_mode=False, diff=False, connect=None):
         if group.get("render_dir"):
             return _render(group["render_dir"], manifests, writes, check_mode), writes
         return _apply(group, manifests, settings, writes, check_mode, connect), writes
-    except (AnsibleError, EksIrsaError) as error:
-        changed = writes.changed or bool(getattr(error, "details", {}).get("changed"))
-        raise GroupFailed(_text(error), changed=changed, diff=writes.diffs) from None
-
-
-def _text(error):
-    return error.message if isinstance(error, EksIrsaError) else str(getattr(error, "message", None) or error)
+    except EksIrsaError as error:
+        changed = writes.changed or bool(error.details.get("changed"))
+        raise GroupFailed(error.message, changed=changed, diff=writes.diffs) from None
 
 
 def _read(group, settings, connect):
@@ -137,16 +133,22 @@ def _render(directory, manifests, writes, check_mode):
     for manifest in manifests:
         name = manifest["metadata"]["name"]
         path = os.path.join(directory, f"{name}.yaml")
-        text = manifest_text(manifest)
-        before = _file_text(path)
-        if before == text and os.stat(path).st_mode & 0o777 == FILE_MODE:
-            status[name] = "ok"
-            continue
-        status[name] = "rendered"
-        writes.record({"changed": True, "diff": {"before": before or "", "after": text, "before_header": path, "after_header": path}})
-        if not check_mode:
-            _write_file(directory, path, text)
+        try:
+            status[name] = _render_file(directory, path, manifest_text(manifest), writes, check_mode)
+        except OSError as e:
+            raise EksIrsaError(f"render_dir: cannot write {path}: {e.strerror}. Fix: choose a directory this user can "
+                               "write, or make it writable", changed=writes.changed) from None
     return status
+
+
+def _render_file(directory, path, text, writes, check_mode):
+    before = _file_text(path)
+    if before == text and os.stat(path).st_mode & 0o777 == FILE_MODE:
+        return "ok"
+    writes.record({"changed": True, "diff": {"before": before or "", "after": text, "before_header": path, "after_header": path}})
+    if not check_mode:
+        _write_file(directory, path, text)
+    return "rendered"
 
 
 def _file_text(path):

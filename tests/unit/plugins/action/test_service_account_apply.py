@@ -5,8 +5,6 @@
 """The action torque.eks_irsa.service_account_apply (plugins/action/service_account_apply.py): its arguments, check and
 diff mode, its failure, all in this process (never a module process), against the project's Kubernetes API emulator."""
 
-import types
-
 import pytest
 import yaml
 
@@ -17,17 +15,11 @@ FQCN = "torque.eks_irsa.service_account_apply"
 ROLE_ARN = "eks.amazonaws.com/role-arn"
 
 
-def action(args, check_mode=False, diff=False):
-    task = types.SimpleNamespace(args=args, check_mode=check_mode, diff=diff, async_val=0, action=FQCN, resolved_action=FQCN)
-    connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir=None), transport="ssh")
-    # shared_loader_obj: required before ansible-core 2.19, unused by this action
-    made = ActionModule(task, connection, types.SimpleNamespace(remote_addr="acct-1"), loader=None, templar=None,
-                        shared_loader_obj=None)
-
-    def no_module_process(*_args, **_kwargs):
-        raise AssertionError("the action ran a module process")
-
-    made._execute_module = no_module_process  # pylint: disable=protected-access
+@pytest.fixture
+def action(controller_action):
+    """The action for one task, as the task executor makes it."""
+    def made(args, check_mode=False, diff=False):
+        return controller_action(ActionModule, FQCN, args, check_mode, diff)
     return made
 
 
@@ -39,7 +31,7 @@ def service_account(name, role="arn:aws:iam::111111111111:role/runner"):
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": "team", "annotations": {ROLE_ARN: role}}}
 
 
-def test_it_applies_in_the_controller_whatever_the_connection_and_changed_is_exact(emulator):
+def test_it_applies_in_the_controller_whatever_the_connection_and_changed_is_exact(action, emulator):
     args = {"definitions": [namespace(), service_account("a")], "kubeconfig": emulator.kubeconfig, "force_conflicts": True}
     first = action(args).run(task_vars={})
     assert first["changed"] is True and [r["method"] for r in first["result"]["results"]] == ["apply", "apply"]
@@ -47,7 +39,7 @@ def test_it_applies_in_the_controller_whatever_the_connection_and_changed_is_exa
     assert again["changed"] is False and "failed" not in again
 
 
-def test_check_mode_is_the_api_server_s_dry_run_and_diff_mode_gives_before_and_after(emulator):
+def test_check_mode_is_the_api_server_s_dry_run_and_diff_mode_gives_before_and_after(action, emulator):
     action({"definitions": [namespace(), service_account("a")], "kubeconfig": emulator.kubeconfig}).run(task_vars={})
     emulator.reset_requests()
     args = {"definitions": [service_account("a", role="arn:aws:iam::111111111111:role/new")], "kubeconfig": emulator.kubeconfig}
@@ -57,7 +49,7 @@ def test_check_mode_is_the_api_server_s_dry_run_and_diff_mode_gives_before_and_a
     assert [(r["method"], r["dry_run"]) for r in emulator.requests if r["mutating"]] == [("PATCH", True)]
 
 
-def test_state_absent_deletes(emulator):
+def test_state_absent_deletes(action, emulator):
     action({"definitions": [namespace(), service_account("a")], "kubeconfig": emulator.kubeconfig}).run(task_vars={})
     ref = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "a", "namespace": "team"}}
     deleted = action({"definitions": [ref], "state": "absent", "kubeconfig": emulator.kubeconfig}).run(task_vars={})
@@ -69,12 +61,12 @@ def test_state_absent_deletes(emulator):
     ({}, "missing required arguments: definitions"),
     ({"definitions": [], "definition": {}}, f"Unsupported parameters for ({FQCN}) module: definition"),
 ])
-def test_bad_arguments_are_refused_before_anything_is_sent(args, said):
+def test_bad_arguments_are_refused_before_anything_is_sent(action, args, said):
     result = action(args).run(task_vars={})
     assert result["failed"] is True and result["changed"] is False and said in result["msg"], result
 
 
-def test_a_cluster_that_cannot_be_reached_fails_the_task_with_the_message_and_its_details(tmp_path):
+def test_a_cluster_that_cannot_be_reached_fails_the_task_with_the_message_and_its_details(action, tmp_path):
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "down",
@@ -87,8 +79,8 @@ def test_a_cluster_that_cannot_be_reached_fails_the_task_with_the_message_and_it
     assert "secret-token" not in repr(result)
 
 
-def test_the_documented_options_are_the_argument_spec():
-    documented = yaml.safe_load(docs.DOCUMENTATION)["options"]
+def test_the_documented_options_are_the_argument_spec(documented_options):
+    documented = documented_options(docs)
     assert set(documented) == set(docs.ARGUMENT_SPEC)
     for name, spec in docs.ARGUMENT_SPEC.items():
         option = documented[name]

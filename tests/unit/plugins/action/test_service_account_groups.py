@@ -9,9 +9,9 @@ emulator."""
 
 import json
 import os
-import types
 import urllib.request
 
+import pytest
 import yaml
 
 from ansible_collections.torque.eks_irsa.plugins.action.service_account_groups import ActionModule
@@ -22,17 +22,12 @@ ROLE_ARN = "eks.amazonaws.com/role-arn"
 MANAGED = {"app.kubernetes.io/managed-by": "torque.eks_irsa"}
 
 
-def run(args, check_mode=False, diff=False):
-    task = types.SimpleNamespace(args=args, check_mode=check_mode, diff=diff, async_val=0, action=FQCN, resolved_action=FQCN)
-    connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir=None), transport="ssh")
-    made = ActionModule(task, connection, types.SimpleNamespace(remote_addr="acct-1"), loader=None, templar=None,
-                        shared_loader_obj=None)
-
-    def no_module_process(*_args, **_kwargs):
-        raise AssertionError("the action ran a module process")
-
-    made._execute_module = no_module_process  # pylint: disable=protected-access
-    return made.run(task_vars={})
+@pytest.fixture
+def run(controller_action):
+    """One task of the action, run as the task executor runs it."""
+    def task(args, check_mode=False, diff=False):
+        return controller_action(ActionModule, FQCN, args, check_mode, diff).run(task_vars={})
+    return task
 
 
 def item(name, account="111111111111", **extra):
@@ -61,11 +56,11 @@ def create(emu, obj):
         assert answer.status == 201
 
 
-def make_namespace(emu, name):
+def make_namespace(run, emu, name):
     assert run({"groups": [group(name, create_namespace=True)], "kubeconfig": emu.kubeconfig})["changed"] is True
 
 
-def test_a_group_is_read_once_written_once_and_a_re_run_sends_no_write(emulator):
+def test_a_group_is_read_once_written_once_and_a_re_run_sends_no_write(run, emulator):
     args = {"groups": [group("team", item("a"), item("b"), create_namespace=True)], "kubeconfig": emulator.kubeconfig,
             "labels": {"team": "platform"}, "token_expiration": 3600}
     first = run(args)
@@ -84,8 +79,8 @@ def test_a_group_is_read_once_written_once_and_a_re_run_sends_no_write(emulator)
     assert writes(emulator) == []
 
 
-def test_check_mode_predicts_exactly_and_writes_nothing(emulator):
-    make_namespace(emulator, "team")
+def test_check_mode_predicts_exactly_and_writes_nothing(run, emulator):
+    make_namespace(run, emulator, "team")
     run({"groups": [group("team", item("a"))], "kubeconfig": emulator.kubeconfig})
     emulator.reset_requests()
     args = {"groups": [group("team", item("a", account="222222222222"), item("b")), group("fresh", item("c"), create_namespace=True)],
@@ -104,8 +99,8 @@ def test_check_mode_predicts_exactly_and_writes_nothing(emulator):
     assert done["results"] == predicted["results"]
 
 
-def test_a_failing_group_is_recorded_and_the_next_one_is_done_with_keep_going(emulator):
-    make_namespace(emulator, "ok")
+def test_a_failing_group_is_recorded_and_the_next_one_is_done_with_keep_going(run, emulator):
+    make_namespace(run, emulator, "ok")
     args = {"groups": [group("missing", item("a"), label="blue/missing", create_namespace_fix="set X: true"),
                        group("ok", item("b"), label="blue/ok")], "kubeconfig": emulator.kubeconfig, "keep_going": True}
 
@@ -117,8 +112,8 @@ def test_a_failing_group_is_recorded_and_the_next_one_is_done_with_keep_going(em
     assert result["results"]["blue/ok"] == {"status": {"b": "created"}, "error": None}
 
 
-def test_without_keep_going_the_first_failing_group_fails_the_task_and_the_later_ones_are_not_done(emulator):
-    make_namespace(emulator, "ok")
+def test_without_keep_going_the_first_failing_group_fails_the_task_and_the_later_ones_are_not_done(run, emulator):
+    make_namespace(run, emulator, "ok")
     emulator.reset_requests()
     result = run({"groups": [group("missing", item("a")), group("ok", item("b"))], "kubeconfig": emulator.kubeconfig})
     assert result["failed"] is True and result["group"] == "missing" and result["changed"] is False
@@ -126,8 +121,8 @@ def test_without_keep_going_the_first_failing_group_fails_the_task_and_the_later
     assert writes(emulator) == [] and stored(emulator, "ServiceAccount", "b") is None
 
 
-def test_a_service_account_someone_else_made_is_refused_before_the_group_writes(emulator):
-    make_namespace(emulator, "team")
+def test_a_service_account_someone_else_made_is_refused_before_the_group_writes(run, emulator):
+    make_namespace(run, emulator, "team")
     create(emulator, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "theirs", "namespace": "team"}})
     emulator.reset_requests()
     result = run({"groups": [group("team", item("mine"), item("theirs"))], "kubeconfig": emulator.kubeconfig, "keep_going": True})
@@ -138,8 +133,8 @@ def test_a_service_account_someone_else_made_is_refused_before_the_group_writes(
     assert "app.kubernetes.io/managed-by" not in (stored(emulator, "ServiceAccount", "theirs")["metadata"].get("labels") or {})
 
 
-def test_absent_deletes_ours_releases_adopted_ones_and_leaves_the_rest(emulator):
-    make_namespace(emulator, "team")
+def test_absent_deletes_ours_releases_adopted_ones_and_leaves_the_rest(run, emulator):
+    make_namespace(run, emulator, "team")
     create(emulator, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "theirs", "namespace": "team"}})
     create(emulator, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "other", "namespace": "team"}})
     run({"groups": [group("team", item("mine"), item("theirs", adopt=True))], "kubeconfig": emulator.kubeconfig})
@@ -157,7 +152,7 @@ def test_absent_deletes_ours_releases_adopted_ones_and_leaves_the_rest(emulator)
     assert run(args)["changed"] is False
 
 
-def test_a_group_with_render_dir_is_written_to_files_and_never_reaches_a_cluster(tmp_path):
+def test_a_group_with_render_dir_is_written_to_files_and_never_reaches_a_cluster(run, tmp_path):
     out = tmp_path / "out" / "team"
     args = {"groups": [group("team", item("a"), render_dir=str(out))], "kubeconfig": str(tmp_path / "no-such-kubeconfig")}
 
@@ -175,7 +170,18 @@ def test_a_group_with_render_dir_is_written_to_files_and_never_reaches_a_cluster
     assert again["changed"] is False and again["results"]["team"]["status"] == {"a": "ok"}
 
 
-def test_bad_input_names_the_field_before_anything_is_sent(emulator):
+def test_a_render_dir_that_cannot_be_written_fails_its_group_with_the_path_and_the_fix(run, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    args = {"groups": [group("team", item("a"), render_dir=str(blocker / "team")), group("next", item("b"), render_dir=str(tmp_path / "next"))],
+            "keep_going": True}
+    result = run(args)
+    error = result["results"]["team"]["error"]
+    assert error.startswith(f"render_dir: cannot write {blocker / 'team' / 'a.yaml'}: Not a directory") and "Fix:" in error, error
+    assert result["results"]["next"] == {"status": {"b": "rendered"}, "error": None} and (tmp_path / "next" / "b.yaml").exists()
+
+
+def test_bad_input_names_the_field_before_anything_is_sent(run, emulator):
     emulator.reset_requests()
     result = run({"groups": [group("team", {"name": "a", "role_arn": "not-an-arn"})], "kubeconfig": emulator.kubeconfig})
     assert result["failed"] is True and "service_account_items[0] (a) role_arn" in result["msg"], result["msg"]
@@ -184,7 +190,7 @@ def test_bad_input_names_the_field_before_anything_is_sent(emulator):
     assert emulator.requests == []
 
 
-def test_a_cluster_that_cannot_be_reached_names_the_access_the_caller_says(tmp_path):
+def test_a_cluster_that_cannot_be_reached_names_the_access_the_caller_says(run, tmp_path):
     config = tmp_path / "kubeconfig"
     config.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "admin",
@@ -196,8 +202,8 @@ def test_a_cluster_that_cannot_be_reached_names_the_access_the_caller_says(tmp_p
     assert "http://127.0.0.1:1" in error and "service_account_kubeconfig and service_account_context" in error, error
 
 
-def test_the_documented_spec_is_the_one_validated():
-    documented = yaml.safe_load(docs.DOCUMENTATION)["options"]
+def test_the_documented_spec_is_the_one_validated(documented_options):
+    documented = documented_options(docs)
     assert set(documented) == set(docs.ARGUMENT_SPEC)
     assert set(documented["groups"]["suboptions"]) == set(docs.ARGUMENT_SPEC["groups"]["options"])
     assert (set(documented["groups"]["suboptions"]["service_accounts"]["suboptions"])
