@@ -116,7 +116,7 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
         name, role_arn = _checked_item(item, index, namespace)
         if name in seen:
             raise EksIrsaError(f"service_account_items[{index}] ({name}): the name is listed twice; "
-                                     "one ServiceAccount carries one role ARN")
+                               "one ServiceAccount carries one role ARN")
         seen.add(name)
         where = f"service_account_items[{index}] ({name})"
         annotations = dict(common_annotations, **_as_text_map(item.get("annotations"), where + " annotations"))
