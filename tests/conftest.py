@@ -130,7 +130,12 @@ def run_playbook(tmp_path, request):
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]
         argv += list(args)
-        process = subprocess.run(argv, env=ansible_env(stack, **(env or {})), capture_output=True, text=True,
+        # kubernetes.core caches API discovery in the temp directory, keyed by the API server's URL: a test's own
+        # temp directory keeps a port reused from an earlier test from answering discovery out of that cache.
+        temp_dir = tmp_path / "tmp"
+        temp_dir.mkdir(exist_ok=True)
+        process = subprocess.run(argv, env=ansible_env(stack, **{"TMPDIR": str(temp_dir), **(env or {})}),
+                                 capture_output=True, text=True,
                                  timeout=900, check=False)
         return PlaybookRun(process)
 
