@@ -537,7 +537,10 @@ def _check_role_arn_annotation(report, where, role_arn):
                    f"{where}: {ROLE_ARN_ANNOTATION} {role_arn!r} is not an IAM role ARN", set_it)
         return False
     if parts[1] != context.account_id:
-        report.add("annotation-other-account", ERROR, "AccessDenied, or another account's permissions",
+        # What the pod gets is decided by the other account's setup, which this check does not read.
+        report.add("annotation-other-account", ERROR,
+                   f"AccessDenied, or InvalidIdentityToken when account {parts[1]} has no OIDC provider for the issuer, or that "
+                   "account's permissions",
                    f"{where}: {ROLE_ARN_ANNOTATION} names {role_arn}, a role in account {parts[1]}, not in {context.account_id}",
                    set_it)
     elif role_arn != report.role_arn:

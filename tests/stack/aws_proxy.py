@@ -7,8 +7,9 @@
 Tests use it to count the AWS calls the modules make, and to make AWS misbehave the way it does in
 the field (throttling, outages, dropped connections, IAM's eventual consistency), which moto never does.
 
-Clients point ``AWS_ENDPOINT_URL`` at the proxy; every request is forwarded unchanged to moto and
-logged as ``{"service", "action", "account", "mutating", "fault", "page_token", "sdk_attempt"}``:
+Clients point ``AWS_ENDPOINT_URL`` at the proxy; every request is forwarded unchanged to moto (unless a fault
+plan or the STS checks answer it) and logged as ``{"service", "action", "account", "mutating", "fault", "refused",
+"page_token", "sdk_attempt"}``:
 
 - ``service`` comes from the SigV4 credential scope (``Credential=AKID/date/region/<service>/...``);
 - ``action`` is the query-protocol ``Action`` (IAM, STS), the ``X-Amz-Target`` operation (JSON
@@ -18,6 +19,7 @@ logged as ``{"service", "action", "account", "mutating", "fault", "page_token", 
 - ``mutating`` is False for reads (``Get*``, ``List*``, ``Describe*``, REST ``GET``) and for STS, whose
   calls change no AWS resource;
 - ``fault`` is None, or the fault mode the proxy answered with instead of forwarding (see below);
+- ``refused`` is None, or the error code the STS checks answered with (see below);
 - ``page_token`` is the pagination token the request continues a listing from (``Marker`` or ``NextToken``), None
   for a listing's first page and for every other request: a page re-sent is the same action with the same token;
 - ``sdk_attempt`` is the attempt number botocore gives the request (its ``amz-sdk-request`` header, None without
@@ -56,6 +58,13 @@ faults. The control endpoints (``/_proxy/...``) and moto's own API (``/moto-api/
 Unsigned calls (``AssumeRoleWithWebIdentity``) are logged with service ``unknown``, so a ``services``
 filter does not reach them; an ``actions`` filter does.
 
+STS. ``AssumeRoleWithWebIdentity``, and ``AssumeRole`` made with the credentials of such a session, are checked as AWS
+checks them (:mod:`tests.stack.sts`: the token's signature against its issuer's keys, the OIDC provider, the audience,
+the expiry, the trust policies) and refused with AWS's error when a check fails; what passes goes to moto, which
+issues the credentials. ``GET /_proxy/sts`` shows the checks' settings, ``PUT`` with ``{"issuers": {issuer: URL}}``
+says where each issuer's discovery document and keys are served (the stack registers each cluster's emulator), with
+``{"clock_offset": seconds}`` it moves STS's clock (to age tokens).
+
 In process, :meth:`RecordingProxy.set_faults` / ``clear_faults`` / ``faults`` do the same as the
 control API; against a running stack, ``LocalStack.set_faults(rules, seed)`` / ``clear_faults()``.
 
@@ -77,6 +86,8 @@ import threading
 import urllib.parse
 import uuid
 from xml.sax.saxutils import escape
+
+from tests.stack.sts import CheckingSts, IamState, StsRefusal
 
 MOTO_DEFAULT_ACCOUNT = "123456789012"
 READ_PREFIXES = ("Get", "List", "Describe")
@@ -366,6 +377,7 @@ class RecordingProxy:
 
     def __init__(self, upstream, host="127.0.0.1", port=0):
         self.upstream = urllib.parse.urlsplit(upstream)
+        self.sts = CheckingSts(IamState(upstream))
         self._lock = threading.Lock()
         self._requests = []
         self._key_accounts = {}
@@ -423,8 +435,20 @@ class RecordingProxy:
 
     def _record(self, service, account, action, fault=None, token=None, attempt=None):
         with self._lock:
-            self._requests.append(dict(service=service, action=action, account=account,
-                                       mutating=is_mutating(service, action), fault=fault, page_token=token, sdk_attempt=attempt))
+            self._requests.append(dict(service=service, action=action, account=account, mutating=is_mutating(service, action),
+                                       fault=fault, refused=None, page_token=token, sdk_attempt=attempt))
+            return self._requests[-1]
+
+    def _sts_refusal(self, action, access_key, params):
+        """The :class:`StsRefusal` the STS checks answer a web-identity or chained ``AssumeRole`` with, or None."""
+        try:
+            if action == "AssumeRoleWithWebIdentity":
+                self.sts.check_web_identity(params)
+            elif action == "AssumeRole" and self.sts.session_of(access_key) is not None:
+                self.sts.check_chained(self.sts.session_of(access_key), params)
+        except StsRefusal as refusal:
+            return refusal
+        return None
 
     def _learn_credentials(self, response_body):
         """Remember which account the keys returned by an AssumeRole act in."""
@@ -473,6 +497,15 @@ class RecordingProxy:
                     proxy.reset_requests()
                 self._json(200, proxy.requests())
 
+            def _sts_control(self, body):
+                if self.command in ("PUT", "POST"):
+                    try:
+                        self._json(200, proxy.sts.configure(json.loads(body or b"{}")))
+                    except (ValueError, AttributeError) as e:
+                        self._json(400, {"error": f"invalid STS settings: {e}"})
+                else:
+                    self._json(200, proxy.sts.describe())
+
             def _faults_control(self, body):
                 if self.command in ("PUT", "POST"):
                     try:
@@ -501,6 +534,9 @@ class RecordingProxy:
                 if self.path.startswith("/_proxy/faults"):
                     self._faults_control(body)
                     return
+                if self.path.startswith("/_proxy/sts"):
+                    self._sts_control(body)
+                    return
                 service, access_key, action = classify(self.command, self.path, self.headers, body)
                 account = proxy._account_of(access_key)
                 params = query_parameters(self.path, self.headers, body)
@@ -510,16 +546,25 @@ class RecordingProxy:
                 fault = None
                 if not self.path.startswith("/moto-api/"):
                     fault = faults.decide(service, action, account, protocol_of(self.headers, action), params, token)
-                proxy._record(service, account, action, fault.mode if fault else None, token, sdk_attempt(self.headers))
+                entry = proxy._record(service, account, action, fault.mode if fault else None, token, sdk_attempt(self.headers))
                 if fault is not None and fault.mode == "drop":
                     self._drop()
                     return
                 if fault is not None:
                     self._reply(*fault.response(service, protocol_of(self.headers, action)))
                     return
+                refusal = proxy._sts_refusal(action, access_key, params)
+                if refusal is not None:
+                    with proxy._lock:
+                        entry["refused"] = refusal.code
+                    answer = Fault("refused", refusal.status, refusal.code, refusal.message, "Sender")
+                    self._reply(*answer.response("sts", "query"))
+                    return
                 status, headers, payload = proxy._forward(self.command, self.path, dict(self.headers.items()), body)
-                if action == "AssumeRole" and status == 200:
+                if action in ("AssumeRole", "AssumeRoleWithWebIdentity") and status == 200:
                     proxy._learn_credentials(payload)
+                if action == "AssumeRoleWithWebIdentity" and status == 200:
+                    proxy.sts.learn_web_identity_session(params.get("RoleArn"), payload)
                 faults.observe(service, action, account, params, status)
                 self._reply(status, headers, payload)
 

@@ -7,12 +7,15 @@
 Three processes, all bound to 127.0.0.1 on free ports:
 
 - ``moto_server`` with ``MOTO_IAM_LOAD_MANAGED_POLICIES=true``, so AWS managed policies exist;
-- :mod:`tests.stack.aws_proxy` in front of it, recording every AWS call (clients use its URL);
+- :mod:`tests.stack.aws_proxy` in front of it, recording every AWS call (clients use its URL) and checking
+  web-identity tokens and trust policies as STS does (:mod:`tests.stack.sts`);
 - :mod:`tests.stack.kube_emulator`, a Kubernetes API for Namespaces and ServiceAccounts, plus a
   kubeconfig for it.
 
-An EKS cluster is seeded in moto. :meth:`LocalStack.env` gives the variables that point boto3,
-the aws CLI, ``kubernetes.core`` and ``kubectl`` at the stack (dummy credentials, fixed region).
+An EKS cluster is seeded in moto; the emulator signs its ServiceAccount tokens for that cluster's issuer and
+serves the issuer's keys, and the proxy's STS fetches them from there (:meth:`LocalStack.connect_issuer`).
+:meth:`LocalStack.env` gives the variables that point boto3, the aws CLI, ``kubernetes.core`` and ``kubectl`` at the
+stack (dummy credentials, fixed region).
 ``python -m tests.stack up`` / ``down`` drive the same class from the command line.
 """
 
@@ -69,6 +72,13 @@ def _wait_http(url, process, name, timeout=60):
     raise RuntimeError(f"{name} was not ready after {timeout} s at {url}")
 
 
+def _put_json(url, document):
+    request = urllib.request.Request(url, data=json.dumps(document).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
 class LocalStack:
     """Start, seed, describe and stop the local AWS + Kubernetes stack."""
 
@@ -92,6 +102,7 @@ class LocalStack:
             self._start_child("kube-emulator", ["-m", "tests.stack.kube_emulator", "--kubeconfig", self.kubeconfig],
                               "kube_url")
             self.issuer = self.create_cluster(self.cluster_name, self.region)
+            self.connect_issuer(self.issuer, self.kube_url)
         except BaseException:
             self.stop()
             raise
@@ -176,8 +187,18 @@ class LocalStack:
         kubeconfig = os.path.join(self.state_dir, f"kubeconfig-{name}")
         process = self._spawn([sys.executable, "-m", "tests.stack.kube_emulator", "--kubeconfig", kubeconfig])
         kube_url = _wait_ready(process, f"kube-emulator for {name}")
-        return {"name": name, "region": region, "issuer": self.create_cluster(name, region), "kubeconfig": kubeconfig,
-                "kube_url": kube_url}
+        issuer = self.create_cluster(name, region)
+        self.connect_issuer(issuer, kube_url)
+        return {"name": name, "region": region, "issuer": issuer, "kubeconfig": kubeconfig, "kube_url": kube_url}
+
+    def connect_issuer(self, issuer, kube_url):
+        """Make the emulator at ``kube_url`` sign its tokens as ``issuer`` and the stack's STS fetch its keys there."""
+        _put_json(kube_url + "/_emulator/issuer", {"issuer": issuer})
+        self.configure_sts(issuers={issuer: kube_url})
+
+    def configure_sts(self, **settings):
+        """Change the STS checks' settings (``issuers``, ``clock_offset``; see :mod:`tests.stack.aws_proxy`)."""
+        return _put_json(self.aws_url + "/_proxy/sts", settings)
 
     def aws_requests(self):
         with urllib.request.urlopen(self.aws_url + "/_proxy/requests", timeout=10) as response:
@@ -218,6 +239,15 @@ class LocalStack:
     def kube_objects(self):
         with urllib.request.urlopen(self.kube_url + "/_emulator/objects", timeout=10) as response:
             return json.load(response)
+
+    def pod(self, namespace, service_account, workdir, cluster=None):
+        """A started :class:`tests.stack.pod.Pod` of ``namespace/service_account``, in the stack's cluster or in ``cluster``
+        (what :meth:`add_cluster` returned); raises :class:`tests.stack.pod.PodCannotStart` when the ServiceAccount is missing."""
+        from tests.stack.pod import Pod  # pylint: disable=import-outside-toplevel
+
+        kube_url = cluster["kube_url"] if cluster else self.kube_url
+        region = cluster["region"] if cluster else self.region
+        return Pod(kube_url, self.aws_url, region, namespace, service_account, workdir).start()
 
     # -- description -----------------------------------------------------------------------
 

@@ -11,9 +11,6 @@ the proxy runs in this process, so its log and plan can also be read directly.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import types
 import urllib.request
 
@@ -25,7 +22,6 @@ from botocore.config import Config
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from tests.stack.aws_proxy import FaultError, FaultPlan, RecordingProxy
-from tests.stack.local_stack import _wait_http, free_port
 
 REGION = "eu-west-1"
 OTHER_ACCOUNT = "222222222222"
@@ -36,21 +32,6 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 READ_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}]})
 CLUSTER = dict(roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]})
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    port = free_port()
-    moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_http(url + "/moto-api/data.json", process, "moto_server")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +106,9 @@ def test_without_a_plan_every_request_reaches_moto_and_is_recorded_as_before(pro
     assert role_exists(moto_url, "plain")
     assert proxy.requests() == [
         {"service": "iam", "action": "CreateRole", "account": "123456789012", "mutating": True, "fault": None,
-         "page_token": None, "sdk_attempt": 1},
+         "refused": None, "page_token": None, "sdk_attempt": 1},
         {"service": "iam", "action": "GetRole", "account": "123456789012", "mutating": False, "fault": None,
-         "page_token": None, "sdk_attempt": 1},
+         "refused": None, "page_token": None, "sdk_attempt": 1},
     ]
 
 
@@ -192,7 +173,7 @@ def test_iam_throttling_is_http_400_throttling_in_query_xml_and_the_write_does_n
     assert not role_exists(moto_url, "throttled")
     assert proxy.requests() == [
         {"service": "iam", "action": "CreateRole", "account": "123456789012", "mutating": True, "fault": "throttle",
-         "page_token": None, "sdk_attempt": 1}]
+         "refused": None, "page_token": None, "sdk_attempt": 1}]
 
 
 def test_sts_throttling_is_http_400_throttling(proxy):

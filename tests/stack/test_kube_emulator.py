@@ -18,6 +18,7 @@ import sys
 
 import pytest
 import yaml
+from joserfc import jwk, jwt
 
 from tests.stack.kube_emulator import KubeEmulator
 from tests.stack.tls import write_server_certificate
@@ -103,7 +104,8 @@ def test_not_found_is_a_status(emulator):
     assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 404, "reason": "NotFound",
                     "message": 'serviceaccounts "nope" not found', "details": {"name": "nope", "kind": "serviceaccounts"}}
     assert call(emulator, "GET", "/api/v1/secrets")[0] == 404
-    assert call(emulator, "GET", "/api/v1/namespaces/default/serviceaccounts/default/token")[0] == 404
+    assert call(emulator, "GET", "/api/v1/namespaces/default/serviceaccounts/default/status")[0] == 404  # no subresource but token
+    assert call(emulator, "GET", "/api/v1/namespaces/default/serviceaccounts/default/token")[0] == 405  # create only
     status, body = call(emulator, "GET", SA_PATH + "?watch=true")
     assert (status, body["reason"]) == (405, "MethodNotAllowed")
     assert call(emulator, "GET", "/api/v1/watch/namespaces/default/serviceaccounts")[0] == 404
@@ -262,6 +264,34 @@ def test_delete(emulator):
     deleted = call(emulator, "DELETE", SA_PATH + "?labelSelector=batch%3Dx")[1]
     assert deleted["kind"] == "ServiceAccountList" and len(deleted["items"]) == 2
     assert [item["metadata"]["name"] for item in call(emulator, "GET", SA_PATH)[1]["items"]] == ["default"]
+
+
+def test_token_request_signs_a_token_of_the_service_account_for_the_issuer(emulator):
+    issuer = "https://oidc.eks.eu-west-1.amazonaws.com/id/EMULATORTEST00000000000000000AA"
+    assert call(emulator, "PUT", "/_emulator/issuer", {"issuer": issuer})[1]["issuer"] == issuer
+    assert call(emulator, "PUT", "/_emulator/issuer", {"issuer": "oidc.example"})[0] == 400
+    status, created = call(emulator, "POST", SA_PATH, service_account("runner"))
+    assert status == 201
+    emulator.reset_requests()
+    status, answer = call(emulator, "POST", SA_PATH + "/runner/token", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                                                      "spec": {"audiences": ["sts.amazonaws.com"], "expirationSeconds": 600}})
+    assert status == 201 and answer["kind"] == "TokenRequest" and answer["spec"]["expirationSeconds"] == 600
+    # The token verifies against the keys the issuer's discovery document points to, as STS fetches them.
+    discovery = call(emulator, "GET", "/id/EMULATORTEST00000000000000000AA/.well-known/openid-configuration")[1]
+    assert discovery["issuer"] == issuer and discovery["jwks_uri"] == issuer + "/keys"
+    keys = call(emulator, "GET", "/id/EMULATORTEST00000000000000000AA/keys")[1]
+    assert call(emulator, "GET", "/openid/v1/jwks")[1] == keys and all("d" not in key for key in keys["keys"])
+    claims = jwt.decode(answer["status"]["token"], jwk.KeySet.import_key_set(keys), algorithms=["RS256"]).claims
+    assert (claims["iss"], claims["sub"], claims["aud"]) == (issuer, "system:serviceaccount:default:runner", ["sts.amazonaws.com"])
+    assert claims["exp"] - claims["iat"] == 600 and claims["nbf"] == claims["iat"]
+    assert claims["kubernetes.io"] == {"namespace": "default", "serviceaccount": {"name": "runner", "uid": created["metadata"]["uid"]}}
+    # Nothing is stored, the log calls it no write, and the OIDC documents are no API requests.
+    assert [(r["method"], r["path"], r["mutating"]) for r in emulator.requests] == [("POST", SA_PATH + "/runner/token", False)]
+    assert call(emulator, "POST", SA_PATH + "/nobody/token", {"spec": {}})[0] == 404
+    status, body = call(emulator, "POST", SA_PATH + "/runner/token", {"spec": {"expirationSeconds": 60}})
+    assert status == 422 and "less than 10 minutes" in body["message"]
+    default = call(emulator, "POST", SA_PATH + "/runner/token", {"spec": {}})[1]
+    assert default["spec"] == {"audiences": [issuer], "expirationSeconds": 3600}
 
 
 def test_request_log(emulator):

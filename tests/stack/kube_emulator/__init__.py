@@ -21,6 +21,13 @@ What is served (plain HTTP, 127.0.0.1 only, any or no bearer token):
   create (``generateName`` too), update (PUT, optimistic concurrency on
   ``metadata.resourceVersion``), patch (JSON patch, merge patch, strategic merge patch,
   server-side apply), delete (``preconditions`` honoured) and deletecollection.
+* The TokenRequest subresource (``POST .../serviceaccounts/<name>/token``) of an existing ServiceAccount: an RS256
+  JWT signed by the emulator's own key for its issuer (the EKS cluster's, set with ``--issuer`` or
+  ``PUT /_emulator/issuer``), with the audiences and lifetime asked for (at least 600 s, default 3600 s), as
+  :mod:`tests.stack.oidc` makes them; nothing is stored, and the request log marks it as no write. The issuer's
+  discovery document and keys are served at ``<issuer path>/.well-known/openid-configuration`` and
+  ``<issuer path>/keys`` (as EKS serves them) and at the API server's own ``/.well-known/openid-configuration`` and
+  ``/openid/v1/jwks``, outside the request log.
 * ``dryRun=All`` on every write (for DELETE also ``"dryRun": ["All"]`` in DeleteOptions): the
   response is what the write would return (a dry-run create has no resourceVersion, as in
   Kubernetes), nothing is stored and the resourceVersion counter does not move. This is what
@@ -34,7 +41,8 @@ What is served (plain HTTP, 127.0.0.1 only, any or no bearer token):
 * Default state: namespaces ``default``, ``kube-system`` and ``kube-public``; every namespace,
   including new ones, gets a ``default`` ServiceAccount (what the real controller does).
 * Test hooks, outside the API space: ``GET /_emulator/requests`` (request log),
-  ``DELETE /_emulator/requests`` (reset it), ``GET /_emulator/objects`` (stored objects).
+  ``DELETE /_emulator/requests`` (reset it), ``GET /_emulator/objects`` (stored objects), ``GET`` / ``PUT``
+  ``/_emulator/issuer`` (the tokens' issuer and public keys).
 
 Known limits (what it does NOT emulate):
 
@@ -42,8 +50,8 @@ Known limits (what it does NOT emulate):
   pod security), no schema validation beyond names, kinds, labels and annotations
   (``fieldValidation`` is accepted and ignored, so unknown fields are stored as sent), no OpenAPI
   schemas (``kubectl explain`` shows no fields), no defaulting of pod specs.
-* Only core/v1 (``/apis`` lists no groups), no subresources (``status``, ``finalize``, ``token``,
-  ``log``, ``exec``...), no aggregated discovery.
+* Only core/v1 (``/apis`` lists no groups), no subresources but ``token`` (no ``status``, ``finalize``,
+  ``log``, ``exec``...), no aggregated discovery. Tokens are not bound to a pod's lifetime and cannot be revoked.
 * No watch: ``?watch=true`` gets 405 and no kind lists the ``watch`` verb, so ``kubectl get -w``
   and ``kubectl wait`` fail. ``kubectl delete`` still waits for the deletion: it reads the object
   back, and deleting is immediate here.

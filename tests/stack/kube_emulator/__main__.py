@@ -22,6 +22,7 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--namespace", default="default", help="namespace of the kubeconfig's context (default: %(default)s)")
     parser.add_argument("--tls-cert", help="serve https with this certificate (PEM; --tls-key gives its key)")
     parser.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    parser.add_argument("--issuer", help="the OIDC issuer URL of the cluster's ServiceAccount tokens (default: the emulator's URL)")
     parser.add_argument("--tls-ca", help="the CA certificate that signed --tls-cert, for the kubeconfig to trust")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -30,7 +31,8 @@ def main(argv: Optional[list] = None) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stopping.set())
-    emulator = KubeEmulator(port=args.port, tls=(args.tls_cert, args.tls_key) if args.tls_cert else None).start()
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    emulator = KubeEmulator(port=args.port, tls=tls, issuer=args.issuer).start()
     try:
         if args.kubeconfig:
             emulator.write_kubeconfig(args.kubeconfig, args.namespace, certificate_authority=args.tls_ca)

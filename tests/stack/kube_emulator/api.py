@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from typing import Any, Optional
 
@@ -14,6 +15,7 @@ import yaml
 
 from tests.stack.kube_emulator.resources import RESOURCES, ApiError, ResourceType, bad_request, method_not_allowed, path_not_found
 from tests.stack.kube_emulator.store import Store, WriteOptions
+from tests.stack.oidc import MIN_EXPIRATION, TokenIssuer
 
 
 SERVER_VERSION = {"major": "1", "minor": "36"}
@@ -23,6 +25,9 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
+DEFAULT_TOKEN_EXPIRATION = 3600  # what the API server gives a TokenRequest that names no lifetime
+TOKEN_SUBRESOURCE = {"name": "serviceaccounts/token", "singularName": "", "namespaced": True, "group": "authentication.k8s.io",
+                     "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}
 
 
 @dataclasses.dataclass
@@ -172,9 +177,10 @@ def _locate(parts: list) -> tuple:
 class Api:
     """Routes one request to the discovery documents or the store."""
 
-    def __init__(self, store: Store, address: str):
+    def __init__(self, store: Store, address: str, tokens: TokenIssuer):
         self.store = store
         self.address = address
+        self.tokens = tokens
 
     def handle(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
@@ -183,7 +189,7 @@ class Api:
             "/api": lambda _req: Response(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}]}),
             "/api/v1": lambda _req: Response(200, {"kind": "APIResourceList", "groupVersion": "v1",
-                                                   "resources": [rt.discovery() for rt in RESOURCES.values()]}),
+                                                   "resources": [rt.discovery() for rt in RESOURCES.values()] + [TOKEN_SUBRESOURCE]}),
             "/apis": lambda _req: Response(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
             "/openapi/v2": _openapi_v2,
             "/openapi/v3": lambda _req: Response(200, {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=emulator"}}}),
@@ -200,6 +206,8 @@ class Api:
         raise path_not_found()
 
     def _resource(self, req: Request, parts: list) -> Response:
+        if len(parts) == 5 and parts[0] == "namespaces" and parts[2] == "serviceaccounts" and parts[4] == "token":
+            return self._token_request(req, parts[1], parts[3])
         rt, namespace, name = _locate(parts)
         if req.query.get("watch") in ("true", "1"):
             raise ApiError(405, "MethodNotAllowed", "the emulator does not serve watch", {})
@@ -237,3 +245,27 @@ class Api:
             _allow(rt, "delete")
             return Response(200, self.store.delete(rt, namespace, name, _write_options(req), _delete_options(req)))
         raise method_not_allowed()
+
+    def _token_request(self, req: Request, namespace: str, name: str) -> Response:
+        """TokenRequest: a signed token for an existing ServiceAccount; nothing is stored (so a dry run changes nothing too)."""
+        if req.method != "POST":
+            raise method_not_allowed()
+        account = self.store.get(RESOURCES["serviceaccounts"], namespace, name)
+        body = _decode_body(req)
+        spec = (body.get("spec") if isinstance(body, dict) else None) or {}
+        expiration = spec.get("expirationSeconds") or DEFAULT_TOKEN_EXPIRATION
+        if not isinstance(expiration, int) or expiration < MIN_EXPIRATION:
+            raise ApiError(422, "Invalid", f'TokenRequest.authentication.k8s.io "{name}" is invalid: spec.expirationSeconds: '
+                                           f"Invalid value: {expiration}: may not specify a duration less than 10 minutes")
+        audiences = spec.get("audiences") or [self.tokens.issuer]  # the API server's own audience by default
+        pod = None
+        bound = spec.get("boundObjectRef") or {}
+        if bound.get("kind") == "Pod":
+            pod = {"name": bound.get("name"), "uid": bound.get("uid") or ""}
+        token, expiry = self.tokens.token(namespace, name, account["metadata"]["uid"], audiences, expiration, pod=pod)
+        stamp = datetime.datetime.fromtimestamp(expiry, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                  "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+                  "spec": dict(spec, audiences=list(audiences), expirationSeconds=expiration),
+                  "status": {"token": token, "expirationTimestamp": stamp}}
+        return Response(201, answer)

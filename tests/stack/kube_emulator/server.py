@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import socketserver
 import ssl
 import sys
@@ -23,10 +24,13 @@ import yaml
 from tests.stack.kube_emulator.api import Api, Request, Response, is_dry_run
 from tests.stack.kube_emulator.resources import ApiError, bad_request, path_not_found
 from tests.stack.kube_emulator.store import Store
+from tests.stack.oidc import TokenIssuer
 
 
 DEBUG_ENV = "KUBE_EMULATOR_DEBUG"
 MUTATING_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# A TokenRequest is a POST that stores nothing: it is logged as a read.
+_TOKEN_REQUEST = re.compile(r"^/api/v1/namespaces/[^/]+/serviceaccounts/[^/]+/token$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -54,8 +58,11 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             body = self._read_body()
+            document = emulator.tokens.document(url.path.rstrip("/")) if self.command in ("GET", "HEAD") else None
             if url.path.startswith("/_emulator/"):
-                response = emulator.control(self.command, url.path)
+                response = emulator.control(self.command, url.path, body)
+            elif document is not None:  # the issuer's OIDC documents: what STS fetches, not an API request
+                response = Response(200, document)
             else:
                 emulator.record(self.command, url.path, query, body, self.headers.get("Authorization"))
                 response = emulator.api.handle(Request(self.command, url.path, query, body, self.headers))
@@ -120,12 +127,15 @@ class KubeEmulator:
     snapshot of everything stored; both exist so tests can prove what was (not) written.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: Optional[tuple] = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: Optional[tuple] = None, issuer: Optional[str] = None):
         self.host = host
         self.port = port
         self.tls = tls  # (certificate file, key file): serve https instead of http
         self.store = Store()
-        self.api = Api(self.store, f"{host}:{port}")
+        # The cluster's ServiceAccount token issuer: the EKS cluster's OIDC issuer URL once known, the emulator's URL until then.
+        self.tokens = TokenIssuer(issuer or f"http://{host}:{port}")
+        self._issuer_given = issuer is not None
+        self.api = Api(self.store, f"{host}:{port}", self.tokens)
         self._requests: list = []
         self._requests_lock = threading.Lock()
         self.kubeconfig: Optional[str] = None  # the last path write_kubeconfig() wrote
@@ -140,6 +150,8 @@ class KubeEmulator:
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self.api.address = f"{self.host}:{self.port}"
+        if not self._issuer_given:
+            self.tokens.issuer = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="kube-emulator", daemon=True)
         self._thread.start()
@@ -184,13 +196,24 @@ class KubeEmulator:
         except ApiError:
             dry_run = False
         token = authorization[len("Bearer "):] if (authorization or "").startswith("Bearer ") else None
-        entry = {"method": method, "path": path, "query": dict(query), "mutating": method in MUTATING_METHODS, "dry_run": dry_run,
-                 "token": token}
+        mutating = method in MUTATING_METHODS and not _TOKEN_REQUEST.match(path)
+        entry = {"method": method, "path": path, "query": dict(query), "mutating": mutating, "dry_run": dry_run, "token": token}
         with self._requests_lock:
             self._requests.append(entry)
 
-    def control(self, method: str, path: str) -> Response:
-        """The ``/_emulator/`` test hooks."""
+    def control(self, method: str, path: str, body: bytes = b"") -> Response:
+        """The ``/_emulator/`` test hooks (``/_emulator/issuer``: GET it, PUT ``{"issuer": URL}`` to set the tokens' issuer)."""
+        if path == "/_emulator/issuer" and method == "PUT":
+            try:
+                issuer = json.loads(body or b"{}").get("issuer")
+            except (ValueError, AttributeError):
+                issuer = None
+            if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
+                raise bad_request('PUT /_emulator/issuer takes {"issuer": "https://..."}')
+            self.tokens.issuer = issuer
+            self._issuer_given = True
+        if path == "/_emulator/issuer" and method in ("GET", "PUT"):
+            return Response(200, {"issuer": self.tokens.issuer, "keys": self.tokens.keys()})
         if path == "/_emulator/requests" and method == "GET":
             return Response(200, self.requests)
         if path == "/_emulator/requests" and method == "DELETE":
