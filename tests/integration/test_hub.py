@@ -9,8 +9,10 @@ roles; every account gets the spoke roles, trusting the hub role (``sts:AssumeRo
 with an external ID). One account also keeps an IRSA role of its own, another has spoke roles only (and so no OIDC
 provider). Each step is read back independently: the policies IAM holds (boto3) are evaluated with our IAM evaluator
 for the hub (allowed) and its neighbours (denied), the ServiceAccount with kubectl, the blueprint files parsed.
-Check mode predicts the run and writes nothing; a second run changes nothing; verify finds what breaks the chain, and a
-rollout repairs it; teardown removes it all.
+Check mode predicts the run and writes nothing; a second run changes nothing; a pod of the ServiceAccount (the AWS SDK's
+own credential chain, against the stack's checking STS) reaches every spoke with the external ID and none without;
+verify finds what breaks the chain, the pod's real errors are the ones it names, and a rollout repairs it; teardown
+removes it all.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def spoke_arn(account, name=SPOKE, path="/"):
     return f"arn:aws:iam::{account}:role{path}{name}"
 
 
+def _spokes():
+    return [arn for account in ACCOUNTS for arn in (spoke_arn(account), spoke_arn(account, LONG_SPOKE, "/long/"))]
+
+
+def _pod(local_stack, scenario, tmp_path, name):
+    """A new pod of the hub's ServiceAccount (the SDK's own credential chain, a token from the cluster)."""
+    return local_stack.pod(scenario.namespace, HUB_SA, str(tmp_path / name))
+
+
 def published(run):
     return run.report["custom_stats"]["_run"]["eks_irsa_rollout"]
 
@@ -70,7 +81,7 @@ def findings(run):
 
 
 @pytest.mark.matrix  # the spokes' trust, the provider overrides (Torque templates) on every ansible-core
-def test_one_service_account_reaches_every_account_through_the_hub_role(local_stack, run_playbook, scenario):
+def test_one_service_account_reaches_every_account_through_the_hub_role(local_stack, run_playbook, scenario, tmp_path):
     # Check mode: nothing written anywhere, and its prediction is the run's.
     local_stack.reset_aws_requests()
     kube_mark = len(local_stack.kube_requests())
@@ -126,6 +137,16 @@ def test_one_service_account_reaches_every_account_through_the_hub_role(local_st
     assume_role = combined["grains"]["deploy"]["spec"]["provider-overrides"][0]["attributes"]["assume_role"]
     assert assume_role["role_arn"] == f"arn:aws:iam::{{{{ .inputs.target_account }}}}:role/{SPOKE}"
 
+    # A pod of the ServiceAccount, on the AWS SDK's own chain: the hub role through IRSA, then each spoke role with the
+    # external ID (the chain the blueprint's provider override makes), and no spoke without it.
+    steps = [["identity"]] + [["assume", arn, EXTERNAL_ID] for arn in _spokes()] + [["assume", arn] for arn in _spokes()]
+    seen = _pod(local_stack, scenario, tmp_path, "pod-hub").sdk(*steps)
+    assert seen[0]["arn"].startswith(f"arn:aws:sts::{CLUSTER_ACCOUNT}:assumed-role/rel-hub-agent/"), seen[0]
+    chained = seen[1:1 + len(_spokes())]
+    assert [result.get("arn", result).rsplit("/", 1)[0] for result in chained] == [
+        arn.replace(":iam::", ":sts::").replace(":role/long/", ":assumed-role/").replace(":role/", ":assumed-role/") for arn in _spokes()]
+    assert [result.get("error") for result in seen[1 + len(_spokes()):]] == ["AccessDenied"] * len(_spokes())
+
     # Again: nothing to do anywhere.
     local_stack.reset_aws_requests()
     kube_mark = len(local_stack.kube_requests())
@@ -148,13 +169,25 @@ def test_one_service_account_reaches_every_account_through_the_hub_role(local_st
     scenario.iam(ACCOUNTS[1]).update_assume_role_policy(RoleName=SPOKE, PolicyDocument=json.dumps(broad))
     other_id = json.loads(json.dumps(scenario.trust_policy(ACCOUNTS[2], SPOKE)).replace(EXTERNAL_ID, "another-id"))
     scenario.iam(ACCOUNTS[2]).update_assume_role_policy(RoleName=SPOKE, PolicyDocument=json.dumps(other_id))
+    # What the pod sees now: the broad spoke lets it in even without the external ID, the other one refuses it.
+    spokes = {"hub-1": spoke_arn(ACCOUNTS[1]), "hub-2": spoke_arn(ACCOUNTS[2])}
+    before = _pod(local_stack, scenario, tmp_path, "pod-broken-spokes").sdk(
+        ["assume", spokes["hub-1"]], ["assume", spokes["hub-2"], EXTERNAL_ID])
+    assert before[0].get("arn", "").startswith(f"arn:aws:sts::{ACCOUNTS[1]}:assumed-role/{SPOKE}/"), before
     hub.delete_role_policy(RoleName="rel-hub-agent", PolicyName="eks-irsa-hub")
+    after = _pod(local_stack, scenario, tmp_path, "pod-no-permission").sdk(*[["assume", arn, EXTERNAL_ID] for arn in _spokes()])
     broken = run_playbook(VERIFY, inventory=scenario.inventory)
     assert broken.rc != 0
     found = findings(broken)
     assert ("hub-1", SPOKE, "spoke-trust-broad") in found and ("hub-1", SPOKE, "ok") not in found
     assert ("hub-2", SPOKE, "spoke-trust-hub") in found
     assert ("hub-0", "rel-hub-agent", "hub-cannot-assume") in found
+    # The pod's real errors are the ones verify gives (the warning's pod got in, as a warning says it can).
+    report = broken.report["custom_stats"]["_run"]["eks_irsa_verify"]["accounts"]
+    (wrong_id,) = [f for f in report["hub-2"]["findings"] if (f["role_name"], f["code"]) == (SPOKE, "spoke-trust-hub")]
+    assert (before[1].get("error"), before[1].get("operation")) == (wrong_id["pod_error"], "AssumeRole"), before[1]
+    (no_permission,) = [f for f in report["hub-0"]["findings"] if f["code"] == "hub-cannot-assume"]
+    assert [result.get("error") for result in after] == [no_permission["pod_error"]] * len(_spokes()), after
     # A rollout repairs each one.
     repaired = run_playbook(ROLLOUT, inventory=scenario.inventory)
     assert repaired.rc == 0, failures(repaired)

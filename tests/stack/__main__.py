@@ -2,29 +2,43 @@
 # Copyright: torque.eks_irsa contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""``python -m tests.stack up|down [--env-file PATH]``: start or stop the local stack.
+"""``python -m tests.stack up|down|pod [--env-file PATH]``: start or stop the local stack, or run a pod on it.
 
 ``up`` starts moto, the recording AWS proxy and the Kubernetes emulator, seeds the EKS cluster and
 writes an env file (``export`` lines: endpoint, kubeconfig, cluster name, region) to source before
-running playbooks. ``down`` stops the servers that file names and removes it.
+running playbooks. ``down`` stops the servers that file names and removes it. ``pod --namespace NS
+SERVICE_ACCOUNT [AWS CLI ARGUMENTS]`` runs the aws CLI (default ``sts get-caller-identity``) in a pod of that
+ServiceAccount (:mod:`tests.stack.pod`: what the EKS webhook injects, the SDK's own credential chain) and shows
+what it got; it exits 1 when the CLI failed.
 """
 
 import argparse
+import json
 import os
+import shlex
 import sys
+import tempfile
 
 from tests.stack.local_stack import DEFAULT_CLUSTER, DEFAULT_REGION, REPO_ROOT, LocalStack, stop_from_env_file
+from tests.stack.pod import Pod, PodCannotStart
 
 DEFAULT_STATE_DIR = os.path.join(REPO_ROOT, ".build", "stack")
 
 
 def main():
     parser = argparse.ArgumentParser(prog="python -m tests.stack", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "down", "pod"])
     parser.add_argument("--env-file", default=os.path.join(DEFAULT_STATE_DIR, "stack.env"))
     parser.add_argument("--region", default=DEFAULT_REGION)
     parser.add_argument("--cluster-name", default=DEFAULT_CLUSTER)
-    args = parser.parse_args()
+    parser.add_argument("--namespace", default="default", help="pod: the ServiceAccount's namespace")
+    parser.add_argument("arguments", nargs="*", help="pod: SERVICE_ACCOUNT [AWS CLI ARGUMENTS]")
+    args = parser.parse_intermixed_args()
+
+    if args.command == "pod":
+        if not args.arguments:
+            parser.error("pod needs the ServiceAccount's name")
+        return run_pod(read_env_file(args.env_file), args.namespace, args.arguments[0], args.arguments[1:] or ["sts", "get-caller-identity"])
 
     if args.command == "down":
         stopped = stop_from_env_file(args.env_file)
@@ -39,6 +53,37 @@ def main():
     print(f"local stack up: AWS {stack.aws_url}, Kubernetes {stack.kube_url}, "
           f"cluster {stack.cluster_name!r} in {stack.region}\n  source {args.env_file}")
     return 0
+
+
+def read_env_file(path):
+    """The variables an ``up`` wrote (``export NAME=value`` lines)."""
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("export "):
+                name, _, value = line[len("export "):].strip().partition("=")
+                values[name] = shlex.split(value)[0] if value else ""
+    return values
+
+
+def run_pod(env, namespace, service_account, aws_args):
+    with tempfile.TemporaryDirectory(prefix="pod-") as workdir:
+        pod = Pod(env["EKS_IRSA_KUBE_URL"], env["AWS_ENDPOINT_URL"], env["AWS_REGION"], namespace, service_account, workdir)
+        try:
+            pod.start()
+        except PodCannotStart as e:
+            print(f"pod of {namespace}/{service_account}: cannot start: {e}")
+            return 1
+        injected = (f"AWS_ROLE_ARN={pod.role_arn}, AWS_WEB_IDENTITY_TOKEN_FILE=<a token of {namespace}/{service_account}>"
+                    if pod.role_arn else "nothing (no eks.amazonaws.com/role-arn annotation)")
+        print(f"pod of {namespace}/{service_account}: the webhook injects {injected}")
+        print(f"  $ aws {' '.join(aws_args)}")
+        result = pod.cli(*aws_args)
+        if "output" in result:
+            print("  " + json.dumps(result["output"], sort_keys=True))
+            return 0
+        print(f"  {result['error']} from {result['operation']}: {result['message']}")
+        return 1
 
 
 if __name__ == "__main__":

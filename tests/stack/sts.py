@@ -26,10 +26,11 @@ them to moto, which issues the credentials, only when it finds nothing to refuse
 
 ``AssumeRole`` signed with credentials from such a session (the hub topology's chain into a spoke role): the target
 role exists, its trust allows the session's role as principal with the request's ``aws:PrincipalArn``,
-``aws:PrincipalAccount`` and ``sts:ExternalId``, and, across accounts, the session role's own policies (inline and
-attached) allow ``sts:AssumeRole`` on it (else ``AccessDenied`` "User: <session> is not authorized to perform:
-sts:AssumeRole on resource: <role>"); a chained session lasts at most an hour (else ``ValidationError``). Every other
-``AssumeRole`` (the stack's own deployer calls) is forwarded unchecked, as before.
+``aws:PrincipalAccount`` and ``sts:ExternalId``, and, across accounts or when the trust names only the session's
+account, the session role's own policies (inline and attached) allow ``sts:AssumeRole`` on it (else
+``AccessDenied`` "User: <session> is not authorized to perform: sts:AssumeRole on resource: <role>"); a chained
+session lasts at most an hour (else ``ValidationError``). Every other ``AssumeRole`` (the stack's own deployer calls)
+is forwarded unchecked, as before.
 
 Policies are evaluated by :mod:`tests.stack.iam_policy`, written from IAM's documentation apart from the product's
 evaluator. IAM state is read from moto directly (not through the proxy, so the request log shows only the
@@ -252,12 +253,23 @@ class CheckingSts:
         if not self._allowed([target.get("AssumeRolePolicyDocument")], trust, resource_policy=True):
             raise refusal
         target_account, _name = _role_parts(target_arn)
-        if target_account != session.account:
+        if target_account != session.account or not self._names_the_role(target, trust):
             source = self.iam.role(session.arn)
             permission = Request(ASSUME_ROLE_ACTION, resource=target_arn, context=context)
             if source is None or not self._allowed(self.iam.identity_policies(source), permission):
                 raise refusal
         self._check_duration(params, CHAINED_SESSION_LIMIT, chained=True)
+
+    def _names_the_role(self, target, trust):
+        """Whether the target's trust lets the session in by naming its role (or the session), not only its account.
+
+        In one account, such a trust is enough; one that names only the account (``:root``) needs the role's own
+        policies to allow the call too, as across accounts. Asked by presenting the same principal from no account.
+        """
+        principal = trust.principal
+        unaccounted = Principal("AWS", principal.arn, account="no-account", session_arn=principal.session_arn)
+        request = Request(trust.action, principal=unaccounted, context=trust.context)
+        return self._allowed([target.get("AssumeRolePolicyDocument")], request, resource_policy=True)
 
     # -- helpers -------------------------------------------------------------------------------------
 

@@ -273,8 +273,9 @@ def test_token_request_signs_a_token_of_the_service_account_for_the_issuer(emula
     status, created = call(emulator, "POST", SA_PATH, service_account("runner"))
     assert status == 201
     emulator.reset_requests()
-    status, answer = call(emulator, "POST", SA_PATH + "/runner/token", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                                                                      "spec": {"audiences": ["sts.amazonaws.com"], "expirationSeconds": 600}})
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+               "spec": {"audiences": ["sts.amazonaws.com"], "expirationSeconds": 600}}
+    status, answer = call(emulator, "POST", SA_PATH + "/runner/token", request)
     assert status == 201 and answer["kind"] == "TokenRequest" and answer["spec"]["expirationSeconds"] == 600
     # The token verifies against the keys the issuer's discovery document points to, as STS fetches them.
     discovery = call(emulator, "GET", "/id/EMULATORTEST00000000000000000AA/.well-known/openid-configuration")[1]

@@ -230,6 +230,16 @@ def test_a_web_identity_session_chains_into_a_spoke_only_as_its_trust_and_the_hu
     assert chain()[0] == "AccessDenied"
     assert chain(ExternalId="wrong")[0] == "AccessDenied"
     assert chain(ExternalId="torque-spoke", DurationSeconds=7200)[0] == "ValidationError"
+    # In the hub's own account, a spoke that trusts the account (not the role) needs the hub's permission too; one that
+    # names the hub role does not.
+    for name, principal in (("local-spoke-account", f"arn:aws:iam::{stack.account}:root"), ("local-spoke-role", hub)):
+        local_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": principal}}]}
+        stack.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(local_trust))
+    local = {name: f"arn:aws:iam::{stack.account}:role/{name}" for name in ("local-spoke-account", "local-spoke-role")}
+    assert sts.assume_role(RoleArn=local["local-spoke-role"], RoleSessionName="chain")["AssumedRoleUser"]
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        sts.assume_role(RoleArn=local["local-spoke-account"], RoleSessionName="chain")
+    assert raised.value.response["Error"]["Code"] == "AccessDenied"
     # The deployer's own AssumeRole (keys that are no web-identity session) is not checked, as before.
     assert _client(stack.proxy.url, "sts").assume_role(RoleArn=f"arn:aws:iam::{spoke_account}:role/not-there", RoleSessionName="deployer")
 
