@@ -7,9 +7,10 @@
 Two EKS clusters in two regions (moto gives every cluster of one region the same issuer), each with its own
 Kubernetes API and kubeconfig. Step by step, each previewed in check mode first (which must predict the step and
 write nothing), then run, then read back independently (boto3 in each account, kubectl against each cluster), then
-verified: (1) blue only; (2) blue and green, blue's statement untouched; (3) blue retired, its statement, providers
-and ServiceAccounts gone, green unaffected, and a provider someone else's role still trusts kept and reported until
-that role is gone.
+verified: (1) blue only; (2) blue and green, blue's statement untouched, a pod of every ServiceAccount in each cluster
+getting credentials (the AWS SDK's own chain, the stack's checking STS); (3) blue retired, its statement, providers
+and ServiceAccounts gone, blue's pods refused and green's unaffected, and a provider someone else's role still trusts
+kept and reported until that role is gone.
 """
 
 from __future__ import annotations
@@ -135,7 +136,27 @@ def verified(run_playbook, scenario):
             for account in report["accounts"].values() for finding in account["findings"]}, run
 
 
-def test_blue_green_migration_step_by_step(local_stack, run_playbook, scenario, clusters):
+def pods(local_stack, tmp_path, cluster, service_accounts):
+    """A new pod of each ``(namespace, name, account)`` ServiceAccount in ``cluster``, keyed by ``(namespace, name)``."""
+    where = {"kube_url": cluster.kube_url, "region": cluster.region}
+    return {(namespace, name): local_stack.pod(namespace, name, str(tmp_path / f"pod-{cluster.name}-{namespace}-{name}"), where)
+            for namespace, name, _account in service_accounts}
+
+
+def seen_by(started):
+    """What each pod's SDK gets now: ``("arn", <the session ARN up to its name>)`` or ``("error", <STS code>)``."""
+    seen = {}
+    for key, pod in started.items():
+        (result,) = pod.sdk(["identity"])
+        seen[key] = ("arn", result["arn"].rsplit("/", 1)[0]) if "arn" in result else ("error", result["error"])
+    return seen
+
+
+def session(account, role):
+    return ("arn", f"arn:aws:sts::{account}:assumed-role/{role}")
+
+
+def test_blue_green_migration_step_by_step(local_stack, run_playbook, scenario, clusters, tmp_path):
     blue, green = clusters
     wanted = service_accounts_of(scenario)
 
@@ -192,6 +213,14 @@ def test_blue_green_migration_step_by_step(local_stack, run_playbook, scenario, 
     assert codes == {**{(blue.name, namespace, name): "ok" for namespace, name, _account in wanted},
                      **{(green.name, namespace, name): "ok" for namespace, name, _account in wanted + [(TEAM_B, "deployer", None)]}}
     assert "CLUSTER" in verify.stdout
+    # A new pod of every ServiceAccount in each cluster gets credentials for its role in its account, from the SDK's
+    # own chain with a token of that cluster.
+    roles = {scenario.namespace: scenario.runner, TEAM_A: DEPLOYER, TEAM_B: DEPLOYER}
+    blue_pods = pods(local_stack, tmp_path, blue, wanted)
+    green_pods = pods(local_stack, tmp_path, green, wanted + [(TEAM_B, "deployer", ACCOUNTS[1])])
+    assert seen_by(blue_pods) == {(namespace, name): session(account, roles[namespace]) for namespace, name, account in wanted}
+    assert seen_by(green_pods) == {(namespace, name): session(account, roles[namespace])
+                                   for namespace, name, account in wanted + [(TEAM_B, "deployer", ACCOUNTS[1])]}
 
     # (3) Retire blue, while someone else's role in bg-0's account still trusts blue's provider: bg-0's roles stop
     # trusting blue and its ServiceAccounts leave blue all the same; only blue's provider stays there, kept and
@@ -223,6 +252,12 @@ def test_blue_green_migration_step_by_step(local_stack, run_playbook, scenario, 
         assert green.service_account(namespace, name)["metadata"]["annotations"][ROLE_ARN_ANNOTATION].split(":")[4] == account
     codes = verified(run_playbook, scenario)[0]
     assert codes == {(green.name, namespace, name): "ok" for namespace, name, _account in wanted + [(TEAM_B, "deployer", None)]}
+    # Blue's pods, still holding their tokens, get nothing any more: where blue's provider is gone, STS does not know
+    # the issuer; where it is kept for the foreign role, our role no longer trusts it. Green's pods are unaffected.
+    assert seen_by(blue_pods) == {(namespace, name): ("error", "AccessDenied" if account == ACCOUNTS[0] else "InvalidIdentityToken")
+                                  for namespace, name, account in wanted}
+    assert seen_by(green_pods) == {(namespace, name): session(account, roles[namespace])
+                                   for namespace, name, account in wanted + [(TEAM_B, "deployer", ACCOUNTS[1])]}
 
     # Once that role is gone, the same step deletes blue's provider in bg-0, and writes nothing else anywhere.
     scenario.iam(ACCOUNTS[0]).delete_role(RoleName="rel-bg-foreign")

@@ -39,6 +39,8 @@ GOOD, DENIED = f"arn:aws:iam::{GOOD_ACCOUNT}:role/{ROLE}", f"arn:aws:iam::{DENIE
 AUDIENCE = "sts.amazonaws.com"
 TOKEN_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
 JWT_PREFIX = "eyJ"
+# What the temporary credentials STS gave (moto's) start with: an access key ID of a session, and its session token.
+CREDENTIAL_PREFIXES = ("ASIA", "FQoGZXIvYXdzE")
 
 
 def _kubectl(local_stack, *args, document=None):
@@ -123,7 +125,8 @@ def test_token_proof_requests_a_token_with_the_audience_assumes_each_role_and_ne
     assert not [r for r in requests if r["mutating"]]
     # The checking STS: the good role once (accepted), the denied one twice (bounded), refused as AWS refuses it.
     assert _web_identity_calls(local_stack, aws_mark) == [None, "AccessDenied", "AccessDenied"]
-    assert JWT_PREFIX not in run.stdout and JWT_PREFIX not in run.stderr
+    for secret in (JWT_PREFIX,) + CREDENTIAL_PREFIXES:
+        assert secret not in run.stdout and secret not in run.stderr
 
 
 class TokenAndStsEndpoint(InterceptingEndpoint):
@@ -205,7 +208,7 @@ def test_token_proof_takes_kubernetes_core_connection_options_host_api_key_and_i
     assert (claims["iss"], claims["sub"], claims["aud"], claims["exp"] - claims["iat"]) == (
         local_stack.issuer, f"system:serviceaccount:{NAMESPACE}:runner-dev", [AUDIENCE], 600)
     assert _web_identity_calls(local_stack, aws_mark) == [None]
-    for secret in (api_key, JWT_PREFIX):
+    for secret in (api_key, JWT_PREFIX) + CREDENTIAL_PREFIXES:
         assert secret not in run.stdout and secret not in run.stderr
 
 

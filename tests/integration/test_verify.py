@@ -38,6 +38,9 @@ BREAKAGES = ("clean", "scheme", "slash", "audience", "audlike", "namespace", "sa
              "annot-other", "annot-missing")
 
 
+READS = {"managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}
+
+
 def role_name(breakage):
     return f"v-{breakage}"
 
@@ -50,7 +53,8 @@ def verify_setup(local_stack, tmp_path_factory):
     document = scenario.document()
     hosts = document["all"]["children"]["eks_irsa_accounts"]["hosts"]
     third = list(scenario.hosts)[2]
-    hosts[third]["eks_irsa_roles"] = [{"name": role_name(b)} for b in BREAKAGES]
+    # The clean role may read (a pod proves one allowed call with it); the others need no permissions.
+    hosts[third]["eks_irsa_roles"] = [dict({"name": role_name(b)}, **READS if b == "clean" else {}) for b in BREAKAGES]
     scenario.write(document)
     scenario.third = third
     scenario.roles = scenario.roles + [{"name": role_name(b)} for b in BREAKAGES]
@@ -135,6 +139,12 @@ def test_verify_clean_then_each_field_breakage(local_stack, verify_setup, tmp_pa
     assert published["errors"] == 0 and sorted(published["accounts"]) == sorted(scenario.hosts)
     restart = [f for f in found[scenario.third] if f["code"] == "pod-restart-needed"]
     assert len(restart) == 1 and "runner-old" in restart[0]["message"] and "kubectl" in restart[0]["fix"]
+    # After a correct rollout, a new pod of every (account, role, ServiceAccount) gets credentials from the SDK's own chain.
+    for host, account in scenario.hosts.items():
+        for role in ([scenario.runner] if host != scenario.third else [role_name(b) for b in BREAKAGES]):
+            service_account = f"{role}-{host}"
+            (seen,) = local_stack.pod(scenario.namespace, service_account, str(tmp_path / f"clean-{service_account}")).sdk(["identity"])
+            assert seen.get("arn", "").startswith(f"arn:aws:sts::{account}:assumed-role/{role}/"), (host, role, seen)
 
     # Break it, the ways users do.
     first, second, third, fourth = scenario.hosts
@@ -244,6 +254,10 @@ def test_verify_clean_then_each_field_breakage(local_stack, verify_setup, tmp_pa
     # caches the session it got, as it does in a pod, so the expiry is seen by the SDK, which asks again.)
     clean_pod = local_stack.pod(scenario.namespace, clean_sa, str(tmp_path / "pod-cli"))
     assert clean_pod.cli("sts", "get-caller-identity")["output"]["Account"] == third_account
+    # and one call its role's policy (ReadOnlyAccess) allows, in its account (moto checks no permissions: this proves where
+    # the credentials act)
+    role = clean_pod.cli("iam", "get-role", "--role-name", role_name("clean"))["output"]["Role"]
+    assert role["Arn"] == f"arn:aws:iam::{third_account}:role/{role_name('clean')}"
     local_stack.configure_sts(clock_offset=86400 + 60)
     try:
         assert [r.get("error") for r in clean_pod.sdk(["identity"])] == ["ExpiredTokenException"]

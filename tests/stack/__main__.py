@@ -61,7 +61,7 @@ def read_env_file(path):
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if line.startswith("export "):
-                name, _, value = line[len("export "):].strip().partition("=")
+                name, _equals, value = line[len("export "):].strip().partition("=")
                 values[name] = shlex.split(value)[0] if value else ""
     return values
 

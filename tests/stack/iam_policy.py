@@ -405,7 +405,7 @@ def _parse_conditions(condition, where):
     parsed = []
     for name, block in condition.items():
         here = "%s, Condition %s" % (where, name)
-        qualifier, _, operator = name.rpartition(":")
+        qualifier, _colon, operator = name.rpartition(":")
         if qualifier and qualifier not in _QUALIFIERS:
             raise PolicyError("%s: unknown qualifier %r (known: %s)" % (here, qualifier, ", ".join(_QUALIFIERS)))
         if_exists = operator.endswith("IfExists")
