@@ -717,6 +717,8 @@ def summarise(findings):
 # STS errors worth retrying: IAM is eventually consistent (a role or provider just made may be unknown for
 # 10 to 30 s), and the issuer's keys are fetched by STS over the network.
 PROOF_RETRY_CODES = frozenset(("AccessDenied", "InvalidIdentityToken", "IDPCommunicationError"))
+# STS's answers about a token's times (exp, and nbf / iat in the future).
+TOKEN_TIME_CODES = frozenset(("ExpiredTokenException", "IDPRejectedClaim"))
 
 
 def token_proof_finding(namespace, service_account, role_arn, error_code=None, error_message=None, attempts=1):
@@ -740,6 +742,9 @@ def token_proof_finding(namespace, service_account, role_arn, error_code=None, e
         fix = f"the OIDC provider is missing or wrong in account {account_id}: run torque.eks_irsa.verify for the codes, then {ROLLOUT}"
     elif error_code == ACCESS_DENIED:
         fix = f"the trust policy of {role_arn} does not let this ServiceAccount in: run torque.eks_irsa.verify for the codes, then {ROLLOUT}"
+    elif error_code in TOKEN_TIME_CODES:  # a token just issued is expired, or not valid yet, for STS: the clocks disagree
+        fix = ("STS judged the fresh token's times against its own clock: check that the cluster's API servers keep the right "
+               "time (NTP), then run again")
     else:
         fix = "check the STS endpoint and the issuer's reachability, then run again; torque.eks_irsa.verify lists configuration problems"
     if error_code == "TokenRequestFailed":

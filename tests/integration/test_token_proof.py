@@ -212,6 +212,30 @@ def test_token_proof_takes_kubernetes_core_connection_options_host_api_key_and_i
         assert secret not in run.stdout and secret not in run.stderr
 
 
+def test_token_proof_a_token_stale_for_the_sts_clock_is_refused_as_a_pod_would_be(local_stack, proof_state, run_playbook, tmp_path):
+    """When STS's clock is past the fresh token's expiry (the cluster's clock is behind), the proof reports STS's
+    ExpiredTokenException with a fix about the clocks, and a pod of the same ServiceAccount gets the same error."""
+    _kubectl(local_stack, "annotate", "--overwrite", "-n", NAMESPACE, "serviceaccount", "runner-dev", f"eks.amazonaws.com/role-arn={GOOD}")
+    local_stack.configure_sts(clock_offset=601)  # the proof's tokens live 600 s
+    try:
+        run = run_playbook([{"name": "Prove", "hosts": "localhost", "gather_facts": False, "tasks": [{
+            "name": "Prove with a stale clock", "register": "proof",
+            "torque.eks_irsa.irsa_token_proof": {
+                "namespace": NAMESPACE, "kubeconfig": local_stack.kubeconfig, "attempts": 1, "delay": 0, "endpoint_url": local_stack.aws_url,
+                "checks": [{"service_account": "runner-dev", "role_arn": GOOD}]}}]}])
+        local_stack.configure_sts(clock_offset=86400 + 1)  # a pod's token lives a day
+        (seen,) = local_stack.pod(NAMESPACE, "runner-dev", str(tmp_path / "pod")).sdk(["identity"])
+    finally:
+        local_stack.configure_sts(clock_offset=0)
+        _kubectl(local_stack, "annotate", "-n", NAMESPACE, "serviceaccount", "runner-dev", "eks.amazonaws.com/role-arn-")
+    result = run.result("Prove with a stale clock")
+    assert run.rc == 0, result.get("msg") or run
+    (finding,) = result["findings"]
+    assert (finding["code"], finding["pod_error"]) == ("token-proof-failed", "ExpiredTokenException")
+    assert "Token expired" in finding["message"] and "NTP" in finding["fix"]
+    assert (seen["error"], seen["operation"]) == ("ExpiredTokenException", "AssumeRoleWithWebIdentity")
+
+
 class RefusingKubernetesEndpoint(TokenAndStsEndpoint):
     """:class:`TokenAndStsEndpoint` whose Kubernetes API refuses every request with 401 (expired credentials), recording
     each one's method and path in ``refused``."""

@@ -111,11 +111,10 @@ def test_verify_clean_then_each_field_breakage(local_stack, verify_setup, tmp_pa
     kube_mark = len(local_stack.kube_requests())
     clean = run_ansible(local_stack, VERIFY, proof_inventory)
     assert clean.rc == 0, (failures(clean), clean.stdout[-3000:])
-    # The proof's AssumeRoleWithWebIdentity calls are unsigned (the token authorises them), so the proxy cannot tell
-    # their service from a credential scope and counts them as writes; they write nothing.
-    assert [r for r in mutating_aws_requests(local_stack) if r["action"] != "AssumeRoleWithWebIdentity"] == []
+    assert mutating_aws_requests(local_stack) == []
     proofs = [r for r in local_stack.aws_requests() if r["action"] == "AssumeRoleWithWebIdentity"]
     assert len(proofs) == len(scenario.hosts) - 1 + len(BREAKAGES) and all(r["refused"] is None for r in proofs), proofs
+    assert sorted({r["account"] for r in proofs}) == sorted(scenario.hosts.values())  # each in its role's account
     assert kube_writes(local_stack, kube_mark) == []
     found = findings_by_host(clean)
     assert sorted(found) == sorted(scenario.hosts)
@@ -195,7 +194,7 @@ def test_verify_clean_then_each_field_breakage(local_stack, verify_setup, tmp_pa
     local_stack.reset_aws_requests()
     broken = run_ansible(local_stack, VERIFY, broken_inventory, check=True)
     assert broken.rc != 0
-    assert [r for r in mutating_aws_requests(local_stack) if r["action"] != "AssumeRoleWithWebIdentity"] == []
+    assert mutating_aws_requests(local_stack) == []
     found = findings_by_host(broken)
     expected = {
         (first, scenario.runner): "provider-missing",

@@ -55,8 +55,8 @@ happened, as with AWS. Rate-based rules share one random draw per request from `
 in rule order: a request matching rules of rate 0.1 and 0.1 is faulted by the first with probability
 0.1 and by the second with 0.1, so the same seed and the same sequence of requests give the same
 faults. The control endpoints (``/_proxy/...``) and moto's own API (``/moto-api/...``) are never faulted.
-Unsigned calls (``AssumeRoleWithWebIdentity``) are logged with service ``unknown``, so a ``services``
-filter does not reach them; an ``actions`` filter does.
+Unsigned calls carry no credential scope: ``AssumeRoleWithWebIdentity`` (a pod's SDK sends it so, the token authorises
+it) is logged as service ``sts`` in the account of its ``RoleArn``; other unsigned calls get service ``unknown``.
 
 STS. ``AssumeRoleWithWebIdentity``, and ``AssumeRole`` made with the credentials of such a session, are checked as AWS
 checks them (:mod:`tests.stack.sts`: the token's signature against its issuer's keys, the OIDC provider, the audience,
@@ -130,6 +130,12 @@ def classify(method, path, headers, body):
     if "Action" in query:
         return service, access_key, query["Action"][0]
     return service, access_key, f"{method} {urllib.parse.urlsplit(path).path}"
+
+
+def _arn_account(arn):
+    """The account field of an ARN, or None."""
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else None
 
 
 def is_mutating(service, action):
@@ -540,6 +546,8 @@ class RecordingProxy:
                 service, access_key, action = classify(self.command, self.path, self.headers, body)
                 account = proxy._account_of(access_key)
                 params = query_parameters(self.path, self.headers, body)
+                if action == "AssumeRoleWithWebIdentity" and not access_key:  # unsigned, as the SDK sends it
+                    service, account = "sts", _arn_account(params.get("RoleArn")) or account
                 token = page_token(self.headers, body, params)
                 with proxy._lock:
                     faults = proxy._faults

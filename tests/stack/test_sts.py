@@ -121,7 +121,7 @@ class Stack:
             self.assume(role_arn, token, **params)
         error = raised.value.response
         (entry,) = self.proxy.requests()
-        assert entry["refused"] == error["Error"]["Code"]
+        assert (entry["service"], entry["account"], entry["refused"]) == ("sts", role_arn.split(":")[4], error["Error"]["Code"])
         return error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"], error["Error"]["Message"]
 
 

@@ -94,6 +94,8 @@ def test_throttling_and_outages_are_the_retry_policys_and_not_retried_again_here
     ("AccessDenied", "trust policy"),
     ("TokenRequestFailed", "serviceaccounts/token"),
     ("IDPCommunicationError", "STS endpoint"),
+    ("ExpiredTokenException", "time (NTP)"),
+    ("IDPRejectedClaim", "time (NTP)"),
 ])
 def test_findings_name_the_role_and_the_service_account_and_say_what_to_do(code, in_fix):
     finding = token_proof_finding("envs", "runner", ROLE_ARN, code, "why", 3)
