@@ -18,7 +18,6 @@ base64 of ``{"``): no output of a run may contain it.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import pytest
 import yaml
 
 from tests.integration.reliability import KUBECTL, InterceptingEndpoint, delete_role
+from tests.stack.sts import unverified_claims
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +89,6 @@ def proof_state_fixture(local_stack):
 def _web_identity_calls(local_stack, since):
     """``refused`` of each ``AssumeRoleWithWebIdentity`` the proxy logged after entry number ``since``."""
     return [r["refused"] for r in local_stack.aws_requests()[since:] if r["action"] == "AssumeRoleWithWebIdentity"]
-
-
-def _claims(token):
-    """A JWT's claims, unverified (STS verified the signature when it accepted the token)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def test_token_proof_requests_a_token_with_the_audience_assumes_each_role_and_never_shows_the_token(
@@ -204,7 +198,7 @@ def test_token_proof_takes_kubernetes_core_connection_options_host_api_key_and_i
         ("POST", f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/runner-dev/token", api_key)]
     # STS got exactly the token the emulator issued for the ServiceAccount, and accepted it.
     assert len(endpoint.tokens) == 1 and endpoint.tokens[0].startswith(JWT_PREFIX) and endpoint.sts_calls == [(GOOD, endpoint.tokens[0])]
-    claims = _claims(endpoint.tokens[0])
+    claims = unverified_claims(endpoint.tokens[0])
     assert (claims["iss"], claims["sub"], claims["aud"], claims["exp"] - claims["iat"]) == (
         local_stack.issuer, f"system:serviceaccount:{NAMESPACE}:runner-dev", [AUDIENCE], 600)
     assert _web_identity_calls(local_stack, aws_mark) == [None]

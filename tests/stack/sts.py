@@ -201,7 +201,7 @@ class CheckingSts:
             raise _invalid(f"No OpenIDConnect provider found in your account for {issuer}")
         try:
             verified = jwt.decode(token, self._keys(issuer), algorithms=["RS256"]).claims
-        except (jose_errors.JoseError, ValueError) as e:
+        except (jose_errors.JoseError, ValueError, KeyError, TypeError) as e:  # a bad signature, no such key, a bad header
             raise _invalid(f"The token's signature could not be verified with the keys of {issuer}") from e
         audiences = _as_list(verified.get("aud"))
         if not set(audiences) & set(provider.get("ClientIDList") or []):

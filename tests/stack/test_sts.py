@@ -11,6 +11,7 @@ in an account of its own.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import time
@@ -26,6 +27,7 @@ from botocore.config import Config
 from tests.stack.aws_proxy import RecordingProxy
 from tests.stack.kube_emulator import KubeEmulator
 from tests.stack.oidc import TokenIssuer, new_key, sign
+from tests.stack.sts import unverified_claims
 
 ISSUER = "https://oidc.eks.eu-west-1.amazonaws.com/id/STACKSTS0000000000000000000000AA"
 OTHER_ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/STACKSTS0000000000000000000000BB"
@@ -129,7 +131,7 @@ def test_a_token_of_the_cluster_for_its_role_gets_credentials_in_the_role_accoun
     stack.provider()
     role = stack.web_identity_role()
     token = stack.token()
-    claims = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[1] + "=="))
+    claims = unverified_claims(token)
     assert (claims["iss"], claims["sub"], claims["aud"]) == (ISSUER, SUBJECT, ["sts.amazonaws.com"])
     assert claims["exp"] - claims["iat"] == 600 and claims["kubernetes.io"]["serviceaccount"]["name"] == "runner"
     credentials = stack.assume(role, token)["Credentials"]
@@ -161,7 +163,7 @@ def test_what_sts_refuses_and_with_which_code(stack, case, expected):
     elif case == "claims changed after signing":
         header, _payload, signature = stack.token().split(".")
         forged = stack.first.tokens.claims("envs", "admin", "uid-1", ["sts.amazonaws.com"], 600)
-        payload = __import__("base64").urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
         token = ".".join((header, payload, signature))
     elif case == "another issuer":
         token = stack.second.tokens.token("envs", "runner", "uid-1", ["sts.amazonaws.com"], 600)[0]
