@@ -87,6 +87,7 @@ import urllib.parse
 import uuid
 from xml.sax.saxutils import escape
 
+from tests.stack.eks_pod_identity import AssumeRefused, PodIdentityApi
 from tests.stack.sts import CheckingSts, IamState, StsRefusal
 
 MOTO_DEFAULT_ACCOUNT = "123456789012"
@@ -140,7 +141,7 @@ def _arn_account(arn):
 
 def is_mutating(service, action):
     """True when the call may change AWS state (what an idempotent re-run must not send)."""
-    if service == "sts":
+    if service in ("sts", "eks-auth"):  # credentials are issued, no resource changes
         return False
     if " " in action:  # a REST call, "METHOD /path"
         return not action.startswith(("GET ", "HEAD "))
@@ -384,6 +385,7 @@ class RecordingProxy:
     def __init__(self, upstream, host="127.0.0.1", port=0):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.sts = CheckingSts(IamState(upstream))
+        self.pod_identity = PodIdentityApi(upstream, sts=self.sts, keys_for=self.sts.issuer_keys, assume_role=self._assume_for_pod_identity)
         self._lock = threading.Lock()
         self._requests = []
         self._key_accounts = {}
@@ -444,6 +446,17 @@ class RecordingProxy:
             self._requests.append(dict(service=service, action=action, account=account, mutating=is_mutating(service, action),
                                        fault=fault, refused=None, page_token=token, sdk_attempt=attempt))
             return self._requests[-1]
+
+    def _assume_for_pod_identity(self, role_arn, session_name, tags, **options):
+        """EKS's ``AssumeRole`` for a pod, through the STS checks (:mod:`tests.stack.eks_pod_identity` calls it); the keys it
+        returns act in the role's account."""
+        try:
+            answer = self.sts.assume_for_pod_identity(role_arn, session_name, tags, **options)
+        except StsRefusal as refusal:
+            raise AssumeRefused(refusal.code, refusal.message) from refusal
+        with self._lock:
+            self._key_accounts[answer["Credentials"]["AccessKeyId"]] = _arn_account(role_arn)
+        return answer
 
     def _sts_refusal(self, action, access_key, params):
         """The :class:`StsRefusal` the STS checks answer a web-identity or chained ``AssumeRole`` with, or None."""
@@ -560,6 +573,10 @@ class RecordingProxy:
                     return
                 if fault is not None:
                     self._reply(*fault.response(service, protocol_of(self.headers, action)))
+                    return
+                answer = proxy.pod_identity.handle(self.command, self.path, self.headers, body, account)
+                if answer is not None:  # EKS Pod Identity, add-ons and eks-auth: moto has none of them
+                    self._reply(*answer)
                     return
                 refusal = proxy._sts_refusal(action, access_key, params)
                 if refusal is not None:

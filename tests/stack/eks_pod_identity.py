@@ -92,7 +92,8 @@ Add-ons: status ``ACTIVE`` at once, ``health`` ``{"issues": []}``, ``addonArn``
    ``eks-<cluster>-<pod name, else ServiceAccount>-<uuid>`` (the format the eks-auth API reference gives), cut to STS's
    64 characters. :class:`AssumeRefused` from the callable is ``AccessDeniedException``.
 
-``assume_role(role_arn, session_name, tags, external_id=None, source_credentials=None, policy=None)`` returns STS's
+``assume_role(role_arn, session_name, tags, external_id=None, source_credentials=None, policy=None, source_arn=None)``
+(``source_arn``: the cluster's ARN, which EKS sends as ``aws:SourceArn`` for the first call) returns STS's
 ``AssumeRole`` result as boto3 gives it: ``{"Credentials": {"AccessKeyId", "SecretAccessKey", "SessionToken",
 "Expiration"}, "AssumedRoleUser": {"Arn", "AssumedRoleId"}}`` (``Expiration`` a datetime, an ISO 8601 string or epoch
 seconds); ``tags`` is ``[{"Key": ..., "Value": ...}]``, all of them transitive; ``source_credentials`` is the first
@@ -784,7 +785,7 @@ class PodIdentityApi:
         target = association["targetRoleArn"]
         try:
             final = self.assume_role(association["roleArn"], session_name, tags, external_id=None, source_credentials=None,
-                                     policy=None if target else association["policy"])
+                                     policy=None if target else association["policy"], source_arn=cluster.arn)
             if target:
                 final = self.assume_role(target, session_name, [], external_id=association["externalId"],
                                          source_credentials=final["Credentials"], policy=association["policy"])

@@ -58,6 +58,7 @@ from joserfc import jwk, jwt
 from tests.stack.iam_policy import ALLOW, Principal, PolicyError, Request, evaluate
 
 WEB_IDENTITY_ACTION, ASSUME_ROLE_ACTION = "sts:AssumeRoleWithWebIdentity", "sts:AssumeRole"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 CHAINED_SESSION_LIMIT = 3600
 NO_KEYS = ("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity "
            "documentation for requirements")
@@ -113,6 +114,15 @@ class IamState:
                     "x-moto-account-id", account))
                 self._clients[account] = client
             return self._clients[account]
+
+    def sts(self, credentials=None):
+        """An STS client at moto: with the stack's dummy keys, or with ``credentials`` (an ``AssumeRole`` result's)."""
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        if credentials:
+            keys = {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+                    "aws_session_token": credentials["SessionToken"]}
+        return boto3.session.Session().client("sts", endpoint_url=self.moto_url, region_name=self.region,
+                                              config=botocore.config.Config(retries={"total_max_attempts": 1}), **keys)
 
     def provider(self, account, issuer):
         """The provider for ``issuer`` in ``account`` (``{"ClientIDList", ...}``), or None."""
@@ -270,6 +280,53 @@ class CheckingSts:
         unaccounted = Principal("AWS", principal.arn, account="no-account", session_arn=principal.session_arn)
         request = Request(trust.action, principal=unaccounted, context=trust.context)
         return self._allowed([target.get("AssumeRolePolicyDocument")], request, resource_policy=True)
+
+    # -- EKS Pod Identity (for tests.stack.eks_pod_identity) ----------------------------------------
+
+    def issuer_keys(self, issuer):
+        """``issuer``'s key set, fetched as for a web-identity token; :class:`StsRefusal` when it cannot be had."""
+        return self._keys(issuer)
+
+    def assume_for_pod_identity(self, role_arn, session_name, tags, external_id=None, source_credentials=None, policy=None,
+                                source_arn=None):
+        """What STS answers EKS for a pod (``AssumeRole``'s result), or :class:`StsRefusal`.
+
+        Without ``source_credentials``: EKS, as the service principal ``pods.eks.amazonaws.com``, assumes the association's
+        role with the session ``tags`` (``sts:AssumeRole``, and ``sts:TagSession`` when there are tags), ``aws:SourceArn``
+        the cluster and ``aws:SourceAccount`` its account. With them (the first session's), the target role is assumed from
+        that session with ``external_id``, checked as any chained ``AssumeRole``.
+        """
+        params = {"RoleArn": role_arn, "RoleSessionName": session_name}
+        if source_credentials is None:
+            target = self.iam.role(role_arn)
+            context = {f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in tags}
+            context.update({"aws:TagKeys": [tag["Key"] for tag in tags]} if tags else {})
+            if source_arn:
+                context.update({"aws:SourceArn": source_arn, "aws:SourceAccount": source_arn.split(":")[4]})
+            principal = Principal("Service", POD_IDENTITY_PRINCIPAL)
+            actions = [ASSUME_ROLE_ACTION] + (["sts:TagSession"] if tags else [])
+            trust = [target.get("AssumeRolePolicyDocument")] if target else []
+            if not trust or not all(self._allowed(trust, Request(action, principal=principal, context=context), resource_policy=True)
+                                    for action in actions):
+                raise StsRefusal("AccessDenied", f"User: {POD_IDENTITY_PRINCIPAL} is not authorized to perform: "
+                                                 f"{' and '.join(actions)} on resource: {role_arn}", 403)
+            if tags:
+                params.update(Tags=tags, TransitiveTagKeys=[tag["Key"] for tag in tags])
+        else:
+            session = self.session_of(source_credentials["AccessKeyId"])
+            if session is None:
+                raise StsRefusal("AccessDenied", f"the credentials that would assume {role_arn} are no pod identity session", 403)
+            self.check_chained(session, dict(params, ExternalId=external_id) if external_id else params)
+            if external_id:
+                params["ExternalId"] = external_id
+        if policy:
+            params["Policy"] = policy
+        answer = self.iam.sts(source_credentials).assume_role(**params)
+        account, _name = _role_parts(role_arn)
+        with self._lock:  # its keys may chain into a target role
+            self._sessions[answer["Credentials"]["AccessKeyId"]] = Principal(
+                "AWS", role_arn, account=account, session_arn=answer["AssumedRoleUser"]["Arn"])
+        return answer
 
     # -- helpers -------------------------------------------------------------------------------------
 

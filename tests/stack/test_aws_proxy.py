@@ -37,6 +37,7 @@ def test_rest_protocol_is_method_and_path():
     ("iam", "TagOpenIDConnectProvider", True),
     ("iam", "UpdateAssumeRolePolicy", True),
     ("sts", "AssumeRole", False),
+    ("eks-auth", "POST /clusters/agents/assume-role-for-pod-identity", False),
     ("eks", "GET /clusters/agents", False),
     ("eks", "POST /clusters", True),
     ("eks", "DELETE /clusters/agents", True),

@@ -197,10 +197,10 @@ class FakeSts:
     def __init__(self):
         self.calls, self.refuse, self._lock = [], False, threading.Lock()
 
-    def __call__(self, role_arn, session_name, tags, external_id=None, source_credentials=None, policy=None):
+    def __call__(self, role_arn, session_name, tags, external_id=None, source_credentials=None, policy=None, source_arn=None):
         with self._lock:
             self.calls.append({"role_arn": role_arn, "session_name": session_name, "tags": tags, "external_id": external_id,
-                               "source_credentials": source_credentials, "policy": policy})
+                               "source_credentials": source_credentials, "policy": policy, "source_arn": source_arn})
             number = len(self.calls)
         if self.refuse:
             raise AssumeRefused("AccessDenied", f"User: pods.eks.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
@@ -594,6 +594,7 @@ def test_assume_role_for_pod_identity_sends_the_session_tags(stack, world, sts_c
     assert len(sts_calls) == 1
     call = sts_calls[0]
     assert call["role_arn"] == POD_ROLE and call["external_id"] is None and call["source_credentials"] is None and call["policy"] is None
+    assert call["source_arn"] == f"arn:aws:eks:{REGION}:{ACCOUNT_A}:cluster/{CLUSTER}"
     assert call["session_name"].startswith(f"eks-{CLUSTER}-pod-agent-7d9f8-x2x4k-") and len(call["session_name"]) <= 64
     assert call["tags"] == [{"Key": "eks-cluster-arn", "Value": f"arn:aws:eks:{REGION}:{ACCOUNT_A}:cluster/{CLUSTER}"},
                             {"Key": "eks-cluster-name", "Value": CLUSTER}, {"Key": "kubernetes-namespace", "Value": "runners"},
