@@ -107,7 +107,8 @@ Not emulated: IAM ``PassRole`` (the caller's permission to pass the role), the e
 (they take effect at once), add-on versions and their catalogue (``DescribeAddonVersions``), ``UpdateAddon``,
 add-on-owned associations (``CreateAddon``'s ``podIdentityAssociations`` is refused as not emulated, so ``ownerArn``
 never appears), the Pod Identity Agent add-on being required, Auto Mode, Fargate, the agent's credential cache, EKS
-resource tagging APIs (``TagResource`` / ``ListTagsForResource``) for associations and add-ons, the workload identity
+resource tagging APIs for add-ons (``TagResource``, ``UntagResource`` and ``ListTagsForResource`` are served for
+associations), the workload identity
 provider of ``AssumeRoleForPodIdentity``, throttling (the proxy's fault plans inject that).
 """
 
@@ -328,6 +329,8 @@ class PodIdentityApi:
         lowered = {str(key).lower(): value for key, value in headers.items()}
         region, service = _scope(lowered.get("authorization"))
         split = urllib.parse.urlsplit(path)
+        if split.path.startswith("/tags/") and service in (None, "eks"):
+            return self._tags_request(method.upper(), split, body, account, region or DEFAULT_REGION)
         for pattern, route_service, methods in self._routes:
             match = pattern.match(split.path)
             if match is None or method.upper() not in methods or service not in (None, route_service):
@@ -508,6 +511,41 @@ class PodIdentityApi:
         if (earlier_operation, earlier_fingerprint) != (operation, fingerprint):
             raise _invalid_request(f"The clientRequestToken {token} was already used for a different request.", clusterName=cluster.name)
         return records[key]
+
+    # -- tags of associations ------------------------------------------------------------------------
+
+    def _tags_request(self, method, split, body, account, region):
+        """``TagResource`` / ``UntagResource`` / ``ListTagsForResource`` of an association's ARN (None for any other ARN:
+        moto answers those of clusters)."""
+        arn = urllib.parse.unquote(split.path[len("/tags/"):])
+        if ":podidentityassociation/" not in arn:
+            return None
+        try:
+            with self._lock:
+                found = [(cluster, record) for (cluster_account, cluster_region, _name), cluster in self._clusters.items()
+                         if (cluster_account, cluster_region) == (account, region)
+                         for record in cluster.associations.values() if record["associationArn"] == arn]
+                if not found:
+                    raise ApiError(404, "NotFoundException", f"Resource {arn} not found.")
+                cluster, record = found[0]
+                if method == "GET":
+                    return _ok({"tags": dict(record["tags"])})
+                if method == "POST":
+                    tags = (self._document(body) or {}).get("tags")
+                    if not tags:
+                        raise ApiError(400, "BadRequestException", "tags is required.")
+                    try:
+                        record["tags"] = self._tags(cluster, dict(record["tags"], **tags))
+                    except ApiError as invalid:  # TagResource's model answers bad tags so
+                        raise ApiError(400, "BadRequestException", invalid.message) from invalid
+                    return _ok({})
+                if method == "DELETE":
+                    for key in urllib.parse.parse_qs(split.query).get("tagKeys", []):
+                        record["tags"].pop(key, None)
+                    return _ok({})
+                raise ApiError(400, "BadRequestException", f"{method} is not served for {arn}.")
+        except ApiError as error:
+            return error.response()
 
     # -- associations --------------------------------------------------------------------------------
 

@@ -717,3 +717,18 @@ def test_without_issuer_of_the_issuer_is_motos_and_without_keys_every_token_is_r
     finally:
         for server in servers:
             server.stop()
+
+
+def test_an_association_is_tagged_and_untagged_by_its_arn(stack):
+    eks = stack.client("eks")
+    association = _associate(eks, "tagged-runner", tags={"team": "platform"})
+    arn = association["associationArn"]
+    eks.tag_resource(resourceArn=arn, tags={"cost-centre": "42", "team": "infra"})
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "infra", "cost-centre": "42"}
+    eks.untag_resource(resourceArn=arn, tagKeys=["team", "absent"])
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {"cost-centre": "42"}
+    described = eks.describe_pod_identity_association(clusterName=CLUSTER, associationId=association["associationId"])
+    assert described["association"]["tags"] == {"cost-centre": "42"}
+    assert _error(lambda: eks.tag_resource(resourceArn=arn, tags={"aws:reserved": "x"}))["Error"]["Code"] == "BadRequestException"
+    missing = arn[:-3] + "zzz"
+    assert _error(lambda: eks.list_tags_for_resource(resourceArn=missing))["Error"]["Code"] == "NotFoundException"

@@ -99,7 +99,7 @@ def test_every_action_runs_the_module_of_its_name():
     tested in tests/unit/plugins/action."""
     folder = os.path.join(os.path.dirname(controller.__file__), "..", "action")
     names = sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py") and name != "__init__.py")
-    modules = ["eks_oidc_issuer", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify"]
+    modules = ["eks_oidc_issuer", "eks_pod_identity_association", "iam_oidc_provider", "iam_web_identity_role", "irsa_account", "irsa_verify"]
     controller_only = ["service_account_apply", "service_account_groups"]
     assert names == sorted(modules + controller_only)
     for name in controller_only:

@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: torque.eks_irsa contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""EKS Pod Identity associations: the checks EKS would make, decided before any call, and the one converge.
+
+An association is found by (cluster, namespace, ServiceAccount), which EKS keeps unique, with one
+``ListPodIdentityAssociations`` filtered on both and one ``DescribePodIdentityAssociation`` (the list's summaries lack
+the role, the target role, the session policy and the tags). What the task does not give is not managed. What changes is
+decided from that read, so check mode is exact; a new association's ``associationId``, ``associationArn`` and, with a
+target role, ``externalId`` are made by EKS and known only once it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+try:
+    import botocore.exceptions
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+
+SESSION_POLICY_LIMIT = 2048  # characters: STS's limit for a session policy, which EKS passes on
+_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # DNS-1123 label: a namespace
+_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # a ServiceAccount name
+# What EKS makes for a new association: unknown in check mode until it exists.
+MADE_BY_EKS = ("association_id", "association_arn", "external_id", "created_at", "modified_at")
+
+
+def checked_options(params):
+    """The task's options as EKS would take them, or :class:`EksIrsaError` naming the option and the fix, before any call."""
+    namespace, service_account = params["namespace"], params["service_account"]
+    if len(namespace) > 63 or not _LABEL_RE.match(namespace):
+        raise EksIrsaError(f"namespace {namespace!r} is not a Kubernetes namespace name: lower-case letters, digits and '-', at most "
+                           "63 characters, starting and ending with a letter or digit")
+    if len(service_account) > 253 or not _SUBDOMAIN_RE.match(service_account):
+        raise EksIrsaError(f"service_account {service_account!r} is not a Kubernetes ServiceAccount name: lower-case letters, digits, "
+                           "'-' and '.', at most 253 characters")
+    try:
+        for option in ("role_arn", "target_role_arn"):
+            if params.get(option):  # target_role_arn "" removes the target role
+                validate_role_arn(params[option], field=option)
+    except IssuerError as e:
+        raise EksIrsaError(str(e)) from e
+    policy = params.get("policy")
+    if policy:
+        try:
+            document = json.loads(policy)
+        except ValueError as e:
+            raise EksIrsaError(f"policy is not JSON: {e}: give the session policy as a mapping or as JSON text") from e
+        if not isinstance(document, dict):
+            raise EksIrsaError("policy must be a policy document (a mapping with Version and Statement)")
+        if len(policy) > SESSION_POLICY_LIMIT:
+            raise EksIrsaError(f"policy has {len(policy)} characters, over the {SESSION_POLICY_LIMIT} STS allows for a session "
+                               "policy: shorten it, or put the permissions on the role")
+        if params.get("disable_session_tags") is not True:
+            raise EksIrsaError("policy needs disable_session_tags: true (EKS refuses a session policy with session tags): set it")
+    return params
+
+
+def _arn_account(arn):
+    return arn.split(":")[4] if arn and arn.count(":") >= 5 else None
+
+
+def find(client, cluster, namespace, service_account):
+    """The association of ``namespace/service_account`` in ``cluster`` as EKS describes it, or None."""
+    try:
+        summaries = client.list_pod_identity_associations(aws_retry=True, clusterName=cluster, namespace=namespace,
+                                                          serviceAccount=service_account)["associations"]
+    except is_boto3_error_code("ResourceNotFoundException") as e:
+        raise EksIrsaError(f"cluster_name: EKS cluster {cluster!r} was not found in this region and account: check cluster_name and "
+                           "region", exception=e) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise EksIrsaError(f"could not list the pod identity associations of cluster {cluster}", exception=e) from e
+    matching = [s for s in summaries if (s.get("namespace"), s.get("serviceAccount")) == (namespace, service_account)]
+    if not matching:
+        return None
+    try:
+        return client.describe_pod_identity_association(aws_retry=True, clusterName=cluster,
+                                                        associationId=matching[0]["associationId"])["association"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise EksIrsaError(f"could not read pod identity association {matching[0]['associationId']} of cluster {cluster}",
+                           exception=e) from e
+
+
+def _same_policy(left, right):
+    if not left or not right:
+        return not left and not right
+    try:
+        return json.loads(left) == json.loads(right)
+    except ValueError:
+        return left == right
+
+
+def changes(existing, params):
+    """The members of ``UpdatePodIdentityAssociation`` that bring ``existing`` to what ``params`` ask (empty: nothing)."""
+    update = {}
+    if params.get("role_arn") is not None and params["role_arn"] != existing.get("roleArn"):
+        update["roleArn"] = params["role_arn"]
+    target = params.get("target_role_arn")
+    if target is not None and (target or None) != existing.get("targetRoleArn"):
+        update["targetRoleArn"] = target
+    disable = params.get("disable_session_tags")
+    if disable is not None and disable != bool(existing.get("disableSessionTags")):
+        update["disableSessionTags"] = disable
+    policy = params.get("policy")
+    if policy is not None and not _same_policy(policy, existing.get("policy")):
+        update["policy"] = policy
+    return update
+
+
+def view(association):
+    """What the module returns: EKS's association, snake_case, tags as they are, and None for what it did not say."""
+    return {
+        "cluster_name": association.get("clusterName"), "namespace": association.get("namespace"),
+        "service_account": association.get("serviceAccount"), "role_arn": association.get("roleArn"),
+        "target_role_arn": association.get("targetRoleArn"), "external_id": association.get("externalId"),
+        "disable_session_tags": bool(association.get("disableSessionTags")), "policy": association.get("policy"),
+        "association_id": association.get("associationId"), "association_arn": association.get("associationArn"),
+        "owner_arn": association.get("ownerArn"), "tags": dict(association.get("tags") or {}),
+        "created_at": _iso(association.get("createdAt")), "modified_at": _iso(association.get("modifiedAt")),
+    }
+
+
+def _iso(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _predicted(existing, params, update, tags):
+    """The association after the run, as EKS will hold it; for a new one without what only EKS makes."""
+    merged = dict(existing or {"clusterName": params["cluster_name"], "namespace": params["namespace"],
+                               "serviceAccount": params["service_account"], "disableSessionTags": False})
+    for member, value in update.items():
+        if member == "targetRoleArn" and not value:
+            merged.pop("targetRoleArn", None)
+            merged.pop("externalId", None)
+        else:
+            merged[member] = value
+    merged["tags"] = tags
+    return view(merged)
+
+
+def converge(module, client, params):
+    """Create, update, re-tag or delete the association; the module's result."""
+    cluster, namespace, service_account = params["cluster_name"], params["namespace"], params["service_account"]
+    where = f"pod identity association of {namespace}/{service_account} in cluster {cluster}"
+    existing = find(client, cluster, namespace, service_account)
+    before = view(existing) if existing else None
+    if params["state"] == "absent":
+        return _delete(module, client, params, existing, before, where)
+    if existing is None:
+        return _create(module, client, params, where)
+    update = changes(existing, params)
+    current_tags = dict(existing.get("tags") or {})
+    wanted_tags = current_tags if params.get("tags") is None else params["tags"]
+    if params.get("tags") is not None and is_owned(current_tags):
+        wanted_tags = with_owner_tag(wanted_tags)
+    to_set, to_unset = compare_aws_tags(current_tags, wanted_tags, purge_tags=params.get("purge_tags", True))
+    tags = {k: v for k, v in current_tags.items() if k not in to_unset}
+    tags.update(to_set)
+    changed = bool(update or to_set or to_unset)
+    after = _predicted(existing, params, update, tags)
+    if changed and not module.check_mode:
+        try:
+            if update:
+                answer = client.update_pod_identity_association(aws_retry=True, clusterName=cluster,
+                                                                associationId=existing["associationId"], **update)["association"]
+                after = dict(view(answer), tags=tags)
+            if to_unset:
+                client.untag_resource(aws_retry=True, resourceArn=existing["associationArn"], tagKeys=list(to_unset))
+            if to_set:
+                client.tag_resource(aws_retry=True, resourceArn=existing["associationArn"], tags=to_set)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise EksIrsaError(f"could not update the {where}", exception=e) from e
+    return _result(changed, "updated" if changed else "ok", before, after, learnt_later=[])
+
+
+def _create(module, client, params, where):
+    if not params.get("role_arn"):
+        raise EksIrsaError(f"role_arn is required to create the {where}: give the ARN of a role in the cluster's account that trusts "
+                           "pods.eks.amazonaws.com")
+    tags = with_owner_tag(params.get("tags"))
+    request = {"clusterName": params["cluster_name"], "namespace": params["namespace"], "serviceAccount": params["service_account"],
+               "roleArn": params["role_arn"], "tags": tags}
+    for option, member in (("target_role_arn", "targetRoleArn"), ("disable_session_tags", "disableSessionTags"), ("policy", "policy")):
+        if params.get(option) not in (None, ""):
+            request[member] = params[option]
+    update = {member: value for member, value in request.items() if member in ("roleArn", "targetRoleArn", "disableSessionTags", "policy")}
+    after = _predicted(None, params, update, tags)
+    learnt_later = [key for key in MADE_BY_EKS if key != "external_id" or request.get("targetRoleArn")]
+    if not module.check_mode:
+        try:
+            after = view(client.create_pod_identity_association(aws_retry=True, **request)["association"])
+        except is_boto3_error_code("ResourceInUseException") as e:
+            raise EksIrsaError(f"the {where} was created by someone else meanwhile: run again to converge it", exception=e) from e
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+            raise EksIrsaError(f"could not create the {where}", exception=e) from e
+        learnt_later = []
+    return _result(True, "created", None, after, learnt_later)
+
+
+def _delete(module, client, params, existing, before, where):
+    if existing is None:
+        return _result(False, "ok", None, None, [])
+    if not params.get("force") and not is_owned(existing.get("tags")):
+        raise EksIrsaError(f"not deleting it: {not_owned('the', where)}. Set force: true to delete it anyway",
+                           association=before)
+    if not module.check_mode:
+        try:
+            client.delete_pod_identity_association(aws_retry=True, clusterName=params["cluster_name"],
+                                                   associationId=existing["associationId"])
+        except is_boto3_error_code("ResourceNotFoundException"):
+            pass  # deleted meanwhile: what was asked
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+            raise EksIrsaError(f"could not delete the {where}", exception=e) from e
+    return _result(True, "deleted", before, None, [])
+
+
+def _result(changed, status, before, after, learnt_later):
+    result = {"changed": changed, "status": status, "association": after if after is not None else before or {},
+              "learnt_later": learnt_later}
+    header = "pod identity association"
+    if learnt_later:
+        header += f" ({', '.join(learnt_later)}: made by EKS when it creates the association, not known before)"
+    result["diff"] = {"before": before or {}, "after": after or {}, "before_header": "pod identity association", "after_header": header}
+    return result
