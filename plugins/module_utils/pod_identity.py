@@ -13,6 +13,7 @@ target role, ``externalId`` are made by EKS and known only once it exists.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 
@@ -29,6 +30,10 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import as_list
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import statements
 
 SESSION_POLICY_LIMIT = 2048  # characters: STS's limit for a session policy, which EKS passes on
 _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # DNS-1123 label: a namespace
@@ -68,8 +73,65 @@ def checked_options(params):
     return params
 
 
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
 def _arn_account(arn):
     return arn.split(":")[4] if arn and arn.count(":") >= 5 else None
+
+
+def trusts_pod_identity(document, session_tags=True):
+    """Whether a trust policy has an Allow statement for ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` (and
+    ``sts:TagSession``, which EKS needs to send session tags): what EKS checks when an association names the role. Its
+    conditions are judged by STS, when a pod asks."""
+    wanted = ["sts:assumerole"] + (["sts:tagsession"] if session_tags else [])
+    found = set()
+    try:
+        document = decode_policy(document, "the role's trust policy")
+    except PolicyEvaluationError:
+        return False
+    for statement in statements(document or {}):
+        principal = statement.get("Principal") if isinstance(statement, dict) else None
+        services = [s.lower() for s in as_list(principal.get("Service", []))] if isinstance(principal, dict) else []
+        if statement.get("Effect") != "Allow" or (principal != "*" and POD_IDENTITY_PRINCIPAL not in services):
+            continue
+        actions = [a.lower() for a in as_list(statement.get("Action", [])) if isinstance(a, str)]
+        found.update(action for action in wanted if any(fnmatch.fnmatchcase(action, pattern) for pattern in actions))
+    return all(action in found for action in wanted)
+
+
+def cluster_account(client, cluster):
+    """The account of EKS cluster ``cluster`` (one ``DescribeCluster``), or :class:`EksIrsaError` when it is not there."""
+    try:
+        arn = client.describe_cluster(aws_retry=True, name=cluster)["cluster"]["arn"]
+    except is_boto3_error_code("ResourceNotFoundException") as e:
+        raise EksIrsaError(f"cluster_name: EKS cluster {cluster!r} was not found in this region and account: check cluster_name and "
+                           "region", exception=e) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise EksIrsaError(f"could not read EKS cluster {cluster}", exception=e) from e
+    return _arn_account(arn)
+
+
+def check_role(iam, params, account):
+    """What EKS refuses about O(role_arn), decided before any write: a role of another account than the cluster's, a role
+    that does not exist, a trust that does not let ``pods.eks.amazonaws.com`` in."""
+    role_arn = params["role_arn"]
+    if _arn_account(role_arn) != account:
+        raise EksIrsaError(f"role_arn {role_arn} is a role of account {_arn_account(role_arn)}, but cluster {params['cluster_name']} "
+                           f"is in account {account}: EKS takes only a role of the cluster's account; give that role, and this one "
+                           "as target_role_arn")
+    name = role_arn.rsplit("/", 1)[-1]
+    try:
+        role = iam.get_role(aws_retry=True, RoleName=name)["Role"]
+    except is_boto3_error_code("NoSuchEntity") as e:
+        raise EksIrsaError(f"role_arn {role_arn} does not exist: create it (trusting {POD_IDENTITY_PRINCIPAL}) first", exception=e) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise EksIrsaError(f"could not read role {role_arn}", exception=e) from e
+    session_tags = params.get("disable_session_tags") is not True
+    if role.get("Arn") != role_arn or not trusts_pod_identity(role.get("AssumeRolePolicyDocument"), session_tags):
+        actions = '["sts:AssumeRole", "sts:TagSession"]' if session_tags else '"sts:AssumeRole"'
+        raise EksIrsaError(f"role_arn {role_arn}: its trust policy does not let EKS Pod Identity in, so EKS refuses it: add a statement "
+                           f'{{"Effect": "Allow", "Principal": {{"Service": "{POD_IDENTITY_PRINCIPAL}"}}, "Action": {actions}}}')
 
 
 def find(client, cluster, namespace, service_account):
@@ -150,10 +212,14 @@ def _predicted(existing, params, update, tags):
     return view(merged)
 
 
-def converge(module, client, params):
-    """Create, update, re-tag or delete the association; the module's result."""
+def converge(module, client, iam, params):
+    """Create, update, re-tag or delete the association; the module's result. ``iam`` reads the role (when O(role_arn) is
+    given) in the cluster's account."""
     cluster, namespace, service_account = params["cluster_name"], params["namespace"], params["service_account"]
     where = f"pod identity association of {namespace}/{service_account} in cluster {cluster}"
+    account = cluster_account(client, cluster)
+    if params["state"] == "present" and params.get("role_arn"):
+        check_role(iam, params, account)
     existing = find(client, cluster, namespace, service_account)
     before = view(existing) if existing else None
     if params["state"] == "absent":

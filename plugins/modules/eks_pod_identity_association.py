@@ -41,7 +41,8 @@ options:
   role_arn:
     description:
       - The role the pods get, in the cluster's account (EKS refuses another account's), trusting the service principal
-        C(pods.eks.amazonaws.com) for C(sts:AssumeRole) and C(sts:TagSession).
+        C(pods.eks.amazonaws.com) for C(sts:AssumeRole) and C(sts:TagSession) (C(sts:AssumeRole) alone with
+        O(disable_session_tags=true)). Both are checked before any write, as EKS checks them.
       - Required to create an association; when left out, an existing association keeps its role.
     type: str
   target_role_arn:
@@ -69,7 +70,8 @@ author:
   - Torque platform team (@torque)
 notes:
   - >-
-    AWS permissions used: C(eks:ListPodIdentityAssociations) and C(eks:DescribePodIdentityAssociation) always;
+    AWS permissions used: C(eks:DescribeCluster), C(eks:ListPodIdentityAssociations) and
+    C(eks:DescribePodIdentityAssociation) always; C(iam:GetRole) on O(role_arn) when it is given;
     C(eks:CreatePodIdentityAssociation) (and C(iam:PassRole) on the roles), C(eks:UpdatePodIdentityAssociation),
     C(eks:TagResource), C(eks:UntagResource) and C(eks:DeletePodIdentityAssociation) when something changes.
   - Pods need the C(eks-pod-identity-agent) add-on (EKS Auto Mode has it built in), Linux EC2 nodes (not Fargate) and
@@ -219,7 +221,7 @@ ARGUMENT_RULES = {}
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
     params = checked_options(module.params)
-    return converge(module, module.client("eks"), params)
+    return converge(module, module.client("eks"), module.client("iam"), params)
 
 
 def main():

@@ -43,6 +43,8 @@ def task(local_stack, service_account="runner", **options):
             MODULE: dict({"cluster_name": local_stack.cluster_name, "namespace": NAMESPACE, "service_account": service_account}, **options)}
 
 
+
+
 def play(*tasks):
     return [{"name": "Pod Identity", "hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}]
 
@@ -125,10 +127,21 @@ def test_an_association_someone_else_made_is_kept_unless_forced(local_stack, run
     ({"role_arn": POD_ROLE, "policy": {"Version": "2012-10-17", "Statement": []}}, "disable_session_tags: true"),
     ({"role_arn": POD_ROLE, "service_account": "Runner"}, "service_account 'Runner'"),
     ({}, "role_arn is required to create"),
+    ({"role_arn": TARGET_ROLE}, f"is a role of account {TARGET_ACCOUNT}, but cluster"),
+    ({"role_arn": f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/pia-nobody"}, "does not exist"),
+    ({"role_arn": f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/pia-irsa-only"}, "its trust policy does not let EKS Pod Identity in"),
+    ({"role_arn": POD_ROLE, "cluster_name": "pia-no-such-cluster"}, "EKS cluster 'pia-no-such-cluster' was not found"),
 ])
 def test_bad_input_is_refused_before_any_write(local_stack, run_playbook, eks, options, named):
     service_account = options.pop("service_account", "runner")
+    irsa_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                         "Action": "sts:AssumeRole"}]}
+    local_stack.client("iam").create_role(RoleName="pia-irsa-only", AssumeRolePolicyDocument=json.dumps(irsa_only))
     local_stack.reset_aws_requests()
-    run = run_playbook(play(task(local_stack, service_account, **options)))
+    try:
+        definition = task(local_stack, service_account, **options)
+        run = run_playbook(play(definition))
+    finally:
+        local_stack.client("iam").delete_role(RoleName="pia-irsa-only")
     assert run.rc != 0 and named in run.result("Associate")["msg"], run.result("Associate")
     assert eks_writes(local_stack) == []

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import changes
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import checked_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import trusts_pod_identity
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import view
 
 ROLE = "arn:aws:iam::123456789012:role/runner"
@@ -74,3 +75,30 @@ def test_the_view_is_snake_case_and_says_none_for_what_eks_did_not_say():
     assert shown["target_role_arn"] is None and shown["external_id"] is None and shown["disable_session_tags"] is False
     assert shown["tags"] == {} and shown["association_id"] is None
     assert view(EXISTING)["external_id"] == "id-1"
+
+
+def trust(*statements):
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+PODS = {"Service": "pods.eks.amazonaws.com"}
+
+
+@pytest.mark.parametrize("document, session_tags, trusted", [
+    (trust({"Effect": "Allow", "Principal": PODS, "Action": ["sts:AssumeRole", "sts:TagSession"]}), True, True),
+    (trust({"Effect": "Allow", "Principal": PODS, "Action": "sts:AssumeRole"}), True, False),  # session tags need TagSession
+    (trust({"Effect": "Allow", "Principal": PODS, "Action": "sts:AssumeRole"}), False, True),
+    (trust({"Effect": "Allow", "Principal": PODS, "Action": "sts:*"}), True, True),
+    (trust({"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com", "pods.eks.amazonaws.com"]},
+            "Action": ["sts:AssumeRole", "sts:TagSession"], "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}),
+     True, True),  # conditions are STS's to judge, when a pod asks
+    (trust({"Effect": "Allow", "Principal": PODS, "Action": "sts:AssumeRole"}, {"Effect": "Allow", "Principal": PODS, "Action": "sts:TagSession"}),
+     True, True),
+    (trust({"Effect": "Deny", "Principal": PODS, "Action": ["sts:AssumeRole", "sts:TagSession"]}), True, False),
+    (trust({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}), False, False),
+    (trust({"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/x"},
+            "Action": "sts:AssumeRoleWithWebIdentity"}), False, False),
+    (json.dumps(trust({"Effect": "Allow", "Principal": PODS, "Action": ["sts:AssumeRole", "sts:TagSession"]})), True, True),
+])
+def test_a_trust_lets_eks_pod_identity_in_as_eks_checks_it(document, session_tags, trusted):
+    assert trusts_pod_identity(document, session_tags) is trusted
