@@ -43,8 +43,6 @@ def task(local_stack, service_account="runner", **options):
             MODULE: dict({"cluster_name": local_stack.cluster_name, "namespace": NAMESPACE, "service_account": service_account}, **options)}
 
 
-
-
 def play(*tasks):
     return [{"name": "Pod Identity", "hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}]
 
