@@ -9,11 +9,12 @@ refused before any call. boto3 reads back what EKS holds."""
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.parse
 
 import pytest
 
-from tests.integration.reliability import delete_role
+from tests.integration.reliability import KUBECTL, delete_role
 from tests.stack.local_stack import CLUSTER_ACCOUNT
 
 pytestmark = pytest.mark.integration
@@ -143,3 +144,46 @@ def test_bad_input_is_refused_before_any_write(local_stack, run_playbook, eks, o
         local_stack.client("iam").delete_role(RoleName="pia-irsa-only")
     assert run.rc != 0 and named in run.result("Associate")["msg"], run.result("Associate")
     assert eks_writes(local_stack) == []
+
+
+def test_a_pod_of_the_service_account_gets_the_target_role_through_the_agent(local_stack, run_playbook, eks, tmp_path):
+    """The association the module made is what a pod's SDK gets credentials through: its container credential provider
+    asks the cluster's Pod Identity Agent, which asks eks-auth; the target role trusts the Pod Identity role with the
+    external ID the module returned."""
+    local_stack.client("iam").put_role_policy(RoleName="pia-runner", PolicyName="chain", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": TARGET_ROLE}]}))
+    _kube_apply(local_stack, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    _kube_apply(local_stack, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "runner", "namespace": NAMESPACE}})
+    target_iam = local_stack.account_client("iam", TARGET_ACCOUNT)
+    try:
+        run = run_playbook(play(task(local_stack, role_arn=POD_ROLE, target_role_arn=TARGET_ROLE)))
+        external_id = run.result("Associate")["association"]["external_id"]
+        assert run.rc == 0 and external_id
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": POD_ROLE}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
+        target_iam.create_role(RoleName="pia-deployer", AssumeRolePolicyDocument=json.dumps(trust))
+        pod = local_stack.pod(NAMESPACE, "runner", str(tmp_path / "pod"))
+        assert pod.pod_identity and pod.role_arn is None
+        (seen,) = pod.sdk(["identity"])
+        assert seen.get("arn", "").startswith(f"arn:aws:sts::{TARGET_ACCOUNT}:assumed-role/pia-deployer/"), seen
+        # Another ServiceAccount of the namespace has no association: the webhook injects nothing, the SDK finds nothing.
+        _kube_apply(local_stack, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "other", "namespace": NAMESPACE}})
+        other = local_stack.pod(NAMESPACE, "other", str(tmp_path / "other"))
+        assert not other.pod_identity and [r["error"] for r in other.sdk(["identity"])] == ["NoCredentialsError"]
+    finally:
+        if "pia-deployer" in [role["RoleName"] for role in target_iam.list_roles()["Roles"]]:
+            target_iam.delete_role(RoleName="pia-deployer")
+        local_stack.client("iam").delete_role_policy(RoleName="pia-runner", PolicyName="chain")
+        _kube_delete_namespace(local_stack)
+
+
+def _kube_apply(local_stack, document):
+    process = subprocess.run([KUBECTL, "--kubeconfig", local_stack.kubeconfig, "apply", "-f", "-"], input=json.dumps(document),
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert process.returncode == 0, process.stderr
+
+
+def _kube_delete_namespace(local_stack):
+    subprocess.run([KUBECTL, "--kubeconfig", local_stack.kubeconfig, "delete", "namespace", NAMESPACE, "--wait=false",
+                    "--ignore-not-found"], capture_output=True, text=True, timeout=60, check=False)

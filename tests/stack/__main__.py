@@ -21,6 +21,7 @@ import tempfile
 
 from tests.stack.local_stack import DEFAULT_CLUSTER, DEFAULT_REGION, REPO_ROOT, LocalStack, stop_from_env_file
 from tests.stack.pod import Pod, PodCannotStart
+from tests.stack.pod_identity_agent import PodIdentityAgent
 
 DEFAULT_STATE_DIR = os.path.join(REPO_ROOT, ".build", "stack")
 
@@ -67,18 +68,23 @@ def read_env_file(path):
 
 
 def run_pod(env, namespace, service_account, aws_args):
+    agent = PodIdentityAgent(env["AWS_ENDPOINT_URL"], env["AWS_REGION"], env["EKS_IRSA_CLUSTER_NAME"])
     with tempfile.TemporaryDirectory(prefix="pod-") as workdir:
-        pod = Pod(env["EKS_IRSA_KUBE_URL"], env["AWS_ENDPOINT_URL"], env["AWS_REGION"], namespace, service_account, workdir)
+        pod = Pod(env["EKS_IRSA_KUBE_URL"], env["AWS_ENDPOINT_URL"], env["AWS_REGION"], namespace, service_account, workdir, agent=agent)
         try:
             pod.start()
         except PodCannotStart as e:
+            agent.stop()
             print(f"pod of {namespace}/{service_account}: cannot start: {e}")
             return 1
-        injected = (f"AWS_ROLE_ARN={pod.role_arn}, AWS_WEB_IDENTITY_TOKEN_FILE=<a token of {namespace}/{service_account}>"
-                    if pod.role_arn else "nothing (no eks.amazonaws.com/role-arn annotation)")
+        injected = [f"AWS_ROLE_ARN={pod.role_arn}, AWS_WEB_IDENTITY_TOKEN_FILE=<a token of {namespace}/{service_account}>"] if pod.role_arn else []
+        if pod.pod_identity:
+            injected.append("AWS_CONTAINER_CREDENTIALS_FULL_URI=<the Pod Identity Agent>, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=<a token>")
+        injected = "; ".join(injected) or "nothing (no eks.amazonaws.com/role-arn annotation, no pod identity association)"
         print(f"pod of {namespace}/{service_account}: the webhook injects {injected}")
         print(f"  $ aws {' '.join(aws_args)}")
         result = pod.cli(*aws_args)
+        agent.stop()
         if "output" in result:
             print("  " + json.dumps(result["output"], sort_keys=True))
             return 0

@@ -91,6 +91,7 @@ class LocalStack:
         self.moto_url = self.aws_url = self.kube_url = None
         self.issuer = None
         self._processes = []
+        self._agents = {}  # (cluster, region) -> PodIdentityAgent, in this process
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -109,6 +110,9 @@ class LocalStack:
         return self
 
     def stop(self):
+        for agent in self._agents.values():
+            agent.stop()
+        self._agents = {}
         for process in reversed(self._processes):
             if process.poll() is None:
                 process.terminate()
@@ -247,7 +251,16 @@ class LocalStack:
 
         kube_url = cluster["kube_url"] if cluster else self.kube_url
         region = cluster["region"] if cluster else self.region
-        return Pod(kube_url, self.aws_url, region, namespace, service_account, workdir).start()
+        agent = self.pod_identity_agent(cluster["name"] if cluster else self.cluster_name, region)
+        return Pod(kube_url, self.aws_url, region, namespace, service_account, workdir, agent=agent).start()
+
+    def pod_identity_agent(self, cluster_name, region):
+        """The EKS Pod Identity Agent of a cluster (:mod:`tests.stack.pod_identity_agent`), started once, stopped with the stack."""
+        from tests.stack.pod_identity_agent import PodIdentityAgent  # pylint: disable=import-outside-toplevel
+
+        if (cluster_name, region) not in self._agents:
+            self._agents[cluster_name, region] = PodIdentityAgent(self.aws_url, region, cluster_name)
+        return self._agents[cluster_name, region]
 
     # -- description -----------------------------------------------------------------------
 

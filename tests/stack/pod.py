@@ -12,6 +12,13 @@ default ``sts.amazonaws.com``, and the lifetime of ``eks.amazonaws.com/token-exp
 none of these, and the SDK falls back to the node's role (the stack has no node: no credentials at all); the region is
 then the pod's own setting, which the stack's pods always have.
 
+EKS Pod Identity: when the ServiceAccount has an association in the cluster (given an ``agent``,
+:class:`tests.stack.pod_identity_agent.PodIdentityAgent`, which asks), the pod also gets
+``AWS_CONTAINER_CREDENTIALS_FULL_URI`` (the agent) and ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` (a token for the
+audience ``pods.eks.amazonaws.com``), as EKS's webhook injects them. The SDK's chain tries web identity
+(``AWS_ROLE_ARN``) before the container provider, so a ServiceAccount with both the IRSA annotation and an association
+gets IRSA's role.
+
 :class:`Pod` does the webhook's and the kubelet's part against the stack's emulator and moto-backed STS, then runs
 :mod:`tests.stack.pod_probe` (boto3's default chain) or the aws CLI in a process whose environment holds only that,
 with ``AWS_ENDPOINT_URL`` at the stack; no AWS keys, no config files, no instance metadata.
@@ -32,6 +39,7 @@ ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 AUDIENCE_ANNOTATION = "eks.amazonaws.com/audience"
 EXPIRATION_ANNOTATION = "eks.amazonaws.com/token-expiration"
 DEFAULT_AUDIENCE, DEFAULT_EXPIRATION = "sts.amazonaws.com", 86400
+POD_IDENTITY_AUDIENCE = "pods.eks.amazonaws.com"
 _CLI_ERROR = re.compile(r"An error occurred \(([^)]+)\) when calling the (\w+) operation: ?(.*)")
 
 
@@ -42,12 +50,14 @@ class PodCannotStart(Exception):
 class Pod:
     """A pod of ServiceAccount ``namespace/service_account`` in the cluster served at ``kube_url``."""
 
-    def __init__(self, kube_url, aws_url, region, namespace, service_account, workdir, kube_token="kube-emulator"):
+    def __init__(self, kube_url, aws_url, region, namespace, service_account, workdir, kube_token="kube-emulator", agent=None):
         self.kube_url, self.aws_url, self.region = kube_url.rstrip("/"), aws_url, region
         self.namespace, self.service_account = namespace, service_account
-        self.workdir, self.kube_token = workdir, kube_token
+        self.workdir, self.kube_token, self.agent = workdir, kube_token, agent
         self.token_file = os.path.join(workdir, "eks.amazonaws.com", "serviceaccount", "token")
+        self.pod_identity_token_file = os.path.join(workdir, "pods.eks.amazonaws.com", "serviceaccount", "eks-pod-identity-token")
         self.role_arn = None
+        self.pod_identity = False  # whether the ServiceAccount has an EKS Pod Identity association (the agent serves it)
 
     # -- what the webhook and the kubelet do ---------------------------------------------------------
 
@@ -69,15 +79,22 @@ class Pod:
         annotations = account["metadata"].get("annotations") or {}
         self.role_arn = annotations.get(ROLE_ARN_ANNOTATION)
         if self.role_arn:
-            spec = {"audiences": [annotations.get(AUDIENCE_ANNOTATION) or DEFAULT_AUDIENCE],
-                    "expirationSeconds": int(annotations.get(EXPIRATION_ANNOTATION) or DEFAULT_EXPIRATION)}
-            token = self._kube("POST", base + "/token", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                                                         "spec": spec})["status"]["token"]
-            os.makedirs(os.path.dirname(self.token_file), exist_ok=True)
-            descriptor = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(token)
+            self._project(base, self.token_file, annotations.get(AUDIENCE_ANNOTATION) or DEFAULT_AUDIENCE,
+                          int(annotations.get(EXPIRATION_ANNOTATION) or DEFAULT_EXPIRATION))
+        self.pod_identity = self.agent is not None and self.agent.has_association(self.namespace, self.service_account)
+        if self.pod_identity:
+            self._project(base, self.pod_identity_token_file, POD_IDENTITY_AUDIENCE, DEFAULT_EXPIRATION)
         return self
+
+    def _project(self, base, path, audience, expiration):
+        """A token of the ServiceAccount for ``audience`` in a 0600 file at ``path``, as the kubelet projects one."""
+        spec = {"audiences": [audience], "expirationSeconds": expiration}
+        token = self._kube("POST", base + "/token", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                                     "spec": spec})["status"]["token"]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(token)
 
     def environment(self):
         """The process's whole environment: the webhook's variables (when annotated) and the stack's endpoint."""
@@ -91,6 +108,8 @@ class Pod:
                "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
         if self.role_arn:
             env.update(AWS_ROLE_ARN=self.role_arn, AWS_WEB_IDENTITY_TOKEN_FILE=self.token_file, AWS_STS_REGIONAL_ENDPOINTS="regional")
+        if self.pod_identity:
+            env.update(AWS_CONTAINER_CREDENTIALS_FULL_URI=self.agent.url, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=self.pod_identity_token_file)
         return env
 
     # -- what runs in it -----------------------------------------------------------------------------

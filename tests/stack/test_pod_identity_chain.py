@@ -21,6 +21,8 @@ from botocore.config import Config
 
 from tests.stack.aws_proxy import RecordingProxy
 from tests.stack.kube_emulator import KubeEmulator
+from tests.stack.pod import Pod
+from tests.stack.pod_identity_agent import PodIdentityAgent
 
 REGION, CLUSTER = "eu-west-1", "pods"
 CLUSTER_ACCOUNT, TARGET_ACCOUNT = "123456789012", "444455556666"
@@ -87,7 +89,21 @@ def agent(proxy, emulator, namespace):
         return e.response["Error"]["Code"]
 
 
-def test_the_pod_identity_role_then_the_target_role_only_as_their_trusts_allow(chain):
+@pytest.fixture(scope="module")
+def pod_agent(chain):
+    """The cluster's Pod Identity Agent, asking the proxy's eks-auth."""
+    started = PodIdentityAgent(chain[0].url, REGION, CLUSTER)
+    yield started
+    started.stop()
+
+
+def pod(chain, pod_agent, tmp_path, namespace, name):
+    """A started pod of ``namespace/runner`` (``name`` its working directory)."""
+    proxy, emulator = chain
+    return Pod(emulator.url, proxy.url, REGION, namespace, "runner", str(tmp_path / name), agent=pod_agent).start()
+
+
+def test_the_pod_identity_role_then_the_target_role_only_as_their_trusts_allow(chain, pod_agent, tmp_path):
     proxy, emulator = chain
     eks = client(proxy.url, "eks")
     for namespace in ("runners", "others"):
@@ -98,6 +114,12 @@ def test_the_pod_identity_role_then_the_target_role_only_as_their_trusts_allow(c
     identity = client(proxy.url, "sts", credentials=answer["credentials"]).get_caller_identity()
     assert identity["Account"] == CLUSTER_ACCOUNT
     assert agent(proxy, emulator, "others") == "AccessDeniedException"  # the namespace tag does not match
+    # A pod, on the SDK's own chain: the webhook's variables lead its container credential provider to the agent.
+    (seen,) = pod(chain, pod_agent, tmp_path, "runners", "first").sdk(["identity"])
+    assert seen["arn"].startswith(f"arn:aws:sts::{CLUSTER_ACCOUNT}:assumed-role/pod-identity-runner/"), seen
+    (refused,) = pod(chain, pod_agent, tmp_path, "others", "other").sdk(["identity"])
+    # botocore's container provider reports the agent's refusal, which carries eks-auth's.
+    assert refused["error"] == "CredentialRetrievalError" and "AccessDeniedException" in refused["message"], refused
 
     # A target role in another account, trusting the Pod Identity role with the association's external ID.
     (association,) = eks.list_pod_identity_associations(clusterName=CLUSTER, namespace="runners")["associations"]
@@ -110,6 +132,18 @@ def test_the_pod_identity_role_then_the_target_role_only_as_their_trusts_allow(c
     answer = agent(proxy, emulator, "runners")
     assert answer["assumedRoleUser"]["arn"].startswith(f"arn:aws:sts::{TARGET_ACCOUNT}:assumed-role/deployer/")
     assert client(proxy.url, "sts", credentials=answer["credentials"]).get_caller_identity()["Account"] == TARGET_ACCOUNT
+    (seen,) = pod(chain, pod_agent, tmp_path, "runners", "target").sdk(["identity"])
+    assert seen["arn"].startswith(f"arn:aws:sts::{TARGET_ACCOUNT}:assumed-role/deployer/"), seen
+    # With the IRSA annotation as well, the SDK takes web identity first (its chain's order) and never asks the agent:
+    # here the account has no OIDC provider, so the pod gets IRSA's error, not the association's credentials.
+    request = urllib.request.Request(emulator.url + "/api/v1/namespaces/runners/serviceaccounts/runner", method="PATCH",
+                                     data=json.dumps({"metadata": {"annotations": {"eks.amazonaws.com/role-arn": POD_ROLE}}}).encode(),
+                                     headers={"Content-Type": "application/merge-patch+json"})
+    urllib.request.urlopen(request, timeout=10).close()
+    both = pod(chain, pod_agent, tmp_path, "runners", "both")
+    assert both.role_arn == POD_ROLE and both.pod_identity
+    (seen,) = both.sdk(["identity"])
+    assert (seen["error"], seen["operation"]) == ("InvalidIdentityToken", "AssumeRoleWithWebIdentity"), seen
     # The target's trust wanting another external ID: refused.
     target_trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = "someone-elses"
     client(proxy.url, "iam", TARGET_ACCOUNT).update_assume_role_policy(RoleName="deployer", PolicyDocument=json.dumps(target_trust))
