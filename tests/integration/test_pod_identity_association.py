@@ -52,6 +52,7 @@ def eks_writes(local_stack):
     return [r["action"] for r in local_stack.aws_requests() if r["service"] == "eks" and r["mutating"]]
 
 
+@pytest.mark.matrix  # the new module, through the controller action, on every ansible-core claimed
 def test_create_update_tag_and_delete_as_predicted(local_stack, run_playbook, eks):
     options = {"role_arn": POD_ROLE, "target_role_arn": TARGET_ROLE, "tags": {"owner": "platform"}}
     # Check mode on nothing: created, with what only EKS makes listed, and no write.
