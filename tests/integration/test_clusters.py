@@ -138,7 +138,7 @@ def verified(run_playbook, scenario):
 
 def pods(local_stack, tmp_path, cluster, service_accounts):
     """A new pod of each ``(namespace, name, account)`` ServiceAccount in ``cluster``, keyed by ``(namespace, name)``."""
-    where = {"kube_url": cluster.kube_url, "region": cluster.region}
+    where = {"name": cluster.name, "kube_url": cluster.kube_url, "region": cluster.region}
     return {(namespace, name): local_stack.pod(namespace, name, str(tmp_path / f"pod-{cluster.name}-{namespace}-{name}"), where)
             for namespace, name, _account in service_accounts}
 
