@@ -88,13 +88,11 @@ import uuid
 from xml.sax.saxutils import escape
 
 from tests.stack.eks_pod_identity import AssumeRefused, PodIdentityApi
-from tests.stack.sts import CheckingSts, IamState, StsRefusal
+from tests.stack.sts import CheckingSts, IamState, StsRefusal, assumed_session
 
 MOTO_DEFAULT_ACCOUNT = "123456789012"
 READ_PREFIXES = ("Get", "List", "Describe")
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/")
-_ASSUMED_KEY_RE = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
-_ASSUMED_ARN_RE = re.compile(r"<Arn>arn:[^:]+:sts::(\d{12}):assumed-role/")
 # Hop-by-hop headers are not forwarded (RFC 9110 section 7.6.1).
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
@@ -463,19 +461,20 @@ class RecordingProxy:
         try:
             if action == "AssumeRoleWithWebIdentity":
                 self.sts.check_web_identity(params)
-            elif action == "AssumeRole" and self.sts.session_of(access_key) is not None:
-                self.sts.check_chained(self.sts.session_of(access_key), params)
+            elif action == "AssumeRole":
+                session = self.sts.session_of(access_key)
+                if session is not None:  # only a web-identity session's chain is checked
+                    self.sts.check_chained(session, params)
         except StsRefusal as refusal:
             return refusal
         return None
 
     def _learn_credentials(self, response_body):
         """Remember which account the keys returned by an AssumeRole act in."""
-        text = response_body.decode("utf-8", "replace")
-        key, arn = _ASSUMED_KEY_RE.search(text), _ASSUMED_ARN_RE.search(text)
-        if key and arn:
+        key, session_arn = assumed_session(response_body)
+        if key:
             with self._lock:
-                self._key_accounts[key.group(1)] = arn.group(1)
+                self._key_accounts[key] = _arn_account(session_arn)
 
     def _forward(self, method, path, headers, body):
         connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=120)

@@ -130,6 +130,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 from joserfc import errors as jose_errors
+
+from tests.stack.oidc import unverified_claims
 from joserfc import jwt
 
 SERVICE_PRINCIPAL = "pods.eks.amazonaws.com"
@@ -751,12 +753,9 @@ class PodIdentityApi:
         issuer = self.issuer_of(cluster.account, cluster.region, cluster.name) if self.issuer_of else None
         issuer = (issuer or cluster.issuer or "").rstrip("/")
         try:
-            payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (IndexError, ValueError) as e:
+            claims = unverified_claims(token)
+        except ValueError as e:
             raise _invalid_token("Service account token cannot be parsed.") from e
-        if not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
-            raise _invalid_token("Service account token cannot be parsed.")
         if not issuer or claims["iss"].rstrip("/") != issuer:
             raise _invalid_token(f"The token's issuer {claims['iss']} is not the issuer of cluster {cluster.name}.")
         if self.keys_for is None:

@@ -17,6 +17,8 @@ library, not code of ours.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 import urllib.parse
@@ -29,6 +31,19 @@ KEYS_PATH = "/keys"
 # kube-apiserver's own paths for the same documents (service account issuer discovery).
 APISERVER_DISCOVERY_PATH, APISERVER_KEYS_PATH = "/.well-known/openid-configuration", "/openid/v1/jwks"
 MIN_EXPIRATION = 600  # the API server refuses a shorter TokenRequest
+
+
+def unverified_claims(token):
+    """A JWT's claims before its signature is checked (its ``iss`` says whose keys verify it); ValueError when ``token`` is
+    no JWT with an issuer."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (AttributeError, IndexError, ValueError) as e:
+        raise ValueError(f"not a JWT: {e}") from e
+    if not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
+        raise ValueError("not a JWT with an issuer")
+    return claims
 
 
 def new_key():

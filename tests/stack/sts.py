@@ -43,8 +43,8 @@ consistency (the proxy's fault plans inject that), regional STS endpoints being 
 
 from __future__ import annotations
 
-import base64
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -55,11 +55,14 @@ import botocore.config
 from joserfc import errors as jose_errors
 from joserfc import jwk, jwt
 
+from tests.stack import oidc
 from tests.stack.iam_policy import ALLOW, Principal, PolicyError, Request, evaluate
 
 WEB_IDENTITY_ACTION, ASSUME_ROLE_ACTION = "sts:AssumeRoleWithWebIdentity", "sts:AssumeRole"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 CHAINED_SESSION_LIMIT = 3600
+_ASSUMED_KEY_RE = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
+_ASSUMED_ARN_RE = re.compile(r"<Arn>(arn:[^:]+:sts::\d{12}:assumed-role/[^<]+)</Arn>")
 NO_KEYS = ("Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity "
            "documentation for requirements")
 
@@ -79,13 +82,9 @@ def _invalid(message):
 def unverified_claims(token):
     """The claims of a JWT before its signature is checked (STS needs ``iss`` to find the keys)."""
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError) as e:
+        return oidc.unverified_claims(token)
+    except ValueError as e:
         raise _invalid("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)") from e
-    if not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
-        raise _invalid("The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)")
-    return claims
 
 
 def host_path(issuer):
@@ -234,8 +233,7 @@ class CheckingSts:
     def learn_web_identity_session(self, role_arn, response_body):
         """Remember the session a forwarded ``AssumeRoleWithWebIdentity`` for ``role_arn`` created: its keys may chain into
         spoke roles."""
-        text = response_body.decode("utf-8", "replace")
-        key, session_arn = _element(text, "AccessKeyId"), _element(text, "Arn")
+        key, session_arn = assumed_session(response_body)
         account, _name = _role_parts(role_arn)
         if key and session_arn and account:
             with self._lock:
@@ -370,7 +368,8 @@ class CheckingSts:
             raise _invalid(NO_KEYS) from e
 
 
-def _element(text, name):
-    start = text.find(f"<{name}>")
-    end = text.find(f"</{name}>", start)
-    return text[start + len(name) + 2:end] if start >= 0 and end > start else None
+def assumed_session(response_body):
+    """``(access key ID, assumed-role ARN)`` of an ``AssumeRole*`` answer (XML), or ``(None, None)``."""
+    text = response_body.decode("utf-8", "replace")
+    key, arn = _ASSUMED_KEY_RE.search(text), _ASSUMED_ARN_RE.search(text)
+    return (key.group(1), arn.group(1)) if key and arn else (None, None)
