@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_inventory
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.plan import account_plans
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import looked_up_cluster_arns
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import looked_up_issuers
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import run_clusters
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import planned_service_account_groups
@@ -35,5 +36,5 @@ class FilterModule:
 
     def filters(self):
         return {function.__name__: _filter(function)
-                for function in (checked_inventory, run_clusters, looked_up_issuers, account_plans, planned_service_accounts,
+                for function in (checked_inventory, run_clusters, looked_up_issuers, looked_up_cluster_arns, account_plans, planned_service_accounts,
                                  planned_service_account_groups)}

@@ -74,6 +74,8 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
             adopt = bool(entry["params"].get("adopt"))
             audience = entry["params"].get("audience")
             common = {"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"), "adopt": adopt, "source": source}
+            if entry.get("mode") == "pod_identity":  # its pods get it through an association, not the ServiceAccount's annotation
+                common["pod_identity"] = True
             if entry.get("hub"):  # a spoke: the hub's ServiceAccount deploys with it, in each cluster the hub role trusts
                 hub = entry["hub"]
                 external_id = entry["params"]["trusted_role"].get("external_id")
@@ -112,6 +114,8 @@ def rollout_service_accounts(outcomes):
                         "role_arn": role["arn"], "adopt": role.get("adopt", False), "source": role.get("source")}
                 if role.get("audience") and role["audience"] != DEFAULT_AUDIENCE:  # the webhook then asks for that audience
                     item["annotations"] = {AUDIENCE_ANNOTATION: role["audience"]}
+                if role.get("pod_identity"):
+                    item["pod_identity"] = True
                 items.append(item)
     return items
 

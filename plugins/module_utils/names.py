@@ -96,6 +96,20 @@ def role_arn(partition, account_id, name, path="/"):
     return f"arn:{partition}:iam::{account_id}:role{path}{name}"
 
 
+def cluster_arn(partition, region, account_id, name):
+    """``arn:<partition>:eks:<region>:<account>:cluster/<name>``: what EKS Pod Identity sends as ``aws:SourceArn``."""
+    return f"arn:{partition}:eks:{region}:{account_id}:cluster/{name}"
+
+
+def split_cluster_arn(arn):
+    """``(partition, region, account_id, name)`` of an EKS cluster ARN, or None when ``arn`` is not one."""
+    parts = split_arn(arn)
+    if not parts or parts["service"] != "eks" or not parts["region"] or not ACCOUNT_ID_RE.match(parts["account_id"]) \
+            or not parts["resource"].startswith("cluster/") or parts["resource"] == "cluster/" or "/" in parts["resource"][8:]:
+        return None
+    return parts["partition"], parts["region"], parts["account_id"], parts["resource"][8:]
+
+
 def split_role_arn(arn):
     """``(partition, account_id, path, name)`` of a role ARN, or None when ``arn`` is not one."""
     parts = _iam_resource(arn.strip()) if isinstance(arn, str) else None

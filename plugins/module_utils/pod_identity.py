@@ -30,6 +30,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
+from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import PolicyEvaluationError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import as_list
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation import decode_policy
@@ -38,6 +39,21 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation i
 SESSION_POLICY_LIMIT = 2048  # characters: STS's limit for a session policy, which EKS passes on
 _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # DNS-1123 label: a namespace
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # a ServiceAccount name
+# The options of one association: the module's, and each entry of irsa_account's associations.
+ASSOCIATION_ARGUMENT_SPEC = dict(
+    cluster_name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    service_account=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    role_arn=dict(type="str"),
+    target_role_arn=dict(type="str"),
+    disable_session_tags=dict(type="bool"),
+    policy=dict(type="json"),
+    force=dict(type="bool", default=False),
+    tags=dict(type="dict", aliases=["resource_tags"]),
+    purge_tags=dict(type="bool", default=True),
+)
+ASSOCIATION_LIMIT = 1000  # per cluster, fixed by EKS
 # What EKS makes for a new association: unknown in check mode until it exists.
 MADE_BY_EKS = ("association_id", "association_arn", "external_id", "created_at", "modified_at")
 
@@ -145,14 +161,27 @@ def find(client, cluster, namespace, service_account):
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
         raise EksIrsaError(f"could not list the pod identity associations of cluster {cluster}", exception=e) from e
     matching = [s for s in summaries if (s.get("namespace"), s.get("serviceAccount")) == (namespace, service_account)]
-    if not matching:
-        return None
+    return describe(client, cluster, matching[0]["associationId"]) if matching else None
+
+
+def cluster_associations(client, cluster):
+    """``{(namespace, ServiceAccount): summary}`` of every association of ``cluster``: one listing, each page retried alone."""
     try:
-        return client.describe_pod_identity_association(aws_retry=True, clusterName=cluster,
-                                                        associationId=matching[0]["associationId"])["association"]
+        summaries = paginate(client, "list_pod_identity_associations", "associations", clusterName=cluster)
+    except is_boto3_error_code("ResourceNotFoundException") as e:
+        raise EksIrsaError(f"EKS cluster {cluster!r} was not found in this region and account: check the cluster's name and "
+                           "region", exception=e) from e
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise EksIrsaError(f"could not list the pod identity associations of cluster {cluster}", exception=e) from e
+    return {(summary.get("namespace"), summary.get("serviceAccount")): summary for summary in summaries}
+
+
+def describe(client, cluster, association_id):
+    """The association ``association_id`` of ``cluster`` as EKS describes it (its role, target, policy and tags)."""
+    try:
+        return client.describe_pod_identity_association(aws_retry=True, clusterName=cluster, associationId=association_id)["association"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        raise EksIrsaError(f"could not read pod identity association {matching[0]['associationId']} of cluster {cluster}",
-                           exception=e) from e
+        raise EksIrsaError(f"could not read pod identity association {association_id} of cluster {cluster}", exception=e) from e
 
 
 def _same_policy(left, right):
@@ -215,81 +244,109 @@ def _predicted(existing, params, update, tags):
 def converge(module, client, iam, params):
     """Create, update, re-tag or delete the association; the module's result. ``iam`` reads the role (when O(role_arn) is
     given) in the cluster's account."""
-    cluster, namespace, service_account = params["cluster_name"], params["namespace"], params["service_account"]
-    where = f"pod identity association of {namespace}/{service_account} in cluster {cluster}"
+    cluster = params["cluster_name"]
     account = cluster_account(client, cluster)
     if params["state"] == "present" and params.get("role_arn"):
         check_role(iam, params, account)
-    existing = find(client, cluster, namespace, service_account)
-    before = view(existing) if existing else None
-    if params["state"] == "absent":
-        return _delete(module, client, params, existing, before, where)
-    if existing is None:
-        return _create(module, client, params, where)
-    update = changes(existing, params)
-    current_tags = dict(existing.get("tags") or {})
-    wanted_tags = current_tags if params.get("tags") is None else params["tags"]
-    if params.get("tags") is not None and is_owned(current_tags):
-        wanted_tags = with_owner_tag(wanted_tags)
-    to_set, to_unset = compare_aws_tags(current_tags, wanted_tags, purge_tags=params.get("purge_tags", True))
-    tags = {k: v for k, v in current_tags.items() if k not in to_unset}
-    tags.update(to_set)
-    changed = bool(update or to_set or to_unset)
-    after = _predicted(existing, params, update, tags)
-    if changed and not module.check_mode:
+    existing = find(client, cluster, params["namespace"], params["service_account"])
+    return Plan(params, existing).apply(client, module.check_mode)
+
+
+class Plan:
+    """One association's change, decided from its read (``existing``, as EKS describes it, or None): ``status``, the
+    views ``before`` and ``after``, what only EKS makes (``learnt_later``), and the writes :meth:`apply` makes."""
+
+    def __init__(self, params, existing):
+        self.params, self.existing = params, existing
+        self.where = f"pod identity association of {params['namespace']}/{params['service_account']} in cluster {params['cluster_name']}"
+        self.before = view(existing) if existing else None
+        self.update, self.to_set, self.to_unset, self.learnt_later = {}, {}, [], []
+        self.status = self.request = self.tags = None
+        if params["state"] == "absent":
+            self._plan_absent()
+        elif existing is None:
+            self._plan_create()
+        else:
+            self._plan_update()
+
+    def _plan_absent(self):
+        self.after = None
+        self.status = "ok" if self.existing is None else "deleted"
+        if self.existing is not None and not self.params.get("force") and not is_owned(self.existing.get("tags")):
+            raise EksIrsaError(f"not deleting it: {not_owned('the', self.where)}. Set force: true to delete it anyway",
+                               association=self.before)
+
+    def _plan_create(self):
+        params = self.params
+        if not params.get("role_arn"):
+            raise EksIrsaError(f"role_arn is required to create the {self.where}: give the ARN of a role in the cluster's account that "
+                               "trusts pods.eks.amazonaws.com")
+        tags = with_owner_tag(params.get("tags"))
+        self.request = {"clusterName": params["cluster_name"], "namespace": params["namespace"],
+                        "serviceAccount": params["service_account"], "roleArn": params["role_arn"], "tags": tags}
+        for option, member in (("target_role_arn", "targetRoleArn"), ("disable_session_tags", "disableSessionTags"), ("policy", "policy")):
+            if params.get(option) not in (None, ""):
+                self.request[member] = params[option]
+        update = {member: value for member, value in self.request.items()
+                  if member in ("roleArn", "targetRoleArn", "disableSessionTags", "policy")}
+        self.after = _predicted(None, params, update, tags)
+        self.learnt_later = [key for key in MADE_BY_EKS if key != "external_id" or self.request.get("targetRoleArn")]
+        self.status = "created"
+
+    def _plan_update(self):
+        params, existing = self.params, self.existing
+        self.update = changes(existing, params)
+        current_tags = dict(existing.get("tags") or {})
+        wanted_tags = current_tags if params.get("tags") is None else params["tags"]
+        if params.get("tags") is not None and is_owned(current_tags):
+            wanted_tags = with_owner_tag(wanted_tags)
+        self.to_set, self.to_unset = compare_aws_tags(current_tags, wanted_tags, purge_tags=params.get("purge_tags", True))
+        self.tags = {k: v for k, v in current_tags.items() if k not in self.to_unset}
+        self.tags.update(self.to_set)
+        self.after = _predicted(existing, params, self.update, self.tags)
+        self.status = "updated" if self.changed else "ok"
+
+    @property
+    def changed(self):
+        return self.status in ("created", "deleted") or bool(self.update or self.to_set or self.to_unset)
+
+    def predicted(self):
+        """The result as check mode gives it."""
+        return _result(self.changed, self.status, self.before, self.after, self.learnt_later)
+
+    def apply(self, client, check_mode):
+        """Make the writes (none in check mode); the result."""
+        if check_mode or not self.changed:
+            return self.predicted()
+        params, cluster = self.params, self.params["cluster_name"]
         try:
-            if update:
+            if self.status == "created":
+                try:
+                    made = view(client.create_pod_identity_association(aws_retry=True, **self.request)["association"])
+                except is_boto3_error_code("ResourceInUseException") as e:
+                    raise EksIrsaError(f"the {self.where} was created by someone else meanwhile: run again to converge it", exception=e) from e
+                return _result(True, "created", None, made, [])
+            if self.status == "deleted":
+                try:
+                    client.delete_pod_identity_association(aws_retry=True, clusterName=cluster, associationId=self.existing["associationId"])
+                except is_boto3_error_code("ResourceNotFoundException"):
+                    pass  # deleted meanwhile: what was asked
+                return self.predicted()
+            after = self.after
+            if self.update:
                 answer = client.update_pod_identity_association(aws_retry=True, clusterName=cluster,
-                                                                associationId=existing["associationId"], **update)["association"]
-                after = dict(view(answer), tags=tags)
-            if to_unset:
-                client.untag_resource(aws_retry=True, resourceArn=existing["associationArn"], tagKeys=list(to_unset))
-            if to_set:
-                client.tag_resource(aws_retry=True, resourceArn=existing["associationArn"], tags=to_set)
+                                                                associationId=self.existing["associationId"], **self.update)["association"]
+                after = dict(view(answer), tags=self.tags)
+            if self.to_unset:
+                client.untag_resource(aws_retry=True, resourceArn=self.existing["associationArn"], tagKeys=list(self.to_unset))
+            if self.to_set:
+                client.tag_resource(aws_retry=True, resourceArn=self.existing["associationArn"], tags=self.to_set)
+        except EksIrsaError:
+            raise
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            raise EksIrsaError(f"could not update the {where}", exception=e) from e
-    return _result(changed, "updated" if changed else "ok", before, after, learnt_later=[])
-
-
-def _create(module, client, params, where):
-    if not params.get("role_arn"):
-        raise EksIrsaError(f"role_arn is required to create the {where}: give the ARN of a role in the cluster's account that trusts "
-                           "pods.eks.amazonaws.com")
-    tags = with_owner_tag(params.get("tags"))
-    request = {"clusterName": params["cluster_name"], "namespace": params["namespace"], "serviceAccount": params["service_account"],
-               "roleArn": params["role_arn"], "tags": tags}
-    for option, member in (("target_role_arn", "targetRoleArn"), ("disable_session_tags", "disableSessionTags"), ("policy", "policy")):
-        if params.get(option) not in (None, ""):
-            request[member] = params[option]
-    update = {member: value for member, value in request.items() if member in ("roleArn", "targetRoleArn", "disableSessionTags", "policy")}
-    after = _predicted(None, params, update, tags)
-    learnt_later = [key for key in MADE_BY_EKS if key != "external_id" or request.get("targetRoleArn")]
-    if not module.check_mode:
-        try:
-            after = view(client.create_pod_identity_association(aws_retry=True, **request)["association"])
-        except is_boto3_error_code("ResourceInUseException") as e:
-            raise EksIrsaError(f"the {where} was created by someone else meanwhile: run again to converge it", exception=e) from e
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
-            raise EksIrsaError(f"could not create the {where}", exception=e) from e
-        learnt_later = []
-    return _result(True, "created", None, after, learnt_later)
-
-
-def _delete(module, client, params, existing, before, where):
-    if existing is None:
-        return _result(False, "ok", None, None, [])
-    if not params.get("force") and not is_owned(existing.get("tags")):
-        raise EksIrsaError(f"not deleting it: {not_owned('the', where)}. Set force: true to delete it anyway",
-                           association=before)
-    if not module.check_mode:
-        try:
-            client.delete_pod_identity_association(aws_retry=True, clusterName=params["cluster_name"],
-                                                   associationId=existing["associationId"])
-        except is_boto3_error_code("ResourceNotFoundException"):
-            pass  # deleted meanwhile: what was asked
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
-            raise EksIrsaError(f"could not delete the {where}", exception=e) from e
-    return _result(True, "deleted", before, None, [])
+            verb = {"created": "create", "deleted": "delete"}.get(self.status, "update")
+            raise EksIrsaError(f"could not {verb} the {self.where}", exception=e) from e
+        return _result(True, "updated", self.before, after, [])
 
 
 def _result(changed, status, before, after, learnt_later):

@@ -23,6 +23,11 @@ Naming the account and pinning the ARN, rather than naming the role as the princ
 the hub role does not exist yet and readable after it was recreated (IAM rewrites a role principal to the role's
 unique ID, which a new role of the same name does not get).
 
+Or EKS Pod Identity (option ``pod_identity``): per cluster, one statement letting ``pods.eks.amazonaws.com`` in with
+``sts:AssumeRole`` and ``sts:TagSession``, pinned to that cluster by ``aws:SourceAccount`` and ``aws:SourceArn``, which
+EKS sets on every request; where the entry lists ServiceAccounts, one statement per ServiceAccount, pinned also by the
+``kubernetes-namespace`` and ``kubernetes-service-account`` session tags EKS sends (:class:`DesiredPodIdentityTrust`).
+
 It also merges those statements into a shared role's existing policy (by ``Sid``), takes them out of it again
 (:meth:`DesiredTrust.without_ours`), measures the
 policy as IAM does, validates inline permission policies, and lists the providers a trust policy
@@ -59,6 +64,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_cluster_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import subject as subject_text
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
@@ -70,6 +76,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation i
 POLICY_VERSION = "2012-10-17"
 SID_PREFIX = "IrsaOidc"
 HUB_SID_PREFIX = "IrsaHub"
+POD_IDENTITY_SID_PREFIX = "IrsaPodIdentity"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+POD_IDENTITY_ACTIONS = ["sts:AssumeRole", "sts:TagSession"]  # TagSession: EKS sends the session tags with every request
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
 DEFAULT_SIZE_LIMIT = 2048
 MAX_SIZE_LIMIT = 4096
@@ -370,6 +379,67 @@ class DesiredRoleTrust(_OurStatements, namedtuple("DesiredRoleTrust", ["role_arn
         return document
 
 
+def pod_identity_statement(cluster_arn, service_account=None):
+    """The statement letting EKS Pod Identity of the cluster ``cluster_arn`` in, for every ServiceAccount of the cluster or,
+    given one, for that ServiceAccount alone (its session tags). Its Sid: the cluster's ARN (and the ServiceAccount), hashed."""
+    account_id = split_cluster_arn(cluster_arn)[2]
+    equals = {"aws:SourceAccount": account_id}
+    key = cluster_arn
+    if service_account is not None:
+        equals.update({"aws:RequestTag/kubernetes-namespace": service_account.namespace,
+                       "aws:RequestTag/kubernetes-service-account": service_account.name})
+        key += f" {service_account.namespace}:{service_account.name}"
+    return {
+        "Sid": POD_IDENTITY_SID_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16],
+        "Effect": "Allow",
+        "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+        "Action": list(POD_IDENTITY_ACTIONS),
+        "Condition": {"StringEquals": equals, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+    }
+
+
+class DesiredPodIdentityTrust(_OurStatements, namedtuple("DesiredPodIdentityTrust", ["clusters", "exclusive", "size_limit"])):
+    """A trust policy for EKS Pod Identity: ``clusters`` is ``[(cluster ARN, ServiceAccounts or None)]``, None meaning every
+    ServiceAccount of that cluster that an association gives the role."""
+
+    __slots__ = ()
+
+    def statements(self):
+        return [pod_identity_statement(arn, service_account) for arn, service_accounts in self.clusters
+                for service_account in (service_accounts if service_accounts is not None else [None])]
+
+    def document(self, current=None):
+        document = merge_statements(current, self.statements(), self.exclusive)
+        check_size(document, self.size_limit)
+        return document
+
+
+def parse_pod_identity(entries, account_id, field="pod_identity"):
+    """``[(cluster ARN, [ServiceAccount] or None)]`` of the ``pod_identity`` option, each cluster ARN checked, and of the
+    role's account when that is known (EKS takes only a role of the cluster's account)."""
+    parsed, seen = [], set()
+    for index, entry in enumerate(entries or []):
+        where = f"{field}[{index}]"
+        arn = entry.get("cluster_arn")
+        parts = split_cluster_arn(arn)
+        if parts is None:
+            raise TrustPolicyError(f"{where}.cluster_arn {arn!r} is not an EKS cluster ARN: write "
+                                   "arn:aws:eks:<region>:<account>:cluster/<name>")
+        if account_id is not None and parts[2] != account_id:
+            raise TrustPolicyError(f"{where}.cluster_arn {arn} is a cluster of account {parts[2]}, but the role is in account "
+                                   f"{account_id}: EKS Pod Identity takes only a role of the cluster's account")
+        if arn in seen:
+            raise TrustPolicyError(f"{where}: cluster {arn} is listed twice: list each cluster once")
+        seen.add(arn)
+        given = entry.get("service_accounts")
+        service_accounts = None if given is None else sorted(
+            {parse_service_account(value, f"{where}.service_accounts[{position}]") for position, value in enumerate(given)})
+        parsed.append((arn, service_accounts))
+    if not parsed:
+        raise TrustPolicyError(f"{field} is empty: list the clusters whose pods get the role, each with its cluster_arn")
+    return parsed
+
+
 # -- reading trust policies ---------------------------------------------------------------------
 
 
@@ -464,6 +534,14 @@ ROLE_ARGUMENT_SPEC = dict(
             external_id=dict(type="str", no_log=False),  # an external ID is not a secret: AWS says so, and CloudTrail logs it
         ),
     ),
+    pod_identity=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            cluster_arn=dict(type="str", required=True),
+            service_accounts=dict(type="list", elements="raw"),
+        ),
+    ),
     audience=dict(type="str", default=DEFAULT_AUDIENCE),
     allow_wildcard_subjects=dict(type="bool", default=False),
     trust_policy_mode=dict(type="str", choices=["exclusive", "shared"], default="exclusive"),
@@ -481,8 +559,8 @@ ROLE_ARGUMENT_SPEC = dict(
     adopt=dict(type="bool", default=False),
     force=dict(type="bool", default=False),
 )
-ROLE_REQUIRED_IF = [("state", "present", ["trust", "trusted_role"], True)]
-ROLE_MUTUALLY_EXCLUSIVE = [("trust", "trusted_role")]
+ROLE_REQUIRED_IF = [("state", "present", ["trust", "trusted_role", "pod_identity"], True)]
+ROLE_MUTUALLY_EXCLUSIVE = [("trust", "trusted_role", "pod_identity")]
 
 
 def validated_role_options(given, fields=None):
@@ -532,6 +610,9 @@ def check_role_options(params, fields=None):
     if checked.get("trusted_role") is not None:
         checked["trusted_role"] = checked_trusted_role(checked["trusted_role"])
         desired_trust(checked, None, None).document()
+    elif checked.get("pod_identity") is not None:
+        parse_pod_identity(checked["pod_identity"], checked["account_id"])
+        desired_trust(checked, None, None).document()
     else:
         trusted = parse_trust(checked["trust"], None, checked["account_id"], checked["allow_wildcard_subjects"])
         # Measure now, so an oversized policy fails before any call; the role's partition and account
@@ -561,12 +642,14 @@ def _checked_removal(params):
     """The options of ``state=absent``: in shared mode, ``trust`` names the statements to remove, and must be given."""
     checked = dict(params)
     if params["trust_policy_mode"] == "shared":
-        if not (params["trust"] or params.get("trusted_role")):
-            raise TrustPolicyError("trust (or trusted_role) is required with state=absent and trust_policy_mode=shared: it names "
+        if not (params["trust"] or params.get("trusted_role") or params.get("pod_identity")):
+            raise TrustPolicyError("trust (or trusted_role, or pod_identity) is required with state=absent and trust_policy_mode=shared: it names "
                                    "this task's statements, the only ones removed (the role is deleted only when no other "
                                    "statement is left)")
         if params.get("trusted_role"):
             checked["trusted_role"] = checked_trusted_role(params["trusted_role"])
+        elif params.get("pod_identity"):
+            parse_pod_identity(params["pod_identity"], None)
         else:
             parse_trust(params["trust"], None, None, params["allow_wildcard_subjects"])
     return checked
@@ -575,6 +658,9 @@ def _checked_removal(params):
 def desired_trust(options, partition, account_id):
     """The :class:`DesiredTrust` (or, with ``trusted_role``, :class:`DesiredRoleTrust`) for checked module options and the
     role's partition and account."""
+    if options.get("pod_identity"):
+        return DesiredPodIdentityTrust(parse_pod_identity(options["pod_identity"], account_id),
+                                       options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])
     if options.get("trusted_role"):
         return DesiredRoleTrust(options["trusted_role"]["arn"], options["trusted_role"].get("external_id"),
                                 options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])

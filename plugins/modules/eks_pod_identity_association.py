@@ -198,23 +198,12 @@ learnt_later:
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.clients import AWSModule
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import reported
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import checked_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import converge
 
 
-ARGUMENT_SPEC = dict(
-    cluster_name=dict(type="str", required=True),
-    namespace=dict(type="str", required=True),
-    service_account=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    role_arn=dict(type="str"),
-    target_role_arn=dict(type="str"),
-    disable_session_tags=dict(type="bool"),
-    policy=dict(type="json"),
-    force=dict(type="bool", default=False),
-    tags=dict(type="dict", aliases=["resource_tags"]),
-    purge_tags=dict(type="bool", default=True),
-)
+ARGUMENT_SPEC = ASSOCIATION_ARGUMENT_SPEC
 ARGUMENT_RULES = {}
 
 

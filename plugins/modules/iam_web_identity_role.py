@@ -48,7 +48,8 @@ options:
     type: str
   trust:
     description:
-      - The (issuer, service accounts) pairs the role trusts. With O(state=present), this or O(trusted_role) is required.
+      - The (issuer, service accounts) pairs the role trusts. With O(state=present), this, O(trusted_role) or
+        O(pod_identity) is required.
       - Entries for the same issuer are merged into one statement.
       - The module owns the whole trust policy unless O(trust_policy_mode=shared).
     type: list
@@ -93,6 +94,30 @@ options:
       external_id:
         description: The external ID the assume call must give (C(sts:ExternalId), matched with C(StringEquals)).
         type: str
+  pod_identity:
+    description:
+      - Instead of O(trust) and O(trusted_role), the EKS clusters whose pods get the role through EKS Pod Identity (an
+        association, see M(torque.eks_irsa.eks_pod_identity_association)).
+      - Per cluster, one statement lets C(pods.eks.amazonaws.com) in with C(sts:AssumeRole) and C(sts:TagSession), pinned to
+        the cluster by C(aws:SourceAccount) and C(aws:SourceArn) (C(ArnEquals)). With O(pod_identity[].service_accounts), one
+        statement per ServiceAccount instead, pinned also by the C(kubernetes-namespace) and C(kubernetes-service-account)
+        session tags EKS sends.
+      - The cluster must be in the role's account; EKS takes no other.
+    type: list
+    elements: dict
+    version_added: 1.6.0
+    suboptions:
+      cluster_arn:
+        description: The cluster's ARN, C(arn:<partition>:eks:<region>:<account>:cluster/<name>).
+        type: str
+        required: true
+      service_accounts:
+        description:
+          - The ServiceAccounts (C(namespace:name), or a dict with C(namespace) and C(name)) whose session tags the
+            statements require. Unset, any ServiceAccount of the cluster that an association gives the role gets in.
+          - An association with C(disable_session_tags) sends no tags, so it gets in only when this is unset.
+        type: list
+        elements: raw
   audience:
     description:
       - The audience (C(aud) claim) of the service account tokens, matched with C(StringEquals).

@@ -11,7 +11,8 @@ version_added: 1.1.0
 description:
   - Brings one target account's IRSA resources to O(state) in one module run. With V(present), first the IAM OIDC
     provider for the cluster's issuer (or each of O(providers)), then each role in O(roles) in order, then the
-    providers that go. With V(absent), first every role of O(roles), then the provider.
+    providers that go. With V(absent), first every role of O(roles), then the provider. O(associations) go with them
+    (see there).
   - A provider that goes (O(state=absent), or a retired cluster's entry) is kept, not deleted, while any role of the
     account other than those of this task still trusts it, or when this collection did not create it, unless C(force)
     is set. Its result then has C(status=kept), says why in C(kept) and names the roles in C(trusted_by); the task
@@ -66,6 +67,23 @@ options:
     type: list
     elements: dict
     default: []
+  associations:
+    description:
+      - The EKS Pod Identity associations of the account's clusters, each a dict of the options of
+        M(torque.eks_irsa.eks_pod_identity_association) (C(cluster_name), C(namespace), C(service_account), C(role_arn),
+        C(disable_session_tags), C(policy), C(tags), C(state), ...), or with C(role_name), the name of a role of O(roles)
+        with C(pod_identity), instead of C(role_arn).
+      - Every association is read and decided with the roles, before the first write. Each cluster is described once
+        (it must be in this account: EKS keeps its associations there, and takes only a role of that account) and its
+        associations listed once. More than 1,000 associations in a cluster, EKS's limit, is refused.
+      - The associations that go are deleted first; the others are created or changed after the roles, once the role they
+        name trusts EKS Pod Identity. With O(state=absent) every association is deleted (those this collection did not
+        make only with C(force)).
+      - The task's region is the clusters' region.
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.6.0
   account_id:
     description:
       - The 12-digit account the provider and the roles are in, given to both (an entry's own C(account_id) wins).
@@ -161,6 +179,20 @@ roles:
       status: created
       changed: true
       service_accounts: ["torque-agents:runner"]
+associations:
+  description:
+    - The result of each association done, in the order of O(associations), as
+      M(torque.eks_irsa.eks_pod_identity_association) returns it (without its diff), with C(learnt_later) in check mode.
+  returned: when O(associations) is given; on failure, the associations done before it
+  type: list
+  elements: dict
+  version_added: 1.6.0
+  sample:
+    - status: created
+      changed: true
+      learnt_later: []
+      association: {cluster_name: agents, namespace: torque-envs, service_account: runner,
+                    role_arn: "arn:aws:iam::222222222222:role/torque-runner", association_id: a-0123456789abcdef0}
 """
 
 import functools
@@ -175,8 +207,19 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider impo
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import plan_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import provider_converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import provider_result
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_ARGUMENT_SPEC
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_LIMIT
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import POD_IDENTITY_PRINCIPAL
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import Plan as AssociationPlan
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import check_role
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import checked_options as checked_association
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import cluster_account
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import cluster_associations
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import describe as describe_association
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import trusts_pod_identity
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import plan_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_outcome_result
@@ -188,8 +231,11 @@ ARGUMENT_SPEC = dict(
     provider=dict(type="dict"),
     providers=dict(type="list", elements="dict"),
     roles=dict(type="list", elements="dict", default=[]),
+    associations=dict(type="list", elements="dict", default=[]),
     account_id=dict(type="str"),
 )
+# An entry of associations: the options of eks_pod_identity_association, and the role by its name in roles.
+ASSOCIATION_ENTRY_SPEC = dict(ASSOCIATION_ARGUMENT_SPEC, role_name=dict(type="str"))
 ARGUMENT_RULES = dict(mutually_exclusive=[("provider", "providers")])
 
 # One provider entry, checked: where messages name it, its options, the wanted provider, the account given for it.
@@ -249,11 +295,44 @@ def checked_options(module):
             roles.append(validated_role_options(dict({"account_id": account_id}, **entry)))
         except EksIrsaError as e:
             raise e.at(f"{where}: ")
+    associations = [_association_entry(entry, index, state, roles) for index, entry in enumerate(module.params.get("associations") or [])]
+    seen = {}
+    for where, params, _role in associations:
+        key = (params["cluster_name"], params["namespace"], params["service_account"])
+        if key in seen:
+            raise OptionsError(f"{where}: the ServiceAccount is already {seen[key]}: EKS keeps one association per ServiceAccount")
+        seen[key] = where
     if not providers and any(role.get("trust") for role in roles):
         # A role that trusts a cluster needs its provider in the account; one that trusts a role (trusted_role) needs none.
         raise OptionsError("providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers, each "
                            "with its url (only an account whose roles all trust another role, trusted_role, needs none)")
-    return providers, roles
+    return providers, roles, associations
+
+
+def _association_entry(given, index, state, roles):
+    """``(where, params, role)``: one associations entry checked as eks_pod_identity_association checks its options, with
+    ``role`` the options of the entry of ``roles`` it names by ``role_name`` (None when it gives ``role_arn``)."""
+    where = f"associations[{index}] ({given.get('namespace')}/{given.get('service_account')})"
+    try:
+        if state == "absent" and given.get("state") not in (None, "absent"):
+            raise OptionsError(f"state is {given['state']} but the task's state is absent, which deletes every association: "
+                               "leave the entry's state out, or run the task with state=present")
+        params = validated_options(ASSOCIATION_ENTRY_SPEC, dict({"state": state}, **given),
+                                   mutually_exclusive=[("role_name", "role_arn")])
+        role = None
+        if params["state"] == "present" and params["role_name"] is not None:
+            role = next((options for options in roles if options["name"].lower() == params["role_name"].lower()), None)
+            if role is None or role["state"] != "present" or not role.get("pod_identity"):
+                raise OptionsError(f"role_name {params['role_name']!r} is not a role of roles with pod_identity and state present: "
+                                   "name one, or give role_arn")
+        if params["state"] == "present" and role is None and not params["role_arn"]:
+            raise OptionsError("role_name (a role of roles) or role_arn is required")
+        placeholder = "arn:aws:iam::000000000000:role/placeholder"  # checked for its shape alone; the role is named apart
+        checked = checked_association(dict(params, role_arn=params["role_arn"] or (placeholder if role else None)))
+        checked["role_arn"] = params["role_arn"]
+    except EksIrsaError as e:
+        raise e.at(f"{where}: ")
+    return where, checked, role
 
 
 def _without_diff(result):
@@ -276,28 +355,35 @@ class AccountRun:
     def __init__(self, module, client, providers):
         self.module, self.client, self.providers = module, client, providers
         self.provider_results, self.roles, self.diffs = {}, {}, []  # provider results by entry (where), roles by name
+        self.associations, self.eks = [], None  # the results of the associations done, in the order given; their client
 
     def outcome(self):
         """What was done so far: ``providers`` in the order given (``provider`` when the task named one), ``roles``."""
         if self.module.params.get("provider") is not None:
-            return dict(provider=self.provider_results.get("provider"), roles=self.roles)
-        return dict(providers=[self.provider_results[e.where] for e in self.providers if e.where in self.provider_results],
-                    roles=self.roles)
+            done = dict(provider=self.provider_results.get("provider"), roles=self.roles)
+        else:
+            done = dict(providers=[self.provider_results[e.where] for e in self.providers if e.where in self.provider_results],
+                        roles=self.roles)
+        if self.module.params.get("associations"):
+            done["associations"] = self.associations
+        return done
 
     def _where(self, entry):
         return f"{entry.where}: " if self.module.params.get("provider") is None else ""
 
-    def run(self, roles):
-        """Converge the providers and ``roles`` (checked options) to their states; the module's result."""
+    def run(self, roles, associations=()):
+        """Converge the providers, ``roles`` and ``associations`` (checked options) to their states; the module's result."""
         module = self.module
         role_steps = [(f"roles[{index}] ({options['name']}): ", options, RoleConverger(self.client, options["name"], module.check_mode))
                       for index, options in enumerate(roles)]
         # What the roles will trust once the run is done: a role it deletes, or no longer lets trust a provider,
         # does not keep that provider from going.
-        planned_trust = {}
+        planned_trust, planned_roles = {}, {}
         for where, options, converger in role_steps:
             planned = converged(functools.partial(plan_role, module, converger, options), where, self.outcome())
             planned_trust[options["name"].lower()] = (planned.after or {}).get("trust_policy")
+            planned_roles[options["name"].lower()] = planned.after or {}
+        association_steps = self._plan_associations(associations, planned_roles) if associations else []
         provider_steps = []
         for entry in self.providers:
             converger = provider_converger(module, self.client, entry.wanted, entry.account)
@@ -310,6 +396,10 @@ class AccountRun:
         # go while roles trust it, and their logins would break.
         ensured = [step for step in provider_steps if step[0].options["state"] == "present"]
         removed = [step for step in provider_steps if step[0].options["state"] == "absent"]
+        # An association goes before the role it names; one is made or changed once its role trusts EKS Pod Identity.
+        for where, association in association_steps:
+            if association.status == "deleted":
+                self._apply_association(where, association)
         for entry, converger in ensured:
             self._apply_provider(entry, converger)
         for where, options, converger in role_steps:
@@ -318,13 +408,69 @@ class AccountRun:
                                                service_accounts=trusted_service_accounts(options),
                                                **({"trusted_role": options["trusted_role"]["arn"]} if options.get("trusted_role") else {}))
             self._diff(f"role {options['name']}", outcome)
+        for where, association in association_steps:
+            if association.status != "deleted":
+                self._apply_association(where, association)
         for entry, converger in removed:
             self._apply_provider(entry, converger)
-        changed = any(result["changed"] for result in self.provider_results.values()) or any(role["changed"] for role in self.roles.values())
+        changed = any(result["changed"] for result in self.provider_results.values()) or \
+            any(role["changed"] for role in self.roles.values()) or any(result["changed"] for result in self.associations)
         result = dict(changed=changed, **self.outcome())
         if module._diff:  # one diff per resource, headed by its name
             result["diff"] = self.diffs
         return result
+
+    def _plan_associations(self, associations, planned_roles):
+        """``[(where, plan)]``: every association decided from reads alone, before the account's first write. Each cluster is
+        described once (it must be this account's) and its associations listed once; 1,000 per cluster is EKS's limit."""
+        eks = self.eks = self.module.client("eks")
+        account = self.module.params["account_id"] or next(
+            (arn_account_id(role["arn"]) for role in planned_roles.values() if role.get("arn")), None)
+        listed, steps = {}, []
+        for where, params, role in associations:
+            cluster = params["cluster_name"]
+            if cluster not in listed:
+                found = self._said(where, cluster_account, eks, cluster)
+                if account is not None and found != account:
+                    raise EksIrsaError(f"cluster {cluster} is in account {found}, not this task's account {account}: EKS keeps a "
+                                       "cluster's associations in the cluster's account, and takes only a role of that account; "
+                                       "run this task in that account").at(f"{where}: ", **self.outcome())
+                listed[cluster] = self._said(where, cluster_associations, eks, cluster)
+            if role is not None:
+                planned = planned_roles[role["name"].lower()]
+                params = dict(params, role_arn=planned["arn"])
+                session_tags = params.get("disable_session_tags") is not True
+                if not trusts_pod_identity(planned.get("trust_policy"), session_tags):
+                    raise EksIrsaError(f"role {role['name']}: its trust policy does not let {POD_IDENTITY_PRINCIPAL} in, so EKS "
+                                       "would refuse the association").at(f"{where}: ", **self.outcome())
+            elif params["state"] == "present" and params["role_arn"]:
+                self._said(where, check_role, self.client, params, account)
+            summary = listed[cluster].get((params["namespace"], params["service_account"]))
+            existing = self._said(where, describe_association, eks, cluster, summary["associationId"]) if summary else None
+            steps.append((where, self._said(where, AssociationPlan, params, existing)))
+        for cluster, existing in listed.items():
+            made = sum(1 for _where, plan in steps if plan.params["cluster_name"] == cluster and plan.status == "created")
+            gone = sum(1 for _where, plan in steps if plan.params["cluster_name"] == cluster and plan.status == "deleted")
+            if len(existing) + made - gone > ASSOCIATION_LIMIT:
+                raise EksIrsaError(f"cluster {cluster} has {len(existing)} pod identity associations and this task would add {made}: "
+                                   f"EKS allows {ASSOCIATION_LIMIT} per cluster, so nothing was written; use IRSA for some roles, or "
+                                   "another cluster").at("associations: ", **self.outcome())
+        return steps
+
+    def _said(self, where, function, *args):
+        """``function(*args)``; its error said of ``where``, with what was done before it."""
+        try:
+            return function(*args)
+        except EksIrsaError as e:
+            if not e.message.startswith(where):
+                raise e.at(f"{where}: ", **self.outcome())
+            raise
+
+    def _apply_association(self, where, association):
+        result = self._said(where, association.apply, self.eks, self.module.check_mode)
+        self.associations.append(_without_diff(result))
+        if result["changed"]:
+            self.diffs.append(result["diff"])
 
     def _apply_provider(self, entry, converger):
         outcome = converged(converger.apply, self._where(entry), dict(self.outcome(), arn=converger.arn))
@@ -338,8 +484,8 @@ class AccountRun:
 
 def run(module):
     """The module's result for ``module.params``; a module process and the controller action both call it."""
-    providers, roles = checked_options(module)
-    return AccountRun(module, module.client("iam"), providers).run(roles)
+    providers, roles, associations = checked_options(module)
+    return AccountRun(module, module.client("iam"), providers).run(roles, associations)
 
 
 def main():

@@ -64,6 +64,15 @@ options:
                 O(groups[].state=absent) removes only those fields again instead of deleting it.
             type: bool
             default: false
+          pod_identity:
+            description:
+              - The role reaches the pods through an EKS Pod Identity association (see
+                M(torque.eks_irsa.eks_pod_identity_association)), so the ServiceAccount gets none of IRSA's annotations
+                (C(eks.amazonaws.com/role-arn), and the group's O(sts_regional_endpoints) and O(token_expiration)). On a
+                ServiceAccount this collection made, applying it removes IRSA's annotations it had set before.
+            type: bool
+            default: false
+            version_added: 1.6.0
           source:
             description: "Where the item comes from, named in messages (the rollout gives C(<host>: eks_irsa_roles[<i>] (<role>)))."
             type: str
@@ -202,6 +211,7 @@ ARGUMENT_SPEC = dict(
             labels=dict(type="dict"),
             annotations=dict(type="dict"),
             adopt=dict(type="bool", default=False),
+            pod_identity=dict(type="bool", default=False),
             source=dict(type="str"),
         )),
         state=dict(type="str", choices=["present", "absent"]),

@@ -21,6 +21,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import SERVICE_ACCOUNT_KEYS
 
 ROLES = "eks_irsa_roles"
+MODE = "eks_irsa_mode"  # the default mode of a host's roles
+MODES = ("irsa", "pod_identity")
 CLUSTERS = "eks_irsa_clusters"
 HUB = "eks_irsa_hub"
 TORQUE_AGENT = "eks_irsa_torque_agent"  # the Torque agent the blueprint snippets name, per cluster
@@ -92,7 +94,7 @@ def _sorted(options):
 # task's; the trust comes from the entry's subjects and clusters, or is the hub's; the account is the host's; the trust
 # is exclusive; tags set outside the inventory are kept; the quota is eks_irsa_managed_policy_quota), or leaves them at
 # the module's default.
-PLANNED_OPTIONS = ("state", "trust", "trusted_role", "account_id", "trust_policy_mode", "purge_tags", "managed_policy_quota")
+PLANNED_OPTIONS = ("state", "trust", "trusted_role", "pod_identity", "account_id", "trust_policy_mode", "purge_tags", "managed_policy_quota")
 MODULE_DEFAULT_OPTIONS = ("trust_policy_size_limit", "purge_managed_policies", "purge_inline_policies", "force")
 ROLE_OPTIONS = {key: option for key, option in ROLE_ARGUMENT_SPEC.items() if key not in PLANNED_OPTIONS + MODULE_DEFAULT_OPTIONS}
 # What a role entry names that the module does not: whose pods may assume the role, and in which clusters.
@@ -101,6 +103,12 @@ TRUSTED_OPTIONS = dict(
     namespace=dict(type="str"),  # default eks_irsa_namespace
     subjects=dict(type="list", elements="raw"),  # 'namespace:name' or a SUBJECT mapping; instead of the two above
     clusters=dict(type="list", elements="str"),  # default every present cluster of the run
+    # How its pods get it: irsa (the OIDC provider, the annotated ServiceAccount) or pod_identity (an EKS Pod Identity
+    # association); default eks_irsa_mode, else irsa. The other three are pod_identity's.
+    mode=dict(type="str", choices=list(MODES)),
+    pin_service_accounts=dict(type="bool"),  # the trust also requires the ServiceAccounts' session tags
+    disable_session_tags=dict(type="bool"),  # the associations send no session tags
+    session_policy=dict(type="raw"),  # the associations' session policy (a mapping or JSON); needs disable_session_tags
 )
 # A role's options passed to the module as written; the plan adds the tags it sets (eks_irsa_tags, the cluster tag).
 PASSED_THROUGH = tuple(key for key in ROLE_OPTIONS if key not in ("name", "tags"))

@@ -25,6 +25,7 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks i
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import host_variables
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import refuse
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import HUB
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import MODE
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import ROLES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PlanError
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.role_plans import checked_role_names
@@ -45,7 +46,7 @@ def hub_hosts(hosts, hostvars, hub):
     return of_account[0] if of_account else None
 
 
-def account_plan(host, host_vars, issuers, hub=None, hub_host=False):
+def account_plan(host, host_vars, issuers, hub=None, hub_host=False, cluster_arns=None):
     """One account's plan (see the module docstring); raises :class:`PlanError` naming the variable.
 
     ``issuers`` maps a cluster's name to the issuer the preflight looked up; a cluster's own issuer wins. ``hub`` is the
@@ -57,7 +58,8 @@ def account_plan(host, host_vars, issuers, hub=None, hub_host=False):
     account_id, clusters, quota = account["account_id"], account["clusters"], account["managed_policy_quota"]
     tags = host_vars.get("eks_irsa_tags") or {}
     namespace = host_vars.get("eks_irsa_namespace")
-    roles = role_plans(host_vars.get(ROLES) or [], clusters, namespace, account_id, suffix=host, tags=tags, managed_policy_quota=quota)
+    roles = role_plans(host_vars.get(ROLES) or [], clusters, namespace, account_id, suffix=host, tags=tags, managed_policy_quota=quota,
+                       mode=host_vars.get(MODE), region=host_vars.get("eks_irsa_region"), cluster_arns=cluster_arns)
     if hub is not None:
         if hub_host:  # the hub role, with its ServiceAccount, is the first host of the hub's account's
             hub_roles = role_plans([hub["role"]], clusters, namespace, account_id, suffix=host, tags=tags, managed_policy_quota=quota,
@@ -68,7 +70,7 @@ def account_plan(host, host_vars, issuers, hub=None, hub_host=False):
     # A provider accepts at least the audience of every role that trusts it (others' client IDs are kept).
     audiences = {}
     for role in roles:
-        for name in role["clusters"]:
+        for name in role["clusters"] if role.get("mode") != "pod_identity" else ():  # Pod Identity needs no provider
             audiences.setdefault(name, set()).add(role["params"].get("audience") or DEFAULT_AUDIENCE)
     providers = [{"cluster": cluster["name"], "url": cluster["issuer"], "state": "present", "tags": provider_tags(cluster, tags),
                   "client_ids": sorted(audiences[cluster["name"]])}
@@ -84,6 +86,8 @@ def account_plan(host, host_vars, issuers, hub=None, hub_host=False):
         # filter or a branch in the per-account task would be loaded or compiled again in every forked worker.
         "provider_arguments": {state: provider_arguments(providers, state) for state in ("present", "absent")},
         "roles": roles,
+        # irsa_account's associations: one per ServiceAccount of a role in mode pod_identity, and those of retired clusters.
+        "associations": [association for role in roles for association in role.get("associations", []) + role.get("retired_associations", [])],
     }
 
 
@@ -153,9 +157,10 @@ def checked_unique_stats_keys(plans_by_host):
                             "digits: rename one of the two hosts")
 
 
-def account_plans(hosts, hostvars, issuers=None):
+def account_plans(hosts, hostvars, issuers=None, cluster_arns=None):
     """``{host: plan}`` for every account, all checked; ``issuers`` maps each cluster's name to the issuer the
-    preflight looked up (a cluster that gives its issuer needs none). Raises :class:`PlanError` naming each bad account."""
+    preflight looked up (a cluster that gives its issuer needs none), ``cluster_arns`` to its ARN. Raises
+    :class:`PlanError` naming each bad account."""
     plans, problems = {}, []
     variables = host_variables(hosts, hostvars)
     try:
@@ -165,7 +170,7 @@ def account_plans(hosts, hostvars, issuers=None):
     hub_host = hub_hosts(hosts, variables, hub)
     for host in hosts:
         try:
-            plans[host] = account_plan(host, variables[host], issuers or {}, hub=hub, hub_host=host == hub_host)
+            plans[host] = account_plan(host, variables[host], issuers or {}, hub=hub, hub_host=host == hub_host, cluster_arns=cluster_arns)
         except PlanError as e:
             problems.append(f"{host}: {e}")
     refuse(problems)

@@ -19,7 +19,12 @@ import re
 
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import LimitError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import TAG_VALUE_MAX_LENGTH
+from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import cluster_arn as cluster_arn_text
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import role_arn as role_arn_text
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_cluster_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import checked_options as checked_association
+from ansible_collections.torque.eks_irsa.plugins.module_utils.regions import partition_of
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import has_wildcard
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
@@ -27,6 +32,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import role_entries
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import CLUSTERS
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import HUB
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import MODES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PASSED_THROUGH
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import ROLES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import SPOKE
@@ -35,6 +41,8 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema i
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import CLUSTER_TAG
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.run_clusters import present_clusters
 
+# A role entry's keys of mode pod_identity.
+POD_IDENTITY_KEYS = ("pin_service_accounts", "disable_session_tags", "session_policy")
 # How the plan names a role's managed policy quota: as the inventory sets it.
 QUOTA_FIELDS = {"managed_policy_quota": "eks_irsa_managed_policy_quota"}
 
@@ -167,14 +175,81 @@ def _one_role(role, clusters, namespace, suffix):
     return trust, trusted, names, unpinned
 
 
-def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, managed_policy_quota=None, field=ROLES):
+def _session_policy(role):
+    """The role's ``session_policy`` as the JSON text EKS takes, or None."""
+    policy = role.get("session_policy")
+    if policy is None:
+        return None
+    if isinstance(policy, dict):
+        return json.dumps(policy, separators=(",", ":"), sort_keys=True)
+    if not isinstance(policy, str):
+        raise PlanError(f"session_policy {json.dumps(policy, default=str)} is neither a policy mapping nor JSON text")
+    return policy
+
+
+def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns, tags):
+    """``(pod_identity, associations)`` of a role in mode pod_identity: its trust (iam_web_identity_role's option) and
+    one association per ServiceAccount it serves, checked as EKS checks them. Raises :class:`PlanError`."""
+    for key, why in (("audience", "an association's pods get no token audience of theirs"),
+                     ("allow_wildcard_subjects", "an association names one ServiceAccount, never a pattern")):
+        if role.get(key) is not None:
+            raise PlanError(f"{key} is IRSA's, and this role's mode is pod_identity ({why}): leave it out, or set mode: irsa")
+    pinned, disabled = bool(role.get("pin_service_accounts")), bool(role.get("disable_session_tags"))
+    if pinned and disabled:
+        raise PlanError("pin_service_accounts needs the session tags that disable_session_tags turns off (the trust would let no "
+                        "pod in): leave one of them out")
+    policy = _session_policy(role)
+    if policy is not None and not disabled:
+        raise PlanError("session_policy needs disable_session_tags: true (EKS refuses a session policy with session tags): set it")
+    pod_identity, associations = [], []
+    for cluster in role_clusters:
+        subjects = [subject for subject in trusted if subject["cluster"] == cluster["name"]]
+        if not subjects:
+            continue
+        arn = (cluster_arns or {}).get(cluster["name"])
+        if arn is None:
+            if not cluster.get("region"):
+                raise PlanError(f"the role's mode is pod_identity, and its trust names cluster {cluster['name']!r} by its ARN, which "
+                                "holds the cluster's region: set eks_irsa_region (or the region of its eks_irsa_clusters entry)")
+            arn = cluster_arn_text(partition_of(cluster["region"]), cluster["region"], account_id, cluster["name"])
+        _partition, cluster_region, cluster_account, _name = split_cluster_arn(arn)
+        if cluster_account != account_id:
+            raise PlanError(f"the role's mode is pod_identity, but cluster {cluster['name']!r} is in account {cluster_account} "
+                            f"({arn}), not this account {account_id}: EKS Pod Identity takes only a role of the cluster's account. "
+                            f"List the role under a host of account {cluster_account}, or set mode: irsa for it")
+        if region != cluster_region:
+            raise PlanError(f"the role's mode is pod_identity, and the rollout makes its associations with the account's region: "
+                            f"eks_irsa_region is {region or 'unset'}, but cluster {cluster['name']!r} is in {cluster_region}. "
+                            f"Set eks_irsa_region: {cluster_region} for this host")
+        pod_identity.append(dict({"cluster_arn": arn},
+                                 **({"service_accounts": [f"{s['namespace']}:{s['name']}" for s in subjects]} if pinned else {})))
+        for subject in subjects:
+            association = {"cluster_name": cluster["name"], "namespace": subject["namespace"], "service_account": subject["name"],
+                           "role_name": role["name"], "tags": tags}
+            if disabled:
+                association["disable_session_tags"] = True
+            if policy is not None:
+                association["policy"] = policy
+            try:  # the module's own checks: names, the session policy's JSON and size
+                checked_association(dict(association, role_arn=f"arn:aws:iam::{account_id}:role/{role['name']}", state="present"))
+            except EksIrsaError as e:
+                raise PlanError(str(e)) from None
+            associations.append(association)
+    return pod_identity, associations
+
+
+def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, managed_policy_quota=None, field=ROLES, mode=None,
+               region=None, cluster_arns=None):
     """``[{"service_accounts", "retired_service_accounts", "trusted", "clusters", "params"}]`` for an account's roles.
 
     ``clusters`` are the run's (:func:`~.run_clusters.account_clusters`, issuers known); ``service_accounts``
     (``{cluster, namespace, name}``) are applied in their clusters, ``retired_service_accounts`` removed from the retired
     clusters; ``trusted`` lists every subject (``pattern``: a wildcard, trusted and not applied). ``namespace`` is the
     host's (``eks_irsa_namespace``), the default of its roles. ``field`` is the variable messages name (the hub role is
-    ``eks_irsa_hub``'s). Raises :class:`PlanError`.
+    ``eks_irsa_hub``'s). ``mode`` is the host's ``eks_irsa_mode``, the default of its roles; a role in mode pod_identity
+    (:func:`_pod_identity`) trusts EKS Pod Identity of each cluster, in ``region`` (the account's), and gets an association
+    per ServiceAccount (``associations``); ``cluster_arns`` are the clusters' ARNs as the preflight looked them up. Raises
+    :class:`PlanError`.
     """
     several = len(clusters) > 1
     retired = [cluster for cluster in clusters if cluster["state"] != "present"]
@@ -195,7 +270,22 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
                 raise PlanError(f"{where}: service account {label!r} is already used by role {seen[key]!r}; one ServiceAccount "
                                 "carries one role ARN, so give each role its own service_account")
             seen[key] = role["name"]
+        role_mode = role.get("mode") or mode or MODES[0]
+        if role_mode not in MODES:
+            raise PlanError(f"{where}: mode {json.dumps(role_mode, default=str)} is neither irsa nor pod_identity")
         params = _role_params(role, trust, account_id, role_tags, managed_policy_quota)
+        associations = []
+        if role_mode == "pod_identity":
+            try:
+                params.pop("trust")
+                params["pod_identity"], associations = _pod_identity(role, trusted, _role_clusters(role, clusters), account_id, region,
+                                                                     cluster_arns, role_tags)
+            except PlanError as e:
+                raise PlanError(f"{where}: {e}") from None
+        elif any(role.get(key) is not None for key in POD_IDENTITY_KEYS):
+            given = ", ".join(key for key in POD_IDENTITY_KEYS if role.get(key) is not None)
+            raise PlanError(f"{where}: {given} only applies to a role in mode pod_identity, and this role's mode is irsa: set "
+                            "mode: pod_identity, or leave it out")
         try:  # the module's own checks (it fills its defaults itself), naming the quota as the inventory sets it
             validated_role_options(params, fields=QUOTA_FIELDS)
         except (TrustPolicyError, LimitError) as e:
@@ -208,6 +298,10 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
             "clusters": cluster_names,
             "params": params,
             "source": where,
+            **({"mode": role_mode, "associations": associations,
+                "retired_associations": [{"cluster_name": cluster["name"], "namespace": sa_namespace, "service_account": sa_name,
+                                          "state": "absent"} for cluster in retired for sa_namespace, sa_name in unpinned]}
+               if role_mode == "pod_identity" else {}),
         })
     return planned
 

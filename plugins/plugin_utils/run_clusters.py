@@ -123,6 +123,13 @@ def looked_up_issuers(lookups):
             for lookup in lookups or [] if lookup.get("issuer_url")}
 
 
+def looked_up_cluster_arns(lookups):
+    """``{cluster name: cluster ARN}`` from the same results as :func:`looked_up_issuers`: the account and region of each
+    cluster the preflight looked up, which EKS Pod Identity's trust and associations name."""
+    return {lookup[lookup.get("ansible_loop_var") or "item"]["name"]: lookup["cluster_arn"]
+            for lookup in lookups or [] if lookup.get("cluster_arn")}
+
+
 def present_clusters(clusters):
     return [cluster for cluster in clusters if cluster["state"] == PRESENT]
 

@@ -119,8 +119,12 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
                                "one ServiceAccount carries one role ARN")
         seen.add(name)
         where = f"service_account_items[{index}] ({name})"
-        annotations = dict(common_annotations, **_as_text_map(item.get("annotations"), where + " annotations"))
-        annotations[ROLE_ARN] = role_arn
+        annotations = _as_text_map(item.get("annotations"), where + " annotations")
+        if not _checked_boolean(item.get("pod_identity") or False, where + " pod_identity"):
+            # IRSA's annotations; a Pod Identity role's pods get it from their association, and must not carry one
+            # (the SDK would take the annotation's web identity first)
+            annotations = dict(common_annotations, **annotations)
+            annotations[ROLE_ARN] = role_arn
         labels = dict(common_labels, **_checked_labels(item.get("labels"), where + " labels"))
         if _checked_boolean(item.get("adopt") or False, where + " adopt"):
             # Adopted, not ours: it must not look ours, or teardown would delete the whole object.
@@ -128,6 +132,8 @@ def service_account_manifests(items, namespace, labels=None, sts_regional_endpoi
         metadata = {"name": item["name"], "namespace": namespace, "labels": labels, "annotations": annotations}
         if not labels:  # an empty map would be a field of ours, over the labels of whoever made it
             del metadata["labels"]
+        if not annotations:
+            del metadata["annotations"]
         manifests.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata})
     return manifests
 
@@ -176,11 +182,19 @@ def service_account_status(manifests, existing, items=None, namespace=""):
         if found is None:
             status[metadata["name"]] = "created"
         elif _is_subset(metadata.get("labels", {}), found["metadata"].get("labels") or {}) and \
-                _is_subset(metadata.get("annotations", {}), found["metadata"].get("annotations") or {}):
+                _is_subset(metadata.get("annotations", {}), found["metadata"].get("annotations") or {}) and \
+                not _drops_role_annotation(metadata, found):
             status[metadata["name"]] = "ok"
         else:
             status[metadata["name"]] = "updated" if is_managed(found) else "adopted"
     return status
+
+
+def _drops_role_annotation(metadata, found):
+    """True when applying a manifest without IRSA's role annotation (a Pod Identity role's) to a ServiceAccount this
+    collection made, which carries one, removes it: the server-side apply drops the fields of ours it no longer lists."""
+    return ROLE_ARN not in (metadata.get("annotations") or {}) and is_managed(found) and \
+        ROLE_ARN in ((found.get("metadata") or {}).get("annotations") or {})
 
 
 def is_managed(obj):

@@ -35,7 +35,7 @@ def role(name="torque-runner", **options):
 
 def test_the_account_id_reaches_the_provider_and_every_role_unless_an_entry_gives_its_own():
     module = FakeModule({"url": ISSUER}, [role(), role("other", account_id="333333333333"), {"name": "old", "state": "absent"}])
-    (entry,), roles = irsa_account.checked_options(module)
+    (entry,), roles, _associations = irsa_account.checked_options(module)
     provider, wanted, provider_account = entry.options, entry.wanted, entry.account
     assert provider_account == ACCOUNT and provider["state"] == "present" and provider["purge_tags"] is True
     assert wanted.issuer.url == ISSUER and entry.where == "provider"
@@ -63,7 +63,7 @@ def test_a_bad_entry_fails_naming_it_before_any_aws_call(provider, roles, messag
 @pytest.mark.parametrize("provider", [{"url": ISSUER}, {"url": ISSUER, "state": "absent"}])
 def test_state_absent_deletes_every_listed_role_and_the_provider(provider):
     module = FakeModule(provider, [role(), {"name": "old", "state": "absent"}], state="absent")
-    (entry,), roles = irsa_account.checked_options(module)
+    (entry,), roles, _associations = irsa_account.checked_options(module)
     assert entry.options["state"] == "absent" and [(r["name"], r["state"]) for r in roles] == [("torque-runner", "absent"), ("old", "absent")]
 
 
@@ -91,7 +91,7 @@ OTHER_ISSUER = "https://oidc.eks.us-west-2.amazonaws.com/id/0THERC1USTER"
 
 def test_providers_each_have_their_state_and_a_retired_one_may_go_in_a_present_task():
     module = FakeModule(None, [role()], providers=[{"url": ISSUER}, {"url": OTHER_ISSUER, "state": "absent", "force": True}])
-    providers, _roles = irsa_account.checked_options(module)
+    providers, _roles, _associations = irsa_account.checked_options(module)
     assert [(p.where, p.wanted.issuer.url, p.options["state"], p.options["force"], p.account) for p in providers] == [
         ("providers[0]", ISSUER, "present", False, ACCOUNT), ("providers[1]", OTHER_ISSUER, "absent", True, ACCOUNT)]
 
@@ -115,5 +115,5 @@ def test_an_account_needs_a_provider_only_for_roles_that_trust_a_cluster():
     with pytest.raises(Failed) as failed:
         reported(FakeModule(None, [trusting, spoke], providers=[]), irsa_account.checked_options)
     assert str(failed.value).startswith("providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers")
-    providers, roles = irsa_account.checked_options(FakeModule(None, [spoke], providers=[]))
+    providers, roles, _associations = irsa_account.checked_options(FakeModule(None, [spoke], providers=[]))
     assert providers == [] and roles[0]["trusted_role"] == {"arn": "arn:aws:iam::123456789012:role/hub", "external_id": None}

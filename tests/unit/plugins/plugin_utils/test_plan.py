@@ -53,8 +53,8 @@ def _problems(hosts, hostvars, issuers=None):
 
 def test_filters_are_the_plan_functions_with_filter_errors():
     registered = filters.FilterModule().filters()
-    assert set(registered) == {"checked_inventory", "run_clusters", "looked_up_issuers", "account_plans", "planned_service_accounts",
-                               "planned_service_account_groups"}
+    assert set(registered) == {"checked_inventory", "run_clusters", "looked_up_issuers", "looked_up_cluster_arns", "account_plans",
+                               "planned_service_accounts", "planned_service_account_groups"}
     with pytest.raises(AnsibleFilterError) as error:
         registered["account_plans"](*_inventory(dev=_account("1")), ISSUERS)
     assert str(error.value).splitlines()[1].startswith("dev: eks_irsa_account_id '1' is not an AWS account ID")
@@ -167,6 +167,7 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
                                      "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False}},
             "absent": {"provider": {"url": ISSUER}}},
         "roles": role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
+        "associations": [],  # IRSA roles only: no EKS Pod Identity association
     }
     assert plans["dev"]["roles"][0]["params"]["tags"] == tags
     # A host's own eks_irsa_issuer wins over the looked-up one, in IAM's form (no trailing slash).
