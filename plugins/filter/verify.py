@@ -25,7 +25,22 @@ def verify_checks(plan, cluster=None):
         "namespace": service_account["namespace"],
         "service_account": service_account["name"],
     }, **({"audience": role["params"]["audience"]} if role["params"].get("audience") else {}))
-        for role in plan or [] for service_account in role["service_accounts"] if cluster is None or service_account.get("cluster") == cluster]
+        for role in plan or [] if role.get("mode") != "pod_identity"
+        for service_account in role["service_accounts"] if cluster is None or service_account.get("cluster") == cluster]
+
+
+def _pod_identity_checks(plan, cluster):
+    """irsa_verify's ``pod_identity`` checks of the roles in mode pod_identity, for ``cluster`` (its entry of the run)."""
+    checks = []
+    for role in plan:
+        if role.get("mode") != "pod_identity":
+            continue
+        arns = {entry["cluster_arn"].rsplit("/", 1)[-1]: entry["cluster_arn"] for entry in role["params"]["pod_identity"]}
+        checks.extend({"role_name": role["params"]["name"], "role_path": role["params"].get("path") or "/",
+                       "cluster_name": association["cluster_name"], "cluster_arn": arns[association["cluster_name"]],
+                       "namespace": association["namespace"], "service_account": association["service_account"]}
+                      for association in role["associations"] if association["cluster_name"] == cluster["name"])
+    return checks
 
 
 def _resources_of(reads, cluster, kind):
@@ -74,6 +89,19 @@ def verify_runs(plan, clusters, current_issuers=None, reads=None):
             "context": cluster.get("context"),
             "spokes": [], "hub": None,
         })
+    # EKS Pod Identity's checks, in the run of their cluster, or one of their own where the account has no provider there.
+    for cluster in clusters:
+        checks = _pod_identity_checks(plan["roles"], cluster) if cluster["state"] == "present" else []
+        if not checks or cluster["name"] in unreadable_clusters(reads):
+            continue
+        run = next((run for run in runs if run["name"] == cluster["name"]), None)
+        if run is None:
+            run = {"name": cluster["name"], "cluster": cluster["name"] if len(clusters) > 1 else None, "issuer": None,
+                   "cluster_issuer": None, "checks": [], "service_accounts": _resources_of(reads, cluster["name"], "ServiceAccount"),
+                   "pods": _resources_of(reads, cluster["name"], "Pod"), "kubeconfig": cluster.get("kubeconfig"),
+                   "context": cluster.get("context"), "spokes": [], "hub": None}
+            runs.append(run)
+        run["pod_identity"] = checks
     if spokes or hub:  # the hub topology's checks, once per account: in its first run, or one of their own
         if not runs:
             runs.append({"name": None, "cluster": None, "issuer": None, "cluster_issuer": None, "checks": [], "service_accounts": [],

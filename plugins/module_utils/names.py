@@ -43,6 +43,7 @@ SKIP_CONTAINERS_ANNOTATION = ANNOTATION_PREFIX + "skip-containers"
 
 # The prefix of the tags the collection sets itself on providers and roles (ownership, cluster).
 TAG_PREFIX = "eks-irsa:"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"  # the service EKS Pod Identity assumes a role as
 
 # The label on every ServiceAccount the collection applies: what teardown and verify recognise as ours.
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -27,6 +27,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import POD_IDENTITY_PRINCIPAL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
@@ -88,8 +89,6 @@ def checked_options(params):
             raise EksIrsaError("policy needs disable_session_tags: true (EKS refuses a session policy with session tags): set it")
     return params
 
-
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
 def _arn_account(arn):
@@ -162,6 +161,21 @@ def find(client, cluster, namespace, service_account):
         raise EksIrsaError(f"could not list the pod identity associations of cluster {cluster}", exception=e) from e
     matching = [s for s in summaries if (s.get("namespace"), s.get("serviceAccount")) == (namespace, service_account)]
     return describe(client, cluster, matching[0]["associationId"]) if matching else None
+
+
+def agent_runs(client, cluster):
+    """Whether the cluster runs the Pod Identity Agent: EKS Auto Mode has it built in, else the ``eks-pod-identity-agent``
+    add-on (one ``DescribeCluster``, one ``DescribeAddon``)."""
+    try:
+        described = client.describe_cluster(aws_retry=True, name=cluster)["cluster"]
+        if (described.get("computeConfig") or {}).get("enabled"):
+            return True
+        client.describe_addon(aws_retry=True, clusterName=cluster, addonName="eks-pod-identity-agent")
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return False
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
+        raise EksIrsaError(f"could not read EKS cluster {cluster} and its add-on eks-pod-identity-agent", exception=e) from e
+    return True
 
 
 def cluster_associations(client, cluster):

@@ -46,6 +46,7 @@ from collections import namedtuple
 from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksIrsaError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import normalize_issuer
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import POD_IDENTITY_PRINCIPAL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import provider_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
@@ -79,6 +80,12 @@ class AwsPrincipal(namedtuple("AwsPrincipal", ["arn", "account_id", "partition"]
         if not parts:
             raise PolicyEvaluationError(f"{role_arn!r} is not an ARN")
         return cls(role_arn, parts["account_id"], parts["partition"])
+
+
+class ServicePrincipal(namedtuple("ServicePrincipal", ["service"])):
+    """An AWS service calling on its own behalf, such as EKS Pod Identity (``pods.eks.amazonaws.com``)."""
+
+    __slots__ = ()
 
 
 _STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}
@@ -277,6 +284,8 @@ def _principal_matches(principal, requester, where):
     if isinstance(requester, AwsPrincipal):
         names = {requester.arn, requester.account_id, f"arn:{requester.partition}:iam::{requester.account_id}:root"}
         return any(value in names for value in aws)
+    if isinstance(requester, ServicePrincipal):
+        return requester.service in as_list(principal.get("Service", []))
     return any(value in ("*", requester) for value in as_list(principal.get("Federated", [])))
 
 
@@ -377,6 +386,39 @@ def evaluate_assume_role(policy_document, role_arn, external_id=None):
     """:func:`evaluate_trust` for ``sts:AssumeRole`` by a session of the role ``role_arn`` (the hub topology's hop from the
     hub role to a spoke role), giving ``external_id`` (None: none given)."""
     return evaluate_trust(policy_document, AwsPrincipal.of_role(role_arn), ASSUME_ROLE_ACTION, assume_role_context(role_arn, external_id))
+
+
+TAG_SESSION_ACTION = "sts:TagSession"
+
+
+def pod_identity_context(cluster_arn, namespace, service_account, session_tags=True, pod_name="verify-pod",
+                         pod_uid="00000000-0000-0000-0000-000000000000"):
+    """The condition keys of the ``sts:AssumeRole`` (and ``sts:TagSession``) EKS Pod Identity makes for a pod of
+    ``namespace/service_account`` in the cluster ``cluster_arn``: ``aws:SourceArn``, ``aws:SourceAccount`` and, unless the
+    association disables them, its six session tags as ``aws:RequestTag/*`` with ``aws:TagKeys``."""
+    parts = split_arn(cluster_arn)
+    if not parts:
+        raise PolicyEvaluationError(f"{cluster_arn!r} is not an ARN")
+    context = {"aws:SourceArn": cluster_arn, "aws:SourceAccount": parts["account_id"]}
+    if session_tags:
+        tags = {"eks-cluster-arn": cluster_arn, "eks-cluster-name": parts["resource"].split("/", 1)[-1],
+                "kubernetes-namespace": namespace, "kubernetes-service-account": service_account,
+                "kubernetes-pod-name": pod_name, "kubernetes-pod-uid": pod_uid}
+        context.update({f"aws:RequestTag/{key}": value for key, value in tags.items()})
+        context["aws:TagKeys"] = sorted(tags)
+    return context
+
+
+def evaluate_pod_identity(policy_document, cluster_arn, namespace, service_account, session_tags=True):
+    """:func:`evaluate_trust` for EKS Pod Identity assuming the role for a pod of ``namespace/service_account``: the
+    decision on ``sts:AssumeRole`` and, when session tags are sent, on ``sts:TagSession`` too (both must be allowed)."""
+    context = pod_identity_context(cluster_arn, namespace, service_account, session_tags)
+    requester = ServicePrincipal(POD_IDENTITY_PRINCIPAL)
+    decisions = [evaluate_trust(policy_document, requester, action, context)
+                 for action in (ASSUME_ROLE_ACTION,) + ((TAG_SESSION_ACTION,) if session_tags else ())]
+    if DENY in decisions:
+        return DENY
+    return ALLOW if all(decision == ALLOW for decision in decisions) else NOT_APPLICABLE
 
 
 def _resource_matches(patterns, resource, where):

@@ -62,6 +62,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import chec
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_session_duration
 from ansible_collections.torque.eks_irsa.plugins.module_utils.limits import check_tags
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import POD_IDENTITY_PRINCIPAL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import WEB_IDENTITY_ACTION
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_cluster_arn
@@ -77,7 +78,6 @@ POLICY_VERSION = "2012-10-17"
 SID_PREFIX = "IrsaOidc"
 HUB_SID_PREFIX = "IrsaHub"
 POD_IDENTITY_SID_PREFIX = "IrsaPodIdentity"
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 POD_IDENTITY_ACTIONS = ["sts:AssumeRole", "sts:TagSession"]  # TagSession: EKS sends the session tags with every request
 ASSUME_ROLE_ACTION = "sts:AssumeRole"
 DEFAULT_SIZE_LIMIT = 2048

@@ -207,12 +207,12 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider impo
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import plan_provider
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import provider_converger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import provider_result
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import POD_IDENTITY_PRINCIPAL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_LIMIT
-from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import POD_IDENTITY_PRINCIPAL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import Plan as AssociationPlan
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import check_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import checked_options as checked_association

@@ -126,6 +126,48 @@ options:
       service_account:
         description: Name of the hub's ServiceAccount, for the findings.
         type: str
+  pod_identity:
+    description:
+      - The roles and ServiceAccounts of EKS Pod Identity (the rollout's mode C(pod_identity)), each checked for the chain
+        a pod's credentials depend on there; findings C(pod-identity-agent-missing), C(association-missing),
+        C(association-other-role), C(association-target-role), C(role-missing), C(pod-identity-trust-denied),
+        C(service-account-missing), C(irsa-annotation-conflict), or C(ok).
+      - The cluster runs the Pod Identity Agent (the C(eks-pod-identity-agent) add-on; EKS Auto Mode has it built in); the
+        ServiceAccount has an association naming the role, without a target role; the role's trust lets
+        C(pods.eks.amazonaws.com) in for the request EKS makes (C(sts:AssumeRole), and C(sts:TagSession) unless the
+        association disables session tags, with the cluster as C(aws:SourceArn) and the pod's session tags); and the
+        ServiceAccount carries no IRSA role annotation, which the SDK would take first.
+      - Each cluster is read once, in the task's region (C(eks:DescribeCluster), C(eks:DescribeAddon),
+        C(eks:ListPodIdentityAssociations), C(eks:DescribePodIdentityAssociation)).
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.6.0
+    suboptions:
+      role_name:
+        description: Name of the role.
+        type: str
+        required: true
+      role_path:
+        description: Path of the role.
+        type: str
+        default: /
+      cluster_name:
+        description: Name of the EKS cluster.
+        type: str
+        required: true
+      cluster_arn:
+        description: ARN of the EKS cluster, which EKS sends as C(aws:SourceArn).
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the ServiceAccount.
+        type: str
+        required: true
+      service_account:
+        description: Name of the ServiceAccount.
+        type: str
+        required: true
   service_accounts:
     description:
       - The ServiceAccount objects of the namespace(s), as M(kubernetes.core.k8s_info) returns them in C(resources).
@@ -261,6 +303,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import vali
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import DEFAULT_AUDIENCE
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider import get_provider
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import agent_runs
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import cluster_associations
+from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import describe as describe_association
 from ansible_collections.torque.eks_irsa.plugins.module_utils.retry import paginate
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import get_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import DEFAULT_SIZE_LIMIT
@@ -275,6 +320,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import summ
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify_hub_permissions
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import verify_spoke
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify_pod_identity import PodIdentityCheck
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify_pod_identity import PodIdentityState
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify_pod_identity import verify_pod_identity
 
 ARGUMENT_SPEC = dict(
     issuer=dict(type="str"),
@@ -301,6 +349,14 @@ ARGUMENT_SPEC = dict(
         spoke_arns=dict(type="list", elements="str", required=True),
         namespace=dict(type="str"),
         service_account=dict(type="str"),
+    )),
+    pod_identity=dict(type="list", elements="dict", default=[], options=dict(
+        role_name=dict(type="str", required=True),
+        role_path=dict(type="str", default="/"),
+        cluster_name=dict(type="str", required=True),
+        cluster_arn=dict(type="str", required=True),
+        namespace=dict(type="str", required=True),
+        service_account=dict(type="str", required=True),
     )),
     service_accounts=dict(type="list", elements="dict"),
     pods=dict(type="list", elements="dict"),
@@ -374,6 +430,22 @@ def find_object(objects, namespace, name):
     return None
 
 
+def pod_identity_findings(eks, account_id, partition, params, roles):
+    """The findings of every O(pod_identity) check: each cluster read once (its agent, its associations)."""
+    clusters, findings = {}, []
+    for check in params["pod_identity"]:
+        name = check["cluster_name"]
+        if name not in clusters:
+            clusters[name] = (agent_runs(eks, name), cluster_associations(eks, name))
+        agent, listed = clusters[name]
+        summary = listed.get((check["namespace"], check["service_account"]))
+        association = describe_association(eks, name, summary["associationId"]) if summary else None
+        state = PodIdentityState(agent, association, roles[check["role_name"]],
+                                 find_object(params["service_accounts"], check["namespace"], check["service_account"]))
+        findings.extend(verify_pod_identity(account_id, partition, PodIdentityCheck(**check), state))
+    return findings
+
+
 def checked_params(module):
     params = module.params
     account_id = validate_account_id(params["account_id"])
@@ -397,7 +469,8 @@ def run(module):
                         params["trust_policy_size_limit"])
     hub = params["hub"]
     providers = read_providers(client, base) if params["checks"] else {}
-    roles = read_roles(client, [check["role_name"] for check in params["checks"]] + [spoke["role_name"] for spoke in params["spokes"]])
+    roles = read_roles(client, [check["role_name"] for check in params["checks"]] + [spoke["role_name"] for spoke in params["spokes"]]
+                       + [check["role_name"] for check in params["pod_identity"]])
     hub_policies = read_policy_documents(client, hub["role_name"]) if hub else None
     stranger = account_mismatch(account_id, providers, roles)
     if stranger:
@@ -418,6 +491,8 @@ def run(module):
         findings.extend(verify_spoke(account_id, partition, Spoke(spoke["role_name"], spoke["role_path"], spoke["hub_role_arn"],
                                                                   spoke["external_id"], spoke["namespace"], spoke["service_account"],
                                                                   roles[spoke["role_name"]])))
+    if params["pod_identity"]:
+        findings.extend(pod_identity_findings(module.client("eks"), account_id, partition, params, roles))
     errors, warnings = summarise(findings)
     return dict(changed=False, findings=findings, error_count=errors, warning_count=warnings)
 

@@ -24,7 +24,7 @@ from tests.stack.local_stack import CLUSTER_ACCOUNT
 
 pytestmark = pytest.mark.integration
 
-TEARDOWN = "torque.eks_irsa.teardown"
+TEARDOWN, VERIFY = "torque.eks_irsa.teardown", "torque.eks_irsa.verify"
 OTHER_ACCOUNT = "777777777741"
 POD_ROLE, IRSA_ROLE = "rel-pid-runner", "rel-pid-irsa"
 
@@ -40,6 +40,9 @@ def scenario(local_stack, tmp_path):
         {"name": IRSA_ROLE}]
     scenario.write(document)
     yield scenario
+    eks = local_stack.client("eks")
+    if "eks-pod-identity-agent" in eks.list_addons(clusterName=local_stack.cluster_name)["addons"]:
+        eks.delete_addon(clusterName=local_stack.cluster_name, addonName="eks-pod-identity-agent")
     scenario.roles = scenario.roles + [{"name": POD_ROLE}, {"name": IRSA_ROLE}]
     scenario.purge()
 
@@ -55,6 +58,13 @@ def _kube_apply(local_stack, document):
     process = subprocess.run([KUBECTL, "--kubeconfig", local_stack.kubeconfig, "apply", "-f", "-"], input=json.dumps(document),
                              capture_output=True, text=True, timeout=60, check=False)
     assert process.returncode == 0, process.stderr
+
+
+def verified(run):
+    """``{host: {(role, ServiceAccount, code)}}`` of the verify report."""
+    report = run.report["custom_stats"]["_run"]["eks_irsa_verify"]
+    return {host: {(f["role_name"], f["service_account"], f["code"]) for f in account["findings"]}
+            for host, account in report["accounts"].items()}
 
 
 def published(run):
@@ -119,6 +129,42 @@ def test_pod_identity_role_beside_irsa_roles(local_stack, run_playbook, scenario
     assert intruder.pod_identity
     (refused,) = intruder.sdk(["identity"])
     assert "arn" not in refused, refused
+
+    # Verify: without the Pod Identity Agent add-on (this stack's agent answers all the same: EKS's would not run)...
+    missing = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert missing.rc != 0 and verified(missing)["pid-0"] == {(POD_ROLE, pod_sa, "pod-identity-agent-missing"), (IRSA_ROLE, irsa_sa, "ok")}
+    # ... and with it, the chain holds for each ServiceAccount, of either mode.
+    eks.create_addon(clusterName=local_stack.cluster_name, addonName="eks-pod-identity-agent")
+    verify = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert verify.rc == 0, verified(verify)
+    assert verified(verify)["pid-0"] == {(POD_ROLE, pod_sa, "ok"), (IRSA_ROLE, irsa_sa, "ok")}
+    # Broken three ways: each finding names what a new pod sees, and a pod sees it.
+    own = associations(local_stack, scenario.namespace)
+    eks.delete_pod_identity_association(clusterName=local_stack.cluster_name,
+                                        associationId=next(a["associationId"] for a in own if a["serviceAccount"] == pod_sa))
+    broken = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert broken.rc != 0 and (POD_ROLE, pod_sa, "association-missing") in verified(broken)["pid-0"]
+    (seen,) = local_stack.pod(scenario.namespace, pod_sa, str(tmp_path / "unassociated")).sdk(["identity"])
+    assert seen.get("error") == "NoCredentialsError", seen
+    run_playbook(ROLLOUT, inventory=scenario.inventory)  # repairs it
+    iam = scenario.iam(CLUSTER_ACCOUNT)
+    wrong = dict(trust, Statement=[dict(statement, Condition=dict(statement["Condition"], StringEquals=dict(
+        statement["Condition"]["StringEquals"], **{"aws:RequestTag/kubernetes-service-account": "someone-else"})))])
+    iam.update_assume_role_policy(RoleName=POD_ROLE, PolicyDocument=json.dumps(wrong))
+    broken = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert (POD_ROLE, pod_sa, "pod-identity-trust-denied") in verified(broken)["pid-0"], verified(broken)
+    (seen,) = local_stack.pod(scenario.namespace, pod_sa, str(tmp_path / "denied")).sdk(["identity"])
+    assert "arn" not in seen and seen.get("error") == "CredentialRetrievalError", seen
+    run_playbook(ROLLOUT, inventory=scenario.inventory)
+    scenario.kubectl("annotate", "serviceaccount", pod_sa, "-n", scenario.namespace,
+                     f"{ROLE_ARN_ANNOTATION}=arn:aws:iam::{CLUSTER_ACCOUNT}:role/{IRSA_ROLE}")
+    broken = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert (POD_ROLE, pod_sa, "irsa-annotation-conflict") in verified(broken)["pid-0"], verified(broken)
+    (seen,) = local_stack.pod(scenario.namespace, pod_sa, str(tmp_path / "annotated")).sdk(["identity"])
+    # The web identity came first: the IRSA role trusts its own ServiceAccount only, so STS refuses the pod.
+    assert (seen.get("operation"), seen.get("error")) == ("AssumeRoleWithWebIdentity", "AccessDenied"), seen
+    scenario.kubectl("annotate", "serviceaccount", pod_sa, "-n", scenario.namespace, f"{ROLE_ARN_ANNOTATION}-")
+    assert verified(run_playbook(VERIFY, inventory=scenario.inventory))["pid-0"] == {(POD_ROLE, pod_sa, "ok"), (IRSA_ROLE, irsa_sa, "ok")}
 
     # Teardown: the association goes with the roles and ServiceAccounts; the one made by hand is not ours and stays.
     down = run_playbook(TEARDOWN, inventory=scenario.inventory)
