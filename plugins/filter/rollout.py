@@ -23,11 +23,11 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import tab
 
 # The table's columns; CLUSTER only when the run has several clusters, NAMESPACE only when it has several namespaces: with
 # one, the table keeps the shape it had before they could differ.
-COLUMNS = ("ACCOUNT", "HOST", "CLUSTER", "PROVIDER", "ROLE", "ROLE STATUS", "NAMESPACE", "SERVICE ACCOUNT", "SA STATUS")
+COLUMNS = ("ACCOUNT", "HOST", "CLUSTER", "PROVIDER", "ROLE", "ROLE STATUS", "ASSOCIATION", "NAMESPACE", "SERVICE ACCOUNT", "SA STATUS")
 # What the summary publishes of a role (set_stats eks_irsa_rollout); ``adopt`` and ``source`` only steer the apply. ``hub``:
 # a spoke role's hub, the role it trusts (its service_account is the hub's).
 # ``cluster`` and ``namespace`` only when the run has several (with one, the summary's ``namespace`` says it).
-PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "cluster", "namespace", "service_account", "hub")
+PUBLISHED_ROLE_KEYS = ("name", "arn", "status", "cluster", "namespace", "service_account", "hub", "mode", "association_status")
 PATTERN = "(pattern)"  # the SA STATUS of a wildcard subject: trusted, and no ServiceAccount of that name is applied
 
 
@@ -65,6 +65,9 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
         result = facts.get("eks_irsa_account_result") or {}
         plan = plans.get(host) or {}
         done = result.get("roles") or {}
+        # What irsa_account did to each association, by (cluster, namespace, ServiceAccount).
+        associations = {(view.get("cluster_name"), view.get("namespace"), view.get("service_account")): done_association.get("status")
+                        for done_association in result.get("associations") or [] for view in [done_association.get("association") or {}]}
         roles, retired = [], []
         for index, entry in enumerate(plan.get("roles") or []):
             name = entry["params"]["name"]
@@ -74,8 +77,9 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
             adopt = bool(entry["params"].get("adopt"))
             audience = entry["params"].get("audience")
             common = {"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"), "adopt": adopt, "source": source}
-            if entry.get("mode") == "pod_identity":  # its pods get it through an association, not the ServiceAccount's annotation
-                common["pod_identity"] = True
+            pod_identity = entry.get("mode") == "pod_identity"
+            if pod_identity:  # its pods get it through an association, not the ServiceAccount's annotation
+                common.update(pod_identity=True, mode="pod_identity")
             if entry.get("hub"):  # a spoke: the hub's ServiceAccount deploys with it, in each cluster the hub role trusts
                 hub = entry["hub"]
                 external_id = entry["params"]["trusted_role"].get("external_id")
@@ -85,7 +89,10 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
                 continue
             roles.extend(dict(common, cluster=subject["cluster"], namespace=subject["namespace"], service_account=subject["name"],
                               pattern=subject["pattern"], **({"audience": audience} if audience else {}),
-                              **({"hub_role": True} if entry.get("hub_role") else {})) for subject in entry["trusted"])
+                              **({"hub_role": True} if entry.get("hub_role") else {}),
+                              **({"association_status": associations.get((subject["cluster"], subject["namespace"], subject["name"]))}
+                                 if pod_identity else {}))
+                         for subject in entry["trusted"])
             retired.extend(dict(service_account, role=name, adopt=adopt, source=source) for service_account in entry["retired_service_accounts"])
         providers = {} if error else _provider_statuses(plan, result)
         outcomes.append({
@@ -207,7 +214,9 @@ def _rows(outcomes, results, several):
         if not outcome.get("roles"):  # an account with no roles still shows its provider
             yield dict(account, PROVIDER=outcome.get("provider") or "-")
         for role in outcome.get("roles", []):
-            yield dict(account, CLUSTER=role.get("cluster"), PROVIDER=providers.get(role.get("cluster")) or outcome.get("provider") or "-",
+            # A Pod Identity role needs no provider: its row shows its association instead.
+            provider = "-" if role.get("pod_identity") else providers.get(role.get("cluster")) or outcome.get("provider") or "-"
+            yield dict(account, CLUSTER=role.get("cluster"), PROVIDER=provider, ASSOCIATION=role.get("association_status") or "-",
                        ROLE=role["arn"] or role["name"], **{"ROLE STATUS": role["status"], "NAMESPACE": role["namespace"],
                                                             "SERVICE ACCOUNT": role["service_account"],
                                                             "SA STATUS": _service_account_state(role, results, several)})
@@ -280,7 +289,9 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
     several = len(cluster_names) > 1
     outcomes = sorted(outcomes, key=lambda o: (o["account_id"], o["host"]))
     namespaces = sorted({role["namespace"] for o in outcomes for role in o.get("roles", [])})
-    shown = [column for column in COLUMNS if (column != "CLUSTER" or several) and (column != "NAMESPACE" or len(namespaces) > 1)]
+    pod_identity = any(role.get("pod_identity") for o in outcomes for role in o.get("roles", []))
+    shown = [column for column in COLUMNS if (column != "CLUSTER" or several) and (column != "NAMESPACE" or len(namespaces) > 1)
+             and (column != "ASSOCIATION" or pod_identity)]
     lines = table_lines(shown, [[row.get(column) or "-" for column in shown] for row in _rows(outcomes, results, several)])
     published_keys = tuple(key for key in PUBLISHED_ROLE_KEYS
                            if (key != "cluster" or several) and (key != "namespace" or len(namespaces) > 1))

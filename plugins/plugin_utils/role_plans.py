@@ -206,6 +206,9 @@ def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns
         subjects = [subject for subject in trusted if subject["cluster"] == cluster["name"]]
         if not subjects:
             continue
+        if not cluster["name"]:
+            raise PlanError("the role's mode is pod_identity, whose associations name the cluster: set eks_irsa_cluster_name (with "
+                            "eks_irsa_issuer, or instead of it)")
         arn = (cluster_arns or {}).get(cluster["name"])
         if arn is None:
             if not cluster.get("region"):

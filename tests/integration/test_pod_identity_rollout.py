@@ -85,6 +85,11 @@ def test_pod_identity_role_beside_irsa_roles(local_stack, run_playbook, scenario
     run = run_playbook(ROLLOUT, inventory=scenario.inventory)
     assert run.rc == 0, failures(run)
     assert published(check)["accounts"] == published(run)["accounts"]
+    rows = {role["name"]: role for role in published(run)["accounts"]["pid-0"]["roles"]}
+    assert rows[POD_ROLE] == {"name": POD_ROLE, "arn": f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/{POD_ROLE}", "status": "created",
+                              "service_account": pod_sa, "mode": "pod_identity", "association_status": "created",
+                              "service_account_status": "created"}
+    assert "mode" not in rows[IRSA_ROLE] and "ASSOCIATION" in run.stdout
 
     # IAM holds the Pod Identity trust: the service principal, the cluster, and the ServiceAccount's session tags.
     trust = scenario.trust_policy(CLUSTER_ACCOUNT, POD_ROLE)

@@ -69,3 +69,15 @@ def test_the_hub_example_plans_the_hub_role_once_and_a_spoke_in_every_account():
     assert plans["prod"]["providers"] == [] and plans["prod"]["roles"][0]["hub"]["service_account"] == "torque-agent"
     assert plans["tools"]["roles"][0]["spoke_arns"] == [f"arn:aws:iam::{account}:role/torque-deployer"
                                                         for account in ("123456789012", "222222222222", "333333333333")]
+
+
+def test_the_pod_identity_example_plans_associations_and_no_provider_in_the_clusters_account():
+    plans = planned(os.path.join(EXAMPLES, "shapes", "pod-identity.yml"))
+    assert plans["tools"]["providers"] == [] and [p["cluster"] for p in plans["dev"]["providers"]] == ["agents"]
+    assert [(a["service_account"], a["role_name"], a.get("disable_session_tags")) for a in plans["tools"]["associations"]] == [
+        ("torque-runner-tools", "torque-runner", None), ("torque-reports-tools", "torque-reports", True)]
+    runner, reports = plans["tools"]["roles"]
+    assert runner["params"]["pod_identity"] == [{"cluster_arn": "arn:aws:eks:eu-west-1:123456789012:cluster/agents",
+                                                 "service_accounts": ["torque-envs:torque-runner-tools"]}]
+    assert reports["params"]["pod_identity"] == [{"cluster_arn": "arn:aws:eks:eu-west-1:123456789012:cluster/agents"}]
+    assert plans["dev"]["associations"] == [] and "trust" in plans["dev"]["roles"][0]["params"]

@@ -117,3 +117,53 @@ def test_an_account_needs_a_provider_only_for_roles_that_trust_a_cluster():
     assert str(failed.value).startswith("providers is empty, but roles trust a cluster's issuer: list the account's OIDC providers")
     providers, roles, _associations = irsa_account.checked_options(FakeModule(None, [spoke], providers=[]))
     assert providers == [] and roles[0]["trusted_role"] == {"arn": "arn:aws:iam::123456789012:role/hub", "external_id": None}
+
+
+# -- EKS Pod Identity associations --------------------------------------------------------------------------------
+
+CLUSTER_ARN = f"arn:aws:eks:eu-west-1:{ACCOUNT}:cluster/agents"
+
+
+def _pod_role(name="runner"):
+    return {"name": name, "pod_identity": [{"cluster_arn": CLUSTER_ARN}]}
+
+
+def _association(**options):
+    """An entry naming the role ``runner``; an option given as None is left out."""
+    entry = dict({"cluster_name": "agents", "namespace": "envs", "service_account": "runner", "role_name": "runner"}, **options)
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+def _associations(roles, associations, state="present"):
+    module = FakeModule(None, roles, providers=[], state=state)
+    module.params["associations"] = associations
+    return reported(module, irsa_account.checked_options)[2]
+
+
+def test_an_association_names_a_pod_identity_role_of_the_task_or_gives_its_arn():
+    (where, params, role), = _associations([_pod_role()], [_association()])
+    assert where == "associations[0] (envs/runner)" and role["name"] == "runner" and params["role_arn"] is None
+    (_where, params, role), = _associations([], [_association(role_name=None, role_arn=f"arn:aws:iam::{ACCOUNT}:role/other")])
+    assert role is None and params["role_arn"] == f"arn:aws:iam::{ACCOUNT}:role/other"
+    # With the task's state absent every association goes, and the role it names is not looked for.
+    (_where, params, role), = _associations([{"name": "runner"}], [_association()], state="absent")
+    assert params["state"] == "absent" and role is None
+
+
+@pytest.mark.parametrize("roles, associations, message", [
+    ([role("runner")], [_association()], "associations[0] (envs/runner): role_name 'runner' is not a role of roles with pod_identity"),
+    ([_pod_role()], [_association(role_name=None)], "role_name (a role of roles) or role_arn is required"),
+    ([_pod_role()], [_association(), _association()], "associations[1] (envs/runner): the ServiceAccount is already associations[0]"),
+    ([_pod_role()], [_association(namespace="Envs")], "namespace 'Envs' is not a Kubernetes namespace name"),
+    ([_pod_role()], [_association(policy='{"Statement": []}')], "policy needs disable_session_tags: true"),
+    ([_pod_role()], [_association(role_arn=f"arn:aws:iam::{ACCOUNT}:role/x")], "mutually exclusive: role_name|role_arn"),
+])
+def test_a_bad_association_is_refused_before_any_call(roles, associations, message):
+    with pytest.raises(Failed) as failed:
+        _associations(roles, associations)
+    assert message in str(failed.value)
+
+
+def test_an_absent_task_refuses_an_association_that_says_present():
+    with pytest.raises(Failed, match=r"associations\[0\] \(envs/runner\): state is present but the task's state is absent"):
+        _associations([], [_association(state="present")], state="absent")
