@@ -28,6 +28,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.errors import EksI
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import IssuerError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.issuer import validate_role_arn
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import POD_IDENTITY_PRINCIPAL
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import not_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import with_owner_tag
@@ -90,11 +91,6 @@ def checked_options(params):
     return params
 
 
-
-def _arn_account(arn):
-    return arn.split(":")[4] if arn and arn.count(":") >= 5 else None
-
-
 def trusts_pod_identity(document, session_tags=True):
     """Whether a trust policy has an Allow statement for ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` (and
     ``sts:TagSession``, which EKS needs to send session tags): what EKS checks when an association names the role. Its
@@ -124,15 +120,15 @@ def cluster_account(client, cluster):
                            "region", exception=e) from e
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
         raise EksIrsaError(f"could not read EKS cluster {cluster}", exception=e) from e
-    return _arn_account(arn)
+    return arn_account_id(arn)
 
 
 def check_role(iam, params, account):
     """What EKS refuses about O(role_arn), decided before any write: a role of another account than the cluster's, a role
     that does not exist, a trust that does not let ``pods.eks.amazonaws.com`` in."""
     role_arn = params["role_arn"]
-    if _arn_account(role_arn) != account:
-        raise EksIrsaError(f"role_arn {role_arn} is a role of account {_arn_account(role_arn)}, but cluster {params['cluster_name']} "
+    if arn_account_id(role_arn) != account:
+        raise EksIrsaError(f"role_arn {role_arn} is a role of account {arn_account_id(role_arn)}, but cluster {params['cluster_name']} "
                            f"is in account {account}: EKS takes only a role of the cluster's account; give that role, and this one "
                            "as target_role_arn")
     name = role_arn.rsplit("/", 1)[-1]
@@ -332,7 +328,7 @@ class Plan:
         """Make the writes (none in check mode); the result."""
         if check_mode or not self.changed:
             return self.predicted()
-        params, cluster = self.params, self.params["cluster_name"]
+        cluster = self.params["cluster_name"]
         try:
             if self.status == "created":
                 try:
