@@ -77,9 +77,11 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
             adopt = bool(entry["params"].get("adopt"))
             audience = entry["params"].get("audience")
             common = {"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"), "adopt": adopt, "source": source}
-            pod_identity = entry.get("mode") == "pod_identity"
-            if pod_identity:  # its pods get it through an association, not the ServiceAccount's annotation
-                common.update(pod_identity=True, mode="pod_identity")
+            pod_identity = entry.get("mode") in ("pod_identity", "irsa_and_pod_identity")
+            if pod_identity:
+                common["mode"] = entry["mode"]
+            if entry.get("mode") == "pod_identity":  # its pods get it through an association, not the ServiceAccount's annotation
+                common["pod_identity"] = True
             if entry.get("hub"):  # a spoke: the hub's ServiceAccount deploys with it, in each cluster the hub role trusts
                 hub = entry["hub"]
                 external_id = entry["params"]["trusted_role"].get("external_id")
@@ -214,8 +216,9 @@ def _rows(outcomes, results, several):
         if not outcome.get("roles"):  # an account with no roles still shows its provider
             yield dict(account, PROVIDER=outcome.get("provider") or "-")
         for role in outcome.get("roles", []):
-            # A Pod Identity role needs no provider: its row shows its association instead.
-            provider = "-" if role.get("pod_identity") else providers.get(role.get("cluster")) or outcome.get("provider") or "-"
+            provider = providers.get(role.get("cluster")) or outcome.get("provider") or "-"
+            if role.get("mode") == "pod_identity" and provider not in ("deleted", "kept"):
+                provider = "-"  # it needs none: its row shows its association, and a provider only when it went or stayed
             yield dict(account, CLUSTER=role.get("cluster"), PROVIDER=provider, ASSOCIATION=role.get("association_status") or "-",
                        ROLE=role["arn"] or role["name"], **{"ROLE STATUS": role["status"], "NAMESPACE": role["namespace"],
                                                             "SERVICE ACCOUNT": role["service_account"],
@@ -289,7 +292,7 @@ def rollout_summary(outcomes, namespace, service_account_results=None, clusters=
     several = len(cluster_names) > 1
     outcomes = sorted(outcomes, key=lambda o: (o["account_id"], o["host"]))
     namespaces = sorted({role["namespace"] for o in outcomes for role in o.get("roles", [])})
-    pod_identity = any(role.get("pod_identity") for o in outcomes for role in o.get("roles", []))
+    pod_identity = any(role.get("mode") for o in outcomes for role in o.get("roles", []))
     shown = [column for column in COLUMNS if (column != "CLUSTER" or several) and (column != "NAMESPACE" or len(namespaces) > 1)
              and (column != "ASSOCIATION" or pod_identity)]
     lines = table_lines(shown, [[row.get(column) or "-" for column in shown] for row in _rows(outcomes, results, several)])

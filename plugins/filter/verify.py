@@ -25,7 +25,7 @@ def verify_checks(plan, cluster=None):
         "namespace": service_account["namespace"],
         "service_account": service_account["name"],
     }, **({"audience": role["params"]["audience"]} if role["params"].get("audience") else {}))
-        for role in plan or [] if role.get("mode") != "pod_identity"
+        for role in plan or [] if role.get("mode") != "pod_identity"  # IRSA's checks: irsa and irsa_and_pod_identity
         for service_account in role["service_accounts"] if cluster is None or service_account.get("cluster") == cluster]
 
 
@@ -33,12 +33,13 @@ def _pod_identity_checks(plan, cluster):
     """irsa_verify's ``pod_identity`` checks of the roles in mode pod_identity, for ``cluster`` (its entry of the run)."""
     checks = []
     for role in plan:
-        if role.get("mode") != "pod_identity":
+        if role.get("mode") not in ("pod_identity", "irsa_and_pod_identity"):
             continue
         arns = {entry["cluster_arn"].rsplit("/", 1)[-1]: entry["cluster_arn"] for entry in role["params"]["pod_identity"]}
         checks.extend({"role_name": role["params"]["name"], "role_path": role["params"].get("path") or "/",
                        "cluster_name": association["cluster_name"], "cluster_arn": arns[association["cluster_name"]],
-                       "namespace": association["namespace"], "service_account": association["service_account"]}
+                       "namespace": association["namespace"], "service_account": association["service_account"],
+                       "irsa_too": role["mode"] == "irsa_and_pod_identity"}
                       for association in role["associations"] if association["cluster_name"] == cluster["name"])
     return checks
 

@@ -414,6 +414,22 @@ class DesiredPodIdentityTrust(_OurStatements, namedtuple("DesiredPodIdentityTrus
         return document
 
 
+class CombinedTrust(_OurStatements, namedtuple("CombinedTrust", ["irsa", "pod_identity"])):
+    """IRSA's statements (a :class:`DesiredTrust`) and EKS Pod Identity's together: a role both reach, as while its pods
+    move from one to the other."""
+
+    __slots__ = ()
+
+    def statements(self):
+        return self.irsa.statements() + self.pod_identity.statements()
+
+    def document(self, current=None):
+        ours = self.irsa.statements()
+        document = merge_statements(current, self.statements(), self.irsa.exclusive)
+        check_size(document, self.irsa.size_limit, {statement["Sid"]: trusted for statement, trusted in zip(ours, self.irsa.trusted_issuers)})
+        return document
+
+
 def parse_pod_identity(entries, account_id, field="pod_identity"):
     """``[(cluster ARN, [ServiceAccount] or None)]`` of the ``pod_identity`` option, each cluster ARN checked, and of the
     role's account when that is known (EKS takes only a role of the cluster's account)."""
@@ -560,7 +576,8 @@ ROLE_ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
 )
 ROLE_REQUIRED_IF = [("state", "present", ["trust", "trusted_role", "pod_identity"], True)]
-ROLE_MUTUALLY_EXCLUSIVE = [("trust", "trusted_role", "pod_identity")]
+# trust and pod_identity together: a role that IRSA and EKS Pod Identity both reach (a migration's first step).
+ROLE_MUTUALLY_EXCLUSIVE = [("trust", "trusted_role"), ("trusted_role", "pod_identity")]
 
 
 def validated_role_options(given, fields=None):
@@ -610,15 +627,19 @@ def check_role_options(params, fields=None):
     if checked.get("trusted_role") is not None:
         checked["trusted_role"] = checked_trusted_role(checked["trusted_role"])
         desired_trust(checked, None, None).document()
-    elif checked.get("pod_identity") is not None:
+    elif checked.get("pod_identity") is not None and checked.get("trust") is None:
         parse_pod_identity(checked["pod_identity"], checked["account_id"])
         desired_trust(checked, None, None).document()
     else:
         trusted = parse_trust(checked["trust"], None, checked["account_id"], checked["allow_wildcard_subjects"])
         # Measure now, so an oversized policy fails before any call; the role's partition and account
         # are not known yet, but any 12-digit account gives ARNs of the same length.
-        measurable = [t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path)) for t in trusted]
-        _desired_trust(measurable, checked).document()
+        measurable = _desired_trust([t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path))
+                                     for t in trusted], checked)
+        if checked.get("pod_identity") is not None:
+            measurable = CombinedTrust(measurable, _desired_pod_identity(parse_pod_identity(checked["pod_identity"], checked["account_id"]),
+                                                                        checked))
+        measurable.document()
     try:
         check_description(params["description"])
         if checked["tags"] is not None:
@@ -659,12 +680,19 @@ def desired_trust(options, partition, account_id):
     """The :class:`DesiredTrust` (or, with ``trusted_role``, :class:`DesiredRoleTrust`) for checked module options and the
     role's partition and account."""
     if options.get("pod_identity"):
-        return DesiredPodIdentityTrust(parse_pod_identity(options["pod_identity"], account_id),
-                                       options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])
+        pod_identity = _desired_pod_identity(parse_pod_identity(options["pod_identity"], account_id), options)
+        if not options.get("trust"):
+            return pod_identity
+        irsa = _desired_trust(parse_trust(options["trust"], partition, account_id, options["allow_wildcard_subjects"]), options)
+        return CombinedTrust(irsa, pod_identity)
     if options.get("trusted_role"):
         return DesiredRoleTrust(options["trusted_role"]["arn"], options["trusted_role"].get("external_id"),
                                 options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])
     return _desired_trust(parse_trust(options["trust"], partition, account_id, options["allow_wildcard_subjects"]), options)
+
+
+def _desired_pod_identity(clusters, options):
+    return DesiredPodIdentityTrust(clusters, options["trust_policy_mode"] == "exclusive", options["trust_policy_size_limit"])
 
 
 def _desired_trust(trusted, options):

@@ -28,6 +28,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import ERRO
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import OK
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import ROLLOUT
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import WARNING
 
 AGENT_ADDON = "eks-pod-identity-agent"
 # What the SDK of a pod reports when the agent refuses it (the agent's error, through the container provider).
@@ -35,8 +36,9 @@ REFUSED = "CredentialRetrievalError: the Pod Identity Agent's request is refused
 NO_CREDENTIALS = ("no Pod Identity credentials are injected: the AWS SDK falls back to the node's role (NoCredentialsError where "
                   "the node gives none)")
 
+# irsa_too: the role is reached through IRSA as well (a migration's first step), so the annotation is expected.
 PodIdentityCheck = namedtuple("PodIdentityCheck", ["role_name", "role_path", "cluster_name", "cluster_arn", "namespace",
-                                                   "service_account"])
+                                                   "service_account", "irsa_too"], defaults=(False,))
 # What irsa_verify read of the cluster: the agent (``True``: the add-on or Auto Mode), the association of the
 # ServiceAccount as EKS describes it (or None), the role (GetRole's, or None), the ServiceAccount object (or NOT_READ).
 PodIdentityState = namedtuple("PodIdentityState", ["agent", "association", "role", "service_account_object"])
@@ -93,7 +95,13 @@ def verify_pod_identity(account_id, partition, check, state):
                     f"{where} does not exist", f"create it: {ROLLOUT}")
         else:
             annotated = ((obj.get("metadata") or {}).get("annotations") or {}).get(ROLE_ARN_ANNOTATION)
-            if annotated:
+            if annotated and check.irsa_too:
+                finding("pods-use-irsa", WARNING, f"credentials of {annotated} through IRSA: the annotation wins over the association",
+                        f"{where} keeps its IRSA annotation while the role is reached both ways (mode irsa_and_pod_identity), so its "
+                        "pods use IRSA, not the association",
+                        "to move them: set the role's mode to pod_identity and run the rollout (it removes the annotation, the IRSA "
+                        "trust and, where nothing else trusts it, the OIDC provider), then restart the pods")
+            elif annotated:
                 finding("irsa-annotation-conflict", ERROR, f"credentials of {annotated} through IRSA (or its error): the SDK takes "
                         "the web identity first and never asks the Pod Identity Agent",
                         f"{where} still has the IRSA annotation {ROLE_ARN_ANNOTATION}={annotated}",

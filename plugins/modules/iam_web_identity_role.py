@@ -96,8 +96,9 @@ options:
         type: str
   pod_identity:
     description:
-      - Instead of O(trust) and O(trusted_role), the EKS clusters whose pods get the role through EKS Pod Identity (an
-        association, see M(torque.eks_irsa.eks_pod_identity_association)).
+      - The EKS clusters whose pods get the role through EKS Pod Identity (an association, see
+        M(torque.eks_irsa.eks_pod_identity_association)). Instead of O(trusted_role); with O(trust) too, pods reach the
+        role both ways (as while they move from IRSA to EKS Pod Identity).
       - Per cluster, one statement lets C(pods.eks.amazonaws.com) in with C(sts:AssumeRole) and C(sts:TagSession), pinned to
         the cluster by C(aws:SourceAccount) and C(aws:SourceArn) (C(ArnEquals)). With O(pod_identity[].service_accounts), one
         statement per ServiceAccount instead, pinned also by the C(kubernetes-namespace) and C(kubernetes-service-account)

@@ -74,7 +74,7 @@ options:
         C(disable_session_tags), C(policy), C(tags), C(state), ...), or with C(role_name), the name of a role of O(roles)
         with C(pod_identity), instead of C(role_arn).
       - Every association is read and decided with the roles, before the first write. Each cluster is described once
-        (it must be in this account: EKS keeps its associations there, and takes only a role of that account) and its
+        (it must be in this account, where EKS keeps its associations and whose roles alone it takes) and its
         associations listed once. More than 1,000 associations in a cluster, EKS's limit, is refused.
       - The associations that go are deleted first; the others are created or changed after the roles, once the role they
         name trusts EKS Pod Identity. With O(state=absent) every association is deleted (those this collection did not

@@ -131,7 +131,7 @@ options:
       - The roles and ServiceAccounts of EKS Pod Identity (the rollout's mode C(pod_identity)), each checked for the chain
         a pod's credentials depend on there; findings C(pod-identity-agent-missing), C(association-missing),
         C(association-other-role), C(association-target-role), C(role-missing), C(pod-identity-trust-denied),
-        C(service-account-missing), C(irsa-annotation-conflict), or C(ok).
+        C(service-account-missing), C(irsa-annotation-conflict), C(pods-use-irsa), or C(ok).
       - The cluster runs the Pod Identity Agent (the C(eks-pod-identity-agent) add-on; EKS Auto Mode has it built in); the
         ServiceAccount has an association naming the role, without a target role; the role's trust lets
         C(pods.eks.amazonaws.com) in for the request EKS makes (C(sts:AssumeRole), and C(sts:TagSession) unless the
@@ -168,6 +168,13 @@ options:
         description: Name of the ServiceAccount.
         type: str
         required: true
+      irsa_too:
+        description:
+          - The role is reached through IRSA too (the rollout's mode C(irsa_and_pod_identity), a migration's first step),
+            and its O(checks) entry verifies that. The ServiceAccount's IRSA annotation, which its pods then still use,
+            is the warning C(pods-use-irsa) instead of the error C(irsa-annotation-conflict).
+        type: bool
+        default: false
   service_accounts:
     description:
       - The ServiceAccount objects of the namespace(s), as M(kubernetes.core.k8s_info) returns them in C(resources).
@@ -357,6 +364,7 @@ ARGUMENT_SPEC = dict(
         cluster_arn=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         service_account=dict(type="str", required=True),
+        irsa_too=dict(type="bool", default=False),
     )),
     service_accounts=dict(type="list", elements="dict"),
     pods=dict(type="list", elements="dict"),

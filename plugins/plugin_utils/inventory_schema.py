@@ -22,7 +22,9 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy impor
 
 ROLES = "eks_irsa_roles"
 MODE = "eks_irsa_mode"  # the default mode of a host's roles
-MODES = ("irsa", "pod_identity")
+# irsa_and_pod_identity: both at once, a migration's first step (the ServiceAccount keeps IRSA's annotation, which wins).
+MODES = ("irsa", "pod_identity", "irsa_and_pod_identity")
+POD_IDENTITY_MODES = MODES[1:]
 CLUSTERS = "eks_irsa_clusters"
 HUB = "eks_irsa_hub"
 TORQUE_AGENT = "eks_irsa_torque_agent"  # the Torque agent the blueprint snippets name, per cluster

@@ -75,8 +75,11 @@ def account_plan(host, host_vars, issuers, hub=None, hub_host=False, cluster_arn
     providers = [{"cluster": cluster["name"], "url": cluster["issuer"], "state": "present", "tags": provider_tags(cluster, tags),
                   "client_ids": sorted(audiences[cluster["name"]])}
                  for cluster in clusters if cluster["state"] == "present" and cluster["name"] in audiences]
+    # A retired cluster's provider goes; so does that of a cluster whose pods reach the account's roles through EKS Pod
+    # Identity alone (a migration's last step), where irsa_account finds it made by us and trusted by nothing else.
+    pod_identity_only = {name for role in roles if role.get("mode") == "pod_identity" for name in role["clusters"]} - set(audiences)
     providers.extend({"cluster": cluster["name"], "url": cluster["issuer"], "state": "absent"}
-                     for cluster in clusters if cluster["state"] != "present")
+                     for cluster in clusters if cluster["state"] != "present" or cluster["name"] in pod_identity_only)
     return {
         "account_id": account_id,
         "assume_role_arn": account["assume_role_arn"],
@@ -104,7 +107,8 @@ def provider_arguments(providers, state="present"):
     """irsa_account's ``provider`` (one provider: its result and messages keep the one-cluster shape) or ``providers``
     option, as ``{"provider": options}`` or ``{"providers": [options]}``."""
     options = provider_options(providers, state)
-    return {"provider": options[0]} if len(options) == 1 else {"providers": options}
+    # irsa_account's one provider has the task's state; one that goes while the task ensures the roles is a list's entry.
+    return {"provider": options[0]} if len(options) == 1 and options[0].get("state", state) == state else {"providers": options}
 
 
 # -- the whole inventory ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks i
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import CLUSTERS
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import HUB
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import MODES
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import POD_IDENTITY_MODES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import PASSED_THROUGH
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import ROLES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import SPOKE
@@ -187,13 +188,15 @@ def _session_policy(role):
     return policy
 
 
-def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns, tags):
-    """``(pod_identity, associations)`` of a role in mode pod_identity: its trust (iam_web_identity_role's option) and
-    one association per ServiceAccount it serves, checked as EKS checks them. Raises :class:`PlanError`."""
-    for key, why in (("audience", "an association's pods get no token audience of theirs"),
-                     ("allow_wildcard_subjects", "an association names one ServiceAccount, never a pattern")):
+def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns, tags, mode):
+    """``(pod_identity, associations)`` of a role in a mode of EKS Pod Identity: its trust (iam_web_identity_role's
+    option) and one association per ServiceAccount it serves, checked as EKS checks them. Raises :class:`PlanError`."""
+    refused = [("allow_wildcard_subjects", "an association names one ServiceAccount, never a pattern")]
+    if mode == "pod_identity":  # with IRSA too, the audience is the IRSA trust's
+        refused.append(("audience", "an association's pods get no token audience of theirs"))
+    for key, why in refused:
         if role.get(key) is not None:
-            raise PlanError(f"{key} is IRSA's, and this role's mode is pod_identity ({why}): leave it out, or set mode: irsa")
+            raise PlanError(f"{key} is IRSA's, and this role's mode is {mode} ({why}): leave it out, or set mode: irsa")
     pinned, disabled = bool(role.get("pin_service_accounts")), bool(role.get("disable_session_tags"))
     if pinned and disabled:
         raise PlanError("pin_service_accounts needs the session tags that disable_session_tags turns off (the trust would let no "
@@ -207,21 +210,21 @@ def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns
         if not subjects:
             continue
         if not cluster["name"]:
-            raise PlanError("the role's mode is pod_identity, whose associations name the cluster: set eks_irsa_cluster_name (with "
+            raise PlanError("the role uses EKS Pod Identity, whose associations name the cluster: set eks_irsa_cluster_name (with "
                             "eks_irsa_issuer, or instead of it)")
         arn = (cluster_arns or {}).get(cluster["name"])
         if arn is None:
             if not cluster.get("region"):
-                raise PlanError(f"the role's mode is pod_identity, and its trust names cluster {cluster['name']!r} by its ARN, which "
+                raise PlanError(f"the role uses EKS Pod Identity, and its trust names cluster {cluster['name']!r} by its ARN, which "
                                 "holds the cluster's region: set eks_irsa_region (or the region of its eks_irsa_clusters entry)")
             arn = cluster_arn_text(partition_of(cluster["region"]), cluster["region"], account_id, cluster["name"])
         _partition, cluster_region, cluster_account, _name = split_cluster_arn(arn)
         if cluster_account != account_id:
-            raise PlanError(f"the role's mode is pod_identity, but cluster {cluster['name']!r} is in account {cluster_account} "
+            raise PlanError(f"the role uses EKS Pod Identity, but cluster {cluster['name']!r} is in account {cluster_account} "
                             f"({arn}), not this account {account_id}: EKS Pod Identity takes only a role of the cluster's account. "
                             f"List the role under a host of account {cluster_account}, or set mode: irsa for it")
         if region != cluster_region:
-            raise PlanError(f"the role's mode is pod_identity, and the rollout makes its associations with the account's region: "
+            raise PlanError(f"the role uses EKS Pod Identity, and the rollout makes its associations with the account's region: "
                             f"eks_irsa_region is {region or 'unset'}, but cluster {cluster['name']!r} is in {cluster_region}. "
                             f"Set eks_irsa_region: {cluster_region} for this host")
         pod_identity.append(dict({"cluster_arn": arn},
@@ -275,20 +278,21 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
             seen[key] = role["name"]
         role_mode = role.get("mode") or mode or MODES[0]
         if role_mode not in MODES:
-            raise PlanError(f"{where}: mode {json.dumps(role_mode, default=str)} is neither irsa nor pod_identity")
+            raise PlanError(f"{where}: mode {json.dumps(role_mode, default=str)} is none of {', '.join(MODES)}")
         params = _role_params(role, trust, account_id, role_tags, managed_policy_quota)
         associations = []
-        if role_mode == "pod_identity":
+        if role_mode in POD_IDENTITY_MODES:
             try:
-                params.pop("trust")
+                if role_mode == "pod_identity":
+                    params.pop("trust")
                 params["pod_identity"], associations = _pod_identity(role, trusted, _role_clusters(role, clusters), account_id, region,
-                                                                     cluster_arns, role_tags)
+                                                                     cluster_arns, role_tags, role_mode)
             except PlanError as e:
                 raise PlanError(f"{where}: {e}") from None
         elif any(role.get(key) is not None for key in POD_IDENTITY_KEYS):
             given = ", ".join(key for key in POD_IDENTITY_KEYS if role.get(key) is not None)
-            raise PlanError(f"{where}: {given} only applies to a role in mode pod_identity, and this role's mode is irsa: set "
-                            "mode: pod_identity, or leave it out")
+            raise PlanError(f"{where}: {given} only applies to a role of EKS Pod Identity, and this role's mode is irsa: set "
+                            "mode: pod_identity (or irsa_and_pod_identity), or leave it out")
         try:  # the module's own checks (it fills its defaults itself), naming the quota as the inventory sets it
             validated_role_options(params, fields=QUOTA_FIELDS)
         except (TrustPolicyError, LimitError) as e:
@@ -304,7 +308,7 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
             **({"mode": role_mode, "associations": associations,
                 "retired_associations": [{"cluster_name": cluster["name"], "namespace": sa_namespace, "service_account": sa_name,
                                           "state": "absent"} for cluster in retired for sa_namespace, sa_name in unpinned]}
-               if role_mode == "pod_identity" else {}),
+               if role_mode in POD_IDENTITY_MODES else {}),
         })
     return planned
 

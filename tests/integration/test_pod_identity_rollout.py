@@ -180,14 +180,14 @@ def test_pod_identity_role_beside_irsa_roles(local_stack, run_playbook, scenario
 
 @pytest.mark.parametrize("role, expected", [
     ({"name": POD_ROLE, "mode": "pod_identity"},
-     f"pid-1: eks_irsa_roles[0] ({POD_ROLE}): the role's mode is pod_identity, but cluster 'agents' is in account {CLUSTER_ACCOUNT}"),
+     f"pid-1: eks_irsa_roles[0] ({POD_ROLE}): the role uses EKS Pod Identity, but cluster 'agents' is in account {CLUSTER_ACCOUNT}"),
     ({"name": POD_ROLE, "mode": "pod_identity", "audience": "vault"}, "audience is IRSA's, and this role's mode is pod_identity"),
     ({"name": POD_ROLE, "mode": "pod_identity", "pin_service_accounts": True, "disable_session_tags": True},
      "pin_service_accounts needs the session tags that disable_session_tags turns off"),
     ({"name": POD_ROLE, "mode": "pod_identity", "session_policy": {"Version": "2012-10-17", "Statement": []}},
      "session_policy needs disable_session_tags: true"),
-    ({"name": POD_ROLE, "disable_session_tags": True}, "disable_session_tags only applies to a role in mode pod_identity"),
-    ({"name": POD_ROLE, "mode": "pod-identity"}, "(rel-pid-runner): mode \\\"pod-identity\\\" is neither irsa nor pod_identity"),
+    ({"name": POD_ROLE, "disable_session_tags": True}, "disable_session_tags only applies to a role of EKS Pod Identity"),
+    ({"name": POD_ROLE, "mode": "pod-identity"}, "(rel-pid-runner): mode \\\"pod-identity\\\" is none of irsa, pod_identity, irsa_and_pod_identity"),
 ])
 def test_what_pod_identity_cannot_do_is_refused_before_any_write(local_stack, run_playbook, scenario, role, expected):
     document = scenario.document()

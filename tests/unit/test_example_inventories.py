@@ -73,7 +73,8 @@ def test_the_hub_example_plans_the_hub_role_once_and_a_spoke_in_every_account():
 
 def test_the_pod_identity_example_plans_associations_and_no_provider_in_the_clusters_account():
     plans = planned(os.path.join(EXAMPLES, "shapes", "pod-identity.yml"))
-    assert plans["tools"]["providers"] == [] and [p["cluster"] for p in plans["dev"]["providers"]] == ["agents"]
+    assert [(p["cluster"], p["state"]) for p in plans["tools"]["providers"]] == [("agents", "absent")]  # none made, one made goes
+    assert [(p["cluster"], p["state"]) for p in plans["dev"]["providers"]] == [("agents", "present")]
     assert [(a["service_account"], a["role_name"], a.get("disable_session_tags")) for a in plans["tools"]["associations"]] == [
         ("torque-runner-tools", "torque-runner", None), ("torque-reports-tools", "torque-reports", True)]
     runner, reports = plans["tools"]["roles"]

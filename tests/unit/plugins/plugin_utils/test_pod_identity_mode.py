@@ -70,10 +70,16 @@ def test_the_role_module_refuses_what_eks_pod_identity_cannot_take(entries, mess
     assert message in str(error.value)
 
 
-def test_pod_identity_is_one_trust_of_three():
-    with pytest.raises(TrustPolicyError, match="mutually exclusive: trust|trusted_role|pod_identity"):
+def test_pod_identity_goes_with_irsa_trust_but_not_with_a_trusted_role():
+    options = validated_role_options({"name": "runner", "account_id": ACCOUNT, "pod_identity": [{"cluster_arn": CLUSTER_ARN}],
+                                      "trust": [{"issuer": ISSUER, "service_accounts": ["envs:runner"]}]})
+    document = desired_trust(options, "aws", ACCOUNT).document()
+    irsa, pod_identity = document["Statement"]
+    assert irsa["Sid"].startswith("IrsaOidc") and pod_identity["Sid"].startswith("IrsaPodIdentity")
+    assert irsa["Action"] == "sts:AssumeRoleWithWebIdentity" and pod_identity["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    with pytest.raises(TrustPolicyError, match=r"mutually exclusive: trusted_role\|pod_identity"):
         validated_role_options({"name": "runner", "pod_identity": [{"cluster_arn": CLUSTER_ARN}],
-                                "trust": [{"issuer": ISSUER, "service_accounts": ["envs:runner"]}]})
+                                "trusted_role": {"arn": f"arn:aws:iam::{ACCOUNT}:role/hub"}})
 
 
 # -- IAM's decision on EKS's request ------------------------------------------------------------------------
@@ -136,7 +142,10 @@ def test_an_account_plan_holds_the_associations_and_no_provider_for_pod_identity
     host = {"eks_irsa_account_id": ACCOUNT, "eks_irsa_cluster_name": "agents", "eks_irsa_namespace": "envs", "eks_irsa_region": "eu-west-1",
             "eks_irsa_roles": [{"name": "runner", "mode": "pod_identity"}]}
     plans = account_plans(["dev"], {"dev": host}, {"agents": ISSUER}, {"agents": CLUSTER_ARN})
-    assert plans["dev"]["providers"] == [] and [a["service_account"] for a in plans["dev"]["associations"]] == ["runner-dev"]
+    # The cluster's provider is asked to go (a migration's last step): irsa_account keeps it while anything else trusts it.
+    assert plans["dev"]["providers"] == [{"cluster": "agents", "url": ISSUER, "state": "absent"}]
+    assert plans["dev"]["provider_arguments"]["present"] == {"providers": [{"url": ISSUER, "state": "absent"}]}
+    assert [a["service_account"] for a in plans["dev"]["associations"]] == ["runner-dev"]
     host["eks_irsa_roles"].append({"name": "irsa-runner"})
     assert [p["cluster"] for p in account_plans(["dev"], {"dev": host}, {"agents": ISSUER})["dev"]["providers"]] == ["agents"]
 
@@ -163,9 +172,9 @@ def test_what_pod_identity_cannot_do_is_refused_naming_the_entry(role, kwargs, m
 
 
 def test_pod_identity_keys_on_an_irsa_role_are_refused():
-    with pytest.raises(PlanError, match=r"disable_session_tags only applies to a role in mode pod_identity, and this role's mode is irsa"):
+    with pytest.raises(PlanError, match=r"disable_session_tags only applies to a role of EKS Pod Identity, and this role's mode is irsa"):
         _plan({"name": "runner", "disable_session_tags": True})
-    with pytest.raises(PlanError, match="mode \"pod\" is neither irsa nor pod_identity"):
+    with pytest.raises(PlanError, match="mode \"pod\" is none of irsa, pod_identity, irsa_and_pod_identity"):
         _plan({"name": "runner"}, mode="pod")
 
 
