@@ -198,3 +198,83 @@ def test_what_pod_identity_cannot_do_is_refused_before_any_write(local_stack, ru
     assert run.rc != 0 and expected in run.stdout, run.stdout[-3000:]
     assert "nothing was written" in run.stdout
     assert mutating_aws_requests(local_stack) == []
+
+
+# -- the migration from IRSA ----------------------------------------------------------------------------------------
+
+MIGRATING = "rel-mig-runner"
+
+
+@pytest.fixture
+def migration(local_stack, tmp_path):
+    scenario = Scenario(local_stack, tmp_path, "mig", (CLUSTER_ACCOUNT,), roles=[{"name": MIGRATING}])
+    eks = local_stack.client("eks")
+    eks.create_addon(clusterName=local_stack.cluster_name, addonName="eks-pod-identity-agent")
+    yield scenario
+    eks.delete_addon(clusterName=local_stack.cluster_name, addonName="eks-pod-identity-agent")
+    for association in associations(local_stack, scenario.namespace):
+        eks.delete_pod_identity_association(clusterName=local_stack.cluster_name, associationId=association["associationId"])
+    scenario.purge()
+
+
+def _with_mode(scenario, mode):
+    document = scenario.document()
+    document["all"]["children"]["eks_irsa_accounts"]["vars"]["eks_irsa_roles"] = [{"name": MIGRATING, "mode": mode}]
+    return scenario.write(document)
+
+
+def test_a_role_moves_from_irsa_to_pod_identity_step_by_step(local_stack, run_playbook, migration, tmp_path):
+    scenario, sa = migration, f"{MIGRATING}-mig-0"
+    role_arn = f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/{MIGRATING}"
+    assert run_playbook(ROLLOUT, inventory=scenario.inventory).rc == 0  # IRSA, as it was
+    (seen,) = local_stack.pod(scenario.namespace, sa, str(tmp_path / "irsa")).sdk(["identity"])
+    assert f"assumed-role/{MIGRATING}/" in seen.get("arn", ""), seen
+
+    # Step 1, both ways: the Pod Identity statement beside IRSA's, the association; the annotation stays, so pods keep IRSA.
+    _with_mode(scenario, "irsa_and_pod_identity")
+    local_stack.reset_aws_requests()
+    check = run_playbook(ROLLOUT, inventory=scenario.inventory, check=True)
+    assert check.rc == 0 and mutating_aws_requests(local_stack) == [], failures(check)
+    step1 = run_playbook(ROLLOUT, inventory=scenario.inventory)
+    assert step1.rc == 0, failures(step1)
+    assert published(check)["accounts"] == published(step1)["accounts"]
+    (role,) = published(step1)["accounts"]["mig-0"]["roles"]
+    assert (role["status"], role["mode"], role["association_status"], role["service_account_status"]) == (
+        "updated", "irsa_and_pod_identity", "created", "ok")
+    statements = scenario.trust_policy(CLUSTER_ACCOUNT, MIGRATING)["Statement"]
+    assert [s["Sid"][:8] for s in statements] == ["IrsaOidc", "IrsaPodI"]
+    assert scenario.service_accounts()[sa]["metadata"]["annotations"][ROLE_ARN_ANNOTATION] == role_arn
+    local_stack.reset_aws_requests()
+    assert run_playbook(ROLLOUT, inventory=scenario.inventory).rc == 0 and mutating_aws_requests(local_stack) == []  # idempotent
+    verify = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert verify.rc == 0 and verified(verify)["mig-0"] == {(MIGRATING, sa, "ok"), (MIGRATING, sa, "pods-use-irsa")}
+    pod = local_stack.pod(scenario.namespace, sa, str(tmp_path / "both"))
+    assert pod.pod_identity and pod.role_arn == role_arn  # both injected; the SDK takes the web identity first
+    (seen,) = pod.sdk(["identity"])
+    assert f"assumed-role/{MIGRATING}/" in seen.get("arn", ""), seen
+
+    # Step 2, Pod Identity alone: IRSA's statement and annotation go, and the provider where nothing else trusts it.
+    _with_mode(scenario, "pod_identity")
+    local_stack.reset_aws_requests()
+    check = run_playbook(ROLLOUT, inventory=scenario.inventory, check=True)
+    assert check.rc == 0 and mutating_aws_requests(local_stack) == [], failures(check)
+    step2 = run_playbook(ROLLOUT, inventory=scenario.inventory)
+    assert step2.rc == 0, failures(step2)
+    assert published(check)["accounts"] == published(step2)["accounts"]
+    (role,) = published(step2)["accounts"]["mig-0"]["roles"]
+    assert (role["status"], role["association_status"], role["service_account_status"]) == ("updated", "ok", "updated")
+    assert [s["Sid"][:8] for s in scenario.trust_policy(CLUSTER_ACCOUNT, MIGRATING)["Statement"]] == ["IrsaPodI"]
+    assert ROLE_ARN_ANNOTATION not in (scenario.service_accounts()[sa]["metadata"].get("annotations") or {})
+    provider = published(step2)["accounts"]["mig-0"]["provider"]
+    if scenario.provider_arn(CLUSTER_ACCOUNT) in scenario.providers(CLUSTER_ACCOUNT):  # kept: another role still trusts it
+        assert provider == "kept" and published(step2)["accounts"]["mig-0"]["warnings"], published(step2)
+    else:
+        assert provider == "deleted"
+    verify = run_playbook(VERIFY, inventory=scenario.inventory)
+    assert verify.rc == 0 and verified(verify)["mig-0"] == {(MIGRATING, sa, "ok")}
+    pod = local_stack.pod(scenario.namespace, sa, str(tmp_path / "pod-identity"))
+    assert pod.pod_identity and pod.role_arn is None
+    (seen,) = pod.sdk(["identity"])
+    assert f"assumed-role/{MIGRATING}/" in seen.get("arn", ""), seen
+    local_stack.reset_aws_requests()
+    assert run_playbook(ROLLOUT, inventory=scenario.inventory).rc == 0 and mutating_aws_requests(local_stack) == []
