@@ -111,11 +111,14 @@ def trusts_pod_identity(document, session_tags=True):
     return all(action in found for action in wanted)
 
 
-def cluster_account(client, cluster):
-    """The account of EKS cluster ``cluster`` (one ``DescribeCluster``), or :class:`EksIrsaError` when it is not there."""
+def cluster_account(client, cluster, missing_ok=False):
+    """The account of EKS cluster ``cluster`` (one ``DescribeCluster``), or :class:`EksIrsaError` when it is not there (None
+    with ``missing_ok``: a deleted cluster took its associations with it)."""
     try:
         arn = client.describe_cluster(aws_retry=True, name=cluster)["cluster"]["arn"]
     except is_boto3_error_code("ResourceNotFoundException") as e:
+        if missing_ok:
+            return None
         raise EksIrsaError(f"cluster_name: EKS cluster {cluster!r} was not found in this region and account: check cluster_name and "
                            "region", exception=e) from e
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except

@@ -430,6 +430,16 @@ class CombinedTrust(_OurStatements, namedtuple("CombinedTrust", ["irsa", "pod_id
         return document
 
 
+def has_pod_identity_statement(document):
+    """Whether a trust policy holds a statement of ours for EKS Pod Identity (by its Sid)."""
+    try:
+        current = decode_policy(document, "current trust policy") or {}
+    except TrustPolicyError:
+        return False
+    return any(isinstance(statement, dict) and str(statement.get("Sid", "")).startswith(POD_IDENTITY_SID_PREFIX)
+               for statement in statements(current))
+
+
 def parse_pod_identity(entries, account_id, field="pod_identity"):
     """``[(cluster ARN, [ServiceAccount] or None)]`` of the ``pod_identity`` option, each cluster ARN checked, and of the
     role's account when that is known (EKS takes only a role of the cluster's account)."""
@@ -637,8 +647,8 @@ def check_role_options(params, fields=None):
         measurable = _desired_trust([t._replace(provider_arn=build_provider_arn("aws", _PLACEHOLDER_ACCOUNT, t.host_path))
                                      for t in trusted], checked)
         if checked.get("pod_identity") is not None:
-            measurable = CombinedTrust(measurable, _desired_pod_identity(parse_pod_identity(checked["pod_identity"], checked["account_id"]),
-                                                                        checked))
+            clusters = parse_pod_identity(checked["pod_identity"], checked["account_id"])
+            measurable = CombinedTrust(measurable, _desired_pod_identity(clusters, checked))
         measurable.document()
     try:
         check_description(params["description"])

@@ -79,6 +79,9 @@ options:
       - The associations that go are deleted first; the others are created or changed after the roles, once the role they
         name trusts EKS Pod Identity. With O(state=absent) every association is deleted (those this collection did not
         make only with C(force)).
+      - An entry with C(state=absent), C(role_name) and C(when_role_leaves_pod_identity=true) counts only when that role's
+        trust holds a Pod Identity statement of this collection's before the run (the role is going back to IRSA), and
+        then deletes only an association of this collection's for that role; otherwise it costs no call.
       - The task's region is the clusters' region.
     type: list
     elements: dict
@@ -210,6 +213,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.oidc_provider impo
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import POD_IDENTITY_PRINCIPAL
 from ansible_collections.torque.eks_irsa.plugins.module_utils.names import arn_account_id
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import OptionsError
+from ansible_collections.torque.eks_irsa.plugins.module_utils.ownership import is_owned
 from ansible_collections.torque.eks_irsa.plugins.module_utils.options import validated_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_ARGUMENT_SPEC
 from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity import ASSOCIATION_LIMIT
@@ -223,6 +227,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.pod_identity impor
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import RoleConverger
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import plan_role
 from ansible_collections.torque.eks_irsa.plugins.module_utils.role import role_outcome_result
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import has_pod_identity_statement
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import parse_service_account
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 
@@ -235,7 +240,7 @@ ARGUMENT_SPEC = dict(
     account_id=dict(type="str"),
 )
 # An entry of associations: the options of eks_pod_identity_association, and the role by its name in roles.
-ASSOCIATION_ENTRY_SPEC = dict(ASSOCIATION_ARGUMENT_SPEC, role_name=dict(type="str"))
+ASSOCIATION_ENTRY_SPEC = dict(ASSOCIATION_ARGUMENT_SPEC, role_name=dict(type="str"), when_role_leaves_pod_identity=dict(type="bool"))
 ARGUMENT_RULES = dict(mutually_exclusive=[("provider", "providers")])
 
 # One provider entry, checked: where messages name it, its options, the wanted provider, the account given for it.
@@ -378,12 +383,17 @@ class AccountRun:
                       for index, options in enumerate(roles)]
         # What the roles will trust once the run is done: a role it deletes, or no longer lets trust a provider,
         # does not keep that provider from going.
-        planned_trust, planned_roles = {}, {}
+        planned_trust, planned_roles, trusted_before, role_arns = {}, {}, {}, {}
         for where, options, converger in role_steps:
             planned = converged(functools.partial(plan_role, module, converger, options), where, self.outcome())
             planned_trust[options["name"].lower()] = (planned.after or {}).get("trust_policy")
             planned_roles[options["name"].lower()] = planned.after or {}
-        association_steps = self._plan_associations(associations, planned_roles) if associations else []
+            trusted_before[options["name"].lower()] = (planned.before or {}).get("trust_policy")
+            role_arns[options["name"].lower()] = (planned.after or planned.before or {}).get("arn")
+        # An entry for a role that leaves EKS Pod Identity counts only when the role's trust had a Pod Identity statement.
+        associations = [(where, params, role) for where, params, role in associations if not params.get("when_role_leaves_pod_identity")
+                        or has_pod_identity_statement(trusted_before.get((params["role_name"] or "").lower()))]
+        association_steps = self._plan_associations(associations, planned_roles, role_arns) if associations else []
         provider_steps = []
         for entry in self.providers:
             converger = provider_converger(module, self.client, entry.wanted, entry.account)
@@ -420,7 +430,7 @@ class AccountRun:
             result["diff"] = self.diffs
         return result
 
-    def _plan_associations(self, associations, planned_roles):
+    def _plan_associations(self, associations, planned_roles, role_arns):
         """``[(where, plan)]``: every association decided from reads alone, before the account's first write. Each cluster is
         described once (it must be this account's) and its associations listed once; 1,000 per cluster is EKS's limit."""
         eks = self.eks = self.module.client("eks")
@@ -430,12 +440,14 @@ class AccountRun:
         for where, params, role in associations:
             cluster = params["cluster_name"]
             if cluster not in listed:
-                found = self._said(where, cluster_account, eks, cluster)
-                if account is not None and found != account:
+                # A cluster whose associations all go may be gone already (a retired cluster, deleted): nothing is left there.
+                removing = all(entry[1]["state"] == "absent" for entry in associations if entry[1]["cluster_name"] == cluster)
+                found = self._said(where, cluster_account, eks, cluster, removing)
+                if found is not None and account is not None and found != account:
                     raise EksIrsaError(f"cluster {cluster} is in account {found}, not this task's account {account}: EKS keeps a "
                                        "cluster's associations in the cluster's account, and takes only a role of that account; "
                                        "run this task in that account").at(f"{where}: ", **self.outcome())
-                listed[cluster] = self._said(where, cluster_associations, eks, cluster)
+                listed[cluster] = self._said(where, cluster_associations, eks, cluster) if found is not None else {}
             if role is not None:
                 planned = planned_roles[role["name"].lower()]
                 params = dict(params, role_arn=planned["arn"])
@@ -447,6 +459,10 @@ class AccountRun:
                 self._said(where, check_role, self.client, params, account)
             summary = listed[cluster].get((params["namespace"], params["service_account"]))
             existing = self._said(where, describe_association, eks, cluster, summary["associationId"]) if summary else None
+            ours = existing is not None and is_owned(existing.get("tags")) and \
+                existing.get("roleArn") == role_arns.get((params["role_name"] or "").lower())
+            if params.get("when_role_leaves_pod_identity") and not ours:
+                continue  # only an association of ours, for this role, goes with the role's Pod Identity trust
             steps.append((where, self._said(where, AssociationPlan, params, existing)))
         for cluster, existing in listed.items():
             made = sum(1 for _where, plan in steps if plan.params["cluster_name"] == cluster and plan.status == "created")

@@ -244,6 +244,13 @@ def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns
     return pod_identity, associations
 
 
+def _may_be_associated(cluster_name, account_id, cluster_arns):
+    """Whether a role of ``account_id`` can have an association in the cluster: a named cluster of that account (or of an
+    account the preflight did not look up)."""
+    arn = (cluster_arns or {}).get(cluster_name)
+    return bool(cluster_name) and (arn is None or split_cluster_arn(arn)[2] == account_id)
+
+
 def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, managed_policy_quota=None, field=ROLES, mode=None,
                region=None, cluster_arns=None):
     """``[{"service_accounts", "retired_service_accounts", "trusted", "clusters", "params"}]`` for an account's roles.
@@ -289,7 +296,13 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
                                                                      cluster_arns, role_tags, role_mode)
             except PlanError as e:
                 raise PlanError(f"{where}: {e}") from None
-        elif any(role.get(key) is not None for key in POD_IDENTITY_KEYS):
+        else:
+            # A role that leaves EKS Pod Identity (back to irsa) loses the associations the rollout made for it; irsa_account
+            # reads them only when the role's trust had a Pod Identity statement, so an IRSA role costs no call.
+            associations = [{"cluster_name": sa["cluster"], "namespace": sa["namespace"], "service_account": sa["name"],
+                             "role_name": role["name"], "state": "absent", "when_role_leaves_pod_identity": True}
+                            for sa in applied if _may_be_associated(sa["cluster"], account_id, cluster_arns)]
+        if role_mode not in POD_IDENTITY_MODES and any(role.get(key) is not None for key in POD_IDENTITY_KEYS):
             given = ", ".join(key for key in POD_IDENTITY_KEYS if role.get(key) is not None)
             raise PlanError(f"{where}: {given} only applies to a role of EKS Pod Identity, and this role's mode is irsa: set "
                             "mode: pod_identity (or irsa_and_pod_identity), or leave it out")
@@ -308,7 +321,7 @@ def role_plans(roles, clusters, namespace, account_id, suffix="", tags=None, man
             **({"mode": role_mode, "associations": associations,
                 "retired_associations": [{"cluster_name": cluster["name"], "namespace": sa_namespace, "service_account": sa_name,
                                           "state": "absent"} for cluster in retired for sa_namespace, sa_name in unpinned]}
-               if role_mode in POD_IDENTITY_MODES else {}),
+               if role_mode in POD_IDENTITY_MODES else {"associations": associations} if associations else {}),
         })
     return planned
 

@@ -223,6 +223,18 @@ def _with_mode(scenario, mode):
     return scenario.write(document)
 
 
+def _step(local_stack, run_playbook, scenario, mode):
+    """One step of the migration: the role's mode set, check mode writing nothing and predicting the run; the run."""
+    _with_mode(scenario, mode)
+    local_stack.reset_aws_requests()
+    check = run_playbook(ROLLOUT, inventory=scenario.inventory, check=True, diff=True)
+    assert check.rc == 0 and mutating_aws_requests(local_stack) == [], failures(check)
+    run = run_playbook(ROLLOUT, inventory=scenario.inventory)
+    assert run.rc == 0, failures(run)
+    assert published(check)["accounts"] == published(run)["accounts"]
+    return check, run
+
+
 def test_a_role_moves_from_irsa_to_pod_identity_step_by_step(local_stack, run_playbook, migration, tmp_path):
     scenario, sa = migration, f"{MIGRATING}-mig-0"
     role_arn = f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/{MIGRATING}"
@@ -231,13 +243,7 @@ def test_a_role_moves_from_irsa_to_pod_identity_step_by_step(local_stack, run_pl
     assert f"assumed-role/{MIGRATING}/" in seen.get("arn", ""), seen
 
     # Step 1, both ways: the Pod Identity statement beside IRSA's, the association; the annotation stays, so pods keep IRSA.
-    _with_mode(scenario, "irsa_and_pod_identity")
-    local_stack.reset_aws_requests()
-    check = run_playbook(ROLLOUT, inventory=scenario.inventory, check=True)
-    assert check.rc == 0 and mutating_aws_requests(local_stack) == [], failures(check)
-    step1 = run_playbook(ROLLOUT, inventory=scenario.inventory)
-    assert step1.rc == 0, failures(step1)
-    assert published(check)["accounts"] == published(step1)["accounts"]
+    _check, step1 = _step(local_stack, run_playbook, scenario, "irsa_and_pod_identity")
     (role,) = published(step1)["accounts"]["mig-0"]["roles"]
     assert (role["status"], role["mode"], role["association_status"], role["service_account_status"]) == (
         "updated", "irsa_and_pod_identity", "created", "ok")
@@ -253,14 +259,20 @@ def test_a_role_moves_from_irsa_to_pod_identity_step_by_step(local_stack, run_pl
     (seen,) = pod.sdk(["identity"])
     assert f"assumed-role/{MIGRATING}/" in seen.get("arn", ""), seen
 
-    # Step 2, Pod Identity alone: IRSA's statement and annotation go, and the provider where nothing else trusts it.
-    _with_mode(scenario, "pod_identity")
+    # Reversible: back to IRSA, the Pod Identity statement and the association go (predicted first); a re-run reads no EKS.
+    back, _run = _step(local_stack, run_playbook, scenario, "irsa")
+    assert "pod identity association" in back.stdout  # the diff of its deletion, predicted
+    assert associations(local_stack, scenario.namespace) == []
+    assert [s["Sid"][:8] for s in scenario.trust_policy(CLUSTER_ACCOUNT, MIGRATING)["Statement"]] == ["IrsaOidc"]
     local_stack.reset_aws_requests()
-    check = run_playbook(ROLLOUT, inventory=scenario.inventory, check=True)
-    assert check.rc == 0 and mutating_aws_requests(local_stack) == [], failures(check)
-    step2 = run_playbook(ROLLOUT, inventory=scenario.inventory)
-    assert step2.rc == 0, failures(step2)
-    assert published(check)["accounts"] == published(step2)["accounts"]
+    assert run_playbook(ROLLOUT, inventory=scenario.inventory).rc == 0
+    assert [r for r in local_stack.aws_requests() if r["service"] == "eks" and r["account"] == CLUSTER_ACCOUNT
+            and "pod-identity" in r["action"]] == []
+    _with_mode(scenario, "irsa_and_pod_identity")
+    assert run_playbook(ROLLOUT, inventory=scenario.inventory).rc == 0 and len(associations(local_stack, scenario.namespace)) == 1
+
+    # Step 2, Pod Identity alone: IRSA's statement and annotation go, and the provider where nothing else trusts it.
+    _check, step2 = _step(local_stack, run_playbook, scenario, "pod_identity")
     (role,) = published(step2)["accounts"]["mig-0"]["roles"]
     assert (role["status"], role["association_status"], role["service_account_status"]) == ("updated", "ok", "updated")
     assert [s["Sid"][:8] for s in scenario.trust_policy(CLUSTER_ACCOUNT, MIGRATING)["Statement"]] == ["IrsaPodI"]

@@ -81,4 +81,5 @@ def test_the_pod_identity_example_plans_associations_and_no_provider_in_the_clus
     assert runner["params"]["pod_identity"] == [{"cluster_arn": "arn:aws:eks:eu-west-1:123456789012:cluster/agents",
                                                  "service_accounts": ["torque-envs:torque-runner-tools"]}]
     assert reports["params"]["pod_identity"] == [{"cluster_arn": "arn:aws:eks:eu-west-1:123456789012:cluster/agents"}]
-    assert plans["dev"]["associations"] == [] and "trust" in plans["dev"]["roles"][0]["params"]
+    assert "trust" in plans["dev"]["roles"][0]["params"]
+    assert [a.get("when_role_leaves_pod_identity") for a in plans["dev"]["associations"]] == [True]  # read only if it had one

@@ -167,7 +167,9 @@ def test_account_plans_gives_each_account_its_checked_values_and_role_plan():
                                      "client_ids": ["sts.amazonaws.com"], "purge_client_ids": False}},
             "absent": {"provider": {"url": ISSUER}}},
         "roles": role_plans([{"name": "torque-runner"}], AGENTS, "torque", "111111111111", suffix="dev", tags={"team": "platform"}),
-        "associations": [],  # IRSA roles only: no EKS Pod Identity association
+        # An IRSA role's association goes only when the role leaves EKS Pod Identity (irsa_account reads it only then).
+        "associations": [{"cluster_name": "agents", "namespace": "torque", "service_account": "torque-runner-dev",
+                          "role_name": "torque-runner", "state": "absent", "when_role_leaves_pod_identity": True}],
     }
     assert plans["dev"]["roles"][0]["params"]["tags"] == tags
     # A host's own eks_irsa_issuer wins over the looked-up one, in IAM's form (no trailing slash).
@@ -268,14 +270,19 @@ def test_role_plans_are_the_irsa_account_entries_of_each_role():
             "name": "torque-runner", "account_id": ACCOUNT, "trust_policy_mode": "exclusive", "purge_tags": False,
             "tags": {"eks-irsa:cluster": "agents", "owner": "role-wins", "tier": "deploy"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:torque-runner-dev"]}]},
-         "source": "eks_irsa_roles[0] (torque-runner)"},
+         "source": "eks_irsa_roles[0] (torque-runner)",
+         # Were it leaving EKS Pod Identity, its association would go (irsa_account reads it only then).
+         "associations": [{"cluster_name": "agents", "namespace": "torque-envs", "service_account": "torque-runner-dev",
+                           "role_name": "torque-runner", "state": "absent", "when_role_leaves_pod_identity": True}]},
         {"service_accounts": [{"cluster": "agents", "namespace": "torque-envs", "name": "reader"}],
          "retired_service_accounts": [], "clusters": ["agents"],
          "trusted": [{"cluster": "agents", "namespace": "torque-envs", "name": "reader", "pattern": False}], "params": {
             "name": "torque-reader", "account_id": ACCOUNT, "trust_policy_mode": "exclusive",
             "purge_tags": False, "tags": {"eks-irsa:cluster": "agents", "owner": "platform"},
             "trust": [{"issuer": ISSUER, "service_accounts": ["torque-envs:reader"]}]},
-         "source": "eks_irsa_roles[1] (torque-reader)"},
+         "source": "eks_irsa_roles[1] (torque-reader)",
+         "associations": [{"cluster_name": "agents", "namespace": "torque-envs", "service_account": "reader",
+                           "role_name": "torque-reader", "state": "absent", "when_role_leaves_pod_identity": True}]},
     ]
 
 

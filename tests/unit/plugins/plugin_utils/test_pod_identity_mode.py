@@ -16,6 +16,7 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_evaluation i
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import ServiceAccount
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import TrustPolicyError
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import desired_trust
+from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import has_pod_identity_statement
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import pod_identity_statement
 from ansible_collections.torque.eks_irsa.plugins.module_utils.trust_policy import validated_role_options
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_READ
@@ -224,3 +225,17 @@ def test_verify_names_each_broken_link_of_the_chain():
     assert _codes(service_account_object=None) == ["service-account-missing"]
     annotated = {"metadata": {"name": "runner", "annotations": {ROLE_ARN_ANNOTATION: "arn:aws:iam::111111111111:role/old"}}}
     assert _codes(service_account_object=annotated) == ["irsa-annotation-conflict"]
+
+
+def test_an_irsa_role_plans_the_removal_of_its_associations_only_in_a_cluster_of_its_account():
+    back = _plan({"name": "runner"})
+    assert back["associations"] == [{"cluster_name": "agents", "namespace": "envs", "service_account": "runner-dev", "role_name": "runner",
+                                     "state": "absent", "when_role_leaves_pod_identity": True}]
+    elsewhere = _plan({"name": "runner"}, cluster_arns={"agents": "arn:aws:eks:eu-west-1:333333333333:cluster/agents"})
+    assert "associations" not in elsewhere  # its cluster is another account's: the role never had an association
+
+
+def test_a_pod_identity_statement_of_ours_is_found_by_its_sid():
+    assert has_pod_identity_statement(_trust(pod_identity_statement(CLUSTER_ARN)))
+    assert not has_pod_identity_statement(_trust(dict(pod_identity_statement(CLUSTER_ARN), Sid="TheirOwn")))
+    assert not has_pod_identity_statement(None) and not has_pod_identity_statement("{not json")
