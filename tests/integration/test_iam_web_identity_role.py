@@ -391,7 +391,7 @@ def test_shared_removal_needs_the_trust_it_removes(local_stack, run_playbook):
     local_stack.reset_aws_requests()
     run = run_playbook(play)
     assert run.rc == 2
-    assert run.result("role")["msg"].startswith("trust (or trusted_role) is required with state=absent and trust_policy_mode=shared")
+    assert run.result("role")["msg"].startswith("trust (or trusted_role, or pod_identity) is required with state=absent and trust_policy_mode=shared")
     assert local_stack.aws_requests() == []
 
 
