@@ -231,7 +231,8 @@ def _pod_identity(role, trusted, role_clusters, account_id, region, cluster_arns
                                  **({"service_accounts": [f"{s['namespace']}:{s['name']}" for s in subjects]} if pinned else {})))
         for subject in subjects:
             association = {"cluster_name": cluster["name"], "namespace": subject["namespace"], "service_account": subject["name"],
-                           "role_name": role["name"], "target_role_arn": "", "tags": tags}  # "": no target role
+                           # "": no target role; tags others set on the association are kept, as on roles
+                           "role_name": role["name"], "target_role_arn": "", "tags": tags, "purge_tags": False}
             if disabled:
                 association["disable_session_tags"] = True
             if policy is not None:

@@ -115,6 +115,12 @@ def test_pod_identity_role_beside_irsa_roles(local_stack, run_playbook, scenario
     assert again.rc == 0, failures(again)
     assert mutating_aws_requests(local_stack) == [] and kube_writes(local_stack, kube_mark) == []
     assert all(role["status"] == "ok" for account in published(again)["accounts"].values() for role in account["roles"])
+    # A tag someone else put on the association stays, as on the roles: the re-run writes nothing.
+    eks = local_stack.client("eks")
+    eks.tag_resource(resourceArn=association["associationArn"], tags={"cost-center": "agents"})
+    local_stack.reset_aws_requests()
+    assert run_playbook(ROLLOUT, inventory=scenario.inventory).rc == 0 and mutating_aws_requests(local_stack) == []
+    assert associations(local_stack, scenario.namespace)[0]["tags"]["cost-center"] == "agents"
 
     # Pods, with the SDK's own chain: the Pod Identity one through the agent, the IRSA ones through web identity.
     pod = local_stack.pod(scenario.namespace, pod_sa, str(tmp_path / "pod"))
@@ -126,7 +132,6 @@ def test_pod_identity_role_beside_irsa_roles(local_stack, run_playbook, scenario
     (seen,) = local_stack.pod(scenario.namespace, scenario.service_account("pid-1"), str(tmp_path / "other")).sdk(["identity"])
     assert seen.get("arn", "").startswith(f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/{scenario.runner}/"), seen
     # An association of another ServiceAccount to the role (made by hand): EKS accepts it, the pinned trust refuses its pods.
-    eks = local_stack.client("eks")
     _kube_apply(local_stack, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "intruder", "namespace": scenario.namespace}})
     eks.create_pod_identity_association(clusterName=local_stack.cluster_name, namespace=scenario.namespace, serviceAccount="intruder",
                                         roleArn=f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/{POD_ROLE}")

@@ -122,8 +122,10 @@ def test_a_pod_identity_role_trusts_its_cluster_and_gets_an_association_per_serv
         {"cluster": "agents", "namespace": "envs", "name": "a"}, {"cluster": "agents", "namespace": "ops", "name": "b"}]
     tags = {"team": "a", "eks-irsa:cluster": "agents"}
     assert planned["associations"] == [
-        {"cluster_name": "agents", "namespace": "envs", "service_account": "a", "role_name": "runner", "target_role_arn": "", "tags": tags},
-        {"cluster_name": "agents", "namespace": "ops", "service_account": "b", "role_name": "runner", "target_role_arn": "", "tags": tags}]
+        {"cluster_name": "agents", "namespace": "envs", "service_account": "a", "role_name": "runner", "target_role_arn": "", "tags": tags,
+         "purge_tags": False},
+        {"cluster_name": "agents", "namespace": "ops", "service_account": "b", "role_name": "runner", "target_role_arn": "", "tags": tags,
+         "purge_tags": False}]
     # The host's eks_irsa_mode is the default; a session policy is passed on as compact JSON, with the tags disabled.
     planned = _plan({"name": "runner", "disable_session_tags": True, "session_policy": {"Version": "2012-10-17", "Statement": []}},
                     mode="pod_identity")
