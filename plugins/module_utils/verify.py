@@ -576,19 +576,19 @@ def _check_optional_annotations(report, where, annotations):
 def _check_pods(report, role_arn):
     """Warn about pods of the ServiceAccount whose injected AWS_ROLE_ARN is missing or not the annotation's role."""
     check = report.check
-    stale = [pod for pod in check.pods if _pod_uses(pod, check.namespace, check.service_account) and _pod_role_arn_stale(pod, role_arn)]
+    stale = [pod for pod in check.pods if pod_uses(pod, check.namespace, check.service_account) and _pod_role_arn_stale(pod, role_arn)]
     if not stale:
         return
     names = [pod["metadata"]["name"] for pod in stale]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    restarts = sorted({_restart_command(pod, check.namespace) for pod in stale})
+    restarts = sorted({restart_command(pod, check.namespace) for pod in stale})
     report.add("pod-restart-needed", WARNING, "old credentials (or none) until the pod restarts",
                f"{len(names)} running pod(s) of ServiceAccount {check.namespace}/{check.service_account} started without "
                f"AWS_ROLE_ARN={role_arn}: {shown}",
                f"restart them: {'; '.join(restarts[:3])}")
 
 
-def _pod_uses(pod, namespace, service_account):
+def pod_uses(pod, namespace, service_account):
     metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     if metadata.get("namespace", namespace) != namespace:
         return False
@@ -609,7 +609,7 @@ def _pod_role_arn_stale(pod, role_arn):
     return False
 
 
-def _restart_command(pod, namespace):
+def restart_command(pod, namespace):
     owners = (pod.get("metadata") or {}).get("ownerReferences") or []
     name = pod["metadata"]["name"]
     if owners:

@@ -29,6 +29,8 @@ from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import NOT_
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import OK
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import ROLLOUT
 from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import WARNING
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import pod_uses
+from ansible_collections.torque.eks_irsa.plugins.module_utils.verify import restart_command
 
 AGENT_ADDON = "eks-pod-identity-agent"
 # What the SDK of a pod reports when the agent refuses it (the agent's error, through the container provider).
@@ -40,8 +42,13 @@ NO_CREDENTIALS = ("no Pod Identity credentials are injected: the AWS SDK falls b
 PodIdentityCheck = namedtuple("PodIdentityCheck", ["role_name", "role_path", "cluster_name", "cluster_arn", "namespace",
                                                    "service_account", "irsa_too"], defaults=(False,))
 # What irsa_verify read of the cluster: the agent (``True``: the add-on or Auto Mode), the association of the
-# ServiceAccount as EKS describes it (or None), the role (GetRole's, or None), the ServiceAccount object (or NOT_READ).
-PodIdentityState = namedtuple("PodIdentityState", ["agent", "association", "role", "service_account_object"])
+# ServiceAccount as EKS describes it (or None), the role (GetRole's, or None), the ServiceAccount object (or NOT_READ),
+# the namespace's pods (or None: not read).
+PodIdentityState = namedtuple("PodIdentityState", ["agent", "association", "role", "service_account_object", "pods"],
+                              defaults=(None,))
+# What the EKS Pod Identity webhook gives a pod's containers, and what IRSA's gives (which the SDK would take first).
+CONTAINER_CREDENTIALS = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+WEB_IDENTITY_ROLE = "AWS_ROLE_ARN"
 
 
 def verify_pod_identity(account_id, partition, check, state):
@@ -107,6 +114,25 @@ def verify_pod_identity(account_id, partition, check, state):
                         f"{where} still has the IRSA annotation {ROLE_ARN_ANNOTATION}={annotated}",
                         f"kubectl -n {check.namespace} annotate serviceaccount {check.service_account} {ROLE_ARN_ANNOTATION}- "
                         f"(the rollout removes it only where it set it), then restart the pods")
+    stale = _stale_pods(check, state.pods) if association is not None and not check.irsa_too else []
+    if stale:
+        names = [pod["metadata"]["name"] for pod in stale]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        restarts = sorted({restart_command(pod, check.namespace) for pod in stale})
+        finding("pod-restart-needed", WARNING, "their old credentials (an IRSA web identity, or none) until they restart",
+                f"{len(names)} running pod(s) of {where} started without Pod Identity's {CONTAINER_CREDENTIALS}, or still with "
+                f"IRSA's {WEB_IDENTITY_ROLE}, which the SDK takes first: {shown}", f"restart them: {'; '.join(restarts[:3])}")
     if not findings:
         finding("ok", OK, None, f"pods of {where} get {arn} through EKS Pod Identity", "nothing to do")
     return findings
+
+
+def _stale_pods(check, pods):
+    """The running pods of the ServiceAccount a container of which lacks the agent's address or still has a web identity."""
+    def stale(pod):
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            names = {env.get("name") for env in container.get("env") or []}
+            if CONTAINER_CREDENTIALS not in names or WEB_IDENTITY_ROLE in names:
+                return True
+        return False
+    return [pod for pod in pods or [] if pod_uses(pod, check.namespace, check.service_account) and stale(pod)]

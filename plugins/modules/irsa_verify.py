@@ -131,7 +131,8 @@ options:
       - The roles and ServiceAccounts of EKS Pod Identity (the rollout's mode C(pod_identity)), each checked for the chain
         a pod's credentials depend on there; findings C(pod-identity-agent-missing), C(association-missing),
         C(association-other-role), C(association-target-role), C(role-missing), C(pod-identity-trust-denied),
-        C(service-account-missing), C(irsa-annotation-conflict), C(pods-use-irsa), or C(ok).
+        C(service-account-missing), C(irsa-annotation-conflict), C(pods-use-irsa), C(pod-restart-needed) (running pods of
+        the ServiceAccount without the agent's address, or still with an IRSA web identity; with O(pods)), or C(ok).
       - The cluster runs the Pod Identity Agent (the C(eks-pod-identity-agent) add-on; EKS Auto Mode has it built in); the
         ServiceAccount has an association naming the role, without a target role; the role's trust lets
         C(pods.eks.amazonaws.com) in for the request EKS makes (C(sts:AssumeRole), and C(sts:TagSession) unless the
@@ -449,7 +450,7 @@ def pod_identity_findings(eks, account_id, partition, params, roles):
         summary = listed.get((check["namespace"], check["service_account"]))
         association = describe_association(eks, name, summary["associationId"]) if summary else None
         state = PodIdentityState(agent, association, roles[check["role_name"]],
-                                 find_object(params["service_accounts"], check["namespace"], check["service_account"]))
+                                 find_object(params["service_accounts"], check["namespace"], check["service_account"]), params["pods"])
         findings.extend(verify_pod_identity(account_id, partition, PodIdentityCheck(**check), state))
     return findings
 

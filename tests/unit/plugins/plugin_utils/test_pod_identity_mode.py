@@ -241,3 +241,21 @@ def test_a_pod_identity_statement_of_ours_is_found_by_its_sid():
     assert has_pod_identity_statement(_trust(pod_identity_statement(CLUSTER_ARN)))
     assert not has_pod_identity_statement(_trust(dict(pod_identity_statement(CLUSTER_ARN), Sid="TheirOwn")))
     assert not has_pod_identity_statement(None) and not has_pod_identity_statement("{not json")
+
+
+def _pod(name, *env, service_account="runner"):
+    return {"metadata": {"name": name, "namespace": "envs", "ownerReferences": [{"kind": "ReplicaSet", "name": "runner-5d8f"}]},
+            "spec": {"serviceAccountName": service_account, "containers": [{"name": "c", "env": [{"name": e, "value": "x"} for e in env]}]},
+            "status": {"phase": "Running"}}
+
+
+def test_verify_warns_of_running_pods_that_still_hold_old_credentials():
+    fresh = _pod("fresh", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    assert _codes(pods=[fresh, _pod("other", service_account="other")]) == ["ok"]
+    state = PodIdentityState(True, GOOD_ASSOCIATION, GOOD_ROLE, GOOD_SA,
+                             [fresh, _pod("before"), _pod("irsa", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ROLE_ARN")])
+    (finding,) = verify_pod_identity(ACCOUNT, "aws", CHECK, state)
+    assert finding["code"] == "pod-restart-needed" and finding["severity"] == "warning"
+    assert finding["message"].endswith(": before, irsa") and finding["fix"] == "restart them: kubectl -n envs rollout restart deployment/runner"
+    # While the migration's first step keeps IRSA on purpose, those pods are what pods-use-irsa already says.
+    assert [f["code"] for f in verify_pod_identity(ACCOUNT, "aws", CHECK._replace(irsa_too=True), state)] == ["ok"]
