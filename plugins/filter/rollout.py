@@ -16,6 +16,7 @@ from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import a
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.blueprint import blueprint_files
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import checked_torque_agents
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_checks import creates_namespace
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import POD_IDENTITY_MODES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.role_plans import role_source
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.service_account_groups import service_account_groups
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import published_stats
@@ -77,11 +78,9 @@ def rollout_outcomes(hosts, hostvars, blocked=None):
             adopt = bool(entry["params"].get("adopt"))
             audience = entry["params"].get("audience")
             common = {"name": name, "arn": done[name].get("arn"), "status": done[name].get("status", "ok"), "adopt": adopt, "source": source}
-            pod_identity = entry.get("mode") in ("pod_identity", "irsa_and_pod_identity")
+            pod_identity = entry.get("mode") in POD_IDENTITY_MODES
             if pod_identity:
                 common["mode"] = entry["mode"]
-            if entry.get("mode") == "pod_identity":  # its pods get it through an association, not the ServiceAccount's annotation
-                common["pod_identity"] = True
             if entry.get("hub"):  # a spoke: the hub's ServiceAccount deploys with it, in each cluster the hub role trusts
                 hub = entry["hub"]
                 external_id = entry["params"]["trusted_role"].get("external_id")
@@ -123,7 +122,7 @@ def rollout_service_accounts(outcomes):
                         "role_arn": role["arn"], "adopt": role.get("adopt", False), "source": role.get("source")}
                 if role.get("audience") and role["audience"] != DEFAULT_AUDIENCE:  # the webhook then asks for that audience
                     item["annotations"] = {AUDIENCE_ANNOTATION: role["audience"]}
-                if role.get("pod_identity"):
+                if role.get("mode") == "pod_identity":  # its pods get it through an association, not the annotation
                     item["pod_identity"] = True
                 items.append(item)
     return items

@@ -4,7 +4,9 @@
 
 """Filters for the verify playbook: what to verify (from the rollout's role plan) and the report table."""
 
+from ansible_collections.torque.eks_irsa.plugins.module_utils.names import split_cluster_arn
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils import kube_access
+from ansible_collections.torque.eks_irsa.plugins.plugin_utils.inventory_schema import POD_IDENTITY_MODES
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import published_stats
 from ansible_collections.torque.eks_irsa.plugins.plugin_utils.summary import table_lines
 
@@ -33,9 +35,9 @@ def _pod_identity_checks(plan, cluster):
     """irsa_verify's ``pod_identity`` checks of the roles in mode pod_identity, for ``cluster`` (its entry of the run)."""
     checks = []
     for role in plan:
-        if role.get("mode") not in ("pod_identity", "irsa_and_pod_identity"):
+        if role.get("mode") not in POD_IDENTITY_MODES:
             continue
-        arns = {entry["cluster_arn"].rsplit("/", 1)[-1]: entry["cluster_arn"] for entry in role["params"]["pod_identity"]}
+        arns = {split_cluster_arn(entry["cluster_arn"])[3]: entry["cluster_arn"] for entry in role["params"]["pod_identity"]}
         checks.extend({"role_name": role["params"]["name"], "role_path": role["params"].get("path") or "/",
                        "cluster_name": association["cluster_name"], "cluster_arn": arns[association["cluster_name"]],
                        "namespace": association["namespace"], "service_account": association["service_account"],
